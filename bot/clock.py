@@ -1,0 +1,47 @@
+"""The one clock of fwbot.
+
+Every piece of time-dependent logic takes a ``Clock`` (or a plain ``now`` value) so tests drive
+time explicitly instead of sleeping through real windows.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FakeClock:
+    """A clock that only moves when told to. Thread-safe."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float = 0, **kwargs: float) -> datetime:
+        with self._lock:
+            self._now += timedelta(seconds=seconds, **kwargs)
+            return self._now
+
+    def set(self, when: datetime) -> None:
+        with self._lock:
+            self._now = when
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
