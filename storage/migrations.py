@@ -1,0 +1,161 @@
+"""Numbered, re-runnable schema migrations.
+
+Each migration is a list of SQL statements that are safe to run again (``IF NOT EXISTS``), applied
+in order inside one transaction and recorded in ``schema_migrations``. Never edit a released
+migration: add the next number.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (
+        1,
+        "deployments, audit trail, replica and traffic history",
+        [
+            """CREATE TABLE IF NOT EXISTS deployments (
+                id TEXT PRIMARY KEY,              -- deployment id (last path segment)
+                name TEXT NOT NULL,               -- accounts/{a}/deployments/{id}
+                owner TEXT,                       -- Slack user id, NULL = unowned
+                channel TEXT,                     -- Slack channel that tracks it
+                thread_ts TEXT,                   -- the message whose thread holds its lifecycle
+                created_by_bot INTEGER NOT NULL DEFAULT 0,
+                unused_delete_s REAL,             -- bot policy; NULL = default 168h; 0 = never
+                state TEXT,
+                replicas INTEGER,
+                desired_replicas INTEGER,
+                min_replicas INTEGER,
+                max_replicas INTEGER,
+                accelerator_type TEXT,
+                accelerator_count INTEGER,
+                base_model TEXT,
+                display_name TEXT,
+                scale_to_zero_s REAL,
+                delete_time TEXT,
+                single_region INTEGER NOT NULL DEFAULT 0,
+                create_time TEXT,
+                wire TEXT,                        -- last seen API object (JSON)
+                first_seen_at TEXT NOT NULL,
+                last_seen_at TEXT,
+                ready_at TEXT,
+                ready_announced INTEGER NOT NULL DEFAULT 0,
+                gone_at TEXT,                     -- vanished from the API (deleted outside the bot)
+                adoption_offered_at TEXT,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS deployments_owner ON deployments(owner)",
+            "CREATE INDEX IF NOT EXISTS deployments_channel ON deployments(channel)",
+            """CREATE TABLE IF NOT EXISTS audit (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                at TEXT NOT NULL,
+                actor TEXT NOT NULL,              -- Slack user id, or 'fwbot' for its own actions
+                action TEXT NOT NULL,
+                deployment_id TEXT,
+                channel TEXT,
+                request TEXT,                     -- JSON of what was asked
+                result TEXT NOT NULL,             -- ok | error | refused | dry-run | pending
+                detail TEXT
+            )""",
+            "CREATE INDEX IF NOT EXISTS audit_deployment ON audit(deployment_id, at)",
+            """CREATE TABLE IF NOT EXISTS replica_history (
+                deployment_id TEXT NOT NULL,
+                at TEXT NOT NULL,
+                replicas INTEGER NOT NULL,
+                accelerator_type TEXT,
+                accelerator_count INTEGER,
+                single_region INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (deployment_id, at)
+            )""",
+            """CREATE TABLE IF NOT EXISTS traffic (
+                deployment_id TEXT PRIMARY KEY,
+                last_traffic_at TEXT,             -- last time the metrics showed requests
+                serving INTEGER NOT NULL DEFAULT 0,
+                request_rate REAL NOT NULL DEFAULT 0,
+                scraped_at TEXT
+            )""",
+            """CREATE TABLE IF NOT EXISTS traffic_history (
+                deployment_id TEXT NOT NULL,
+                at TEXT NOT NULL,
+                serving INTEGER NOT NULL,         -- 1 = requests seen, 0 = idle
+                PRIMARY KEY (deployment_id, at)
+            )""",
+            """CREATE TABLE IF NOT EXISTS kv (
+                key TEXT PRIMARY KEY,
+                value TEXT,
+                updated_at TEXT NOT NULL
+            )""",
+        ],
+    ),
+    (
+        2,
+        "warnings, the bot's own scheduled actions, approvals, budgets, scheduled posts",
+        [
+            """CREATE TABLE IF NOT EXISTS warnings (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                deployment_id TEXT NOT NULL,
+                timer TEXT NOT NULL,              -- scale_to_zero | auto_delete | idle_paying
+                due TEXT NOT NULL,                -- due time the warning is about
+                lead_s REAL NOT NULL DEFAULT 0,   -- which lead time (auto-delete has several)
+                status TEXT NOT NULL,             -- claimed | sent | resolved | stale
+                channel TEXT,
+                ts TEXT,
+                token TEXT NOT NULL UNIQUE,       -- opaque id carried by the buttons
+                claimed_at TEXT NOT NULL,
+                sent_at TEXT,
+                resolved_at TEXT,
+                resolution TEXT,
+                UNIQUE (deployment_id, timer, due, lead_s)
+            )""",
+            """CREATE TABLE IF NOT EXISTS bot_actions (
+                id INTEGER PRIMARY KEY AUTOINCREMENT,
+                key TEXT NOT NULL UNIQUE,         -- idempotency key
+                kind TEXT NOT NULL,               -- keep_warm_revert | auto_delete | snooze
+                deployment_id TEXT NOT NULL,
+                due_at TEXT NOT NULL,
+                payload TEXT,
+                status TEXT NOT NULL,             -- scheduled | running | done | cancelled | failed
+                attempts INTEGER NOT NULL DEFAULT 0,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                result TEXT
+            )""",
+            "CREATE INDEX IF NOT EXISTS bot_actions_due ON bot_actions(status, due_at)",
+            """CREATE TABLE IF NOT EXISTS approvals (
+                id TEXT PRIMARY KEY,              -- opaque token bound to the buttons
+                kind TEXT NOT NULL,               -- deploy | update | scale | delete
+                requester TEXT NOT NULL,
+                channel TEXT NOT NULL,            -- where it was asked
+                deployment_id TEXT,
+                request TEXT NOT NULL,            -- JSON of the operation
+                usd_per_hour REAL,
+                status TEXT NOT NULL,             -- pending | approved | rejected | expired | cancelled
+                decided_by TEXT,
+                decided_at TEXT,
+                reason TEXT,
+                executed_at TEXT,
+                result TEXT,
+                message_channel TEXT,
+                message_ts TEXT,
+                requester_ts TEXT,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL,
+                reminded_at TEXT
+            )""",
+            "CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status, expires_at)",
+            """CREATE TABLE IF NOT EXISTS budgets (
+                channel TEXT PRIMARY KEY,
+                usd_per_month REAL NOT NULL,
+                set_by TEXT NOT NULL,
+                set_at TEXT NOT NULL
+            )""",
+            """CREATE TABLE IF NOT EXISTS scheduled_posts (
+                key TEXT PRIMARY KEY,             -- e.g. summary:C123:2026-W47
+                status TEXT NOT NULL,             -- claimed | posted
+                channel TEXT,
+                ts TEXT,
+                claimed_at TEXT NOT NULL,
+                posted_at TEXT
+            )""",
+        ],
+    ),
+]

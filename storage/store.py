@@ -1,0 +1,307 @@
+"""Queries over fwbot's SQLite file, grouped by what they are about.
+
+Everything the bot must not forget lives here: who owns each deployment and where it is
+tracked, the audit trail, replica and traffic history (change points, not samples), warnings
+sent, the bot's own scheduled actions, approvals, budgets and scheduled posts.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from storage.db import Database, iso, parse_iso
+
+
+@dataclass
+class DeploymentRecord:
+    id: str
+    name: str
+    owner: str | None
+    channel: str | None
+    thread_ts: str | None
+    created_by_bot: bool
+    unused_delete_s: float | None
+    state: str | None
+    replicas: int | None
+    desired_replicas: int | None
+    min_replicas: int | None
+    max_replicas: int | None
+    accelerator_type: str | None
+    accelerator_count: int | None
+    base_model: str | None
+    display_name: str | None
+    scale_to_zero_s: float | None
+    delete_time: str | None
+    single_region: bool
+    create_time: str | None
+    wire: dict | None
+    first_seen_at: str
+    last_seen_at: str | None
+    ready_at: str | None
+    ready_announced: bool
+    gone_at: str | None
+    adoption_offered_at: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: dict) -> DeploymentRecord:
+        data = {f.name: row.get(f.name) for f in fields(cls)}
+        data["wire"] = json.loads(row["wire"]) if row.get("wire") else None
+        for flag in ("created_by_bot", "single_region", "ready_announced"):
+            data[flag] = bool(row.get(flag))
+        return cls(**data)
+
+    @property
+    def gone(self) -> bool:
+        return self.gone_at is not None
+
+
+# Columns mirrored from the API object on every sync.
+_MIRRORED = (
+    "name",
+    "state",
+    "replicas",
+    "desired_replicas",
+    "min_replicas",
+    "max_replicas",
+    "accelerator_type",
+    "accelerator_count",
+    "base_model",
+    "display_name",
+    "scale_to_zero_s",
+    "delete_time",
+    "single_region",
+    "create_time",
+    "wire",
+)
+
+
+class Store:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- deployments ---------------------------------------------------------------------------
+    def deployment(self, deployment_id: str) -> DeploymentRecord | None:
+        row = self.db.one("SELECT * FROM deployments WHERE id = ?", (deployment_id,))
+        return DeploymentRecord.from_row(row) if row else None
+
+    def deployments(
+        self, *, owner: str | None = None, channel: str | None = None, include_gone: bool = False
+    ) -> list[DeploymentRecord]:
+        sql = "SELECT * FROM deployments WHERE 1=1"
+        params: list[Any] = []
+        if owner is not None:
+            sql += " AND owner = ?"
+            params.append(owner)
+        if channel is not None:
+            sql += " AND channel = ?"
+            params.append(channel)
+        if not include_gone:
+            sql += " AND gone_at IS NULL"
+        sql += " ORDER BY created_at, id"
+        return [DeploymentRecord.from_row(r) for r in self.db.query(sql, tuple(params))]
+
+    def claim_deployment(
+        self,
+        deployment_id: str,
+        name: str,
+        *,
+        owner: str | None,
+        channel: str | None,
+        now: datetime,
+        created_by_bot: bool,
+        unused_delete_s: float | None = None,
+        thread_ts: str | None = None,
+    ) -> None:
+        """Record who owns a deployment and where it is tracked (before or after it exists)."""
+        ts = iso(now)
+        with self.db.write() as conn:
+            conn.execute(
+                """INSERT INTO deployments (id, name, owner, channel, thread_ts, created_by_bot,
+                       unused_delete_s, first_seen_at, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, channel = excluded.channel,
+                       thread_ts = COALESCE(excluded.thread_ts, deployments.thread_ts),
+                       created_by_bot = MAX(deployments.created_by_bot, excluded.created_by_bot),
+                       unused_delete_s = COALESCE(excluded.unused_delete_s, deployments.unused_delete_s),
+                       gone_at = NULL, updated_at = excluded.updated_at""",
+                (deployment_id, name, owner, channel, thread_ts, int(created_by_bot), unused_delete_s, ts, ts, ts),
+            )
+
+    def forget_deployment(self, deployment_id: str) -> None:
+        """Drop a record the bot made for a create that never happened."""
+        self.db.execute("DELETE FROM deployments WHERE id = ? AND state IS NULL", (deployment_id,))
+
+    def set_deployment_fields(self, deployment_id: str, now: datetime, **values: Any) -> None:
+        if not values:
+            return
+        values["updated_at"] = iso(now)
+        cols = ", ".join(f"{k} = ?" for k in values)
+        self.db.execute(f"UPDATE deployments SET {cols} WHERE id = ?", (*values.values(), deployment_id))
+
+    def mirror(self, deployment_id: str, mirrored: dict[str, Any], now: datetime) -> tuple[
+        DeploymentRecord | None, DeploymentRecord
+    ]:
+        """Upsert the API's view of a deployment; returns (before, after)."""
+        ts = iso(now)
+        values = {k: mirrored.get(k) for k in _MIRRORED}
+        values["wire"] = json.dumps(values["wire"], sort_keys=True) if values["wire"] is not None else None
+        values["single_region"] = int(bool(values["single_region"]))
+        with self.db.write() as conn:
+            before = self.deployment(deployment_id)
+            if before is None:
+                conn.execute(
+                    f"""INSERT INTO deployments (id, {", ".join(_MIRRORED)}, first_seen_at, last_seen_at,
+                            created_at, updated_at)
+                        VALUES (?, {", ".join("?" for _ in _MIRRORED)}, ?, ?, ?, ?)""",
+                    (deployment_id, *values.values(), ts, ts, ts, ts),
+                )
+            else:
+                cols = ", ".join(f"{k} = ?" for k in _MIRRORED)
+                conn.execute(
+                    f"UPDATE deployments SET {cols}, last_seen_at = ?, gone_at = NULL, updated_at = ? WHERE id = ?",
+                    (*values.values(), ts, ts, deployment_id),
+                )
+            after = self.deployment(deployment_id)
+        assert after is not None
+        return before, after
+
+    def mark_gone(self, deployment_id: str, now: datetime) -> None:
+        self.db.execute(
+            "UPDATE deployments SET gone_at = ?, updated_at = ? WHERE id = ? AND gone_at IS NULL",
+            (iso(now), iso(now), deployment_id),
+        )
+
+    # -- audit ---------------------------------------------------------------------------------
+    def audit(
+        self,
+        *,
+        actor: str,
+        action: str,
+        result: str,
+        now: datetime,
+        deployment_id: str | None = None,
+        channel: str | None = None,
+        request: Any = None,
+        detail: str | None = None,
+    ) -> int:
+        cur = self.db.execute(
+            """INSERT INTO audit (at, actor, action, deployment_id, channel, request, result, detail)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            (
+                iso(now),
+                actor,
+                action,
+                deployment_id,
+                channel,
+                json.dumps(request, sort_keys=True, default=str) if request is not None else None,
+                result,
+                detail,
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def audit_trail(self, deployment_id: str | None = None, limit: int = 50) -> list[dict]:
+        if deployment_id:
+            return self.db.query(
+                "SELECT * FROM audit WHERE deployment_id = ? ORDER BY id DESC LIMIT ?", (deployment_id, limit)
+            )
+        return self.db.query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+
+    # -- replica and traffic history (change points) -------------------------------------------
+    def record_replicas(
+        self,
+        deployment_id: str,
+        at: datetime,
+        replicas: int,
+        accelerator_type: str | None,
+        accelerator_count: int | None,
+        single_region: bool = False,
+    ) -> bool:
+        """Append a change point if anything changed since the last one; True if appended."""
+        last = self.db.one(
+            "SELECT * FROM replica_history WHERE deployment_id = ? ORDER BY at DESC LIMIT 1", (deployment_id,)
+        )
+        if last and (
+            last["replicas"] == replicas
+            and last["accelerator_type"] == accelerator_type
+            and last["accelerator_count"] == accelerator_count
+            and bool(last["single_region"]) == single_region
+        ):
+            return False
+        self.db.execute(
+            """INSERT OR REPLACE INTO replica_history
+               (deployment_id, at, replicas, accelerator_type, accelerator_count, single_region)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            (deployment_id, iso(at), replicas, accelerator_type, accelerator_count, int(single_region)),
+        )
+        return True
+
+    def replica_history(self, deployment_id: str | None = None, since: datetime | None = None) -> list[dict]:
+        sql = "SELECT * FROM replica_history WHERE 1=1"
+        params: list[Any] = []
+        if deployment_id:
+            sql += " AND deployment_id = ?"
+            params.append(deployment_id)
+        if since:
+            # include the last point before `since`, which sets the state at `since`
+            sql += """ AND (at >= ? OR at = (SELECT MAX(at) FROM replica_history h2
+                         WHERE h2.deployment_id = replica_history.deployment_id AND h2.at < ?))"""
+            params += [iso(since), iso(since)]
+        sql += " ORDER BY deployment_id, at"
+        return self.db.query(sql, tuple(params))
+
+    def record_traffic(self, deployment_id: str, at: datetime, request_rate: float) -> None:
+        """Record one scrape: last traffic time and serving/idle change points."""
+        serving = request_rate > 0
+        ts = iso(at)
+        with self.db.write() as conn:
+            row = conn.execute("SELECT serving FROM traffic WHERE deployment_id = ?", (deployment_id,)).fetchone()
+            conn.execute(
+                """INSERT INTO traffic (deployment_id, last_traffic_at, serving, request_rate, scraped_at)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(deployment_id) DO UPDATE SET
+                     last_traffic_at = COALESCE(excluded.last_traffic_at, traffic.last_traffic_at),
+                     serving = excluded.serving, request_rate = excluded.request_rate,
+                     scraped_at = excluded.scraped_at""",
+                (deployment_id, ts if serving else None, int(serving), request_rate, ts),
+            )
+            if row is None or bool(row[0]) != serving:
+                conn.execute(
+                    "INSERT OR REPLACE INTO traffic_history (deployment_id, at, serving) VALUES (?, ?, ?)",
+                    (deployment_id, ts, int(serving)),
+                )
+
+    def last_traffic(self, deployment_id: str) -> datetime | None:
+        return parse_iso(self.db.scalar("SELECT last_traffic_at FROM traffic WHERE deployment_id = ?", (deployment_id,)))
+
+    def traffic_rows(self) -> dict[str, dict]:
+        return {r["deployment_id"]: r for r in self.db.query("SELECT * FROM traffic")}
+
+    def traffic_history(self, deployment_id: str | None = None) -> list[dict]:
+        if deployment_id:
+            return self.db.query(
+                "SELECT * FROM traffic_history WHERE deployment_id = ? ORDER BY at", (deployment_id,)
+            )
+        return self.db.query("SELECT * FROM traffic_history ORDER BY deployment_id, at")
+
+    # -- key/value -----------------------------------------------------------------------------
+    def get_kv(self, key: str) -> str | None:
+        return self.db.scalar("SELECT value FROM kv WHERE key = ?", (key,))
+
+    def set_kv(self, key: str, value: str, now: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (key, value, iso(now)),
+        )
+
+
+def new_token() -> str:
+    """An opaque, unguessable id for buttons and approvals."""
+    return secrets.token_urlsafe(16)
