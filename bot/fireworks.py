@@ -1,0 +1,396 @@
+"""The Fireworks gateway: a thin layer over the official ``fireworks-ai`` SDK.
+
+Control-plane calls go through the SDK; the metrics (Prometheus text) and billingUsage
+endpoints, which the SDK does not cover, go through httpx. Every failure becomes a
+``FireworksError`` carrying Fireworks' own message, so handlers can show it to users as is.
+All objects are returned in wire form (camelCase dicts), the form the store mirrors.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import fireworks
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from storage.db import iso
+
+DEFAULT_BASE_URL = "https://api.fireworks.ai"
+REQUEST_RATE_METRIC = "request_counter_total:sum_by_deployment"
+
+# Fields compared when a create answers 409: the same id with the same ask is our own retry.
+_IDEMPOTENCY_FIELDS = (
+    ("baseModel", "base_model"),
+    ("minReplicaCount", "min_replica_count"),
+    ("maxReplicaCount", "max_replica_count"),
+    ("acceleratorType", "accelerator_type"),
+    ("acceleratorCount", "accelerator_count"),
+    ("displayName", "display_name"),
+    ("enableAddons", "enable_addons"),
+)
+
+
+class FireworksError(Exception):
+    """A failed Fireworks call, with Fireworks' own message."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+
+    @property
+    def retryable(self) -> bool:
+        return self.status is None or self.status in (408, 429) or self.status >= 500
+
+
+class NotFound(FireworksError):
+    pass
+
+
+class AlreadyExists(FireworksError):
+    pass
+
+
+class RateLimited(FireworksError):
+    pass
+
+
+class ScalingUp(FireworksError):
+    """The deployment is scaled to zero; the request started a cold start."""
+
+
+def _error_message(body: Any, fallback: str) -> tuple[str, int | None]:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            code = inner.get("code")
+            return str(inner.get("message") or fallback), code if isinstance(code, int) else None
+        if isinstance(inner, str):
+            return inner, None
+    return fallback, None
+
+
+def _retry_after(headers: httpx.Headers | None) -> float | None:
+    if not headers:
+        return None
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            return None
+
+
+def translate(exc: Exception) -> FireworksError:
+    """Turn an SDK or httpx exception into a domain error."""
+    if isinstance(exc, FireworksError):
+        return exc
+    if isinstance(exc, fireworks.APIStatusError):
+        status = exc.status_code
+        message, code = _error_message(exc.body, f"Fireworks answered HTTP {status}")
+        retry_after = _retry_after(exc.response.headers)
+        cls = {404: NotFound, 409: AlreadyExists, 429: RateLimited}.get(status, FireworksError)
+        return cls(message, status=status, code=code, retry_after=retry_after)
+    if isinstance(exc, fireworks.APITimeoutError | httpx.TimeoutException):
+        return FireworksError("Fireworks did not answer in time; nothing is known to have changed")
+    if isinstance(exc, fireworks.APIConnectionError | httpx.TransportError):
+        return FireworksError("could not reach Fireworks (connection failed)")
+    return FireworksError(str(exc) or exc.__class__.__name__)
+
+
+def _wire(obj: Any) -> dict:
+    if obj is None:
+        return {}
+    if isinstance(obj, dict):
+        return obj
+    return obj.to_dict(mode="json")
+
+
+def deployment_id_of(name: str) -> str:
+    return name.rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    latency_s: float
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+class FireworksGateway:
+    """All of fwbot's calls to Fireworks."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        account_id: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+    ) -> None:
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self._api_key = api_key
+        self._timeout = timeout
+        self.client = fireworks.Fireworks(
+            api_key=api_key,
+            account_id=account_id,
+            base_url=self.base_url,
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            max_retries=max_retries,
+        )
+        # The SDK sends inference to "{base_url}/v1/..." when base_url is given, so the data
+        # plane gets a client of its own rooted at "/inference".
+        self.inference = fireworks.Fireworks(
+            api_key=api_key,
+            account_id=account_id,
+            base_url=f"{self.base_url}/inference",
+            timeout=httpx.Timeout(timeout, connect=5.0),
+            max_retries=0,
+        )
+        self.http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+            timeout=httpx.Timeout(timeout, connect=5.0),
+        )
+        self.account_id = account_id or self._discover_account()
+
+    def close(self) -> None:
+        self.client.close()
+        self.inference.close()
+        self.http.close()
+
+    def _discover_account(self) -> str:
+        try:
+            page = self.client.accounts.list(page_size=2)
+        except Exception as e:  # noqa: BLE001 - translated
+            raise translate(e) from e
+        accounts = [a for a in page]  # noqa: C416 - iterate the SDK page
+        if not accounts:
+            raise FireworksError("this API key has no Fireworks account; set FIREWORKS_ACCOUNT_ID")
+        return deployment_id_of(_wire(accounts[0])["name"])
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - translated
+            raise translate(e) from e
+
+    def deployment_name(self, deployment_id: str) -> str:
+        return f"accounts/{self.account_id}/deployments/{deployment_id}"
+
+    # -- deployments ---------------------------------------------------------------------------
+    def create_deployment(self, deployment_id: str, fields: dict[str, Any], *, validate_only: bool = False) -> dict:
+        """Create a deployment under an id the bot chose.
+
+        The SDK sends no idempotency key, so a create whose response was lost and was retried
+        answers 409 for our own deployment: read it back and accept it when it is what we asked.
+        """
+        kwargs: dict[str, Any] = dict(fields)
+        if validate_only:
+            kwargs["validate_only"] = True
+        try:
+            return _wire(self._call(self.client.deployments.create, deployment_id=deployment_id, **kwargs))
+        except AlreadyExists:
+            if validate_only:
+                raise AlreadyExists(f"a deployment named {deployment_id} already exists", status=409) from None
+            existing = self.get_deployment(deployment_id)
+            if existing.get("state") in ("DELETED", "DELETING") or not self._same_ask(existing, fields):
+                raise AlreadyExists(
+                    f"a different deployment named {deployment_id} already exists; choose another --deployment-id",
+                    status=409,
+                ) from None
+            return existing
+
+    @staticmethod
+    def _same_ask(existing: dict, fields: dict[str, Any]) -> bool:
+        for wire_key, field in _IDEMPOTENCY_FIELDS:
+            if field in fields and fields[field] is not None and existing.get(wire_key) != fields[field]:
+                return False
+        return True
+
+    def get_deployment(self, deployment_id: str) -> dict:
+        return _wire(self._call(self.client.deployments.get, deployment_id))
+
+    def list_deployments(self, *, show_deleted: bool = False, page_size: int = 200) -> list[dict]:
+        """Every deployment, all pages."""
+        try:
+            pager = self.client.deployments.list(page_size=page_size, show_deleted=show_deleted)
+            return [_wire(d) for d in pager]
+        except Exception as e:  # noqa: BLE001 - translated
+            raise translate(e) from e
+
+    def update_deployment(self, deployment_id: str, fields: dict[str, Any], update_mask: str) -> dict:
+        """PATCH the changed fields with an explicit ``updateMask`` (base model included, as the API requires)."""
+        current = self.get_deployment(deployment_id)
+        kwargs = dict(fields)
+        kwargs.setdefault("base_model", current.get("baseModel"))
+        return _wire(
+            self._call(
+                self.client.deployments.update,
+                deployment_id,
+                extra_query={"updateMask": update_mask},
+                **kwargs,
+            )
+        )
+
+    def scale_deployment(self, deployment_id: str, replicas: int) -> None:
+        self._call(self.client.deployments.scale, deployment_id, replica_count=replicas)
+
+    def delete_deployment(self, deployment_id: str, *, hard: bool = False, ignore_checks: bool = False) -> None:
+        kwargs: dict[str, Any] = {}
+        if hard:
+            kwargs["hard"] = True
+        if ignore_checks:
+            kwargs["ignore_checks"] = True
+        self._call(self.client.deployments.delete, deployment_id, **kwargs)
+
+    def undelete_deployment(self, deployment_id: str) -> dict:
+        return _wire(self._call(self.client.deployments.undelete, deployment_id))
+
+    # -- models, shapes, LoRA ------------------------------------------------------------------
+    def list_models(self, account: str = "fireworks") -> list[dict]:
+        try:
+            return [_wire(m) for m in self.client.models.list(account_id=account, page_size=200)]
+        except Exception as e:  # noqa: BLE001 - translated
+            raise translate(e) from e
+
+    def get_model(self, name: str) -> dict:
+        account, _, model_id = name.removeprefix("accounts/").partition("/models/")
+        return _wire(self._call(self.client.models.get, model_id, account_id=account))
+
+    def match_shapes(self, base_model: str, *, enable_addons: bool = False) -> list[dict]:
+        resp = self._call(
+            self.client.deployment_shape_versions.match,
+            create_deployment_request={
+                "parent": f"accounts/{self.account_id}",
+                "deployment": {"base_model": base_model, "enable_addons": enable_addons},
+            },
+        )
+        return list(_wire(resp).get("deploymentShapeVersions") or [])
+
+    def load_lora(self, model: str, deployment_id: str) -> dict:
+        return _wire(
+            self._call(self.client.lora.load, model=model, deployment=self.deployment_name(deployment_id))
+        )
+
+    def list_deployed_models(self, deployment_id: str | None = None) -> list[dict]:
+        kwargs: dict[str, Any] = {"page_size": 200}
+        if deployment_id:
+            kwargs["filter"] = f'deployment="{self.deployment_name(deployment_id)}"'
+        try:
+            items = [_wire(m) for m in self.client.lora.list(**kwargs)]
+        except Exception as e:  # noqa: BLE001 - translated
+            raise translate(e) from e
+        if deployment_id:
+            # The filter grammar is server-side; don't rely on it being applied.
+            items = [m for m in items if m.get("deployment") == self.deployment_name(deployment_id)]
+        return items
+
+    def unload_lora(self, model: str, deployment_id: str) -> str:
+        """Unload an addon from a deployment; returns the deployedModel name removed."""
+        for dm in self.list_deployed_models(deployment_id):
+            if dm.get("model") == model:
+                self._call(self.client.lora.unload, deployment_id_of(dm["name"]))
+                return dm["name"]
+        raise NotFound(f"{model} is not loaded on {deployment_id}", status=404)
+
+    # -- data plane ----------------------------------------------------------------------------
+    def complete(self, deployment_id: str, prompt: str, *, max_tokens: int = 64) -> Completion:
+        started = time.monotonic()
+        try:
+            resp = self.inference.completions.create(
+                model=self.deployment_name(deployment_id), prompt=prompt, max_tokens=max_tokens
+            )
+        except fireworks.APIStatusError as e:
+            err = translate(e)
+            if e.status_code == 503 and "SCALING_UP" in str(e.body):
+                raise ScalingUp(err.message, status=503) from e
+            raise err from e
+        except Exception as e:  # noqa: BLE001 - translated
+            raise translate(e) from e
+        data = _wire(resp)
+        choices = data.get("choices") or [{}]
+        usage = data.get("usage") or {}
+        return Completion(
+            text=str(choices[0].get("text") or ""),
+            latency_s=time.monotonic() - started,
+            prompt_tokens=usage.get("prompt_tokens"),
+            completion_tokens=usage.get("completion_tokens"),
+        )
+
+    # -- metrics and billing (not covered by the SDK) ------------------------------------------
+    def request_rates(self) -> dict[str, float]:
+        """Requests per second by deployment id, from the Prometheus metrics endpoint.
+
+        Raises ``RateLimited`` (with ``retry_after``) when the 6-per-minute limit is hit.
+        """
+        try:
+            resp = self.http.get(f"/v1/accounts/{self.account_id}/metrics", headers={"Accept": "text/plain"})
+        except httpx.HTTPError as e:
+            raise translate(e) from e
+        if resp.status_code != 200:
+            raise self._http_error(resp)
+        rates: dict[str, float] = {}
+        for family in text_string_to_metric_families(resp.text):
+            for sample in family.samples:
+                if sample.name != REQUEST_RATE_METRIC:
+                    continue
+                dep = sample.labels.get("deployment_id") or deployment_id_of(sample.labels.get("deployment", ""))
+                if dep:
+                    rates[dep] = rates.get(dep, 0.0) + float(sample.value)
+        return rates
+
+    def billing_usage(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        group_by: Iterable[str] = ("deployment_name", "accelerator_type"),
+        timezone: str = "UTC",
+    ) -> list[dict]:
+        """Dedicated-deployment usage rows (daily buckets) for [start, end), at most 31 days."""
+        params: list[tuple[str, str]] = [
+            ("startTime", iso(start) or ""),
+            ("endTime", iso(end) or ""),
+            ("usageType", "DEDICATED_DEPLOYMENT"),
+            ("timezone", timezone),
+        ]
+        params += [("groupBy", g) for g in group_by]
+        try:
+            resp = self.http.get(f"/v1/accounts/{self.account_id}/billingUsage", params=params)
+        except httpx.HTTPError as e:
+            raise translate(e) from e
+        if resp.status_code != 200:
+            raise self._http_error(resp)
+        return list(resp.json().get("dedicatedCosts") or [])
+
+    @staticmethod
+    def _http_error(resp: httpx.Response) -> FireworksError:
+        try:
+            body = resp.json()
+        except ValueError:
+            body = resp.text
+        message, code = _error_message(body, f"Fireworks answered HTTP {resp.status_code}")
+        cls = {404: NotFound, 409: AlreadyExists, 429: RateLimited}.get(resp.status_code, FireworksError)
+        return cls(message, status=resp.status_code, code=code, retry_after=_retry_after(resp.headers))
