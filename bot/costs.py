@@ -1,0 +1,681 @@
+"""What GPU time cost: the accounting core.
+
+Everything here is a pure function of data and a clock. The inputs are the change points the
+bot records (``replica_history`` and ``traffic_history``): each point holds until the next one,
+so integrating them is exact — no sampling. Time is summed in whole microseconds (``timedelta``
+is exact there), dollars are derived from GPU-seconds only at the end, per price key.
+
+A price that is unknown stays unknown: the dollars are ``None`` and the GPU-seconds are kept and
+flagged, so nobody reads an unpriced A100 as free.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any, Literal, NamedTuple
+
+from storage.db import parse_iso
+
+SINGLE_REGION_MULTIPLIER = 1.5
+BUDGET_THRESHOLDS: tuple[int, ...] = (80, 100)
+# "Mostly idle": more than this share of the replica time saw no requests.
+MOSTLY_IDLE_FRACTION = 0.5
+TOP_GROUPS = 5
+UNKNOWN_ACCELERATOR = "unknown accelerator"
+
+_MICROS = 1_000_000
+_US = timedelta(microseconds=1)
+
+GroupBy = Literal["owner", "channel", "deployment", "model"]
+PeriodName = Literal["today", "week", "month"]
+
+
+# -- prices ----------------------------------------------------------------------------------
+# bot/pricing.py (price_per_gpu_hour) was not in the tree when this module was written; this is
+# the same rule kept private so the accounting core has no gap. Swap for bot.pricing when it lands.
+def _price_per_gpu_hour(accelerator_type: str | None, prices: Mapping[str, float]) -> float | None:
+    if not accelerator_type:
+        return None
+    price = prices.get(accelerator_type)
+    if price is None:
+        price = prices.get(accelerator_type.upper())
+    return None if price is None else float(price)
+
+
+# -- inputs ----------------------------------------------------------------------------------
+def _as_utc(value: str | datetime) -> datetime:
+    when = parse_iso(value) if isinstance(value, str) else value
+    if when is None:
+        raise ValueError("change point without a time")
+    # Stored times are UTC; a naive value can only mean UTC here.
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicaPoint:
+    """From ``at`` on (until the next point), ``replicas`` replicas of this shape were running."""
+
+    deployment_id: str
+    at: datetime
+    replicas: int
+    accelerator_type: str | None
+    accelerator_count: int
+    single_region: bool
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ReplicaPoint:
+        """A ``replica_history`` row (``at`` as RFC3339 text or datetime)."""
+        count = row.get("accelerator_count")
+        return cls(
+            deployment_id=str(row["deployment_id"]),
+            at=_as_utc(row["at"]),
+            replicas=max(0, int(row.get("replicas") or 0)),
+            accelerator_type=row.get("accelerator_type") or None,
+            # The API always reports a count for a running deployment; 1 is the floor, so a
+            # missing value undercounts rather than invents spend.
+            accelerator_count=max(1, int(count)) if count else 1,
+            single_region=bool(row.get("single_region")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServingPoint:
+    """From ``at`` on, the metrics did (``serving``) or did not show requests."""
+
+    deployment_id: str
+    at: datetime
+    serving: bool
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ServingPoint:
+        """A ``traffic_history`` row."""
+        return cls(
+            deployment_id=str(row["deployment_id"]),
+            at=_as_utc(row["at"]),
+            serving=bool(int(row.get("serving") or 0)),
+        )
+
+
+# -- results ---------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostFigures:
+    """GPU time and its price over some span.
+
+    ``usd``/``idle_usd`` are ``None`` when any of the GPU time has no known price;
+    ``known_usd``/``known_idle_usd`` are then the priced part only (a lower bound).
+    """
+
+    gpu_seconds: float = 0.0
+    serving_gpu_seconds: float = 0.0
+    idle_gpu_seconds: float = 0.0
+    usd: float | None = 0.0
+    idle_usd: float | None = 0.0
+    known_usd: float = 0.0
+    known_idle_usd: float = 0.0
+    unpriced_gpu_seconds: float = 0.0
+    unknown_price_types: tuple[str, ...] = ()
+
+    @property
+    def gpu_hours(self) -> float:
+        return self.gpu_seconds / 3600
+
+    @property
+    def serving_usd(self) -> float | None:
+        return None if self.usd is None or self.idle_usd is None else self.usd - self.idle_usd
+
+    @property
+    def known_serving_usd(self) -> float:
+        return self.known_usd - self.known_idle_usd
+
+    @property
+    def idle_fraction(self) -> float:
+        """Share of the replica time that saw no requests (0 when nothing ran)."""
+        return self.idle_gpu_seconds / self.gpu_seconds if self.gpu_seconds else 0.0
+
+    @property
+    def price_known(self) -> bool:
+        return not self.unknown_price_types
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DayCost(CostFigures):
+    """One local calendar day (in the team timezone) of one deployment."""
+
+    day: date
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeploymentCost(CostFigures):
+    """One deployment over a window, with its per-day buckets (every local day of the window)."""
+
+    deployment_id: str
+    days: tuple[DayCost, ...] = ()
+
+
+# A tally is GPU-microseconds per price key: (accelerator type, single region, serving).
+_Key = tuple[str | None, bool, bool]
+
+
+def _figures(tally: Mapping[_Key, int], prices: Mapping[str, float]) -> dict[str, Any]:
+    total = serving = unpriced = 0
+    known_usd = known_idle_usd = 0.0
+    unknown: set[str] = set()
+    for (acc_type, single_region, is_serving), gpu_us in tally.items():
+        if not gpu_us:
+            continue
+        total += gpu_us
+        if is_serving:
+            serving += gpu_us
+        price = _price_per_gpu_hour(acc_type, prices)
+        if price is None:
+            unpriced += gpu_us
+            unknown.add(acc_type or UNKNOWN_ACCELERATOR)
+            continue
+        usd = gpu_us / _MICROS / 3600 * price * (SINGLE_REGION_MULTIPLIER if single_region else 1.0)
+        known_usd += usd
+        if not is_serving:
+            known_idle_usd += usd
+    return {
+        "gpu_seconds": total / _MICROS,
+        "serving_gpu_seconds": serving / _MICROS,
+        "idle_gpu_seconds": (total - serving) / _MICROS,
+        "usd": None if unknown else known_usd,
+        "idle_usd": None if unknown else known_idle_usd,
+        "known_usd": known_usd,
+        "known_idle_usd": known_idle_usd,
+        "unpriced_gpu_seconds": unpriced / _MICROS,
+        "unknown_price_types": tuple(sorted(unknown)),
+    }
+
+
+def local_midnight(day: date, tz: tzinfo) -> datetime:
+    """The instant (UTC) a local calendar day begins; correct across DST changes."""
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+def _days_between(start: datetime, end: datetime, tz: tzinfo) -> list[date]:
+    first = start.astimezone(tz).date()
+    last = (end - _US).astimezone(tz).date() if end > start else first
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _state_at(times: Sequence[datetime], values: Sequence[Any], when: datetime, default: Any) -> Any:
+    """The value of the last change point at or before ``when``."""
+    i = bisect.bisect_right(times, when)
+    return values[i - 1] if i else default
+
+
+def integrate(
+    replica_points: Iterable[ReplicaPoint | Mapping[str, Any]],
+    serving_points: Iterable[ServingPoint | Mapping[str, Any]],
+    start: datetime,
+    end: datetime,
+    *,
+    prices: Mapping[str, float],
+    tz: tzinfo = UTC,
+    now: datetime | None = None,
+) -> dict[str, DeploymentCost]:
+    """GPU-seconds and dollars per deployment over ``[start, end)``.
+
+    Each change point holds until the next; the last holds until ``end`` (or ``now`` when that is
+    earlier). The point at or before ``start`` sets the state the window opens with; before a
+    deployment's first replica point it had no replicas, and before its first serving point it is
+    taken as idle. Every deployment with a replica point appears in the result, with one
+    :class:`DayCost` for each local day (in ``tz``) of the window.
+    """
+    start, end = _as_utc(start), _as_utc(end)
+    if now is not None:
+        end = min(end, _as_utc(now))
+    end = max(start, end)
+
+    replicas_by: dict[str, list[ReplicaPoint]] = defaultdict(list)
+    for p in replica_points:
+        rp = p if isinstance(p, ReplicaPoint) else ReplicaPoint.from_row(p)
+        replicas_by[rp.deployment_id].append(rp)
+    serving_by: dict[str, list[ServingPoint]] = defaultdict(list)
+    for p in serving_points:
+        sp = p if isinstance(p, ServingPoint) else ServingPoint.from_row(p)
+        serving_by[sp.deployment_id].append(sp)
+
+    days = _days_between(start, end, tz)
+    midnights = [m for m in (local_midnight(d, tz) for d in days[1:]) if start < m < end]
+
+    results: dict[str, DeploymentCost] = {}
+    for dep_id, rps in replicas_by.items():
+        rps.sort(key=lambda p: p.at)  # stable: of two points at one instant the later row wins
+        sps = sorted(serving_by.get(dep_id, ()), key=lambda p: p.at)
+        r_times = [p.at for p in rps]
+        s_times = [p.at for p in sps]
+        s_vals = [p.serving for p in sps]
+
+        cuts = sorted(
+            {start, end, *midnights}
+            | {t for t in r_times if start < t < end}
+            | {t for t in s_times if start < t < end}
+        )
+        per_day: dict[date, dict[_Key, int]] = {d: defaultdict(int) for d in days}
+        whole: dict[_Key, int] = defaultdict(int)
+        for a, b in zip(cuts, cuts[1:], strict=False):
+            rp = _state_at(r_times, rps, a, None)
+            if rp is None or rp.replicas == 0:
+                continue
+            key: _Key = (rp.accelerator_type, rp.single_region, _state_at(s_times, s_vals, a, False))
+            gpu_us = rp.replicas * rp.accelerator_count * ((b - a) // _US)
+            whole[key] += gpu_us
+            per_day[a.astimezone(tz).date()][key] += gpu_us
+
+        results[dep_id] = DeploymentCost(
+            deployment_id=dep_id,
+            days=tuple(DayCost(day=d, **_figures(per_day[d], prices)) for d in days),
+            **_figures(whole, prices),
+        )
+    return results
+
+
+# -- periods ---------------------------------------------------------------------------------
+class PeriodError(ValueError):
+    """A period a user asked for that makes no sense; the message is written for them."""
+
+
+class Window(NamedTuple):
+    """A half-open span ``[start, end)`` in UTC and how to call it."""
+
+    start: datetime
+    end: datetime
+    label: str
+
+
+def _short(d: date) -> str:
+    return f"{d:%a} {d.day} {d:%b}"
+
+
+def period_window(
+    name: PeriodName | tuple[date, date], now: datetime, tz: tzinfo
+) -> Window:
+    """The window a ``/fw cost`` period means, in the team timezone.
+
+    ``today``, ``week`` (from Monday) and ``month`` (calendar month) run up to ``now``; an explicit
+    ``(date_from, date_to)`` covers both dates whole.
+    """
+    now = _as_utc(now)
+    today = now.astimezone(tz).date()
+    if isinstance(name, tuple):
+        date_from, date_to = name
+        if date_to < date_from:
+            raise PeriodError(f"the range ends ({date_to}) before it starts ({date_from})")
+        label = _short(date_from) if date_from == date_to else f"{_short(date_from)} – {_short(date_to)}"
+        if date_from.year != today.year or date_to.year != today.year:
+            label += f" {date_to.year}"
+        return Window(local_midnight(date_from, tz), local_midnight(date_to + timedelta(days=1), tz), label)
+    if name == "today":
+        return Window(local_midnight(today, tz), now, f"today ({_short(today)})")
+    if name == "week":
+        monday = today - timedelta(days=today.weekday())
+        return Window(local_midnight(monday, tz), now, f"this week (since {_short(monday)})")
+    if name == "month":
+        first = today.replace(day=1)
+        return Window(local_midnight(first, tz), now, f"{first:%B %Y} so far")
+    raise PeriodError(f"unknown period {name!r}: use today, week or month")
+
+
+def previous_window(start: datetime, end: datetime, tz: tzinfo = UTC) -> Window:
+    """The window of the same length immediately before ``[start, end)``.
+
+    Length is measured on the wall clock of ``tz`` so whole local days map to whole local days
+    across a DST change (a 23- or 25-hour day is still "one day").
+    """
+    local_start = start.astimezone(tz).replace(tzinfo=None)
+    local_end = end.astimezone(tz).replace(tzinfo=None)
+    prev_local = local_start - (local_end - local_start)
+    prev_start = prev_local.replace(tzinfo=tz).astimezone(UTC)
+    return Window(prev_start, _as_utc(start), "previous period")
+
+
+def month_bounds(now: datetime, tz: tzinfo) -> tuple[datetime, datetime]:
+    """The local calendar month containing ``now``: ``(first instant, first instant of next)``."""
+    first = now.astimezone(tz).date().replace(day=1)
+    nxt = (first + timedelta(days=32)).replace(day=1)
+    return local_midnight(first, tz), local_midnight(nxt, tz)
+
+
+# -- grouping and reports --------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Change:
+    """Spend now against the previous period."""
+
+    previous_usd: float
+    delta_usd: float
+    pct: float | None  # None when the previous period had no spend
+    is_new: bool  # spend now, none before
+
+
+def change_between(current: float, previous: float) -> Change:
+    """Absolute and relative change; "new" when there was nothing before."""
+    delta = current - previous
+    if previous == 0:
+        return Change(previous, delta, None if current else 0.0, current > 0)
+    return Change(previous, delta, delta / previous * 100, False)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupCost:
+    """Spend of one owner, channel, deployment or model."""
+
+    key: str | None  # None: no owner / no channel / no model known
+    name: str  # display name for deployments and models, else the key
+    usd: float  # priced part; see ``price_known``
+    idle_usd: float
+    gpu_hours: float
+    deployments: tuple[str, ...]
+    price_known: bool
+    change: Change | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DailySpend:
+    day: date
+    usd: float
+    idle_usd: float
+
+    @property
+    def serving_usd(self) -> float:
+        return self.usd - self.idle_usd
+
+
+@dataclass(frozen=True, slots=True)
+class CostReport:
+    """Totals, the biggest groups, the change vs the previous period and what has no price."""
+
+    by: GroupBy
+    label: str
+    usd: float  # priced part only when ``price_known`` is False
+    idle_usd: float
+    gpu_hours: float
+    price_known: bool
+    groups: tuple[GroupCost, ...]  # all, biggest first
+    daily: tuple[DailySpend, ...]
+    change: Change | None
+    unknown_price_notes: tuple[str, ...] = ()
+    top_n: int = TOP_GROUPS
+
+    @property
+    def top(self) -> tuple[GroupCost, ...]:
+        return self.groups[: self.top_n]
+
+    @property
+    def rest(self) -> tuple[GroupCost, ...]:
+        return self.groups[self.top_n :]
+
+    @property
+    def idle_share(self) -> float:
+        return self.idle_usd / self.usd if self.usd else 0.0
+
+
+def _short_model(model: str | None) -> str | None:
+    return model.rsplit("/", 1)[-1] if model else None
+
+
+def group_key(deployment_id: str, meta: Mapping[str, Mapping[str, Any]], by: GroupBy) -> tuple[str | None, str]:
+    """The group a deployment falls in, and the group's display name."""
+    m = meta.get(deployment_id) or {}
+    if by == "owner":
+        return m.get("owner") or None, m.get("owner") or "unowned"
+    if by == "channel":
+        return m.get("channel") or None, m.get("channel") or "no channel"
+    if by == "model":
+        model = _short_model(m.get("base_model"))
+        return model, model or "unknown model"
+    if by == "deployment":
+        return deployment_id, m.get("display_name") or deployment_id
+    raise ValueError(f"cannot group by {by!r}: use owner, channel, deployment or model")
+
+
+def unknown_price_notes(results: Mapping[str, DeploymentCost]) -> tuple[str, ...]:
+    """One line per deployment whose GPU time has no price, for the bottom of a report."""
+    return tuple(
+        f"`{dep}`: {r.unpriced_gpu_seconds / 3600:,.1f} GPU-hours on {', '.join(r.unknown_price_types)} "
+        "at unknown price (set FWBOT_PRICES); not in the totals"
+        for dep, r in sorted(results.items())
+        if r.unknown_price_types and r.unpriced_gpu_seconds > 0
+    )
+
+
+def _group(
+    results: Mapping[str, DeploymentCost], meta: Mapping[str, Mapping[str, Any]], by: GroupBy
+) -> dict[str | None, tuple[str, list[DeploymentCost]]]:
+    groups: dict[str | None, tuple[str, list[DeploymentCost]]] = {}
+    for dep, r in sorted(results.items()):
+        key, name = group_key(dep, meta, by)
+        groups.setdefault(key, (name, []))[1].append(r)
+    return groups
+
+
+def cost_report(
+    results: Mapping[str, DeploymentCost],
+    meta: Mapping[str, Mapping[str, Any]],
+    by: GroupBy = "owner",
+    previous: Mapping[str, DeploymentCost] | None = None,
+    *,
+    label: str = "",
+    top_n: int = TOP_GROUPS,
+) -> CostReport:
+    """Group per-deployment results by owner, channel, deployment or model.
+
+    Dollar figures are the priced part; GPU time at an unknown price is listed in
+    ``unknown_price_notes`` and makes ``price_known`` False instead of counting as $0.
+    Deployments that ran no GPU time are left out.
+    """
+    ran = {d: r for d, r in results.items() if r.gpu_seconds > 0}
+    prev_groups = _group(previous, meta, by) if previous is not None else {}
+
+    groups = []
+    for key, (name, members) in _group(ran, meta, by).items():
+        usd = sum(r.known_usd for r in members)
+        change = None
+        if previous is not None:
+            prev_members = prev_groups.get(key, ("", []))[1]
+            change = change_between(usd, sum(r.known_usd for r in prev_members))
+        groups.append(
+            GroupCost(
+                key=key,
+                name=name,
+                usd=usd,
+                idle_usd=sum(r.known_idle_usd for r in members),
+                gpu_hours=sum(r.gpu_seconds for r in members) / 3600,
+                deployments=tuple(r.deployment_id for r in members),
+                price_known=all(r.price_known for r in members),
+                change=change,
+            )
+        )
+    # Biggest spend first; GPU time breaks ties so unpriced groups still rank sensibly.
+    groups.sort(key=lambda g: (-g.usd, -g.gpu_hours, g.name))
+
+    daily: dict[date, list[float]] = {}
+    for r in results.values():
+        for d in r.days:
+            acc = daily.setdefault(d.day, [0.0, 0.0])
+            acc[0] += d.known_usd
+            acc[1] += d.known_idle_usd
+
+    usd = sum(r.known_usd for r in ran.values())
+    return CostReport(
+        by=by,
+        label=label,
+        usd=usd,
+        idle_usd=sum(r.known_idle_usd for r in ran.values()),
+        gpu_hours=sum(r.gpu_seconds for r in ran.values()) / 3600,
+        price_known=all(r.price_known for r in ran.values()),
+        groups=tuple(groups),
+        daily=tuple(DailySpend(d, u, i) for d, (u, i) in sorted(daily.items())),
+        change=None if previous is None else change_between(usd, sum(r.known_usd for r in previous.values())),
+        unknown_price_notes=unknown_price_notes(ran),
+        top_n=top_n,
+    )
+
+
+def results_for(
+    results: Mapping[str, DeploymentCost],
+    meta: Mapping[str, Mapping[str, Any]],
+    *,
+    owner: str | None = None,
+    channel: str | None = None,
+) -> dict[str, DeploymentCost]:
+    """The results of one owner's and/or one channel's deployments."""
+    out = {}
+    for dep, r in results.items():
+        m = meta.get(dep) or {}
+        if owner is not None and m.get("owner") != owner:
+            continue
+        if channel is not None and m.get("channel") != channel:
+            continue
+        out[dep] = r
+    return out
+
+
+# -- billing reconciliation ------------------------------------------------------------------
+class Reconciliation(NamedTuple):
+    """Our GPU-seconds against Fireworks' billed accelerator-seconds for one deployment."""
+
+    deployment_id: str
+    ours_s: float
+    theirs_s: float
+    diff_pct: float | None  # (ours - theirs) / theirs; None when they billed nothing but we counted
+
+
+def _billing_deployment_id(row: Mapping[str, Any]) -> str | None:
+    name = row.get("deploymentId") or (row.get("group") or {}).get("deployment_name")
+    # deploymentId is the bare id, group.deployment_name the full resource name; accept either.
+    return str(name).rstrip("/").rsplit("/", 1)[-1] if name else None
+
+
+def reconcile_billing(
+    ours: Mapping[str, float], billing_rows: Iterable[Mapping[str, Any]]
+) -> list[Reconciliation]:
+    """Compare our GPU-seconds with ``billingUsage`` ``dedicatedCosts`` rows.
+
+    Billing buckets are whole days, so ``ours`` must be integrated over the same whole days.
+    ``acceleratorSeconds`` is an int64 sent as a string; rows for one deployment (several days
+    or accelerator types) are summed. Biggest disagreement (in seconds) first.
+    """
+    theirs: dict[str, float] = defaultdict(float)
+    for row in billing_rows:
+        dep = _billing_deployment_id(row)
+        if dep is None:
+            continue
+        theirs[dep] += float(row.get("acceleratorSeconds") or 0)
+    out = []
+    for dep in set(ours) | set(theirs):
+        o, t = float(ours.get(dep, 0.0)), theirs.get(dep, 0.0)
+        pct = (o - t) / t * 100 if t else (0.0 if o == 0 else None)
+        out.append(Reconciliation(dep, o, t, pct))
+    out.sort(key=lambda r: (-abs(r.ours_s - r.theirs_s), r.deployment_id))
+    return out
+
+
+# -- budgets ---------------------------------------------------------------------------------
+def month_projection(spent_so_far: float, month_start: datetime, now: datetime, month_end: datetime) -> float:
+    """Linear projection of this month's spend to ``month_end``."""
+    elapsed = (now - month_start).total_seconds()
+    if elapsed <= 0 or now >= month_end:
+        return spent_so_far
+    return spent_so_far * (month_end - month_start).total_seconds() / elapsed
+
+
+def budget_alerts_due(projected: float, budget: float, already_sent: set[int] | frozenset[int]) -> list[int]:
+    """Thresholds (percent of budget) the projection has reached and nobody was told about yet.
+
+    The caller records each sent one under :func:`budget_alert_key` so it goes out once a month.
+    """
+    if budget <= 0:
+        return []
+    return [t for t in BUDGET_THRESHOLDS if projected >= budget * t / 100 and t not in already_sent]
+
+
+def budget_alert_key(channel: str, month: date, threshold: int) -> str:
+    """Idempotency key of one budget alert, e.g. ``budget:C123:2026-11:80``."""
+    return f"budget:{channel}:{month:%Y-%m}:{threshold}"
+
+
+def sent_thresholds(keys: Iterable[str], channel: str, month: date) -> set[int]:
+    """The thresholds already alerted for ``channel`` this month, from stored keys."""
+    prefix = f"budget:{channel}:{month:%Y-%m}:"
+    return {int(k[len(prefix) :]) for k in keys if k.startswith(prefix) and k[len(prefix) :].isdigit()}
+
+
+# -- owner digest ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class DeploymentLine:
+    """One deployment in a digest."""
+
+    deployment_id: str
+    name: str
+    base_model: str | None
+    channel: str | None
+    cost: DeploymentCost
+
+    @property
+    def mostly_idle(self) -> bool:
+        return self.cost.idle_fraction > MOSTLY_IDLE_FRACTION
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerDigest:
+    """What one person's deployments cost over a week, and which are burning money idle."""
+
+    owner: str
+    label: str
+    deployment_count: int
+    usd: float  # priced part
+    idle_usd: float
+    price_known: bool
+    lines: tuple[DeploymentLine, ...]  # every owned deployment that ran, biggest first
+    idle: tuple[DeploymentLine, ...]  # candidates for scale-to-zero / delete buttons
+    unknown_price_notes: tuple[str, ...] = field(default=())
+
+    @property
+    def biggest(self) -> DeploymentLine | None:
+        return self.lines[0] if self.lines else None
+
+
+def _is_idle_candidate(r: DeploymentCost) -> bool:
+    # Unpriced idle time is still money burnt, just of unknown amount.
+    paying_idle = r.known_idle_usd > 0 or (not r.price_known and r.idle_gpu_seconds > 0)
+    return paying_idle and r.idle_fraction > MOSTLY_IDLE_FRACTION
+
+
+def owner_digest(
+    owner: str,
+    results: Mapping[str, DeploymentCost],
+    meta: Mapping[str, Mapping[str, Any]],
+    *,
+    label: str = "this week",
+) -> OwnerDigest:
+    """The weekly note to one owner: how many deployments, what they cost, which sit idle."""
+    owned = sorted(d for d, m in meta.items() if (m or {}).get("owner") == owner)
+    owned_set = set(owned)
+    mine = {d: r for d, r in results.items() if d in owned_set and r.gpu_seconds > 0}
+
+    def line(dep: str) -> DeploymentLine:
+        m = meta.get(dep) or {}
+        return DeploymentLine(dep, m.get("display_name") or dep, m.get("base_model"), m.get("channel"), mine[dep])
+
+    lines = sorted((line(d) for d in mine), key=lambda x: (-x.cost.known_usd, -x.cost.gpu_seconds, x.deployment_id))
+    idle = sorted(
+        (x for x in lines if _is_idle_candidate(x.cost)),
+        key=lambda x: (-x.cost.known_idle_usd, -x.cost.idle_gpu_seconds, x.deployment_id),
+    )
+    return OwnerDigest(
+        owner=owner,
+        label=label,
+        deployment_count=len(owned),
+        usd=sum(r.known_usd for r in mine.values()),
+        idle_usd=sum(r.known_idle_usd for r in mine.values()),
+        price_known=all(r.price_known for r in mine.values()),
+        lines=tuple(lines),
+        idle=tuple(idle),
+        unknown_price_notes=unknown_price_notes(mine),
+    )
