@@ -1,0 +1,96 @@
+"""Worst-case money: what a deployment can cost per hour at most (SPEC §4, contract §4).
+
+Cost = max replicas × accelerators per replica × price per GPU-hour, × 1.5 when the placement is
+restricted to specific regions. Prices come from the caller (``Settings.price_table``), because
+they change often; an accelerator without a price is *unknown*, never free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.names import AcceleratorNameError, resolve_accelerator
+
+SINGLE_REGION_MULTIPLIER = 1.5
+
+UNKNOWN_PRICE_TEXT = "unknown price — set FWBOT_PRICES"
+
+
+def price_per_gpu_hour(accelerator_type: str | None, prices: Mapping[str, float]) -> float | None:
+    """USD per GPU-hour for an accelerator (API enum or short name); ``None`` when not priced."""
+    if not accelerator_type:
+        return None
+    if accelerator_type in prices:
+        return float(prices[accelerator_type])
+    try:
+        enum = resolve_accelerator(accelerator_type)
+    except AcceleratorNameError:
+        return None
+    price = prices.get(enum)
+    return None if price is None else float(price)
+
+
+def worst_case_usd_per_hour(
+    max_replicas: int,
+    accelerator_count: int | None,
+    accelerator_type: str | None,
+    prices: Mapping[str, float],
+    single_region: bool = False,
+) -> float | None:
+    """The most a deployment can cost per hour; ``None`` when the accelerator has no price.
+
+    ``accelerator_count`` ``None`` counts as 1 (the smallest a replica can be). A deployment that
+    cannot run any replica (max 0) costs nothing whatever the price.
+    """
+    if max_replicas <= 0:
+        return 0.0
+    price = price_per_gpu_hour(accelerator_type, prices)
+    if price is None:
+        return None
+    gpus = max_replicas * (accelerator_count if accelerator_count is not None else 1)
+    total = gpus * price
+    return total * SINGLE_REGION_MULTIPLIER if single_region else total
+
+
+def usd_per_day(usd_per_hour: float | None) -> float | None:
+    """An hourly amount over 24 hours; ``None`` stays unknown."""
+    return None if usd_per_hour is None else usd_per_hour * 24
+
+
+def format_usd(amount: float | None, unit: str = "/h") -> str:
+    """``$16.00/h``, ``$1,234.50/day`` (with ``unit="/day"``); an unknown amount says how to fix it."""
+    if amount is None:
+        return UNKNOWN_PRICE_TEXT
+    sign = "-" if amount < 0 else ""
+    return f"{sign}${abs(amount):,.2f}{unit}"
+
+
+def is_single_region(placement: Mapping[str, Any] | None) -> bool:
+    """Whether a wire ``placement`` pins the deployment to specific regions (billed 1.5×).
+
+    ``region`` or ``regions`` restrict it; ``multiRegion`` (or no placement) does not.
+    """
+    if not placement:
+        return False
+    return bool(placement.get("region") or placement.get("regions"))
+
+
+def deployment_worst_case(wire: Mapping[str, Any], prices: Mapping[str, float]) -> float | None:
+    """Worst-case USD per hour of a camelCase wire Deployment dict.
+
+    Missing ``maxReplicaCount`` follows the API default max(min, 1); missing ``acceleratorCount``
+    counts as 1.
+    """
+    min_replicas = int(wire.get("minReplicaCount") or 0)
+    raw_max = wire.get("maxReplicaCount")
+    max_replicas = int(raw_max) if raw_max is not None else max(min_replicas, 1)
+    raw_count = wire.get("acceleratorCount")
+    count = int(raw_count) if raw_count else 1
+    return worst_case_usd_per_hour(
+        max_replicas,
+        count,
+        wire.get("acceleratorType"),
+        prices,
+        single_region=is_single_region(wire.get("placement")),
+    )

@@ -1,0 +1,664 @@
+"""What a `/fw` command (or the deploy modal) asks for, independent of Slack and of the API client.
+
+``DeploymentSpec`` is a deployment to create, ``DeploymentChange`` the fields an update sets; both
+are frozen pydantic models whose validators hold the cross-field rules (min ≤ max, one way to give
+the accelerator count, …) so the command parser and the modal share them. The ``*Command``
+dataclasses are the parser's results, one per verb.
+
+Messages of :class:`SpecError` name the ``/fw`` flag involved, because that is the vocabulary users
+see in the help and in the modal's labels.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from bot.durations import format_api_duration, humanize, parse_api_duration
+from bot.names import accelerator_label, resource_id_problem, short_model
+
+# API defaults (contract §2.2, §2.3), used to show "before" values the wire object leaves out.
+DEFAULT_SCALE_UP_WINDOW_S = 30.0
+DEFAULT_SCALE_DOWN_WINDOW_S = 600.0
+DEFAULT_SCALE_TO_ZERO_WINDOW_S = 3600.0
+DEFAULT_LOAD_TARGETS: dict[str, float] = {"default": 0.8}
+# Bot policy (SPEC §5): delete a deployment unused this long, unless told otherwise.
+DEFAULT_UNUSED_AUTO_DELETE_S = 168 * 3600.0
+DISPLAY_NAME_LIMIT = 64  # the API wants fewer than 64 characters
+
+# Deployment-shape presets (the API's presetType, lowercased with dashes as users type them).
+SHAPE_PRESETS: tuple[str, ...] = (
+    "minimal",
+    "fast",
+    "throughput",
+    "full-precision",
+    "agentic-coding",
+    "chat",
+    "summarization",
+)
+_SHAPE_NAME_RE = re.compile(r"^accounts/[^/\s]+/deploymentShapes/[^/\s]+(/versions/[^/\s]+)?$")
+
+# Load-target keys firectl documents; the API currently honours only "default".
+LOAD_TARGET_KEYS: tuple[str, ...] = (
+    "default",
+    "tokens_generated_per_second",
+    "prompt_tokens_per_second",
+    "requests_per_second",
+    "concurrent_requests",
+)
+
+
+class SpecError(ValueError):
+    """A rule a deployment request breaks; ``flag`` names the ``/fw`` flag to blame, if one."""
+
+    def __init__(self, message: str, flag: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.flag = flag
+
+
+def spec_error_of(exc: ValidationError) -> SpecError:
+    """The first problem of a pydantic ``ValidationError`` as a :class:`SpecError` for a user."""
+    for err in exc.errors():
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, SpecError):
+            return cause
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ()))
+    return SpecError(f"{where}: {err.get('msg', 'invalid value')}" if where else str(err.get("msg")))
+
+
+def normalize_shape(text: str) -> str:
+    """A preset (``fast``, ``FULL_PRECISION`` → ``full-precision``) or a full shape name, checked."""
+    s = text.strip()
+    preset = s.lower().replace("_", "-")
+    if preset in SHAPE_PRESETS:
+        return preset
+    if _SHAPE_NAME_RE.match(s):
+        return s
+    raise SpecError(
+        f"`--deployment-shape` `{text}` is neither a preset ({', '.join(SHAPE_PRESETS)}) nor a shape "
+        "name like `accounts/fireworks/deploymentShapes/<shape>`",
+        "deployment-shape",
+    )
+
+
+def is_shape_preset(shape: str | None) -> bool:
+    """Whether ``shape`` is a preset still to be resolved through ``deploymentShapeVersions:match``."""
+    return shape in SHAPE_PRESETS
+
+
+def preset_type(preset: str) -> str:
+    """The API ``presetType`` of a preset: ``full-precision`` → ``FULL_PRECISION``."""
+    return preset.upper().replace("-", "_")
+
+
+def _short_shape(shape: str) -> str:
+    if is_shape_preset(shape):
+        return f"{shape} (preset)"
+    parts = shape.split("/")
+    return parts[3] if len(parts) >= 4 else shape
+
+
+def _check_counts_and_windows(values: Mapping[str, Any]) -> None:
+    for field, flag in (("min_replica_count", "min-replica-count"), ("max_replica_count", "max-replica-count")):
+        v = values.get(field)
+        if v is not None and v < 0:
+            raise SpecError(f"`--{flag}` can't be negative (got {v})", flag)
+    count = values.get("accelerator_count")
+    if count is not None and count < 1:
+        raise SpecError(f"`--accelerator-count` must be at least 1 (got {count})", "accelerator-count")
+    for field, flag in _WINDOW_FLAGS.items():
+        v = values.get(field)
+        if v is not None and (v < 0 or not math.isfinite(v)):
+            raise SpecError(f"`--{flag}` can't be negative", flag)
+    name = values.get("display_name")
+    if name is not None and len(name) >= DISPLAY_NAME_LIMIT:
+        raise SpecError(
+            f"`--display-name` is {len(name)} characters long; it must be under {DISPLAY_NAME_LIMIT}",
+            "display-name",
+        )
+    targets = values.get("load_targets")
+    if targets is not None:
+        if not targets:
+            raise SpecError("`--load-targets` is empty; give KEY=VALUE pairs such as `default=0.8`", "load-targets")
+        for key, v in targets.items():
+            if key not in LOAD_TARGET_KEYS:
+                raise SpecError(
+                    f"`--load-targets` key `{key}` is unknown; use {', '.join(LOAD_TARGET_KEYS)}", "load-targets"
+                )
+            if not (math.isfinite(v) and v > 0):
+                raise SpecError(f"`--load-targets` value for `{key}` must be a positive number", "load-targets")
+    shape = values.get("deployment_shape")
+    if shape is not None:
+        normalize_shape(shape)
+        if values.get("accelerator_type") is not None or values.get("accelerator_count") is not None:
+            # Fireworks rejects an explicit accelerator on the shape path; the shape decides it.
+            raise SpecError(
+                "`--deployment-shape` already decides the accelerator; drop `--accelerator-type` and "
+                "`--accelerator-count`, or drop the shape",
+                "deployment-shape",
+            )
+    lo, hi = values.get("min_replica_count"), values.get("max_replica_count")
+    if lo is not None and hi is not None and lo > hi:
+        raise SpecError(
+            f"`--min-replica-count` ({lo}) is greater than `--max-replica-count` ({hi})", "min-replica-count"
+        )
+
+
+_WINDOW_FLAGS: dict[str, str] = {
+    "scale_up_window_s": "scale-up-window",
+    "scale_down_window_s": "scale-down-window",
+    "scale_to_zero_window_s": "scale-to-zero-window",
+    "unused_auto_delete_s": "unused-auto-delete-duration",
+}
+
+# snake_case field → (label, camelCase wire key or autoscalingPolicy key, update-mask path).
+_WIRE: dict[str, tuple[str, str, str | None]] = {
+    "display_name": ("Display name", "displayName", "display_name"),
+    "deployment_shape": ("Shape", "deploymentShape", "deployment_shape"),
+    "min_replica_count": ("Min replicas", "minReplicaCount", "min_replica_count"),
+    "max_replica_count": ("Max replicas", "maxReplicaCount", "max_replica_count"),
+    "accelerator_type": ("Accelerator", "acceleratorType", "accelerator_type"),
+    "accelerator_count": ("Accelerators per replica", "acceleratorCount", "accelerator_count"),
+    "scale_up_window_s": ("Scale-up window", "scaleUpWindow", "autoscaling_policy.scale_up_window"),
+    "scale_down_window_s": ("Scale-down window", "scaleDownWindow", "autoscaling_policy.scale_down_window"),
+    "scale_to_zero_window_s": (
+        "Scale-to-zero window",
+        "scaleToZeroWindow",
+        "autoscaling_policy.scale_to_zero_window",
+    ),
+    "load_targets": ("Load targets", "loadTargets", "autoscaling_policy.load_targets"),
+    "enable_addons": ("LoRA addons", "enableAddons", "enable_addons"),
+    # Bot policy, kept in SQLite: never sent to the API.
+    "unused_auto_delete_s": ("Auto-delete when unused", "", None),
+}
+_POLICY_FIELDS = {"scale_up_window_s", "scale_down_window_s", "scale_to_zero_window_s", "load_targets"}
+_POLICY_DEFAULTS: dict[str, Any] = {
+    "scaleUpWindow": DEFAULT_SCALE_UP_WINDOW_S,
+    "scaleDownWindow": DEFAULT_SCALE_DOWN_WINDOW_S,
+    "scaleToZeroWindow": DEFAULT_SCALE_TO_ZERO_WINDOW_S,
+    "loadTargets": DEFAULT_LOAD_TARGETS,
+}
+
+
+def format_load_targets(targets: Mapping[str, float] | None) -> str:
+    """``default=0.8,requests_per_second=5`` — the same form ``--load-targets`` takes."""
+    if not targets:
+        return "—"
+    return ",".join(f"{k}={v:g}" for k, v in targets.items())
+
+
+def format_unused_auto_delete(seconds: float | None) -> str:
+    """The bot's auto-delete policy in words: ``after 7d (default)``, ``after 2d``, ``off``."""
+    if seconds is None:
+        return f"after {humanize(DEFAULT_UNUSED_AUTO_DELETE_S)} (default)"
+    if seconds == 0:
+        return "off"
+    return f"after {humanize(seconds)}"
+
+
+def format_accelerators(accelerator_type: str | None, accelerator_count: int | None) -> str:
+    """``2 × H100``; missing parts say who decides them."""
+    if accelerator_type is None and accelerator_count is None:
+        return "chosen by Fireworks"
+    label = accelerator_label(accelerator_type) if accelerator_type else "GPU (type chosen by Fireworks)"
+    if accelerator_count is None:
+        return f"{label} (count chosen by Fireworks)"
+    return f"{accelerator_count} × {label}"
+
+
+def format_replicas(lo: int, hi: int) -> str:
+    """``1–2``, ``2``, ``0–1 (scales to zero)``."""
+    text = str(lo) if lo == hi else f"{lo}–{hi}"
+    return f"{text} (scales to zero)" if lo == 0 and hi > 0 else text
+
+
+class _Request(BaseModel):
+    """Fields shared by a new deployment and an update of one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("deployment_shape", mode="before", check_fields=False)
+    @classmethod
+    def _shape(cls, v: Any) -> Any:
+        return normalize_shape(v) if isinstance(v, str) else v
+
+    @field_validator("accelerator_type", mode="before", check_fields=False)
+    @classmethod
+    def _accelerator(cls, v: Any) -> Any:
+        # Lazy import keeps names.py the single source of accelerator spellings.
+        from bot.names import AcceleratorNameError, resolve_accelerator
+
+        if isinstance(v, str):
+            try:
+                return resolve_accelerator(v)
+            except AcceleratorNameError as e:
+                raise SpecError(str(e), "accelerator-type") from None
+        return v
+
+    @model_validator(mode="after")
+    def _rules(self) -> _Request:
+        _check_counts_and_windows({name: getattr(self, name) for name in type(self).model_fields})
+        return self
+
+
+class DeploymentSpec(_Request):
+    """A deployment to create: what ``/fw deploy`` or the deploy modal asks for."""
+
+    base_model: str
+    deployment_id: str | None = None
+    display_name: str | None = None
+    deployment_shape: str | None = None
+    min_replica_count: int = 0
+    max_replica_count: int = 1
+    accelerator_type: str | None = None
+    accelerator_count: int | None = None
+    scale_up_window_s: float | None = None
+    scale_down_window_s: float | None = None
+    scale_to_zero_window_s: float | None = None
+    unused_auto_delete_s: float | None = None
+    load_targets: dict[str, float] | None = None
+    enable_addons: bool = False
+
+    @field_validator("deployment_id")
+    @classmethod
+    def _deployment_id(cls, v: str | None) -> str | None:
+        if v is not None:
+            problem = resource_id_problem(v, "deployment id")
+            if problem:
+                raise SpecError(problem, "deployment-id")
+        return v
+
+    @field_validator("base_model")
+    @classmethod
+    def _base_model(cls, v: str) -> str:
+        parts = v.split("/")
+        if len(parts) != 4 or parts[0] != "accounts" or parts[2] != "models":
+            raise SpecError(f"model `{v}` must be a full name `accounts/<account>/models/<model>`", "model")
+        return v
+
+    @property
+    def shape_preset(self) -> str | None:
+        """The preset to resolve before creating, or ``None`` when the shape is explicit or absent."""
+        return self.deployment_shape if is_shape_preset(self.deployment_shape) else None
+
+    @property
+    def unused_auto_delete_effective_s(self) -> float | None:
+        """Seconds of disuse before the bot deletes this deployment; ``None`` means never."""
+        if self.unused_auto_delete_s is None:
+            return DEFAULT_UNUSED_AUTO_DELETE_S
+        return self.unused_auto_delete_s or None
+
+    def autoscaling_policy(self) -> dict[str, Any]:
+        """The SDK ``autoscaling_policy`` param: only the keys the user set, durations as ``"60s"``."""
+        policy: dict[str, Any] = {}
+        for field in ("scale_up_window_s", "scale_down_window_s", "scale_to_zero_window_s"):
+            value = getattr(self, field)
+            if value is not None:
+                policy[field.removesuffix("_s")] = format_api_duration(value)
+        if self.load_targets is not None:
+            policy["load_targets"] = dict(self.load_targets)
+        return policy
+
+    def api_fields(self) -> dict[str, Any]:
+        """Keyword arguments for ``client.deployments.create`` (snake_case), only keys that are set.
+
+        ``unused_auto_delete_s`` is bot policy and is not among them. A shape preset must be
+        resolved to a shape name first (``spec.model_copy(update={"deployment_shape": name})``).
+        """
+        if self.shape_preset:
+            raise ValueError(f"shape preset {self.shape_preset!r} must be resolved to a shape name first")
+        fields: dict[str, Any] = {
+            "base_model": self.base_model,
+            "min_replica_count": self.min_replica_count,
+            "max_replica_count": self.max_replica_count,
+        }
+        optional = {
+            "deployment_id": self.deployment_id,
+            "display_name": self.display_name,
+            "deployment_shape": self.deployment_shape,
+            "accelerator_type": self.accelerator_type,
+            "accelerator_count": self.accelerator_count,
+        }
+        fields.update({k: v for k, v in optional.items() if v is not None})
+        if self.enable_addons:
+            fields["enable_addons"] = True
+        policy = self.autoscaling_policy()
+        if policy:
+            fields["autoscaling_policy"] = policy
+        return fields
+
+    def describe(self) -> list[tuple[str, str]]:
+        """Label/value pairs to show the request to people (confirmations, approvals, dry runs)."""
+        rows: list[tuple[str, str]] = [("Model", short_model(self.base_model))]
+        rows.append(("Deployment id", self.deployment_id or "generated by Fireworks"))
+        if self.display_name:
+            rows.append(("Display name", self.display_name))
+        if self.deployment_shape:
+            rows.append(("Shape", _short_shape(self.deployment_shape)))
+            if self.accelerator_type or self.accelerator_count:
+                rows.append(("Accelerator", format_accelerators(self.accelerator_type, self.accelerator_count)))
+        else:
+            rows.append(("Accelerator", format_accelerators(self.accelerator_type, self.accelerator_count)))
+        rows.append(("Replicas", format_replicas(self.min_replica_count, self.max_replica_count)))
+        if self.scale_up_window_s is not None:
+            rows.append(("Scale-up window", humanize(self.scale_up_window_s)))
+        if self.scale_down_window_s is not None:
+            rows.append(("Scale-down window", humanize(self.scale_down_window_s)))
+        if self.scale_to_zero_window_s is not None:
+            rows.append(("Scale-to-zero window", humanize(self.scale_to_zero_window_s)))
+        elif self.min_replica_count == 0:
+            rows.append(("Scale-to-zero window", f"{humanize(DEFAULT_SCALE_TO_ZERO_WINDOW_S)} (default)"))
+        if self.load_targets is not None:
+            rows.append(("Load targets", format_load_targets(self.load_targets)))
+        if self.enable_addons:
+            rows.append(("LoRA addons", "enabled"))
+        rows.append(("Auto-delete when unused", format_unused_auto_delete(self.unused_auto_delete_s)))
+        return rows
+
+
+class DeploymentChange(_Request):
+    """The fields ``/fw update`` sets; everything not given stays as it is."""
+
+    display_name: str | None = None
+    deployment_shape: str | None = None
+    min_replica_count: int | None = None
+    max_replica_count: int | None = None
+    accelerator_type: str | None = None
+    accelerator_count: int | None = None
+    scale_up_window_s: float | None = None
+    scale_down_window_s: float | None = None
+    scale_to_zero_window_s: float | None = None
+    unused_auto_delete_s: float | None = None
+    load_targets: dict[str, float] | None = None
+    enable_addons: bool | None = None
+
+    @property
+    def fields_set(self) -> frozenset[str]:
+        """Names of the fields this change sets (given explicitly and not ``None``)."""
+        return frozenset(f for f in self.model_fields_set if getattr(self, f) is not None)
+
+    def _ordered(self) -> list[str]:
+        return [f for f in _WIRE if f in self.fields_set]
+
+    @property
+    def api_fields_set(self) -> frozenset[str]:
+        """The set fields that go to the API (everything but bot policy)."""
+        return frozenset(f for f in self.fields_set if _WIRE[f][2] is not None)
+
+    def update_mask(self) -> str:
+        """The PATCH ``updateMask``: comma-separated snake_case paths, in a stable order."""
+        return ",".join(str(_WIRE[f][2]) for f in self._ordered() if _WIRE[f][2] is not None)
+
+    def _wire_value(self, field: str) -> Any:
+        value = getattr(self, field)
+        if field in ("scale_up_window_s", "scale_down_window_s", "scale_to_zero_window_s"):
+            return format_api_duration(value)
+        if field == "load_targets":
+            return dict(value)
+        return value
+
+    def _apply(self, current: Mapping[str, Any]) -> dict[str, Any]:
+        after = copy.deepcopy(dict(current))
+        for field in self._ordered():
+            _, key, path = _WIRE[field]
+            if path is None:
+                continue
+            if field in _POLICY_FIELDS:
+                policy = dict(after.get("autoscalingPolicy") or {})
+                policy[key] = self._wire_value(field)
+                after["autoscalingPolicy"] = policy
+            else:
+                after[key] = self._wire_value(field)
+        return after
+
+    def apply_to(self, current: Mapping[str, Any]) -> dict[str, Any]:
+        """The camelCase wire deployment as it will look after this change (``current`` untouched).
+
+        A shape preset must be resolved to a shape name first, as for ``DeploymentSpec.api_fields``.
+        """
+        if is_shape_preset(self.deployment_shape):
+            raise ValueError(f"shape preset {self.deployment_shape!r} must be resolved to a shape name first")
+        return self._apply(current)
+
+    def problem_with(self, current: Mapping[str, Any]) -> str | None:
+        """A rule the change breaks only in combination with the current deployment, if any.
+
+        E.g. ``--min-replica-count 3`` alone on a deployment whose max is 2.
+        """
+        after = self._apply(current)
+        lo = int(after.get("minReplicaCount") or 0)
+        raw_hi = after.get("maxReplicaCount")
+        hi = int(raw_hi) if raw_hi is not None else max(lo, 1)
+        if lo > hi:
+            lo_src = "`--min-replica-count`" if self.min_replica_count is not None else "current min replicas"
+            hi_src = "`--max-replica-count`" if self.max_replica_count is not None else "current max replicas"
+            return f"{lo_src} ({lo}) is greater than {hi_src} ({hi})"
+        return None
+
+    def diff(
+        self, current: Mapping[str, Any], *, current_unused_auto_delete_s: float | None = None
+    ) -> list[tuple[str, str, str]]:
+        """``(label, before, after)`` for each field the change really alters, for confirmations.
+
+        ``current`` is the camelCase wire deployment; ``current_unused_auto_delete_s`` is the bot's
+        stored policy for it (``None`` = default).
+        """
+        after = self._apply(current)
+        rows: list[tuple[str, str, str]] = []
+        for field in self._ordered():
+            label = _WIRE[field][0]
+            if field == "unused_auto_delete_s":
+                before_text = format_unused_auto_delete(current_unused_auto_delete_s)
+                after_text = format_unused_auto_delete(self.unused_auto_delete_s)
+            else:
+                before_text = _show(field, current)
+                after_text = _show(field, after)
+            if before_text != after_text:
+                rows.append((label, before_text, after_text))
+        return rows
+
+
+def _show(field: str, wire: Mapping[str, Any]) -> str:
+    """One field of a camelCase wire deployment, formatted as ``describe`` does."""
+    key = _WIRE[field][1]
+    if field in _POLICY_FIELDS:
+        raw = (wire.get("autoscalingPolicy") or {}).get(key)
+        if field == "load_targets":
+            return format_load_targets(raw if raw else DEFAULT_LOAD_TARGETS)
+        seconds = parse_api_duration(raw) if raw else None
+        return humanize(seconds if seconds is not None else _POLICY_DEFAULTS[key])
+    value = wire.get(key)
+    if field == "min_replica_count":
+        return str(int(value or 0))
+    if field == "max_replica_count":
+        return str(int(value)) if value is not None else str(max(int(wire.get("minReplicaCount") or 0), 1))
+    if field == "accelerator_type":
+        return accelerator_label(value) if value and value != "ACCELERATOR_TYPE_UNSPECIFIED" else "—"
+    if field == "deployment_shape":
+        return _short_shape(value) if value else "—"
+    if field == "enable_addons":
+        return "enabled" if value else "disabled"
+    return "—" if value in (None, "") else str(value)
+
+
+# --- parsed commands ---------------------------------------------------------------------------
+
+ListScope = Literal["mine", "all"]
+CostGrouping = Literal["owner", "channel", "deployment", "model"]
+COST_GROUPINGS: tuple[str, ...] = ("owner", "channel", "deployment", "model")
+DEFAULT_KEEP_S = 3600.0
+
+
+@dataclass(frozen=True)
+class CostPeriod:
+    """``today``, ``week`` (since Monday), ``month`` (since the 1st), or an inclusive date range."""
+
+    kind: Literal["today", "week", "month", "range"]
+    date_from: date | None = None
+    date_to: date | None = None
+
+    def dates(self, today: date) -> tuple[date, date]:
+        """The inclusive ``(first, last)`` days this period covers, given today's date."""
+        if self.kind == "range":
+            assert self.date_from is not None and self.date_to is not None
+            return self.date_from, self.date_to
+        if self.kind == "today":
+            return today, today
+        if self.kind == "week":
+            return today - timedelta(days=today.weekday()), today
+        return today.replace(day=1), today
+
+    @property
+    def label(self) -> str:
+        """How to name the period in a reply."""
+        if self.kind == "range":
+            if self.date_from == self.date_to:
+                return f"{self.date_from}"
+            return f"{self.date_from} to {self.date_to}"
+        return {"today": "today", "week": "this week", "month": "this month"}[self.kind]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParsedCommand:
+    """A successfully parsed ``/fw`` command. ``verb`` tells which subclass it is."""
+
+    verb: ClassVar[str] = ""
+    changes: ClassVar[bool] = False  # whether it changes anything (and so takes --dry-run)
+    raw: str = ""
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployCommand(ParsedCommand):
+    verb: ClassVar[str] = "deploy"
+    changes: ClassVar[bool] = True
+    spec: DeploymentSpec
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeployModalCommand(ParsedCommand):
+    """``/fw deploy`` with no arguments: open the deploy modal."""
+
+    verb: ClassVar[str] = "deploy_modal"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ListCommand(ParsedCommand):
+    verb: ClassVar[str] = "list"
+    scope: ListScope = "all"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GetCommand(ParsedCommand):
+    verb: ClassVar[str] = "get"
+    deployment_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateCommand(ParsedCommand):
+    verb: ClassVar[str] = "update"
+    changes: ClassVar[bool] = True
+    deployment_id: str
+    change: DeploymentChange
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScaleCommand(ParsedCommand):
+    verb: ClassVar[str] = "scale"
+    changes: ClassVar[bool] = True
+    deployment_id: str
+    replicas: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteCommand(ParsedCommand):
+    verb: ClassVar[str] = "delete"
+    changes: ClassVar[bool] = True
+    deployment_id: str
+    hard: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class UndeleteCommand(ParsedCommand):
+    verb: ClassVar[str] = "undelete"
+    changes: ClassVar[bool] = True
+    deployment_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoraCommand(ParsedCommand):
+    verb: ClassVar[str] = "lora"
+    changes: ClassVar[bool] = True
+    action: Literal["load", "unload"]
+    addon_model: str
+    deployment_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeepCommand(ParsedCommand):
+    verb: ClassVar[str] = "keep"
+    changes: ClassVar[bool] = True
+    deployment_id: str
+    duration_s: float = DEFAULT_KEEP_S
+
+
+@dataclass(frozen=True, kw_only=True)
+class OwnerCommand(ParsedCommand):
+    verb: ClassVar[str] = "owner"
+    changes: ClassVar[bool] = True
+    deployment_id: str
+    user_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AdoptCommand(ParsedCommand):
+    verb: ClassVar[str] = "adopt"
+    deployment_id: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostCommand(ParsedCommand):
+    verb: ClassVar[str] = "cost"
+    period: CostPeriod = CostPeriod("month")
+    by: CostGrouping = "deployment"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BudgetCommand(ParsedCommand):
+    verb: ClassVar[str] = "budget"
+    channel_id: str
+    usd_per_month: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class AuditCommand(ParsedCommand):
+    verb: ClassVar[str] = "audit"
+    deployment_id: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelsCommand(ParsedCommand):
+    verb: ClassVar[str] = "models"
+    query: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueryCommand(ParsedCommand):
+    verb: ClassVar[str] = "query"
+    deployment_id: str
+    prompt: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HelpCommand(ParsedCommand):
+    verb: ClassVar[str] = "help"
+    topic: str | None = None
