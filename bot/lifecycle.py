@@ -1,0 +1,524 @@
+"""Idle timers of a deployment and the decisions they drive (SPEC §5).
+
+Three timers exist:
+
+``scale_to_zero``
+    The platform drops a min-0 deployment to zero replicas after ``scaleToZeroWindow`` with no
+    requests. Only the platform acts; the bot warns so the owner can keep it warm.
+``auto_delete``
+    A deployment is soft-deleted after a stretch without traffic. The platform announces its own
+    schedule in ``deleteTime`` (source ``api_delete_time``) and documents a 7-day rule for min-0
+    deployments (source ``platform_policy`` when ``deleteTime`` is not reported). Without
+    ``deleteTime`` the bot enforces its own policy, ``unused_delete_s`` (source ``bot_policy``;
+    default 168h, ``0`` = never). Only ``bot_policy`` deletions are carried out by the bot.
+``idle_paying``
+    A deployment with min replicas ≥ 1 keeps paying for replicas nobody uses; after
+    ``FWBOT_IDLE_PAYING_AFTER`` without traffic it is reported once per idle stretch.
+
+Everything here is a pure function of the deployment record, its last traffic, the policy, the
+price table and ``now``. Due times derive from stored data only (never from ``now``) and are
+rounded down to whole seconds, so the key ``(deployment_id, timer, due, lead_s)`` of a warning is
+the same on every sweep and after a restart as long as nothing about the deployment changed.
+
+Which states get which timers:
+
+* ``READY`` and ``UPDATING``: all three (an update rolls out while replicas keep serving).
+* ``FAILED``: only ``auto_delete`` — a failed deployment serves nothing and bills nothing
+  worth reporting, but forgetting it still clutters the account.
+* ``CREATING``, ``DELETING``, ``DELETED``, unknown states, and deployments gone from the API:
+  none — there is nothing idle to time, or nothing left to act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, NamedTuple, Protocol
+
+from bot.pricing import worst_case_usd_per_hour
+from storage.db import iso, parse_iso
+
+TimerKind = Literal["scale_to_zero", "auto_delete", "idle_paying"]
+TIMER_KINDS: tuple[TimerKind, ...] = ("scale_to_zero", "auto_delete", "idle_paying")
+
+# OpenAPI gatewayAutoscalingPolicy.scaleToZeroWindow: "Default is 1h. This must be at least 5 minutes."
+DEFAULT_SCALE_TO_ZERO_S = 3600.0
+# SPEC §5 / migrations: NULL unused_delete_s means 168h.
+DEFAULT_UNUSED_DELETE_S = 168 * 3600.0
+# contract §2.4: min-0 deployments are auto-deleted after 7 days with no traffic [DOC].
+PLATFORM_UNUSED_DELETE_S = 7 * 86400.0
+# contract §2.4: a cold start from zero takes "up to a few minutes".
+COLD_START_TEXT = "a cold start of up to a few minutes"
+
+ACTIVE_STATES = frozenset({"READY", "UPDATING"})
+GONE_STATES = frozenset({"DELETING", "DELETED"})
+
+
+class DeploymentLike(Protocol):
+    """The fields of ``storage.store.DeploymentRecord`` the lifecycle reads."""
+
+    id: str
+    owner: str | None
+    channel: str | None
+    thread_ts: str | None
+    state: str | None
+    replicas: int | None
+    min_replicas: int | None
+    max_replicas: int | None
+    accelerator_type: str | None
+    accelerator_count: int | None
+    scale_to_zero_s: float | None
+    delete_time: str | None
+    unused_delete_s: float | None
+    single_region: bool
+    create_time: str | None
+    ready_at: str | None
+    first_seen_at: str
+    gone_at: str | None
+
+
+@dataclass(frozen=True)
+class LifecyclePolicy:
+    """The lifecycle settings (SPEC §3), in seconds."""
+
+    warn_before_scale_to_zero_s: float = 600.0
+    warn_before_delete_s: tuple[float, ...] = (86400.0, 3600.0)
+    idle_paying_after_s: float = 7200.0
+    default_unused_delete_s: float = DEFAULT_UNUSED_DELETE_S
+    alert_channel: str | None = None
+
+    def __post_init__(self) -> None:
+        # Descending and de-duplicated, whatever order the caller used.
+        object.__setattr__(
+            self, "warn_before_delete_s", tuple(sorted({float(x) for x in self.warn_before_delete_s}, reverse=True))
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> LifecyclePolicy:
+        """Build the policy from ``bot.config.Settings``."""
+        return cls(
+            warn_before_scale_to_zero_s=float(settings.warn_before_scale_to_zero),
+            warn_before_delete_s=tuple(settings.warn_before_delete),
+            idle_paying_after_s=float(settings.idle_paying_after),
+            alert_channel=getattr(settings, "alert_channel", None),
+        )
+
+    @property
+    def min_delete_notice_s(self) -> float:
+        """The shortest notice the owner is promised before the bot deletes anything."""
+        return min(self.warn_before_delete_s) if self.warn_before_delete_s else 0.0
+
+
+@dataclass(frozen=True)
+class Timer:
+    """One idle timer of one deployment, with the money at stake.
+
+    ``anchor`` is when the idle stretch began (last traffic, else when the deployment came up).
+    ``usd_per_hour`` is what the deployment costs per hour at its current replicas — what scaling
+    to zero or deleting saves; ``usd_idle`` (idle_paying only) is what the idle stretch has cost so
+    far. Both are ``None`` when the accelerator has no price.
+    """
+
+    deployment_id: str
+    kind: TimerKind
+    due: datetime
+    source: str
+    anchor: datetime
+    usd_per_hour: float | None
+    owner: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    usd_idle: float | None = None
+    snoozed: bool = False
+
+    @property
+    def due_iso(self) -> str:
+        return iso(self.due)  # type: ignore[return-value]
+
+    @property
+    def usd_per_day(self) -> float | None:
+        return None if self.usd_per_hour is None else self.usd_per_hour * 24
+
+    @property
+    def bot_acts(self) -> bool:
+        """Whether the bot itself carries this timer out (else the platform does, or nobody)."""
+        return self.kind == "auto_delete" and self.source == "bot_policy"
+
+    def remaining_s(self, now: datetime) -> float:
+        return (self.due - now).total_seconds()
+
+
+class WarningKey(NamedTuple):
+    """The identity of a sent warning; the ``warnings`` table's unique key."""
+
+    deployment_id: str
+    timer: str
+    due: str
+    lead_s: float
+
+
+def warning_key(deployment_id: str, timer: str, due: datetime | str, lead_s: float) -> WarningKey:
+    """Normalise a key: due as stored RFC3339 text, lead as float (the column is REAL)."""
+    due_text = due if isinstance(due, str) else iso(due)
+    return WarningKey(deployment_id, timer, due_text, float(lead_s))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class TimerWarning:
+    """A warning to post now: which timer, which lead, where, and when it was decided."""
+
+    timer: Timer
+    lead_s: float
+    channel: str | None
+    decided_at: datetime
+
+    @property
+    def key(self) -> WarningKey:
+        return warning_key(self.timer.deployment_id, self.timer.kind, self.timer.due, self.lead_s)
+
+    @property
+    def deployment_id(self) -> str:
+        return self.timer.deployment_id
+
+    @property
+    def kind(self) -> TimerKind:
+        return self.timer.kind
+
+    @property
+    def remaining_s(self) -> float:
+        return self.timer.remaining_s(self.decided_at)
+
+
+ActionKind = Literal["auto_delete", "keep_warm_revert"]
+
+
+@dataclass(frozen=True)
+class BotAction:
+    """Something the bot must do itself now; ``key`` makes doing it twice impossible."""
+
+    kind: ActionKind
+    deployment_id: str
+    due: datetime
+    key: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Warnings that go out together as one message in one channel.
+
+    ``thread_ts`` is set only when every warning belongs to the same deployment thread.
+    """
+
+    channel: str | None
+    warnings: tuple[TimerWarning, ...]
+    thread_ts: str | None = None
+
+
+# -- timers -----------------------------------------------------------------------------------
+def _whole_seconds(dt: datetime) -> datetime:
+    return dt.astimezone(UTC).replace(microsecond=0)
+
+
+def _later(*times: datetime | None) -> datetime | None:
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
+
+
+def idle_since(dep: DeploymentLike, last_traffic: datetime | None) -> datetime:
+    """When the current idle stretch began: last traffic, or when the deployment came up.
+
+    A deployment that became READY (again, e.g. after an undelete) after its last traffic has not
+    been idle longer than since then, hence the latest of the known times.
+    """
+    came_up = _later(parse_iso(dep.ready_at), parse_iso(dep.create_time))
+    anchor = _later(last_traffic, came_up) or parse_iso(dep.first_seen_at)
+    assert anchor is not None
+    return anchor
+
+
+def _current_replicas(dep: DeploymentLike) -> int:
+    if dep.replicas is not None:
+        return dep.replicas
+    return dep.min_replicas or 0
+
+
+def _hourly(dep: DeploymentLike, replicas: int, prices: Mapping[str, float]) -> float | None:
+    return worst_case_usd_per_hour(
+        replicas, dep.accelerator_count, dep.accelerator_type, prices, single_region=bool(dep.single_region)
+    )
+
+
+def timers(
+    dep: DeploymentLike,
+    last_traffic: datetime | None,
+    policy: LifecyclePolicy,
+    now: datetime,
+    prices: Mapping[str, float],
+    *,
+    snoozed_until: datetime | None = None,
+    keep_warm_until: datetime | None = None,
+    scaled_up_at: datetime | None = None,
+) -> list[Timer]:
+    """The deployment's running idle timers, soonest first.
+
+    ``snoozed_until`` and ``keep_warm_until`` postpone what the bot owns — its own auto-delete
+    and the idle-paying report — never the platform's scale-to-zero or ``deleteTime``.
+    ``scaled_up_at`` (when replicas last went from 0 to more) restarts the scale-to-zero clock
+    when someone scaled up by hand without sending traffic.
+    ``now`` is used only for money spent so far; due times never depend on it.
+    """
+    if dep.gone_at is not None or dep.state not in ACTIVE_STATES | {"FAILED"}:
+        return []
+    anchor = idle_since(dep, last_traffic)
+    min_replicas = dep.min_replicas or 0
+    replicas = _current_replicas(dep)
+    out: list[Timer] = []
+    where = {"owner": dep.owner, "channel": dep.channel, "thread_ts": dep.thread_ts}
+    postponed = _later(snoozed_until, keep_warm_until)
+
+    if dep.state in ACTIVE_STATES and min_replicas == 0 and replicas > 0:
+        window = dep.scale_to_zero_s if dep.scale_to_zero_s is not None else DEFAULT_SCALE_TO_ZERO_S
+        start = _later(anchor, scaled_up_at)
+        assert start is not None
+        out.append(
+            Timer(
+                dep.id,
+                "scale_to_zero",
+                _whole_seconds(start + timedelta(seconds=window)),
+                "platform_window",
+                start,
+                _hourly(dep, replicas, prices),
+                **where,
+            )
+        )
+
+    delete = _auto_delete(dep, anchor, policy, postponed)
+    if delete is not None:
+        due, source, snoozed = delete
+        out.append(
+            Timer(dep.id, "auto_delete", due, source, anchor, _hourly(dep, replicas, prices), snoozed=snoozed, **where)
+        )
+
+    if dep.state in ACTIVE_STATES and min_replicas >= 1 and replicas > 0:
+        due = _whole_seconds(anchor + timedelta(seconds=policy.idle_paying_after_s))
+        snoozed = postponed is not None and postponed > due
+        if snoozed:
+            due = _whole_seconds(postponed)  # type: ignore[arg-type]
+        hourly = _hourly(dep, replicas, prices)
+        idle_h = max(0.0, (now - anchor).total_seconds()) / 3600
+        out.append(
+            Timer(
+                dep.id,
+                "idle_paying",
+                due,
+                "bot_policy",
+                anchor,
+                hourly,
+                usd_idle=None if hourly is None else hourly * idle_h,
+                snoozed=snoozed,
+                **where,
+            )
+        )
+    return sorted(out, key=lambda t: (t.due, TIMER_KINDS.index(t.kind)))
+
+
+def _auto_delete(
+    dep: DeploymentLike, anchor: datetime, policy: LifecyclePolicy, postponed: datetime | None
+) -> tuple[datetime, str, bool] | None:
+    """(due, source, snoozed) of the auto-delete timer, or None."""
+    api_due = parse_iso(dep.delete_time)
+    if api_due is not None:
+        # The platform announced its schedule; nothing the bot does moves it.
+        return _whole_seconds(api_due), "api_delete_time", False
+    candidates: list[tuple[datetime, int, str, bool]] = []
+    unused = dep.unused_delete_s if dep.unused_delete_s is not None else policy.default_unused_delete_s
+    if unused > 0:
+        due = _whole_seconds(anchor + timedelta(seconds=unused))
+        snoozed = postponed is not None and postponed > due
+        if snoozed:
+            due = _whole_seconds(postponed)  # type: ignore[arg-type]
+        candidates.append((due, 0, "bot_policy", snoozed))
+    if (dep.min_replicas or 0) == 0:
+        # The documented 7-day rule holds even when the API does not report deleteTime; on a tie
+        # the bot enforces its own policy (a soft delete the owner can undo).
+        due = _whole_seconds(anchor + timedelta(seconds=PLATFORM_UNUSED_DELETE_S))
+        candidates.append((due, 1, "platform_policy", False))
+    if not candidates:
+        return None
+    due, _, source, snoozed = min(candidates)
+    return due, source, snoozed
+
+
+# -- warnings ---------------------------------------------------------------------------------
+def _lead_for(timer: Timer, policy: LifecyclePolicy, now: datetime) -> float | None:
+    """The one lead time to warn with now, or None when no warning window is open.
+
+    Only the most urgent open lead counts, so a sweep never sends two warnings for one timer; a
+    bigger lead missed while the bot was down is replaced by the most urgent one still open.
+    """
+    remaining = timer.remaining_s(now)
+    if timer.kind == "idle_paying":
+        # Reported once the stretch reaches the threshold, however late the bot notices.
+        return 0.0 if remaining <= 0 else None
+    if timer.kind == "scale_to_zero":
+        lead = policy.warn_before_scale_to_zero_s
+        return lead if 0 < remaining <= lead else None
+    leads = policy.warn_before_delete_s
+    if not leads:
+        return None
+    if remaining <= 0:
+        # Past due: the platform has acted (or will any moment). The bot's own deletion waits
+        # for a warning, so an overdue bot_policy timer still gets its final notice.
+        return leads[-1] if timer.bot_acts else None
+    open_leads = [lead for lead in leads if remaining <= lead]
+    return min(open_leads) if open_leads else None
+
+
+def due_warnings(
+    timer_list: Iterable[Timer],
+    policy: LifecyclePolicy,
+    now: datetime,
+    already: Iterable[tuple[str, str, str, float]],
+) -> list[TimerWarning]:
+    """Warnings to post now, never one whose key is in ``already`` (sent or claimed keys).
+
+    A warning for lead ``L`` is due when ``due - L <= now < due``; for several leads only the
+    most urgent open one is considered, and if that one was already sent nothing is due (a
+    bigger lead is never sent after a smaller one). ``idle_paying`` uses lead 0 and is due once
+    ``now >= due``. ``already`` holds ``(deployment_id, timer, due_iso, lead_s)`` keys.
+    """
+    seen = {warning_key(*k) for k in already}
+    out: list[TimerWarning] = []
+    for timer in timer_list:
+        lead = _lead_for(timer, policy, now)
+        if lead is None:
+            continue
+        w = TimerWarning(timer, lead, timer.channel or policy.alert_channel, now)
+        if w.key in seen:
+            continue
+        # Once a smaller lead went out, a bigger one (e.g. after a restart) would only be noise.
+        if any(
+            k.deployment_id == timer.deployment_id and k.timer == timer.kind and k.due == timer.due_iso and k.lead_s < lead
+            for k in seen
+        ):
+            continue
+        out.append(w)
+    return out
+
+
+def digest(warnings: Iterable[TimerWarning]) -> list[Digest]:
+    """Group warnings by channel so each channel gets one message per sweep.
+
+    Order is kept (first appearance of each channel, then the warnings' own order). Warnings with
+    no channel at all (no deployment channel and no alert channel) are grouped under ``None``.
+    """
+    groups: dict[str | None, list[TimerWarning]] = {}
+    for w in warnings:
+        groups.setdefault(w.channel, []).append(w)
+    out = []
+    for channel, ws in groups.items():
+        threads = {w.timer.thread_ts for w in ws}
+        deps = {w.deployment_id for w in ws}
+        thread = next(iter(threads)) if len(threads) == 1 and len(deps) == 1 else None
+        out.append(Digest(channel, tuple(ws), thread))
+    return out
+
+
+# -- the bot's own actions --------------------------------------------------------------------
+def auto_delete_key(deployment_id: str, due: datetime) -> str:
+    return f"auto_delete:{deployment_id}:{iso(due)}"
+
+
+def keep_warm_revert_key(deployment_id: str, until: datetime) -> str:
+    return f"keep_warm_revert:{deployment_id}:{iso(_whole_seconds(until))}"
+
+
+def due_actions(
+    dep: DeploymentLike,
+    timer_list: Sequence[Timer],
+    policy: LifecyclePolicy,
+    now: datetime,
+    *,
+    warnings_sent: Mapping[tuple[str, str, str, float], datetime] | None = None,
+    keep_warm_until: datetime | None = None,
+    done: Iterable[str] = (),
+) -> list[BotAction]:
+    """What the bot must do itself now for one deployment.
+
+    ``timer_list`` must be computed from the current record and last traffic (that is the
+    re-check: traffic since the warning moved the timer, so nothing is due). Auto-delete happens
+    only for ``bot_policy`` timers, only while the deployment still exists, and only once the
+    owner has had a warning for this very due time at least the smallest lead ago
+    (``warnings_sent`` maps sent keys to their send time). Keep-warm is reverted once
+    ``keep_warm_until`` has passed. ``done`` holds keys of actions already carried out.
+    """
+    finished = set(done)
+    if dep.gone_at is not None or dep.state in GONE_STATES or dep.state is None:
+        return []
+    out: list[BotAction] = []
+    sent = {warning_key(*k): at for k, at in (warnings_sent or {}).items()}
+    for timer in timer_list:
+        if timer.deployment_id != dep.id or not timer.bot_acts or now < timer.due:
+            continue
+        notices = [
+            at for k, at in sent.items() if (k.deployment_id, k.timer, k.due) == (dep.id, "auto_delete", timer.due_iso)
+        ]
+        notice_ok = not policy.warn_before_delete_s or any(
+            (now - at).total_seconds() >= policy.min_delete_notice_s for at in notices
+        )
+        key = auto_delete_key(dep.id, timer.due)
+        if notice_ok and key not in finished:
+            out.append(BotAction("auto_delete", dep.id, timer.due, key, f"unused since {iso(timer.anchor)}"))
+    if keep_warm_until is not None and keep_warm_until <= now:
+        key = keep_warm_revert_key(dep.id, keep_warm_until)
+        if key not in finished:
+            out.append(BotAction("keep_warm_revert", dep.id, _whole_seconds(keep_warm_until), key, "keep-warm ended"))
+    return out
+
+
+# -- stale clicks -----------------------------------------------------------------------------
+def _when(dt: datetime) -> str:
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def stale_reason(
+    key: tuple[str, str, str, float],
+    current: Sequence[Timer],
+    dep: DeploymentLike | None,
+    last_traffic: datetime | None,
+    now: datetime,
+    *,
+    handled: str | None = None,
+) -> str | None:
+    """Why a click on the warning ``key`` must not be executed, or None when it still holds.
+
+    ``current`` are the deployment's timers computed now; ``handled`` is the recorded resolution
+    when someone already acted on the warning.
+    """
+    k = warning_key(*key)
+    if handled:
+        return f"already handled — {handled}"
+    if dep is None or dep.gone_at is not None or dep.state in GONE_STATES:
+        return "the deployment is gone"
+    due = parse_iso(k.due)
+    assert due is not None
+    timer = next((t for t in current if t.kind == k.timer and t.deployment_id == k.deployment_id), None)
+    if (
+        timer is not None
+        and last_traffic is not None
+        and timer.due > due
+        and not timer.snoozed
+        and timer.anchor == last_traffic
+    ):
+        return f"traffic resumed at {_when(last_traffic)} — no action needed"
+    if k.timer == "scale_to_zero" and dep.replicas == 0:
+        return "already handled — it has scaled to zero"
+    if timer is None:
+        return "already handled — this timer is no longer running"
+    if timer.due != due:
+        return f"the due time moved to {_when(timer.due)}"
+    if k.timer != "idle_paying" and now >= due and not timer.bot_acts:
+        return "already handled — the due time has passed"
+    return None
