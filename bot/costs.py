@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, NamedTuple
 
+from bot.pricing import SINGLE_REGION_MULTIPLIER, price_per_gpu_hour
 from storage.db import parse_iso
 
-SINGLE_REGION_MULTIPLIER = 1.5
 BUDGET_THRESHOLDS: tuple[int, ...] = (80, 100)
 # "Mostly idle": more than this share of the replica time saw no requests.
 MOSTLY_IDLE_FRACTION = 0.5
@@ -32,18 +32,6 @@ _US = timedelta(microseconds=1)
 
 GroupBy = Literal["owner", "channel", "deployment", "model"]
 PeriodName = Literal["today", "week", "month"]
-
-
-# -- prices ----------------------------------------------------------------------------------
-# bot/pricing.py (price_per_gpu_hour) was not in the tree when this module was written; this is
-# the same rule kept private so the accounting core has no gap. Swap for bot.pricing when it lands.
-def _price_per_gpu_hour(accelerator_type: str | None, prices: Mapping[str, float]) -> float | None:
-    if not accelerator_type:
-        return None
-    price = prices.get(accelerator_type)
-    if price is None:
-        price = prices.get(accelerator_type.upper())
-    return None if price is None else float(price)
 
 
 # -- inputs ----------------------------------------------------------------------------------
@@ -170,7 +158,7 @@ def _figures(tally: Mapping[_Key, int], prices: Mapping[str, float]) -> dict[str
         total += gpu_us
         if is_serving:
             serving += gpu_us
-        price = _price_per_gpu_hour(acc_type, prices)
+        price = price_per_gpu_hour(acc_type, prices)
         if price is None:
             unpriced += gpu_us
             unknown.add(acc_type or UNKNOWN_ACCELERATOR)
