@@ -491,11 +491,13 @@ def stale_reason(
     now: datetime,
     *,
     handled: str | None = None,
+    warned_at: datetime | None = None,
 ) -> str | None:
     """Why a click on the warning ``key`` must not be executed, or None when it still holds.
 
     ``current`` are the deployment's timers computed now; ``handled`` is the recorded resolution
-    when someone already acted on the warning.
+    when someone already acted on the warning; ``warned_at`` is when it was posted (without it,
+    the opening of its warning window stands in).
     """
     k = warning_key(*key)
     if handled:
@@ -505,12 +507,13 @@ def stale_reason(
     due = parse_iso(k.due)
     assert due is not None
     timer = next((t for t in current if t.kind == k.timer and t.deployment_id == k.deployment_id), None)
+    # The warning went out no earlier than its window opened, and its idle stretch began before
+    # that; traffic after it means the stretch the warning was about has ended.
+    sent_no_earlier = warned_at or due - timedelta(seconds=k.lead_s)
     if (
-        timer is not None
-        and last_traffic is not None
-        and timer.due > due
-        and not timer.snoozed
-        and timer.anchor == last_traffic
+        last_traffic is not None
+        and last_traffic > sent_no_earlier
+        and (timer is None or timer.due != due)
     ):
         return f"traffic resumed at {_when(last_traffic)} — no action needed"
     if k.timer == "scale_to_zero" and dep.replicas == 0:
