@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, NamedTuple
 
+from bot.names import short_model
 from bot.pricing import SINGLE_REGION_MULTIPLIER, price_per_gpu_hour
 from storage.db import parse_iso
 
@@ -403,10 +404,6 @@ class CostReport:
         return self.idle_usd / self.usd if self.usd else 0.0
 
 
-def _short_model(model: str | None) -> str | None:
-    return model.rsplit("/", 1)[-1] if model else None
-
-
 def group_key(deployment_id: str, meta: Mapping[str, Mapping[str, Any]], by: GroupBy) -> tuple[str | None, str]:
     """The group a deployment falls in, and the group's display name."""
     m = meta.get(deployment_id) or {}
@@ -415,7 +412,7 @@ def group_key(deployment_id: str, meta: Mapping[str, Mapping[str, Any]], by: Gro
     if by == "channel":
         return m.get("channel") or None, m.get("channel") or "no channel"
     if by == "model":
-        model = _short_model(m.get("base_model"))
+        model = short_model(m["base_model"]) if m.get("base_model") else None
         return model, model or "unknown model"
     if by == "deployment":
         return deployment_id, m.get("display_name") or deployment_id
