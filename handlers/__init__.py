@@ -1,0 +1,17 @@
+"""Slack listeners. Each module registers its own; ``register`` wires them all."""
+
+from __future__ import annotations
+
+from slack_bolt import App
+
+from bot.services import Services
+
+
+def register(app: App, services: Services, metrics) -> None:
+    from handlers import actions, commands, errors, home, views
+
+    errors.register(app, services)
+    commands.register(app, services, metrics)
+    actions.register(app, services, metrics)
+    views.register(app, services, metrics)
+    home.register(app, services)

@@ -215,3 +215,45 @@ def home(blocks: Iterable[Block]) -> dict[str, Any]:
         omitted = len(blocks) - (VIEW_MAX_BLOCKS - 1)
         blocks = blocks[: VIEW_MAX_BLOCKS - 1] + [context(f"…and {omitted} more not shown; use `/fw list all`")]
     return View(type="home", blocks=blocks).to_dict()
+
+
+# -- modal inputs ----------------------------------------------------------------------------
+def input_block(label: str, element: Any, *, block_id: str, optional: bool = False, hint: str | None = None,
+                dispatch_action: bool = False):
+    from slack_sdk.models.blocks import InputBlock
+
+    return InputBlock(
+        label=PlainTextObject(text=clip(label, 2000)),
+        element=element,
+        block_id=block_id,
+        optional=optional,
+        hint=PlainTextObject(text=clip(hint, 2000)) if hint else None,
+        dispatch_action=dispatch_action,
+    )
+
+
+def text_input(action_id: str, *, initial: str | None = None, placeholder: str | None = None,
+               dispatch: bool = False):
+    from slack_sdk.models.blocks import PlainTextInputElement
+
+    return PlainTextInputElement(
+        action_id=action_id,
+        initial_value=initial or None,
+        placeholder=PlainTextObject(text=clip(placeholder, 150)) if placeholder else None,
+        dispatch_action_config={"trigger_actions_on": ["on_enter_pressed"]} if dispatch else None,
+    )
+
+
+def number_input(action_id: str, *, initial: int | None = None, minimum: int = 0, maximum: int | None = None,
+                 dispatch: bool = False):
+    from slack_sdk.models.blocks import NumberInputElement
+
+    return NumberInputElement(
+        action_id=action_id,
+        is_decimal_allowed=False,
+        initial_value=str(initial) if initial is not None else None,
+        min_value=str(minimum),
+        max_value=str(maximum) if maximum is not None else None,
+        dispatch_action_config={"trigger_actions_on": ["on_enter_pressed", "on_character_entered"]}
+        if dispatch else None,
+    )

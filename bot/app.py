@@ -1,0 +1,237 @@
+"""Assembling fwbot: the Bolt app, its HTTP front door, the scheduler, and ``fwbot run``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from slack_bolt import App
+from slack_bolt.request import BoltRequest
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.fireworks import FireworksGateway
+from bot.services import Services
+from bot.slack import Poster, make_web_client
+from storage.db import Database
+from storage.store import Store
+
+log = logging.getLogger("fwbot")
+
+SIMULATED_KEY = "sim-key"
+SIMULATED_ACCOUNT = "demo"
+
+
+class Metrics:
+    """fwbot's own Prometheus metrics (served at ``/metrics``)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("fwbot_slack_requests_total", "Slack requests by kind and status",
+                                ["kind", "status"], registry=self.registry)
+        self.operations = Counter("fwbot_operations_total", "Deployment operations by verb and result",
+                                  ["verb", "result"], registry=self.registry)
+        self.sync_seconds = Histogram("fwbot_sync_seconds", "Reconcile loop duration", registry=self.registry)
+        self.job_runs = Counter("fwbot_job_runs_total", "Scheduled job runs by job and result",
+                                ["job", "result"], registry=self.registry)
+
+
+def build_app(services: Services, *, signing_secret: str, token_verification: bool = True,
+              metrics: Metrics | None = None) -> App:
+    """The Bolt app with every listener registered."""
+    from handlers import register
+
+    app = App(
+        client=services.poster.client,
+        signing_secret=signing_secret,
+        token_verification_enabled=token_verification,
+        # Bolt's default pool is 5 threads; slow Fireworks calls must not starve the acks.
+        listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="fwbot-listener"),
+        raise_error_for_unhandled_request=False,
+    )
+    register(app, services, metrics or Metrics())
+    return app
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: BotHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # quiet; our own logging says what matters
+        log.debug("http %s", fmt % args)
+
+    def _send(self, status: int, body: bytes | str, content_type: str = "application/json",
+              headers: dict[str, Any] | None = None) -> None:
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            for item in v if isinstance(v, list) else [v]:
+                if k.lower() not in ("content-length", "content-type"):
+                    self.send_header(k, item)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path == "/healthz":
+            ok, detail = self.server.health()
+            self._send(200 if ok else 503, json.dumps(detail))
+        elif path == "/metrics":
+            self._send(200, generate_latest(self.server.metrics.registry), CONTENT_TYPE_LATEST)
+        else:
+            self._send(404, json.dumps({"error": "not found"}))
+
+    def do_POST(self) -> None:
+        parts = urlsplit(self.path)
+        if parts.path != "/slack/events":
+            self._send(404, json.dumps({"error": "not found"}))
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
+        headers = {k.lower(): [v] for k, v in self.headers.items()}
+        resp = self.server.app.dispatch(BoltRequest(body=raw, query=parts.query, headers=headers))
+        self.server.metrics.requests.labels(kind="slack", status=str(resp.status)).inc()
+        content_type = (resp.headers.get("content-type") or ["application/json"])[0]
+        self._send(resp.status, resp.body or "", content_type, resp.headers)
+
+
+class BotHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, addr: tuple[str, int], app: App, services: Services, metrics: Metrics) -> None:
+        super().__init__(addr, _Handler)
+        self.app = app
+        self.services = services
+        self.metrics = metrics
+
+    def health(self) -> tuple[bool, dict]:
+        try:
+            self.services.store.db.scalar("SELECT 1")
+        except Exception as e:  # noqa: BLE001 - reported, not raised
+            return False, {"ok": False, "db": str(e)}
+        return True, {"ok": True, "simulated_fireworks": self.services.simulated}
+
+
+@dataclass
+class Bot:
+    """A running fwbot: services, Bolt app, HTTP server, scheduler."""
+
+    settings: Settings
+    services: Services
+    app: App
+    metrics: Metrics
+    http: BotHTTPServer | None = None
+    scheduler: Any = None
+    simulator: Any = None
+    _threads: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        assert self.http is not None
+        host, port = self.http.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def serve_http(self, host: str, port: int) -> str:
+        self.http = BotHTTPServer((host, port), self.app, self.services, self.metrics)
+        t = threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.2},
+                             name="fwbot-http", daemon=True)
+        t.start()
+        self._threads.append(t)
+        return self.url
+
+    def stop(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown()
+        if self.http is not None:
+            self.http.shutdown()
+            self.http.server_close()
+        self.services.gateway.close()
+        if self.simulator is not None:
+            self.simulator.stop()
+        self.services.store.db.close()
+
+
+def start_embedded_simulator(clock: Clock | None = None, **overrides: Any):
+    """The in-process Fireworks simulator used when no FIREWORKS_API_KEY is set."""
+    from sims.fireworks import FireworksSimulator, SimConfig
+
+    cfg = SimConfig(account_id=SIMULATED_ACCOUNT, api_key=SIMULATED_KEY, **overrides)
+    sim = FireworksSimulator(cfg, clock=clock)
+    sim.start(host="127.0.0.1", port=0)
+    return sim
+
+
+def create_bot(settings: Settings, *, clock: Clock | None = None, simulator: Any = None,
+               token_verification: bool = True, with_scheduler: bool = True) -> Bot:
+    """Wire everything from settings. With no Fireworks key, an embedded simulator stands in."""
+    clock = clock or SystemClock()
+    db = Database(settings.db)
+    applied = db.migrate()
+    if applied:
+        log.info("applied database migrations %s to %s", applied, settings.db)
+    store = Store(db)
+    if settings.simulated:
+        if simulator is None:
+            simulator = start_embedded_simulator()
+        log.warning("FIREWORKS_API_KEY is not set: using the embedded Fireworks simulator at %s "
+                    "(simulated Fireworks; nothing here costs money)", simulator.url)
+        gateway = FireworksGateway(api_key=SIMULATED_KEY, account_id=SIMULATED_ACCOUNT, base_url=simulator.url)
+    else:
+        assert settings.fireworks_api_key is not None
+        gateway = FireworksGateway(
+            api_key=settings.fireworks_api_key.get_secret_value(),
+            account_id=settings.fireworks_account_id,
+            base_url=settings.fireworks_base_url,
+        )
+    if settings.slack_bot_token is None:
+        raise SystemExit("SLACK_BOT_TOKEN is not set (see README: Running in your workspace)")
+    client = make_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+    services = Services(settings=settings, store=store, gateway=gateway, clock=clock, poster=Poster(client),
+                        simulated=settings.simulated)
+    metrics = Metrics()
+    if settings.slack_signing_secret is None and settings.slack_app_token is None:
+        raise SystemExit("SLACK_SIGNING_SECRET is not set (needed for HTTP mode)")
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "unused"
+    app = build_app(services, signing_secret=secret, token_verification=token_verification, metrics=metrics)
+    bot = Bot(settings=settings, services=services, app=app, metrics=metrics, simulator=simulator)
+    if with_scheduler:
+        from bot.scheduler import start_scheduler
+
+        bot.scheduler = start_scheduler(services, metrics)
+    return bot
+
+
+def run(host: str | None = None, port: int | None = None) -> int:
+    """``fwbot run``: Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP."""
+    logging.basicConfig(level=os.environ.get("FWBOT_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings()
+    bot = create_bot(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    url = bot.serve_http(host or settings.host, port if port is not None else settings.port)
+    if settings.slack_app_token is not None:
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        handler = SocketModeHandler(bot.app, settings.slack_app_token.get_secret_value())
+        handler.connect()
+        log.info("fwbot connected over Socket Mode; health and metrics at %s", url)
+    else:
+        log.info("fwbot listening on %s (Slack requests at /slack/events)", url)
+    print(f"fwbot listening on {url}", flush=True)
+    stop.wait()
+    bot.stop()
+    return 0

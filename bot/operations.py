@@ -1,0 +1,331 @@
+"""Deployment operations: authorise, act through the gateway, remember, audit.
+
+Handlers (slash commands, buttons, modals) and approvals all call these, so a change made from
+any surface follows the same rules. Each returns a result for the caller to render; anything a
+user can cause is raised as ``UserError`` with a message written for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from bot.fireworks import FireworksError, NotFound, deployment_id_of
+from bot.names import accelerator_label, short_model
+from bot.pricing import deployment_worst_case, worst_case_usd_per_hour
+from bot.services import Services
+from bot.spec import DeploymentChange, DeploymentSpec
+from storage.store import DeploymentRecord
+
+log = logging.getLogger("fwbot.operations")
+
+DEFAULT_ACCELERATOR = "NVIDIA_H100_80GB"
+PRESETS = ("minimal", "fast", "throughput", "full_precision", "agentic_coding", "chat", "summarization")
+
+
+class UserError(Exception):
+    """Something the user asked that cannot be done; the message is for them."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Actor:
+    user_id: str
+    channel_id: str | None
+    is_admin: bool = False
+
+
+@dataclass
+class Planned:
+    """A resolved deploy request: what will be sent and what it can cost."""
+
+    deployment_id: str
+    spec: DeploymentSpec
+    fields: dict[str, Any]
+    usd_per_hour: float | None
+    accelerator_type: str | None
+    accelerator_count: int | None
+    shape: str | None
+
+
+def new_deployment_id(base_model: str) -> str:
+    """A readable id the bot chooses, so a retried create is recognisable as ours."""
+    stem = short_model(base_model).lower()
+    stem = "".join(c if c.isalnum() else "-" for c in stem).strip("-")[:48].strip("-") or "dep"
+    if not stem[0].isalpha():
+        stem = "d-" + stem
+    return f"{stem}-{secrets.token_hex(3)}"
+
+
+class Operations:
+    def __init__(self, services: Services) -> None:
+        self.s = services
+
+    # -- rules -----------------------------------------------------------------------------------
+    def record_or_refuse(self, deployment_id: str) -> DeploymentRecord | None:
+        return self.s.store.deployment(deployment_id)
+
+    def authorize_change(self, actor: Actor, deployment_id: str) -> DeploymentRecord | None:
+        """Only the owner or an admin may change a deployment; others are told who owns it."""
+        record = self.s.store.deployment(deployment_id)
+        if actor.is_admin:
+            return record
+        if record is None or record.owner is None:
+            raise UserError(
+                f"`{deployment_id}` has no owner in fwbot. Claim it first with `/fw adopt {deployment_id}`, "
+                "or ask an admin."
+            )
+        if record.owner != actor.user_id:
+            raise UserError(
+                f"`{deployment_id}` is owned by <@{record.owner}>. Only the owner or an admin can change it; "
+                f"ask <@{record.owner}>, or an admin for `/fw owner {deployment_id} @you`."
+            )
+        return record
+
+    def audit(self, actor: str, action: str, result: str, *, deployment_id: str | None = None,
+              channel: str | None = None, request: Any = None, detail: str | None = None) -> None:
+        self.s.store.audit(actor=actor, action=action, result=result, now=self.s.clock.now(),
+                           deployment_id=deployment_id, channel=channel, request=request, detail=detail)
+
+    # -- deploy ----------------------------------------------------------------------------------
+    def plan_deploy(self, spec: DeploymentSpec) -> Planned:
+        """Check the model, resolve a shape or accelerator defaults, and price it."""
+        model = self.s.find_model(spec.base_model)
+        if model is None:
+            raise UserError(
+                f"unknown model `{spec.base_model}`. See `/fw models` for deployable base models."
+            )
+        deployment_id = spec.deployment_id or new_deployment_id(spec.base_model)
+        # The shape (a name or a preset) is resolved below; the id travels as a query parameter.
+        fields = spec.model_copy(update={"deployment_shape": None}).api_fields()
+        fields.pop("deployment_id", None)
+        shape_name = None
+        acc_type = spec.accelerator_type
+        acc_count = spec.accelerator_count
+        if spec.deployment_shape:
+            shape = self._resolve_shape(spec.base_model, spec.deployment_shape, spec.enable_addons)
+            snap = shape.get("snapshot") or {}
+            shape_name = snap.get("name") or shape.get("name")
+            fields["deployment_shape"] = shape_name
+            # On the shape path the server rejects an explicit accelerator type.
+            fields.pop("accelerator_type", None)
+            fields.pop("accelerator_count", None)
+            acc_type = snap.get("acceleratorType")
+            acc_count = snap.get("acceleratorCount")
+        else:
+            if acc_type is None:
+                acc_type = DEFAULT_ACCELERATOR
+                fields["accelerator_type"] = acc_type
+            if acc_count is None:
+                details = model.get("baseModelDetails") or {}
+                acc_count = int(details.get("worldSize") or 1)
+                fields["accelerator_count"] = acc_count
+        usd = worst_case_usd_per_hour(spec.max_replica_count, acc_count, acc_type, self.s.prices)
+        return Planned(deployment_id, spec, fields, usd, acc_type, acc_count, shape_name)
+
+    def _resolve_shape(self, base_model: str, wanted: str, enable_addons: bool) -> dict:
+        shapes = self.s.gateway.match_shapes(base_model, enable_addons=enable_addons)
+        if not shapes:
+            raise UserError(f"Fireworks has no validated deployment shape for `{short_model(base_model)}`; "
+                            "deploy with `--accelerator-type` and `--accelerator-count` instead.")
+        w = wanted.lower()
+        for s in shapes:
+            snap = s.get("snapshot") or {}
+            names = {
+                str(snap.get("presetType", "")).lower(),
+                str(snap.get("name", "")).lower(),
+                str(s.get("name", "")).lower(),
+                str(snap.get("name", "")).rsplit("/", 1)[-1].lower(),
+            }
+            if w in names:
+                return s
+        offered = ", ".join(
+            sorted({str((s.get("snapshot") or {}).get("presetType", "")).lower() for s in shapes} - {""})
+        )
+        raise UserError(f"no deployment shape `{wanted}` for `{short_model(base_model)}`; offered: {offered}")
+
+    def validate_deploy(self, planned: Planned) -> dict:
+        """Ask Fireworks to validate without creating (``validateOnly``)."""
+        return self.s.gateway.create_deployment(planned.deployment_id, planned.fields, validate_only=True)
+
+    def create(self, actor: Actor, planned: Planned, *, channel: str | None, thread_ts: str | None,
+               approved_by: str | None = None) -> dict:
+        """Create the deployment, recording the owner first so a crash leaves no orphan."""
+        store, now = self.s.store, self.s.clock.now()
+        name = self.s.gateway.deployment_name(planned.deployment_id)
+        store.claim_deployment(
+            planned.deployment_id, name, owner=actor.user_id, channel=channel, now=now, created_by_bot=True,
+            unused_delete_s=planned.spec.unused_auto_delete_s, thread_ts=thread_ts,
+        )
+        request = {"spec": planned.spec.model_dump(mode="json"), "fields": planned.fields}
+        if approved_by:
+            request["approved_by"] = approved_by
+        try:
+            wire = self.s.gateway.create_deployment(planned.deployment_id, planned.fields)
+        except FireworksError as e:
+            if not e.retryable:
+                store.forget_deployment(planned.deployment_id)
+            self.audit(actor.user_id, "deploy", "error", deployment_id=planned.deployment_id,
+                       channel=channel, request=request, detail=e.message)
+            raise
+        self.mirror(wire)
+        self.audit(actor.user_id, "deploy", "ok", deployment_id=planned.deployment_id, channel=channel,
+                   request=request)
+        return wire
+
+    def mirror(self, wire: dict) -> tuple[DeploymentRecord | None, DeploymentRecord]:
+        """Mirror one API object into the store (also records replica change points)."""
+        now = self.s.clock.now()
+        dep_id = deployment_id_of(wire["name"])
+        mirrored = mirrored_fields(wire)
+        before, after = self.s.store.mirror(dep_id, mirrored, now)
+        self.s.store.record_replicas(
+            dep_id, now, int(wire.get("replicaCount") or 0), mirrored["accelerator_type"],
+            mirrored["accelerator_count"], bool(mirrored["single_region"]),
+        )
+        return before, after
+
+    # -- changes ---------------------------------------------------------------------------------
+    def update(self, actor: Actor, deployment_id: str, change: DeploymentChange, *, dry_run: bool = False) -> dict:
+        self.authorize_change(actor, deployment_id)
+        current = self.s.gateway.get_deployment(deployment_id)
+        after = change.apply_to(current)
+        if dry_run:
+            return after
+        mask = change.update_mask()
+        wire = current
+        if mask:
+            wire = self.s.gateway.update_deployment(deployment_id, sdk_fields(after, mask), mask)
+        if change.unused_auto_delete_s is not None:
+            self.s.store.set_deployment_fields(deployment_id, self.s.clock.now(),
+                                               unused_delete_s=change.unused_auto_delete_s)
+        self.mirror(wire)
+        self.audit(actor.user_id, "update", "ok", deployment_id=deployment_id, channel=actor.channel_id,
+                   request={"mask": mask, "change": change.model_dump(mode="json")})
+        return wire
+
+    def scale(self, actor: Actor, deployment_id: str, replicas: int) -> dict:
+        self.authorize_change(actor, deployment_id)
+        self.s.gateway.scale_deployment(deployment_id, replicas)
+        wire = self.s.gateway.get_deployment(deployment_id)
+        self.mirror(wire)
+        self.audit(actor.user_id, "scale", "ok", deployment_id=deployment_id, channel=actor.channel_id,
+                   request={"replicas": replicas})
+        return wire
+
+    def delete(self, actor: Actor, deployment_id: str, *, hard: bool = False) -> None:
+        self.authorize_change(actor, deployment_id)
+        self.s.gateway.delete_deployment(deployment_id, hard=hard, ignore_checks=True)
+        try:
+            self.mirror(self.s.gateway.get_deployment(deployment_id))
+        except NotFound:
+            self.s.store.mark_gone(deployment_id, self.s.clock.now())
+        self.audit(actor.user_id, "delete", "ok", deployment_id=deployment_id, channel=actor.channel_id,
+                   request={"hard": hard})
+
+    def undelete(self, actor: Actor, deployment_id: str) -> dict:
+        self.authorize_change(actor, deployment_id)
+        wire = self.s.gateway.undelete_deployment(deployment_id)
+        self.mirror(wire)
+        self.audit(actor.user_id, "undelete", "ok", deployment_id=deployment_id, channel=actor.channel_id)
+        return wire
+
+    def lora(self, actor: Actor, action: str, addon_model: str, deployment_id: str) -> dict | str:
+        self.authorize_change(actor, deployment_id)
+        if action == "load":
+            result: dict | str = self.s.gateway.load_lora(addon_model, deployment_id)
+        else:
+            result = self.s.gateway.unload_lora(addon_model, deployment_id)
+        self.audit(actor.user_id, f"lora {action}", "ok", deployment_id=deployment_id, channel=actor.channel_id,
+                   request={"model": addon_model})
+        return result
+
+    def transfer(self, actor: Actor, deployment_id: str, new_owner: str) -> DeploymentRecord:
+        record = self.authorize_change(actor, deployment_id)
+        if record is None:
+            wire = self.s.gateway.get_deployment(deployment_id)
+            _, record = self.mirror(wire)
+        self.s.store.set_deployment_fields(deployment_id, self.s.clock.now(), owner=new_owner)
+        self.audit(actor.user_id, "owner", "ok", deployment_id=deployment_id, channel=actor.channel_id,
+                   request={"from": record.owner, "to": new_owner})
+        updated = self.s.store.deployment(deployment_id)
+        assert updated is not None
+        return updated
+
+    def adopt(self, actor: Actor, deployment_id: str) -> DeploymentRecord:
+        """Claim a deployment that has no owner in fwbot (e.g. created with firectl)."""
+        record = self.s.store.deployment(deployment_id)
+        if record is not None and record.owner and record.owner != actor.user_id and not actor.is_admin:
+            raise UserError(f"`{deployment_id}` is already owned by <@{record.owner}>.")
+        wire = self.s.gateway.get_deployment(deployment_id)
+        _, record = self.mirror(wire)
+        now = self.s.clock.now()
+        self.s.store.set_deployment_fields(
+            deployment_id, now, owner=actor.user_id,
+            channel=record.channel or actor.channel_id,
+        )
+        self.audit(actor.user_id, "adopt", "ok", deployment_id=deployment_id, channel=actor.channel_id)
+        updated = self.s.store.deployment(deployment_id)
+        assert updated is not None
+        return updated
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)
+
+
+def sdk_fields(after: dict, mask: str) -> dict[str, Any]:
+    """SDK keyword arguments for the top-level fields an ``updateMask`` names, taken from ``after``."""
+    out: dict[str, Any] = {}
+    for path in mask.split(","):
+        top = path.split(".", 1)[0]
+        value = after.get(_camel(top))
+        if isinstance(value, dict):
+            value = {_snake(k): v for k, v in value.items()}
+        out[top] = value
+    return out
+
+
+def mirrored_fields(wire: dict) -> dict[str, Any]:
+    """The columns the store mirrors from an API Deployment object."""
+    from bot.durations import parse_api_duration
+    from bot.pricing import is_single_region
+
+    policy = wire.get("autoscalingPolicy") or {}
+    return {
+        "name": wire.get("name"),
+        "state": wire.get("state"),
+        "replicas": int(wire.get("replicaCount") or 0),
+        "desired_replicas": int(wire.get("desiredReplicaCount") or 0),
+        "min_replicas": int(wire.get("minReplicaCount") or 0),
+        "max_replicas": int(wire.get("maxReplicaCount") or 0),
+        "accelerator_type": wire.get("acceleratorType"),
+        "accelerator_count": int(wire.get("acceleratorCount") or 1),
+        "base_model": wire.get("baseModel"),
+        "display_name": wire.get("displayName"),
+        "scale_to_zero_s": parse_api_duration(policy.get("scaleToZeroWindow")),
+        "delete_time": wire.get("deleteTime") or None,
+        "single_region": is_single_region(wire.get("placement")),
+        "create_time": wire.get("createTime"),
+        "wire": wire,
+    }
+
+
+def describe_hardware(record: DeploymentRecord) -> str:
+    return f"{record.accelerator_count or 1} × {accelerator_label(record.accelerator_type)}"
+
+
+def record_usd_per_hour(record: DeploymentRecord, prices: dict[str, float]) -> float | None:
+    if record.wire:
+        return deployment_worst_case(record.wire, prices)
+    return None

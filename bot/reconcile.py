@@ -1,0 +1,169 @@
+"""The reconcile loop: read every deployment, mirror it, turn transitions into messages.
+
+Level-triggered and idempotent: each run compares what Fireworks says now with what SQLite
+remembers, and every message it sends is guarded by a store flag that is set after an
+idempotent edit (``chat.update``) or claimed before a new post, so running it twice in a row, or
+again after a crash, changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from slack_sdk.errors import SlackApiError
+
+from bot.fireworks import deployment_id_of
+from bot.operations import mirrored_fields, record_usd_per_hour
+from bot.services import Services
+from bot.ui import deployments as ui
+from bot.ui import kit
+from bot.ui.kit import Message
+from storage.db import iso, parse_iso
+from storage.store import DeploymentRecord
+
+log = logging.getLogger("fwbot.reconcile")
+
+
+@dataclass
+class SyncReport:
+    seen: int = 0
+    new_outside: list[str] = field(default_factory=list)
+    became_ready: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    api_calls: int = 0
+
+
+def status_line(record: DeploymentRecord) -> str:
+    state = record.state or "CREATING"
+    if state == "READY":
+        line = ui.ready_line(parse_iso(record.ready_at), parse_iso(record.create_time))
+        if (record.replicas or 0) == 0:
+            line += " · scaled to zero (next request waits for a cold start)"
+        return line
+    if state == "FAILED":
+        status = (record.wire or {}).get("status") or {}
+        return f":x: FAILED: {kit.escape(status.get('message') or 'Fireworks gave no reason')}"
+    if state in ("DELETED", "DELETING"):
+        return ":wastebasket: Deleted. Undelete brings it back until Fireworks purges it."
+    if state == "UPDATING":
+        return ":arrows_counterclockwise: Updating…"
+    return ":hourglass_flowing_sand: Creating… this message turns READY when it is."
+
+
+def render_tracking(services: Services, record: DeploymentRecord) -> Message:
+    if record.gone:
+        return ui.tracking_message(record.wire, deployment_id=record.id, usd=None, owner=record.owner,
+                                   simulated=services.simulated,
+                                   status_line=":ghost: Gone: Fireworks no longer has this deployment.",
+                                   buttons=False)
+    return ui.tracking_message(record.wire, deployment_id=record.id, usd=record_usd_per_hour(record, services.prices),
+                               owner=record.owner, simulated=services.simulated, status_line=status_line(record))
+
+
+def sync(services: Services) -> SyncReport:
+    """One reconcile pass over every deployment (all pages, including soft-deleted ones)."""
+    store, now = services.store, services.clock.now()
+    report = SyncReport()
+    wires = services.gateway.list_deployments(show_deleted=True)
+    report.api_calls = max(1, -(-len(wires) // 200))
+    report.seen = len(wires)
+    seen_ids = set()
+    for wire in wires:
+        dep_id = deployment_id_of(wire["name"])
+        seen_ids.add(dep_id)
+        mirrored = mirrored_fields(wire)
+        before, after = store.mirror(dep_id, mirrored, now)
+        store.record_replicas(dep_id, now, mirrored["replicas"], mirrored["accelerator_type"],
+                              mirrored["accelerator_count"], bool(mirrored["single_region"]))
+        _on_transition(services, before, after, report)
+    for record in store.deployments():
+        if record.id not in seen_ids and record.state is not None:
+            store.mark_gone(record.id, now)
+            store.record_replicas(record.id, now, 0, record.accelerator_type, record.accelerator_count,
+                                  record.single_region)
+            report.vanished.append(record.id)
+            gone = store.deployment(record.id)
+            if gone:
+                _edit_tracking(services, gone)
+                _thread_note(services, gone, ":ghost: This deployment was deleted outside fwbot "
+                             "(Fireworks no longer lists it).")
+    return report
+
+
+def _on_transition(services: Services, before: DeploymentRecord | None, after: DeploymentRecord,
+                   report: SyncReport) -> None:
+    store, now = services.store, services.clock.now()
+    old_state = before.state if before else None
+    if after.state == "READY" and not after.ready_at:
+        store.set_deployment_fields(after.id, now, ready_at=iso(now))
+    if after.owner is None and not after.created_by_bot and after.adoption_offered_at is None:
+        if after.state not in ("DELETED", "DELETING"):
+            _offer_adoption(services, after)
+            report.new_outside.append(after.id)
+        return
+    if after.state == "READY" and not after.ready_announced:
+        refreshed = store.deployment(after.id)
+        assert refreshed is not None
+        if _edit_tracking(services, refreshed):
+            store.set_deployment_fields(after.id, now, ready_announced=1)
+        report.became_ready.append(after.id)
+        return
+    if after.state != old_state and old_state is not None:
+        if after.state == "FAILED":
+            report.failed.append(after.id)
+        if after.state == "DELETED":
+            report.deleted.append(after.id)
+        _edit_tracking(services, after)
+    elif before is not None and (before.replicas != after.replicas or before.wire != after.wire):
+        _edit_tracking(services, after)
+
+
+def _edit_tracking(services: Services, record: DeploymentRecord) -> bool:
+    if not (record.channel and record.thread_ts):
+        return True
+    try:
+        return services.poster.update(record.channel, record.thread_ts, render_tracking(services, record))
+    except SlackApiError as e:
+        log.warning("could not edit the tracking message of %s: %s", record.id, e.response.get("error"))
+        return False
+
+
+def _thread_note(services: Services, record: DeploymentRecord, text: str) -> None:
+    if not (record.channel and record.thread_ts):
+        return
+    try:
+        services.poster.post(record.channel, ui.plain(text, simulated=services.simulated),
+                             thread_ts=record.thread_ts)
+    except SlackApiError as e:
+        log.warning("could not post in the thread of %s: %s", record.id, e.response.get("error"))
+
+
+def _offer_adoption(services: Services, record: DeploymentRecord) -> None:
+    """Deployments made with firectl or the console: ask the alert channel who owns them (once)."""
+    channel = services.settings.alert_channel
+    now = services.clock.now()
+    # Claim first: a crash after the claim loses one offer rather than repeating it forever.
+    services.store.set_deployment_fields(record.id, now, adoption_offered_at=iso(now))
+    if not channel:
+        return
+    usd = record_usd_per_hour(record, services.prices)
+    from bot.pricing import format_usd
+
+    message = Message(
+        text=f"{record.id} was created outside fwbot and has no owner",
+        blocks=[
+            kit.section(f":mag: `{record.id}` was created outside fwbot and nobody owns it here. "
+                        f"Model `{record.base_model}`, {record.replicas or 0} replicas, worst case "
+                        f"{format_usd(usd)}. Is it yours?"),
+            kit.actions(kit.button("Adopt it", "adopt", record.id, style="primary")),
+            kit.footer_context(services.simulated, f"or `/fw adopt {record.id}`"),
+        ],
+    )
+    try:
+        posted = services.poster.post(channel, message)
+        services.store.set_deployment_fields(record.id, now, channel=posted["channel"], thread_ts=posted["ts"])
+    except SlackApiError as e:
+        log.warning("could not offer %s for adoption in %s: %s", record.id, channel, e.response.get("error"))

@@ -1,0 +1,416 @@
+"""The ``/fw`` slash command: parse, ack within 3 s, then do the work and report back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import App
+from slack_sdk.errors import SlackApiError
+
+from bot import spec as cmds
+from bot.fireworks import FireworksError, NotFound, ScalingUp
+from bot.grammar import UsageError, help_text, parse
+from bot.names import short_model
+from bot.operations import Actor, Operations, UserError, record_usd_per_hour
+from bot.pricing import deployment_worst_case, format_usd
+from bot.services import Services
+from bot.ui import deployments as ui
+from bot.ui import kit
+from bot.ui.kit import Message
+
+log = logging.getLogger("fwbot.commands")
+
+
+@dataclass
+class Context:
+    services: Services
+    ops: Operations
+    actor: Actor
+    respond: Callable[..., Any]
+    client: Any
+    body: dict
+    metrics: Any
+
+    @property
+    def simulated(self) -> bool:
+        return self.services.simulated
+
+
+def reply(respond: Callable[..., Any], message: Message, *, replace: bool = False) -> None:
+    respond(response_type="ephemeral", replace_original=replace, **message.payload())
+
+
+def extra_help(services: Services) -> list[str]:
+    s = services.settings
+    notes = []
+    if s.approvals_enabled:
+        notes.append(
+            f"*Approvals:* requests whose worst case exceeds {format_usd(s.approval_threshold_usd_per_hour)}, "
+            "and deletes of someone else's deployment, wait for an approver."
+        )
+    else:
+        notes.append("*Approvals are off* (no `FWBOT_APPROVERS` configured): requests run at once.")
+    if services.simulated:
+        notes.append(":test_tube: This fwbot talks to *simulated Fireworks*: nothing costs money.")
+    return notes
+
+
+def register(app: App, services: Services, metrics) -> None:
+    ops = Operations(services)
+
+    @app.command("/fw")
+    def fw(ack, body, respond, client) -> None:
+        text = body.get("text") or ""
+        user = body["user_id"]
+        try:
+            cmd = parse(text, account_id=services.gateway.account_id)
+        except UsageError as e:
+            metrics.operations.labels(verb="parse", result="usage").inc()
+            ack(**ui.problem(e.message, e.usage).payload())
+            return
+        if cmd.verb == "help":
+            ack(**Message(text="fwbot help", blocks=[
+                kit.section(kit.clip(help_text(cmd.topic, extra_sections=extra_help(services)), 3000)),
+            ]).payload())
+            return
+        ack()
+        ctx = Context(services, ops, Actor(user, body.get("channel_id"), services.is_admin(user)),
+                      respond, client, body, metrics)
+        if cmd.verb == "deploy_modal":
+            from handlers.views import open_deploy_modal
+
+            open_deploy_modal(ctx, body["trigger_id"])
+            return
+        run_verb(ctx, cmd)
+
+
+def run_verb(ctx: Context, cmd: cmds.ParsedCommand) -> None:
+    """Run one parsed command after the ack, answering ephemerally."""
+    handler = VERBS.get(cmd.verb)
+    if handler is None:
+        reply(ctx.respond, ui.problem(f"`/fw {cmd.verb}` is not available in this fwbot yet."))
+        return
+    try:
+        message = handler(ctx, cmd)
+        ctx.metrics.operations.labels(verb=cmd.verb, result="ok").inc()
+    except (UserError, FireworksError) as e:
+        ctx.metrics.operations.labels(verb=cmd.verb, result="refused").inc()
+        prefix = "Fireworks says: " if isinstance(e, FireworksError) else ""
+        message = ui.problem(prefix + e.message)
+    if message is not None:
+        reply(ctx.respond, message)
+
+
+# -- verbs ---------------------------------------------------------------------------------------
+def do_deploy(ctx: Context, cmd: cmds.DeployCommand) -> Message | None:
+    return deploy(ctx, cmd.spec, dry_run=cmd.dry_run)
+
+
+def deploy(ctx: Context, spec: cmds.DeploymentSpec, *, dry_run: bool) -> Message | None:
+    s = ctx.services
+    planned = ctx.ops.plan_deploy(spec)
+    ctx.ops.validate_deploy(planned)
+    if dry_run:
+        ctx.ops.audit(ctx.actor.user_id, "deploy", "dry-run", deployment_id=planned.deployment_id,
+                      channel=ctx.actor.channel_id, request=planned.fields)
+        return ui.dry_run(spec.describe(), planned.usd_per_hour, f"would create `{planned.deployment_id}`",
+                          simulated=s.simulated)
+    from handlers.approvals_gate import needs_approval, request_approval
+
+    reason = needs_approval(s, planned=planned)
+    if reason:
+        return request_approval(ctx, kind="deploy", planned=planned, reason=reason)
+    return execute_deploy(ctx, planned)
+
+
+def execute_deploy(ctx: Context, planned, *, approved_by: str | None = None) -> Message | None:
+    """Post the tracking message, create the deployment, and edit the message with the outcome."""
+    s = ctx.services
+    requested = f":hourglass_flowing_sand: Creating… requested by {kit.mention(ctx.actor.user_id)}"
+    if approved_by:
+        requested += f", approved by {kit.mention(approved_by)}"
+    pending = ui.tracking_message(None, deployment_id=planned.deployment_id, usd=planned.usd_per_hour,
+                                  owner=ctx.actor.user_id, simulated=s.simulated, status_line=requested)
+    posted = post_tracking(ctx, pending)
+    try:
+        wire = ctx.ops.create(ctx.actor, planned, channel=posted["channel"] if posted else None,
+                              thread_ts=posted["ts"] if posted else None, approved_by=approved_by)
+    except FireworksError as e:
+        if posted:
+            s.poster.update(posted["channel"], posted["ts"], ui.tracking_message(
+                None, deployment_id=planned.deployment_id, usd=planned.usd_per_hour, owner=ctx.actor.user_id,
+                simulated=s.simulated, status_line=f":x: Fireworks refused the create: {kit.escape(e.message)}",
+                buttons=False))
+        raise
+    status = f"{requested}. Fireworks is starting it; this message turns READY when it is."
+    message = ui.tracking_message(wire, deployment_id=planned.deployment_id, usd=planned.usd_per_hour,
+                                  owner=ctx.actor.user_id, simulated=s.simulated, status_line=status)
+    if posted:
+        s.poster.update(posted["channel"], posted["ts"], message)
+        return None
+    return message
+
+
+def post_tracking(ctx: Context, message: Message) -> dict | None:
+    """Post in the channel the command came from; if the bot cannot post there, in a DM."""
+    channel = ctx.actor.channel_id
+    poster = ctx.services.poster
+    if channel:
+        try:
+            return poster.post(channel, message)
+        except SlackApiError as e:
+            log.info("cannot post in %s (%s); using a DM", channel, e.response.get("error"))
+    try:
+        return poster.dm(ctx.actor.user_id, message)
+    except SlackApiError:
+        log.exception("cannot DM %s", ctx.actor.user_id)
+        return None
+
+
+def do_list(ctx: Context, cmd: cmds.ListCommand) -> Message:
+    s = ctx.services
+    owner = ctx.actor.user_id if cmd.scope == "mine" else None
+    records = [r for r in s.store.deployments(owner=owner) if r.wire and r.state != "DELETED"]
+    rows = [(r.wire, record_usd_per_hour(r, s.prices), r.owner) for r in records if r.wire]
+    return ui.deployment_list(rows, scope=cmd.scope, simulated=s.simulated)
+
+
+def do_get(ctx: Context, cmd: cmds.GetCommand) -> Message:
+    s = ctx.services
+    try:
+        wire = s.gateway.get_deployment(cmd.deployment_id)
+    except NotFound:
+        raise UserError(f"there is no deployment `{cmd.deployment_id}` (see `/fw list all`).") from None
+    ctx.ops.mirror(wire)
+    record = s.store.deployment(cmd.deployment_id)
+    extra = []
+    if record and record.unused_delete_s == 0:
+        extra.append("*fwbot auto-delete:* off")
+    return ui.card(wire, usd=deployment_worst_case(wire, s.prices), owner=record.owner if record else None,
+                   channel=record.channel if record else None, simulated=s.simulated, extra=extra)
+
+
+def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
+    s = ctx.services
+    record = ctx.ops.authorize_change(ctx.actor, cmd.deployment_id)
+    try:
+        current = s.gateway.get_deployment(cmd.deployment_id)
+    except NotFound:
+        raise UserError(f"there is no deployment `{cmd.deployment_id}`.") from None
+    change = cmd.change
+    if change.deployment_shape and cmds.is_shape_preset(change.deployment_shape):
+        shape = ctx.ops._resolve_shape(current.get("baseModel", ""), change.deployment_shape,
+                                       bool(current.get("enableAddons")))
+        name = (shape.get("snapshot") or {}).get("name") or shape.get("name")
+        change = change.model_copy(update={"deployment_shape": name})
+    problem = change.problem_with(current)
+    if problem:
+        raise UserError(problem)
+    diff = change.diff(current, current_unused_auto_delete_s=record.unused_delete_s if record else None)
+    if not diff:
+        return ui.plain(f"`{cmd.deployment_id}` already looks like that; nothing to change.")
+    after = change.apply_to(current)
+    before_usd, after_usd = deployment_worst_case(current, s.prices), deployment_worst_case(after, s.prices)
+    lines = [f"• *{label}:* {before} → {after_text}" for label, before, after_text in diff]
+    money = f"*Worst case:* {format_usd(before_usd)} → {format_usd(after_usd)}"
+    if cmd.dry_run:
+        return Message(text=f"Dry run: update {cmd.deployment_id}", blocks=[
+            kit.section(f":mag: Dry run — `{cmd.deployment_id}` would change:\n" + "\n".join(lines)),
+            kit.section(money), kit.footer_context(s.simulated)])
+    from handlers.approvals_gate import needs_approval, request_approval
+
+    reason = needs_approval(s, before_usd=before_usd, after_usd=after_usd)
+    if reason:
+        return request_approval(ctx, kind="update", deployment_id=cmd.deployment_id, change=change,
+                                reason=reason, usd=after_usd, diff=lines)
+    ctx.ops.update(ctx.actor, cmd.deployment_id, change)
+    note = Message(text=f"{cmd.deployment_id} updated", blocks=[
+        kit.section(f":gear: {kit.mention(ctx.actor.user_id)} updated `{cmd.deployment_id}`:\n" + "\n".join(lines)),
+        kit.section(money), kit.footer_context(s.simulated)])
+    announce_in_thread(ctx, cmd.deployment_id, note)
+    return note
+
+
+def do_scale(ctx: Context, cmd: cmds.ScaleCommand) -> Message | None:
+    s = ctx.services
+    record = ctx.ops.authorize_change(ctx.actor, cmd.deployment_id)
+    current = s.gateway.get_deployment(cmd.deployment_id)
+    hi = int(current.get("maxReplicaCount") or 0)
+    lo = int(current.get("minReplicaCount") or 0)
+    if cmd.replicas > hi or cmd.replicas < lo:
+        raise UserError(
+            f"{cmd.replicas} replicas is outside `{cmd.deployment_id}`'s range (min {lo}, max {hi}); "
+            f"change the range with `/fw update {cmd.deployment_id} --min-replica-count/--max-replica-count`."
+        )
+    usd = deployment_worst_case(current, s.prices)
+    if cmd.dry_run:
+        return ui.plain(f":mag: Dry run — would scale `{cmd.deployment_id}` to {cmd.replicas} replicas "
+                        f"(worst case stays {format_usd(usd)}).", simulated=s.simulated)
+    if cmd.replicas == 0 and record is not None and record.owner not in (None, ctx.actor.user_id):
+        return confirm_message(
+            f"`{cmd.deployment_id}` belongs to {kit.mention(record.owner)}. Scale it to zero? "
+            "The next request will wait for a cold start.",
+            "Scale to zero", "confirm_scale", {"d": cmd.deployment_id, "r": 0})
+    ctx.ops.scale(ctx.actor, cmd.deployment_id, cmd.replicas)
+    note = ui.plain(f":straight_ruler: {kit.mention(ctx.actor.user_id)} scaled `{cmd.deployment_id}` to "
+                    f"{cmd.replicas} replicas. Worst case {format_usd(usd)}.", simulated=s.simulated)
+    announce_in_thread(ctx, cmd.deployment_id, note)
+    return note
+
+
+def confirm_message(question: str, ok_label: str, action_id: str, value: dict) -> Message:
+    return Message(text=question, blocks=[
+        kit.section(question),
+        kit.actions(
+            kit.button(ok_label, action_id, value, style="danger",
+                       confirm_with=kit.confirm("Are you sure?", question, ok=ok_label)),
+            kit.button("Cancel", "confirm_cancel", "cancel"),
+        ),
+    ])
+
+
+def do_delete(ctx: Context, cmd: cmds.DeleteCommand) -> Message | None:
+    s = ctx.services
+    record = s.store.deployment(cmd.deployment_id)
+    is_owner = record is not None and record.owner == ctx.actor.user_id
+    if not (is_owner or ctx.actor.is_admin):
+        from handlers.approvals_gate import needs_approval, request_approval
+
+        reason = needs_approval(s, foreign_delete=True)
+        if reason and record is not None and record.owner:
+            return request_approval(ctx, kind="delete", deployment_id=cmd.deployment_id, reason=reason,
+                                    hard=cmd.hard, usd=None)
+        ctx.ops.authorize_change(ctx.actor, cmd.deployment_id)  # raises with who owns it
+    try:
+        wire = s.gateway.get_deployment(cmd.deployment_id)
+    except NotFound:
+        raise UserError(f"there is no deployment `{cmd.deployment_id}`.") from None
+    how = "permanently (cannot be undone)" if cmd.hard else "(can be undone with `/fw undelete` until purged)"
+    if cmd.dry_run:
+        return ui.plain(f":mag: Dry run — would delete `{cmd.deployment_id}` {how}.", simulated=s.simulated)
+    replicas = wire.get("replicaCount") or 0
+    return confirm_message(
+        f"Delete `{cmd.deployment_id}` {how}? It has {replicas} replica(s) running now.",
+        "Delete", "confirm_delete", {"d": cmd.deployment_id, "h": int(cmd.hard)})
+
+
+def do_undelete(ctx: Context, cmd: cmds.UndeleteCommand) -> Message | None:
+    s = ctx.services
+    if cmd.dry_run:
+        ctx.ops.authorize_change(ctx.actor, cmd.deployment_id)
+        return ui.plain(f":mag: Dry run — would undelete `{cmd.deployment_id}`.", simulated=s.simulated)
+    wire = ctx.ops.undelete(ctx.actor, cmd.deployment_id)
+    note = ui.plain(f":recycle: {kit.mention(ctx.actor.user_id)} undeleted `{cmd.deployment_id}` "
+                    f"(state {wire.get('state')}).", simulated=s.simulated)
+    announce_in_thread(ctx, cmd.deployment_id, note)
+    return note
+
+
+def do_lora(ctx: Context, cmd: cmds.LoraCommand) -> Message | None:
+    s = ctx.services
+    if cmd.dry_run:
+        ctx.ops.authorize_change(ctx.actor, cmd.deployment_id)
+        return ui.plain(f":mag: Dry run — would {cmd.action} `{short_model(cmd.addon_model)}` "
+                        f"on `{cmd.deployment_id}`.", simulated=s.simulated)
+    ctx.ops.lora(ctx.actor, cmd.action, cmd.addon_model, cmd.deployment_id)
+    verb = "loaded" if cmd.action == "load" else "unloaded"
+    hint = (f" Query it as `{cmd.addon_model}#{s.gateway.deployment_name(cmd.deployment_id)}`."
+            if cmd.action == "load" else "")
+    note = ui.plain(f":jigsaw: {kit.mention(ctx.actor.user_id)} {verb} LoRA `{short_model(cmd.addon_model)}` "
+                    f"on `{cmd.deployment_id}`.{hint}", simulated=s.simulated)
+    announce_in_thread(ctx, cmd.deployment_id, note)
+    return note
+
+
+def do_owner(ctx: Context, cmd: cmds.OwnerCommand) -> Message | None:
+    s = ctx.services
+    if cmd.dry_run:
+        ctx.ops.authorize_change(ctx.actor, cmd.deployment_id)
+        return ui.plain(f":mag: Dry run — would make {kit.mention(cmd.user_id)} the owner of `{cmd.deployment_id}`.")
+    record = ctx.ops.transfer(ctx.actor, cmd.deployment_id, cmd.user_id)
+    note = ui.plain(f":handshake: {kit.mention(cmd.user_id)} now owns `{record.id}` "
+                    f"(transferred by {kit.mention(ctx.actor.user_id)}).", simulated=s.simulated)
+    announce_in_thread(ctx, cmd.deployment_id, note)
+    return note
+
+
+def do_adopt(ctx: Context, cmd: cmds.AdoptCommand) -> Message | None:
+    s = ctx.services
+    try:
+        record = ctx.ops.adopt(ctx.actor, cmd.deployment_id)
+    except NotFound:
+        raise UserError(f"there is no deployment `{cmd.deployment_id}`.") from None
+    note = ui.plain(f":raised_hands: {kit.mention(ctx.actor.user_id)} adopted `{record.id}`; fwbot now tracks it "
+                    f"in {kit.channel_link(record.channel)}.", simulated=s.simulated)
+    announce_in_thread(ctx, cmd.deployment_id, note)
+    return note
+
+
+def do_models(ctx: Context, cmd: cmds.ModelsCommand) -> Message:
+    return ui.models_list(ctx.services.catalog(), cmd.query, simulated=ctx.services.simulated)
+
+
+def do_query(ctx: Context, cmd: cmds.QueryCommand) -> Message:
+    s = ctx.services
+    try:
+        result = s.gateway.complete(cmd.deployment_id, cmd.prompt)
+    except ScalingUp:
+        return ui.plain(f":snowflake: `{cmd.deployment_id}` was scaled to zero; this request started a cold "
+                        "start. Try again in a few minutes.", simulated=s.simulated)
+    except NotFound:
+        raise UserError(f"there is no deployment `{cmd.deployment_id}` to query.") from None
+    tokens = ""
+    if result.prompt_tokens is not None:
+        tokens = f" · {result.prompt_tokens} prompt + {result.completion_tokens} completion tokens"
+    return Message(text=result.text, blocks=[
+        kit.section(f"*Prompt:* {kit.escape(kit.clip(cmd.prompt, 500))}"),
+        kit.section(f"*Answer:* {kit.escape(result.text) or '_(empty)_'}"),
+        kit.footer_context(s.simulated, f"`{cmd.deployment_id}` answered in {result.latency_s * 1000:.0f} ms{tokens}"),
+    ])
+
+
+def do_audit(ctx: Context, cmd: cmds.AuditCommand) -> Message:
+    rows = ctx.services.store.audit_trail(cmd.deployment_id, limit=25)
+    if not rows:
+        return ui.plain("No audit entries" + (f" for `{cmd.deployment_id}`." if cmd.deployment_id else "."))
+    lines = []
+    for r in rows:
+        what = f"`{r['deployment_id']}` " if r["deployment_id"] and not cmd.deployment_id else ""
+        detail = f" — {kit.escape(kit.clip(r['detail'], 200))}" if r.get("detail") else ""
+        actor = kit.mention(r["actor"]) if r["actor"].startswith(("U", "W")) else r["actor"]
+        lines.append(f"`{r['at'][:19].replace('T', ' ')}` {actor} *{r['action']}* {what}→ {r['result']}{detail}")
+    title = f"Audit trail{' of `' + cmd.deployment_id + '`' if cmd.deployment_id else ''} (newest first)"
+    blocks = [kit.section(f"*{title}*")]
+    for i in range(0, len(lines), 10):
+        blocks.append(kit.section("\n".join(lines[i:i + 10])))
+    return Message(text=title, blocks=blocks)
+
+
+def announce_in_thread(ctx: Context, deployment_id: str, message: Message) -> None:
+    """Changes made from anywhere are also noted in the deployment's own thread."""
+    record = ctx.services.store.deployment(deployment_id)
+    if record and record.channel and record.thread_ts:
+        try:
+            ctx.services.poster.post(record.channel, message, thread_ts=record.thread_ts)
+        except SlackApiError as e:
+            log.info("could not note %s in its thread: %s", deployment_id, e.response.get("error"))
+
+
+VERBS: dict[str, Callable[[Context, Any], Message | None]] = {
+    "deploy": do_deploy,
+    "list": do_list,
+    "get": do_get,
+    "update": do_update,
+    "scale": do_scale,
+    "delete": do_delete,
+    "undelete": do_undelete,
+    "lora": do_lora,
+    "owner": do_owner,
+    "adopt": do_adopt,
+    "models": do_models,
+    "query": do_query,
+    "audit": do_audit,
+}
