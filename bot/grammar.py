@@ -1,0 +1,1225 @@
+"""The ``/fw`` slash-command grammar (SPEC §4): tokenizer, one table of subcommands, parser, help.
+
+Everything here is a pure function of the command text. The table ``_TABLE`` describes every
+subcommand once — positionals, flags with their types, metavars, help and defaults, a summary and
+an example — and both :func:`parse` and :func:`help_text` are generated from it, so the help can
+never promise a flag the parser does not take.
+
+Input arrives as Slack sends it: ``&amp; &lt; &gt;`` escaped, and (with "escape channels, users and
+links" on in the manifest) mentions as ``<@U123|name>`` and channels as ``<#C123|name>``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+
+from bot.durations import DurationError, humanize, parse_go_duration
+from bot.names import (
+    ACCELERATOR_SHORT_NAMES,
+    AcceleratorNameError,
+    ModelNameError,
+    resolve_accelerator,
+    resolve_model,
+    resource_id_problem,
+)
+from bot.spec import (
+    COST_GROUPINGS,
+    DEFAULT_KEEP_S,
+    DISPLAY_NAME_LIMIT,
+    LOAD_TARGET_KEYS,
+    SHAPE_PRESETS,
+    AdoptCommand,
+    AuditCommand,
+    BudgetCommand,
+    CostCommand,
+    CostPeriod,
+    DeleteCommand,
+    DeployCommand,
+    DeploymentChange,
+    DeploymentSpec,
+    DeployModalCommand,
+    GetCommand,
+    HelpCommand,
+    KeepCommand,
+    ListCommand,
+    LoraCommand,
+    ModelsCommand,
+    OwnerCommand,
+    ParsedCommand,
+    QueryCommand,
+    ScaleCommand,
+    SpecError,
+    UndeleteCommand,
+    UpdateCommand,
+    normalize_shape,
+    spec_error_of,
+)
+
+_INT32_MAX = 2**31 - 1
+
+
+class UsageError(Exception):
+    """Bad ``/fw`` input, with a message written for the Slack user and the usage line to show.
+
+    ``subcommand`` is the canonical subcommand the text was aimed at (``None`` when even that is
+    unclear); ``flag`` names the offending flag (without dashes) when one is to blame, so a form
+    can attach the error to the right field.
+    """
+
+    def __init__(self, message: str, subcommand: str | None = None, *, flag: str | None = None) -> None:
+        message = message[:1].upper() + message[1:]
+        super().__init__(message)
+        self.message = message
+        self.subcommand = subcommand
+        self.flag = flag
+
+    @property
+    def usage(self) -> str:
+        """The usage line of the subcommand (or of ``/fw`` itself)."""
+        return usage_line(self.subcommand)
+
+    def to_mrkdwn(self) -> str:
+        """The whole ephemeral reply: problem, usage, where to read more."""
+        more = f"/fw help {self.subcommand}" if self.subcommand else "/fw help"
+        return f"{self.message}\n*Usage:* `{self.usage}`\nMore: `{more}`"
+
+
+# --- tokenizer ---------------------------------------------------------------------------------
+
+_DQ = '"“”'  # ASCII double quote and Slack's smart double quotes, interchangeable
+_SQ = "'‘’"
+_DQ_ESCAPABLE = _DQ + "\\"
+_HTML_ENTITIES = (("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">"))
+# A Slack entity: <@U123|name>, <#C123|name>, <!here>, <!subteam^S1|@team>, <https://x|label>.
+_ENTITY_RE = re.compile(r"<([@#!][^<>|\s]+|[A-Za-z][A-Za-z0-9+.\-]*:[^<>|\s]+)(?:\|([^<>]*))?>")
+
+
+@dataclass(frozen=True)
+class Token:
+    """One word of the command: its text after unquoting, and where it sits in the raw text."""
+
+    text: str
+    start: int
+    end: int
+    literal_start: bool  # the first character was quoted or escaped, so ``"--x"`` is not a flag
+
+
+@dataclass(frozen=True)
+class _Unit:
+    text: str
+    start: int
+    end: int
+    atomic: bool  # an entity: never a quote, backslash or space, whatever it decodes to
+
+
+def _entity_text(body: str, label: str | None, plain: bool) -> str:
+    """A Slack entity as a token (``<@U123>``: ids survive) or as plain text for prompts."""
+    kind = body[0]
+    if kind in "@#":
+        return f"{kind}{label}" if plain and label else f"<{body}>"
+    if kind == "!":
+        name = body[1:]
+        if name.startswith("subteam^"):
+            return label if plain and label else f"<{body}>"
+        if name in ("here", "channel", "everyone"):
+            return f"@{name}"
+        return label or name
+    if body.startswith("mailto:"):
+        return body.removeprefix("mailto:")
+    return body
+
+
+def _units(raw: str, plain: bool = False) -> list[_Unit]:
+    units: list[_Unit] = []
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == "<" and (m := _ENTITY_RE.match(raw, i)):
+            units.append(_Unit(_entity_text(m[1], m[2], plain), i, m.end(), True))
+            i = m.end()
+            continue
+        if c == "&":
+            for escaped, char in _HTML_ENTITIES:
+                if raw.startswith(escaped, i):
+                    units.append(_Unit(char, i, i + len(escaped), True))
+                    i += len(escaped)
+                    break
+            else:
+                units.append(_Unit(c, i, i + 1, False))
+                i += 1
+            continue
+        units.append(_Unit(c, i, i + 1, False))
+        i += 1
+    return units
+
+
+def _lex(raw: str, plain: bool = False) -> Iterator[Token]:
+    """Tokens one at a time, so a caller can stop early and take the rest of the text verbatim."""
+    units = _units(raw, plain)
+    n = len(units)
+    i = 0
+    while True:
+        while i < n and not units[i].atomic and units[i].text.isspace():
+            i += 1
+        if i >= n:
+            return
+        first = i
+        buf: list[str] = []
+        literal_start = False
+        while i < n:
+            u = units[i]
+            if u.atomic:
+                buf.append(u.text)
+                i += 1
+                continue
+            c = u.text
+            if c.isspace():
+                break
+            if c == "\\":
+                if i == first:
+                    literal_start = True
+                if i + 1 < n:
+                    buf.append(units[i + 1].text)
+                    i += 2
+                else:  # a trailing backslash escapes nothing: keep it
+                    buf.append(c)
+                    i += 1
+                continue
+            if c in _DQ or c in _SQ:
+                if i == first:
+                    literal_start = True
+                closers = _DQ if c in _DQ else _SQ
+                j = i + 1
+                while True:
+                    if j >= n:
+                        snippet = raw[u.start : u.start + 24]
+                        raise UsageError(
+                            f"unbalanced quote: the {c} before `{snippet}` is never closed. "
+                            f"Close it, or put a backslash before it (\\{c})"
+                        )
+                    v = units[j]
+                    if not v.atomic and v.text in closers:
+                        break
+                    if (
+                        closers == _DQ
+                        and not v.atomic
+                        and v.text == "\\"
+                        and j + 1 < n
+                        and not units[j + 1].atomic
+                        and units[j + 1].text in _DQ_ESCAPABLE
+                    ):
+                        buf.append(units[j + 1].text)
+                        j += 2
+                        continue
+                    buf.append(v.text)
+                    j += 1
+                i = j + 1
+                continue
+            buf.append(c)
+            i += 1
+        yield Token("".join(buf), units[first].start, units[i - 1].end, literal_start)
+
+
+def tokenize(text: str) -> list[str]:
+    """Split Slack command text into words, shell-style.
+
+    Single, double and smart quotes group words; a backslash escapes the next character (inside
+    double quotes only quotes and backslashes); ``&amp; &lt; &gt;`` are unescaped; user and channel
+    mentions become ``<@U123>`` / ``<#C123>``, links their URL. Raises :class:`UsageError` for an
+    unbalanced quote.
+    """
+    return [t.text for t in _lex(text)]
+
+
+_SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+
+
+def quote(args: Sequence[str]) -> str:
+    """The inverse of :func:`tokenize`: text (Slack-escaped) that tokenizes back to ``args``."""
+    out = []
+    for arg in args:
+        if not _SAFE_WORD.match(arg):
+            arg = '"' + "".join("\\" + c if c in _DQ_ESCAPABLE else c for c in arg) + '"'
+        out.append(slack_escape(arg))
+    return " ".join(out)
+
+
+def slack_escape(text: str) -> str:
+    """Escape ``& < >`` as Slack does for user-typed text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_to_plain(text: str) -> str:
+    """Slack command text as a person reads it: entities unescaped, mentions as ``@name``."""
+    return "".join(u.text for u in _units(text, plain=True))
+
+
+# --- value types -------------------------------------------------------------------------------
+
+
+class _Invalid(ValueError):
+    """A value that does not convert; ``standalone`` messages already say what the value was."""
+
+    def __init__(self, message: str, standalone: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.standalone = standalone
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    account_id: str
+    choices: tuple[str, ...] = ()
+
+
+def _int(text: str, minimum: int) -> int:
+    s = text.strip()
+    if not re.fullmatch(r"[+-]?[0-9]+", s):
+        raise _Invalid(f"must be a whole number, not `{text}`")
+    value = int(s)
+    if value < 0 and minimum >= 0:
+        raise _Invalid(f"can't be negative (got {value})")
+    if value < minimum:
+        raise _Invalid(f"must be at least {minimum} (got {value})")
+    if value > _INT32_MAX:
+        raise _Invalid(f"is too large ({value})")
+    return value
+
+
+def _duration(text: str, positive: bool) -> float:
+    try:
+        seconds = parse_go_duration(text)
+    except DurationError as e:
+        raise _Invalid(f"is not a duration: {e}") from None
+    if not math.isfinite(seconds):
+        raise _Invalid(f"`{text}` is too long a duration")
+    if seconds < 0:
+        raise _Invalid(f"can't be negative (got `{text}`)")
+    if positive and seconds == 0:
+        raise _Invalid(f"must be longer than 0 (got `{text}`); e.g. `30m` or `2h`")
+    return seconds
+
+
+def _deployment_id(text: str, ctx: _Ctx) -> str:
+    s = text.strip()
+    m = re.fullmatch(r"accounts/([^/]+)/deployments/([^/]+)", s)
+    if m:  # a pasted full resource name
+        if m[1] != ctx.account_id:
+            raise _Invalid(
+                f"deployment `{s}` belongs to account `{m[1]}`, but this bot manages `{ctx.account_id}`", True
+            )
+        s = m[2]
+    problem = resource_id_problem(s, "deployment id")
+    if problem:
+        raise _Invalid(problem, True)
+    return s
+
+
+def _model(text: str, account: str) -> str:
+    try:
+        return resolve_model(text, account)
+    except ModelNameError as e:
+        raise _Invalid(str(e), True) from None
+
+
+def _accelerator(text: str) -> str:
+    try:
+        return resolve_accelerator(text)
+    except AcceleratorNameError as e:
+        raise _Invalid(str(e), True) from None
+
+
+def _shape(text: str) -> str:
+    try:
+        return normalize_shape(text)
+    except SpecError as e:
+        raise _Invalid(e.message, True) from None
+
+
+def _positive_float(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _load_targets(text: str) -> dict[str, float]:
+    targets: dict[str, float] = {}
+    for item in text.split(","):
+        key, eq, value = (p.strip() for p in item.partition("="))
+        if not item.strip():
+            raise _Invalid("has an empty entry; give KEY=VALUE pairs separated by commas, e.g. `default=0.8`")
+        if not eq or not key or not value:
+            raise _Invalid(f"entry `{item.strip()}` is not KEY=VALUE, e.g. `default=0.8`")
+        if key not in LOAD_TARGET_KEYS:
+            close = difflib.get_close_matches(key, LOAD_TARGET_KEYS, n=1)
+            hint = f" Did you mean `{close[0]}`?" if close else ""
+            raise _Invalid(f"key `{key}` is unknown; use {', '.join(LOAD_TARGET_KEYS)}.{hint}")
+        if key in targets:
+            raise _Invalid(f"gives `{key}` twice")
+        number = _positive_float(value)
+        if number is None:
+            raise _Invalid(f"value `{value}` for `{key}` must be a positive number")
+        targets[key] = number
+    return targets
+
+
+def _choice(text: str, ctx: _Ctx) -> str:
+    s = text.strip().lower()
+    if s in ctx.choices:
+        return s
+    close = difflib.get_close_matches(s, ctx.choices, n=1)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    raise _Invalid(f"must be one of {', '.join(f'`{c}`' for c in ctx.choices)}, not `{text}`.{hint}")
+
+
+_USER_RE = re.compile(r"^<@([UW][A-Z0-9]+)>$|^([UW][A-Z0-9]{2,})$")
+_CHANNEL_RE = re.compile(r"^<#([CG][A-Z0-9]+)>$|^([CG][A-Z0-9]{2,})$")
+
+
+def _user(text: str) -> str:
+    m = _USER_RE.match(text.strip())
+    if m:
+        return m[1] or m[2]
+    raise _Invalid(f"`{text}` is not a Slack user: mention them with @ so Slack links the name", True)
+
+
+def _channel(text: str) -> str:
+    m = _CHANNEL_RE.match(text.strip())
+    if m:
+        return m[1] or m[2]
+    raise _Invalid(
+        f"`{text}` is not a Slack channel: pick it with # so Slack links it (e.g. #ml-team)", True
+    )
+
+
+def _usd(text: str) -> float:
+    s = text.strip()
+    m = re.fullmatch(r"\$?([0-9][0-9,]*(?:\.[0-9]+)?|\.[0-9]+)", s)
+    value = float(m[1].replace(",", "")) if m else None
+    if value is None or not math.isfinite(value) or value <= 0:
+        raise _Invalid(f"must be a positive amount of US dollars such as `500` or `$1,200`, not `{text}`")
+    return value
+
+
+_DATE = r"(\d{4}-\d{2}-\d{2})"
+
+
+def _period(text: str) -> CostPeriod:
+    s = text.strip().lower()
+    if s in ("today", "week", "month"):
+        return CostPeriod(s)  # type: ignore[arg-type]
+    m = re.fullmatch(_DATE + r"(?:\.\." + _DATE + r")?", s)
+    if not m:
+        raise _Invalid(
+            f"`{text}` is not a period: use `today`, `week`, `month`, a date `2026-11-01`, "
+            "or a range `2026-11-01..2026-11-15`",
+            True,
+        )
+    try:
+        first = date.fromisoformat(m[1])
+        last = date.fromisoformat(m[2]) if m[2] else first
+    except ValueError:
+        raise _Invalid(f"`{text}` contains a date that does not exist", True) from None
+    if first > last:
+        raise _Invalid(f"period `{text}` ends before it starts", True)
+    return CostPeriod("range", first, last)
+
+
+def _topic(text: str) -> str:
+    name = _canonical(text.strip().lower())
+    if name is None:
+        raise _Invalid(f"there is no subcommand `{text}`.{_subcommand_hint(text)}", True)
+    return name
+
+
+def _display_name(text: str) -> str:
+    if len(text) >= DISPLAY_NAME_LIMIT:
+        raise _Invalid(f"is {len(text)} characters long; it must be under {DISPLAY_NAME_LIMIT}")
+    return text
+
+
+_CONVERTERS: dict[str, Callable[[str, _Ctx], Any]] = {
+    "text": lambda s, c: s,
+    "display_name": lambda s, c: _display_name(s),
+    "count": lambda s, c: _int(s, 0),
+    "positive_int": lambda s, c: _int(s, 1),
+    "duration": lambda s, c: _duration(s, positive=False),
+    "positive_duration": lambda s, c: _duration(s, positive=True),
+    "deployment_id": _deployment_id,
+    "model": lambda s, c: _model(s, "fireworks"),
+    "addon_model": lambda s, c: _model(s, c.account_id),
+    "accelerator": lambda s, c: _accelerator(s),
+    "shape": lambda s, c: _shape(s),
+    "load_targets": lambda s, c: _load_targets(s),
+    "choice": _choice,
+    "user": lambda s, c: _user(s),
+    "channel": lambda s, c: _channel(s),
+    "usd": lambda s, c: _usd(s),
+    "period": lambda s, c: _period(s),
+    "topic": lambda s, c: _topic(s),
+}
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+# --- the table ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A ``--flag`` of a subcommand. ``kind`` names its value type; ``bool`` flags take no value."""
+
+    name: str
+    kind: str
+    help: str
+    metavar: str = ""
+    default: str | None = None  # as shown in the help; None = nothing to say
+    required: bool = False
+    choices: tuple[str, ...] = ()
+
+    @property
+    def dest(self) -> str:
+        return self.name.replace("-", "_")
+
+    @property
+    def is_bool(self) -> bool:
+        return self.kind == "bool"
+
+    @property
+    def synopsis(self) -> str:
+        return f"--{self.name}" if self.is_bool else f"--{self.name} {self.metavar}"
+
+
+@dataclass(frozen=True)
+class Positional:
+    """A positional argument. ``rest`` takes the remaining text verbatim (prompts, searches)."""
+
+    name: str
+    metavar: str
+    kind: str
+    help: str
+    required: bool = True
+    rest: bool = False
+    default: str | None = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Args:
+    sub: Subcommand
+    values: dict[str, Any]
+    raw: str
+    account_id: str
+    dry_run: bool
+
+    def has(self, dest: str) -> bool:
+        return dest in self.values
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One row of the grammar: everything the parser and the help need about a subcommand."""
+
+    name: str
+    group: str
+    summary: str
+    build: Callable[[_Args], ParsedCommand]
+    positionals: tuple[Positional, ...] = ()
+    flags: tuple[Flag, ...] = ()
+    aliases: tuple[str, ...] = ()
+    example: str = ""
+    details: str = ""
+    examples_more: tuple[str, ...] = field(default=())
+
+    @property
+    def changes(self) -> bool:
+        return any(f.name == "dry-run" for f in self.flags)
+
+    def flag(self, name: str) -> Flag | None:
+        return next((f for f in self.flags if f.name == name), None)
+
+    @property
+    def usage(self) -> str:
+        parts = [f"/fw {self.name}"]
+        for p in self.positionals:
+            parts.append(p.metavar if p.required else f"[{p.metavar}]")
+        for f in self.flags:
+            parts.append(f.synopsis if f.required else f"[{f.synopsis}]")
+        return " ".join(parts)
+
+    @property
+    def short_usage(self) -> str:
+        parts = [f"/fw {self.name}"]
+        parts += [p.metavar if p.required else f"[{p.metavar}]" for p in self.positionals]
+        parts += [f.synopsis for f in self.flags if f.required]
+        if any(not f.required and f.name != "dry-run" for f in self.flags):
+            parts.append("[flags]")
+        return " ".join(parts)
+
+
+def _error(a: _Args, e: SpecError) -> UsageError:
+    return UsageError(e.message, a.sub.name, flag=e.flag)
+
+
+def _request_fields(a: _Args) -> dict[str, Any]:
+    """Flag values → ``DeploymentSpec``/``DeploymentChange`` fields (only the flags given)."""
+    if a.has("accelerator_count") and a.has("world_size"):
+        raise UsageError(
+            "give either `--accelerator-count` or `--world-size` (its older name), not both",
+            a.sub.name,
+            flag="world-size",
+        )
+    renames = {
+        "accelerator_count": "accelerator_count",
+        "world_size": "accelerator_count",
+        "scale_up_window": "scale_up_window_s",
+        "scale_down_window": "scale_down_window_s",
+        "scale_to_zero_window": "scale_to_zero_window_s",
+        "unused_auto_delete_duration": "unused_auto_delete_s",
+    }
+    passthrough = (
+        "display_name",
+        "deployment_shape",
+        "min_replica_count",
+        "max_replica_count",
+        "accelerator_type",
+        "load_targets",
+        "enable_addons",
+    )
+    out: dict[str, Any] = {}
+    for dest, value in a.values.items():
+        if dest in renames:
+            out[renames[dest]] = value
+        elif dest in passthrough:
+            out[dest] = value
+    return out
+
+
+def _build_deploy(a: _Args) -> ParsedCommand:
+    fields = _request_fields(a)
+    if a.has("deployment_id"):
+        fields["deployment_id"] = a.values["deployment_id"]
+    try:
+        spec = DeploymentSpec(base_model=a.values["model"], **fields)
+    except ValidationError as e:
+        raise _error(a, spec_error_of(e)) from None
+    return DeployCommand(spec=spec, raw=a.raw, dry_run=a.dry_run)
+
+
+def _build_update(a: _Args) -> ParsedCommand:
+    fields = _request_fields(a)
+    if not fields:
+        raise UsageError(
+            "nothing to change: give at least one flag, e.g. `--max-replica-count 2` or "
+            "`--scale-to-zero-window 30m`",
+            a.sub.name,
+        )
+    try:
+        change = DeploymentChange(**fields)
+    except ValidationError as e:
+        raise _error(a, spec_error_of(e)) from None
+    return UpdateCommand(deployment_id=a.values["id"], change=change, raw=a.raw, dry_run=a.dry_run)
+
+
+def _simple(cls: type[ParsedCommand], **renames: str) -> Callable[[_Args], ParsedCommand]:
+    """A builder that passes values on by name (``field=dest`` renames one)."""
+
+    def build(a: _Args) -> ParsedCommand:
+        kwargs = {fld: a.values[dest] for fld, dest in renames.items() if dest in a.values}
+        return cls(raw=a.raw, dry_run=a.dry_run, **kwargs)
+
+    return build
+
+
+# Flags shared by deploy and update (firectl's names).
+_ID_RULES = "lowercase letters, digits and `-`, starting with a letter, at most 63 characters"
+_REQUEST_FLAGS: tuple[Flag, ...] = (
+    Flag("deployment-id", "deployment_id", f"Id of the new deployment ({_ID_RULES}).", "ID", "generated by Fireworks"),
+    Flag("display-name", "display_name", f"Human-readable name, under {DISPLAY_NAME_LIMIT} characters.", "TEXT"),
+    Flag(
+        "deployment-shape",
+        "shape",
+        "A validated deployment shape: a preset ("
+        + ", ".join(f"`{p}`" for p in SHAPE_PRESETS)
+        + ") chosen for the model, or a shape name `accounts/<account>/deploymentShapes/<shape>`. "
+        "The shape decides accelerator type and count.",
+        "SHAPE",
+    ),
+    Flag("min-replica-count", "count", "Fewest replicas kept running; 0 lets it scale to zero when idle.", "N", "0"),
+    Flag("max-replica-count", "count", "Most replicas the autoscaler may start; sets the worst-case cost.", "N", "1"),
+    Flag(
+        "accelerator-type",
+        "accelerator",
+        "GPU type: " + ", ".join(f"`{s}`" for s in ACCELERATOR_SHORT_NAMES) + " or the API name (`NVIDIA_H100_80GB`).",
+        "TYPE",
+    ),
+    Flag("accelerator-count", "positive_int", "GPUs per replica.", "N", "the smallest that fits the model"),
+    Flag("world-size", "positive_int", "Older name of `--accelerator-count`; give one or the other.", "N"),
+    Flag("scale-up-window", "duration", "How long load must stay high before adding a replica.", "D", "30s"),
+    Flag("scale-down-window", "duration", "How long load must stay low before removing a replica.", "D", "10m"),
+    Flag(
+        "scale-to-zero-window",
+        "duration",
+        "Idle time after which Fireworks scales to zero replicas (only with min replicas 0; at least 5m).",
+        "D",
+        "1h",
+    ),
+    Flag(
+        "unused-auto-delete-duration",
+        "duration",
+        "The bot deletes the deployment after this long without traffic (with warnings first); "
+        "`0` turns bot auto-delete off for it.",
+        "D",
+        "168h",
+    ),
+    Flag(
+        "load-targets",
+        "load_targets",
+        "Autoscaling targets as KEY=VALUE pairs, keys: " + ", ".join(f"`{k}`" for k in LOAD_TARGET_KEYS) + ".",
+        "K=V,...",
+        "default=0.8",
+    ),
+    Flag("enable-addons", "bool", "Allow LoRA addons on this deployment (`/fw lora load`).", "", "off"),
+)
+_DRY_RUN = Flag("dry-run", "bool", "Show what would happen, with the worst-case cost, and change nothing.")
+_DEPLOY_FLAGS = (*_REQUEST_FLAGS, _DRY_RUN)
+_UPDATE_FLAGS = (
+    *(
+        Flag(f.name, f.kind, f.help.replace("Id of the new deployment", "Id"), f.metavar, None, f.required, f.choices)
+        for f in _REQUEST_FLAGS
+        if f.name != "deployment-id"
+    ),
+    _DRY_RUN,
+)
+
+_ID = Positional("id", "<id>", "deployment_id", "Deployment id (a full `accounts/…/deployments/…` name works too).")
+
+GROUPS: tuple[str, ...] = ("Deployments", "LoRA", "Ownership & lifecycle", "Money", "Other")
+
+_TABLE: tuple[Subcommand, ...] = (
+    Subcommand(
+        "deploy",
+        "Deployments",
+        "Create a deployment (no arguments: open the deploy form)",
+        _build_deploy,
+        positionals=(
+            Positional(
+                "model",
+                "<model>",
+                "model",
+                "Base model: a short id from the Fireworks catalog (`llama-v3p1-8b-instruct`), "
+                "`<account>/<model>`, or `accounts/<account>/models/<model>`.",
+            ),
+        ),
+        flags=_DEPLOY_FLAGS,
+        example="/fw deploy llama-v3p1-8b-instruct --accelerator-type h100 --max-replica-count 2 --scale-to-zero-window 30m",
+        examples_more=("/fw deploy llama-v3p1-8b-instruct --deployment-shape fast", "/fw deploy"),
+        details="With no arguments it opens a form offering the model's validated shapes with their price. "
+        "The reply states the worst-case hourly cost (max replicas × GPUs per replica × price per GPU-hour); "
+        "expensive requests may need approval.",
+    ),
+    Subcommand(
+        "list",
+        "Deployments",
+        "List deployments: yours, or everyone's",
+        _simple(ListCommand, scope="scope"),
+        positionals=(
+            Positional("scope", "mine|all", "choice", "Whose deployments to list.", False, default="all",
+                       choices=("mine", "all")),
+        ),
+        example="/fw list mine",
+    ),
+    Subcommand(
+        "get",
+        "Deployments",
+        "Show one deployment: state, replicas, cost, owner and idle timers",
+        _simple(GetCommand, deployment_id="id"),
+        positionals=(_ID,),
+        aliases=("status",),
+        example="/fw get my-llama",
+    ),
+    Subcommand(
+        "update",
+        "Deployments",
+        "Change a deployment's settings; only the flags you give change",
+        _build_update,
+        positionals=(_ID,),
+        flags=_UPDATE_FLAGS,
+        example="/fw update my-llama --max-replica-count 4 --scale-to-zero-window 15m",
+        details="Takes the same flags as `/fw deploy` (except `--deployment-id`); the reply shows before → after.",
+    ),
+    Subcommand(
+        "scale",
+        "Deployments",
+        "Set the number of replicas now (0 scales to zero)",
+        _simple(ScaleCommand, deployment_id="id", replicas="replicas"),
+        positionals=(_ID, Positional("replicas", "<replicas>", "count", "Replica count, 0 or more.")),
+        flags=(_DRY_RUN,),
+        example="/fw scale my-llama 0",
+        details="Scaling someone else's deployment to 0 asks for confirmation.",
+    ),
+    Subcommand(
+        "delete",
+        "Deployments",
+        "Delete a deployment (asks for confirmation)",
+        _simple(DeleteCommand, deployment_id="id", hard="hard"),
+        positionals=(_ID,),
+        flags=(
+            Flag("hard", "bool", "Purge it at once instead of a soft delete that `/fw undelete` can reverse.",
+                 "", "soft delete"),
+            _DRY_RUN,
+        ),
+        example="/fw delete my-llama",
+    ),
+    Subcommand(
+        "undelete",
+        "Deployments",
+        "Restore a soft-deleted deployment",
+        _simple(UndeleteCommand, deployment_id="id"),
+        positionals=(_ID,),
+        flags=(_DRY_RUN,),
+        example="/fw undelete my-llama",
+    ),
+    Subcommand(
+        "lora",
+        "LoRA",
+        "Load or unload a LoRA addon on a deployment",
+        _simple(LoraCommand, action="action", addon_model="addon_model", deployment_id="deployment"),
+        positionals=(
+            Positional("action", "load|unload", "choice", "What to do with the addon.", choices=("load", "unload")),
+            Positional(
+                "addon_model",
+                "<addon-model>",
+                "addon_model",
+                "The LoRA model: a bare id means a model in this bot's Fireworks account; "
+                "`<account>/<model>` or `accounts/<account>/models/<model>` for others.",
+            ),
+        ),
+        flags=(
+            Flag("deployment", "deployment_id", "The deployment to load it on (created with `--enable-addons`).",
+                 "<id>", required=True),
+            _DRY_RUN,
+        ),
+        example="/fw lora load my-adapter --deployment my-llama",
+        examples_more=("/fw lora unload my-adapter --deployment my-llama",),
+    ),
+    Subcommand(
+        "keep",
+        "Ownership & lifecycle",
+        "Keep a deployment warm and postpone idle actions for a while",
+        _simple(KeepCommand, deployment_id="id", duration_s="duration"),
+        positionals=(
+            _ID,
+            Positional("duration", "D", "positive_duration", "How long to keep it.", False, default=humanize(DEFAULT_KEEP_S)),
+        ),
+        flags=(_DRY_RUN,),
+        example="/fw keep my-llama 3h",
+        details="Keeps it warm and postpones scale-to-zero and auto-delete (and their warnings) for D; "
+        "afterwards the deployment's own settings apply again.",
+    ),
+    Subcommand(
+        "owner",
+        "Ownership & lifecycle",
+        "Hand a deployment to someone else",
+        _simple(OwnerCommand, deployment_id="id", user_id="user"),
+        positionals=(_ID, Positional("user", "<@user>", "user", "The new owner, mentioned with @.")),
+        flags=(_DRY_RUN,),
+        example="/fw owner my-llama @alice",
+    ),
+    Subcommand(
+        "adopt",
+        "Ownership & lifecycle",
+        "Claim a deployment created outside the bot",
+        _simple(AdoptCommand, deployment_id="id"),
+        positionals=(_ID,),
+        example="/fw adopt ymlz8joa",
+        details="You become its owner and this channel gets its warnings.",
+    ),
+    Subcommand(
+        "audit",
+        "Ownership & lifecycle",
+        "Who did what: recent actions on one deployment or all",
+        _simple(AuditCommand, deployment_id="id"),
+        positionals=(Positional("id", "<id>", "deployment_id", "Only this deployment.", False, default="all"),),
+        example="/fw audit my-llama",
+    ),
+    Subcommand(
+        "cost",
+        "Money",
+        "What deployments cost, grouped by owner, channel, deployment or model",
+        _simple(CostCommand, period="period", by="by"),
+        positionals=(
+            Positional(
+                "period",
+                "today|week|month|<from>..<to>",
+                "period",
+                "`today`, `week` (since Monday), `month` (since the 1st), a date `2026-11-01` or an "
+                "inclusive range `2026-11-01..2026-11-15`.",
+                False,
+                default="month",
+            ),
+        ),
+        flags=(
+            Flag("by", "choice", "How to group the costs.", "|".join(COST_GROUPINGS), "deployment",
+                 choices=COST_GROUPINGS),
+        ),
+        example="/fw cost week --by owner",
+    ),
+    Subcommand(
+        "budget",
+        "Money",
+        "Set a channel's monthly budget in USD",
+        _simple(BudgetCommand, channel_id="channel", usd_per_month="usd"),
+        positionals=(
+            Positional("channel", "<#channel>", "channel", "The channel, picked with #."),
+            Positional("usd", "<usd-per-month>", "usd", "Budget in US dollars per month, e.g. `500` or `$1,200`."),
+        ),
+        example="/fw budget #ml-team 2000",
+    ),
+    Subcommand(
+        "models",
+        "Other",
+        "Base models you can deploy, with context length, size and LoRA support",
+        _simple(ModelsCommand, query="query"),
+        positionals=(Positional("query", "query", "text", "Words to search for.", False, rest=True),),
+        example="/fw models llama 70b",
+    ),
+    Subcommand(
+        "query",
+        "Other",
+        "Send one prompt to a deployment; shows the answer and latency",
+        _simple(QueryCommand, deployment_id="id", prompt="prompt"),
+        positionals=(_ID, Positional("prompt", "<prompt…>", "text", "Everything after the id, as typed.", rest=True)),
+        example="/fw query my-llama Write a haiku about GPUs",
+    ),
+    Subcommand(
+        "help",
+        "Other",
+        "This overview, or the details of one subcommand",
+        _simple(HelpCommand, topic="topic"),
+        positionals=(Positional("topic", "subcommand", "topic", "The subcommand to explain.", False),),
+        example="/fw help deploy",
+    ),
+)
+
+_BY_NAME: dict[str, Subcommand] = {s.name: s for s in _TABLE}
+_ALIASES: dict[str, str] = {a: s.name for s in _TABLE for a in s.aliases}
+
+SUBCOMMANDS: tuple[str, ...] = tuple(s.name for s in _TABLE)
+"""Every ``/fw`` subcommand, in help order."""
+
+
+def subcommand(name: str) -> Subcommand:
+    """The table row of a subcommand (by name or alias); ``KeyError`` if there is none."""
+    canonical = _canonical(name)
+    if canonical is None:
+        raise KeyError(name)
+    return _BY_NAME[canonical]
+
+
+def _canonical(name: str) -> str | None:
+    name = name.lower()
+    return name if name in _BY_NAME else _ALIASES.get(name)
+
+
+def _all_names() -> list[str]:
+    return [*_BY_NAME, *_ALIASES]
+
+
+def _suggest(word: str, candidates: Sequence[str], before: str = "`", after: str = "`") -> str:
+    close = difflib.get_close_matches(word.lower(), list(candidates), n=1, cutoff=0.6)
+    return f" Did you mean {before}{close[0]}{after}?" if close else ""
+
+
+def _subcommand_hint(word: str) -> str:
+    """The closest subcommand, or the list of all when nothing is close."""
+    hint = _suggest(word, _all_names(), "`/fw ", "`")
+    return hint or " Subcommands: " + ", ".join(f"`{s}`" for s in SUBCOMMANDS) + "."
+
+
+def usage_line(name: str | None) -> str:
+    """The usage line of a subcommand, or of ``/fw`` itself for ``None``."""
+    if name is None or _canonical(name) is None:
+        return "/fw <subcommand> [arguments] — " + ", ".join(SUBCOMMANDS)
+    return subcommand(name).usage
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+_NUMBER_RE = re.compile(r"^-[0-9.]")
+_HELP_FLAGS = ("--help", "-h")
+
+
+def _looks_like_flag(t: Token) -> bool:
+    return not t.literal_start and t.text.startswith("-") and len(t.text) > 1 and not _NUMBER_RE.match(t.text)
+
+
+def _convert(kind: str, text: str, label: str, sub: str, ctx: _Ctx, flag: str | None) -> Any:
+    try:
+        return _CONVERTERS[kind](text, ctx)
+    except _Invalid as e:
+        message = e.message if e.standalone else f"{label} {e.message}"
+        raise UsageError(message, sub, flag=flag) from None
+
+
+def _unknown_flag(sub: Subcommand, text: str) -> UsageError:
+    name = text.split("=", 1)[0]
+    if name.lstrip("-") == "dry-run" and not sub.changes:
+        return UsageError(f"`/fw {sub.name}` changes nothing, so it has no `--dry-run`", sub.name)
+    candidates = [f"--{f.name}" for f in sub.flags]
+    guess = name if name.startswith("--") else "-" + name
+    hint = _suggest(guess, candidates)
+    if not candidates:
+        hint = f" `/fw {sub.name}` takes no flags."
+    return UsageError(f"`{name}` is not a flag of `/fw {sub.name}`.{hint}", sub.name, flag=name.lstrip("-"))
+
+
+def _rest_text(raw: str) -> str:
+    """The verbatim rest of a command as a person typed it; one quoted word loses its quotes."""
+    plain = slack_to_plain(raw).strip()
+    try:
+        tokens = list(_lex(raw, plain=True))
+    except UsageError:  # an apostrophe in a prompt is not a syntax error
+        return plain
+    if len(tokens) == 1 and tokens[0].literal_start:
+        return tokens[0].text
+    return plain
+
+
+def parse(text: str, *, account_id: str) -> ParsedCommand:
+    """Parse the text after ``/fw`` into a command, or raise :class:`UsageError`.
+
+    ``account_id`` is the bot's Fireworks account: bare LoRA model ids live there, and pasted
+    ``accounts/<a>/deployments/<id>`` names must belong to it. Empty text means ``help``.
+    """
+    lexer = _lex(text)
+    first = next(lexer, None)
+    if first is None or (first.text.lower() in _HELP_FLAGS and not first.literal_start):
+        return HelpCommand(raw=text)
+    name = _canonical(first.text)
+    if name is None:
+        raise UsageError(f"unknown subcommand `{first.text}`.{_subcommand_hint(first.text)}")
+    sub = _BY_NAME[name]
+
+    rest = next((p for p in sub.positionals if p.rest), None)
+    tokens: list[Token] = []
+    rest_value: str | None = None
+    if rest is not None:
+        # Fixed positionals first, then the text after them verbatim: quotes and apostrophes in a
+        # prompt are the user's, not the grammar's.
+        fixed = sub.positionals.index(rest)
+        end = first.end
+        while len(tokens) < fixed:
+            tok = next(lexer, None)
+            if tok is None:
+                break
+            if _looks_like_flag(tok):
+                if tok.text.lower() in _HELP_FLAGS:
+                    return HelpCommand(topic=sub.name, raw=text)
+                raise _unknown_flag(sub, tok.text)
+            tokens.append(tok)
+            end = tok.end
+        rest_value = _rest_text(text[end:]) if len(tokens) == fixed else ""
+        if rest_value in _HELP_FLAGS:
+            return HelpCommand(topic=sub.name, raw=text)
+    else:
+        try:
+            tokens = list(lexer)
+        except UsageError as e:
+            raise UsageError(e.message, sub.name) from None
+
+    if sub.name == "deploy" and not tokens:
+        return DeployModalCommand(raw=text)
+
+    values: dict[str, Any] = {}
+    positionals: list[Token] = []
+    i = 0
+    only_positionals = False
+    while i < len(tokens):
+        tok = tokens[i]
+        i += 1
+        if not only_positionals and tok.text == "--" and not tok.literal_start:
+            only_positionals = True
+            continue
+        if only_positionals or not _looks_like_flag(tok):
+            positionals.append(tok)
+            continue
+        if tok.text.lower() in _HELP_FLAGS:
+            return HelpCommand(topic=sub.name, raw=text)
+        if not tok.text.startswith("--"):
+            raise _unknown_flag(sub, tok.text)
+        flag_name, eq, inline = tok.text[2:].partition("=")
+        flag = sub.flag(flag_name.lower())
+        if flag is None:
+            raise _unknown_flag(sub, tok.text)
+        label = f"`--{flag.name}`"
+        if flag.dest in values:
+            raise UsageError(f"{label} is given twice", sub.name, flag=flag.name)
+        if flag.is_bool:
+            if not eq:
+                values[flag.dest] = True
+            elif inline.lower() in _TRUE + _FALSE:
+                values[flag.dest] = inline.lower() in _TRUE
+            else:
+                raise UsageError(f"{label} is on or off: write `{label[1:-1]}` or `{label[1:-1]}=false`",
+                                 sub.name, flag=flag.name)
+            continue
+        if eq:
+            value = inline
+        elif i < len(tokens) and not (tokens[i].text.startswith("--") and not tokens[i].literal_start):
+            value = tokens[i].text
+            i += 1
+        else:
+            raise UsageError(f"{label} needs a value: `{flag.synopsis}`", sub.name, flag=flag.name)
+        values[flag.dest] = _convert(flag.kind, value, label, sub.name, _Ctx(account_id, flag.choices), flag.name)
+
+    fixed_positionals = [p for p in sub.positionals if not p.rest]
+    if len(positionals) > len(fixed_positionals):
+        extra = " ".join(t.text for t in positionals[len(fixed_positionals):])
+        takes = " ".join(p.metavar for p in fixed_positionals) or "no arguments"
+        raise UsageError(f"too many arguments: `{extra}` — `/fw {sub.name}` takes {takes}", sub.name)
+    for p, tok in zip(fixed_positionals, positionals, strict=False):
+        values[p.name] = _convert(p.kind, tok.text, f"`{p.metavar}`", sub.name, _Ctx(account_id, p.choices), None)
+    for p in fixed_positionals[len(positionals):]:
+        if p.required:
+            raise UsageError(f"missing `{p.metavar}` — {p.help[:1].lower()}{p.help[1:]}", sub.name)
+    if rest is not None:
+        if rest_value:
+            values[rest.name] = rest_value
+        elif rest.required:
+            raise UsageError(f"missing `{rest.metavar}` — {rest.help[:1].lower()}{rest.help[1:]}", sub.name)
+    for f in sub.flags:
+        if f.required and f.dest not in values:
+            raise UsageError(f"`{f.synopsis}` is required", sub.name, flag=f.name)
+
+    dry_run = bool(values.pop("dry_run", False))
+    return sub.build(_Args(sub, values, text, account_id, dry_run))
+
+
+def deploy_spec_from_form(model: str, fields: Mapping[str, str | bool | None]) -> DeploymentSpec:
+    """A ``DeploymentSpec`` from the deploy form, with the same rules and messages as ``/fw deploy``.
+
+    ``fields`` maps flag names without dashes (``"max-replica-count"``) to the text typed, or a
+    bool for on/off flags; empty values are skipped. Raises :class:`UsageError` whose ``flag``
+    names the field to blame.
+    """
+    sub = _BY_NAME["deploy"]
+    values: dict[str, Any] = {"model": _convert("model", model, "`<model>`", sub.name, _Ctx("fireworks"), "model")}
+    for name, raw in fields.items():
+        flag = sub.flag(name)
+        if flag is None or flag.name == "dry-run":
+            raise UsageError(f"`--{name}` is not a deploy setting", sub.name, flag=name)
+        if raw is None or raw == "" or raw is False:
+            continue
+        if flag.is_bool:
+            values[flag.dest] = bool(raw)
+            continue
+        values[flag.dest] = _convert(flag.kind, str(raw), f"`--{flag.name}`", sub.name, _Ctx("fireworks"), flag.name)
+    command = _build_deploy(_Args(sub, values, "", "fireworks", False))
+    assert isinstance(command, DeployCommand)
+    return command.spec
+
+
+# --- help --------------------------------------------------------------------------------------
+
+
+def _notes(sub: Subcommand) -> list[str]:
+    kinds = {f.kind for f in sub.flags} | {p.kind for p in sub.positionals}
+    notes = []
+    if kinds & {"duration", "positive_duration"}:
+        notes.append(_DURATION_NOTE)
+    if "unused-auto-delete-duration" in {f.name for f in sub.flags}:
+        notes.append(_AUTO_DELETE_NOTE)
+    if "model" in kinds:
+        notes.append(_MODEL_NOTE)
+    if "accelerator" in kinds:
+        notes.append(_ACCELERATOR_NOTE)
+    return notes
+
+
+_DURATION_NOTE = "Durations use Go syntax: `90s`, `10m`, `1h30m`, `168h`."
+_AUTO_DELETE_NOTE = (
+    "`--unused-auto-delete-duration 0` turns bot auto-delete off for that deployment "
+    "(default: deleted after 168h without traffic, with warnings first)."
+)
+_MODEL_NOTE = (
+    "Models: a short id means the Fireworks catalog (`llama-v3p1-8b-instruct` = "
+    "`accounts/fireworks/models/llama-v3p1-8b-instruct`); `/fw models` lists them."
+)
+_ACCELERATOR_NOTE = (
+    "Accelerators: " + ", ".join(f"`{s}`" for s in ACCELERATOR_SHORT_NAMES) + ", or the API name such as "
+    "`NVIDIA_H100_80GB` (any case)."
+)
+
+
+def _subcommand_help(sub: Subcommand) -> str:
+    lines = [f"*/fw {sub.name}* — {sub.summary}", f"`{sub.usage}`"]
+    if sub.aliases:
+        lines.append("Also: " + ", ".join(f"`/fw {a}`" for a in sub.aliases))
+    if sub.details:
+        lines.append(sub.details)
+    if sub.positionals:
+        lines.append("*Arguments*")
+        for p in sub.positionals:
+            default = f" Default: {p.default}." if p.default else ""
+            lines.append(f"• `{p.metavar}` — {p.help}{default}")
+    if sub.flags:
+        lines.append("*Flags*")
+        for f in sub.flags:
+            extra = " Required." if f.required else (f" Default: {f.default}." if f.default else "")
+            lines.append(f"• `{f.synopsis}` — {f.help}{extra}")
+    examples = [e for e in (sub.example, *sub.examples_more) if e]
+    lines.append("*Examples*" if len(examples) > 1 else "*Example*")
+    lines += [f"`{e}`" for e in examples]
+    notes = _notes(sub)
+    if notes:
+        lines.append("*Good to know*")
+        lines += [f"• {n}" for n in notes]
+    return "\n".join(lines)
+
+
+def _overview(extra_sections: Sequence[str]) -> str:
+    lines = ["*`/fw` — Fireworks on-demand deployments from Slack*", "`/fw help <subcommand>` explains one in detail."]
+    for group in GROUPS:
+        lines.append(f"\n*{group}*")
+        for sub in _TABLE:
+            if sub.group == group:
+                alias = f" (also `{'`, `'.join(sub.aliases)}`)" if sub.aliases else ""
+                lines.append(f"• `{sub.short_usage}` — {sub.summary}{alias}")
+    lines.append("\n*Good to know*")
+    lines += [
+        "• Commands that change something take `--dry-run`: see the result and the worst-case cost first.",
+        f"• {_DURATION_NOTE}",
+        f"• {_AUTO_DELETE_NOTE}",
+        f"• {_MODEL_NOTE}",
+        f"• {_ACCELERATOR_NOTE}",
+        "• Flags are firectl's: `--flag value` or `--flag=value`; quote text with spaces.",
+    ]
+    text = "\n".join(lines)
+    for section in extra_sections:
+        text += "\n\n" + section
+    return text
+
+
+def help_text(topic: str | None = None, extra_sections: Sequence[str] = ()) -> str:
+    """Slack mrkdwn help: the overview (plus ``extra_sections``), or one subcommand's details.
+
+    Raises :class:`UsageError` for a topic that is not a subcommand.
+    """
+    if topic is None or not topic.strip():
+        return _overview(extra_sections)
+    name = _canonical(topic.strip())
+    if name is None:
+        raise UsageError(f"there is no subcommand `{topic}`.{_subcommand_hint(topic)}", "help")
+    return _subcommand_help(_BY_NAME[name])
