@@ -250,6 +250,11 @@ def _hourly(dep: DeploymentLike, replicas: int, prices: Mapping[str, float]) -> 
     )
 
 
+def current_usd_per_hour(dep: DeploymentLike, prices: Mapping[str, float]) -> float | None:
+    """What the deployment costs per hour at its current replicas; ``None`` without a price."""
+    return _hourly(dep, _current_replicas(dep), prices)
+
+
 def timers(
     dep: DeploymentLike,
     last_traffic: datetime | None,
