@@ -104,11 +104,6 @@ class LifecyclePolicy:
             alert_channel=getattr(settings, "alert_channel", None),
         )
 
-    @property
-    def min_delete_notice_s(self) -> float:
-        """The shortest notice the owner is promised before the bot deletes anything."""
-        return min(self.warn_before_delete_s) if self.warn_before_delete_s else 0.0
-
 
 @dataclass(frozen=True)
 class Timer:
@@ -357,6 +352,26 @@ def _auto_delete(
 
 
 # -- warnings ---------------------------------------------------------------------------------
+def warning_leads(timer: Timer, policy: LifecyclePolicy) -> tuple[float, ...]:
+    """The lead times (descending, whole seconds) this timer is warned with.
+
+    A lead is only used if it is at most half the idle stretch (``due - anchor``): with a lead as
+    long as the window itself, every burst of traffic would restart the timer inside its warning
+    window and post a fresh warning each sweep. When no configured lead fits, half the stretch
+    stands in, so the owner is still warned once. ``idle_paying`` has the single lead 0.
+    """
+    if timer.kind == "idle_paying":
+        return (0.0,)
+    configured = (
+        (policy.warn_before_scale_to_zero_s,) if timer.kind == "scale_to_zero" else policy.warn_before_delete_s
+    )
+    if not configured:
+        return ()
+    half = float(int((timer.due - timer.anchor).total_seconds() / 2))
+    fitting = tuple(float(int(lead)) for lead in configured if lead <= half)
+    return fitting or (min(float(int(min(configured))), half),)
+
+
 def _lead_for(timer: Timer, policy: LifecyclePolicy, now: datetime) -> float | None:
     """The one lead time to warn with now, or None when no warning window is open.
 
@@ -364,13 +379,10 @@ def _lead_for(timer: Timer, policy: LifecyclePolicy, now: datetime) -> float | N
     bigger lead missed while the bot was down is replaced by the most urgent one still open.
     """
     remaining = timer.remaining_s(now)
+    leads = warning_leads(timer, policy)
     if timer.kind == "idle_paying":
         # Reported once the stretch reaches the threshold, however late the bot notices.
         return 0.0 if remaining <= 0 else None
-    if timer.kind == "scale_to_zero":
-        lead = policy.warn_before_scale_to_zero_s
-        return lead if 0 < remaining <= lead else None
-    leads = policy.warn_before_delete_s
     if not leads:
         return None
     if remaining <= 0:
@@ -455,7 +467,8 @@ def due_actions(
     ``timer_list`` must be computed from the current record and last traffic (that is the
     re-check: traffic since the warning moved the timer, so nothing is due). Auto-delete happens
     only for ``bot_policy`` timers, only while the deployment still exists, and only once the
-    owner has had a warning for this very due time at least the smallest lead ago
+    owner has had a warning for this very due time at least the smallest lead
+    (:func:`warning_leads`) ago
     (``warnings_sent`` maps sent keys to their send time). Keep-warm is reverted once
     ``keep_warm_until`` has passed. ``done`` holds keys of actions already carried out.
     """
@@ -470,9 +483,8 @@ def due_actions(
         notices = [
             at for k, at in sent.items() if (k.deployment_id, k.timer, k.due) == (dep.id, "auto_delete", timer.due_iso)
         ]
-        notice_ok = not policy.warn_before_delete_s or any(
-            (now - at).total_seconds() >= policy.min_delete_notice_s for at in notices
-        )
+        leads = warning_leads(timer, policy)
+        notice_ok = not leads or any((now - at).total_seconds() >= leads[-1] for at in notices)
         key = auto_delete_key(dep.id, timer.due)
         if notice_ok and key not in finished:
             out.append(BotAction("auto_delete", dep.id, timer.due, key, f"unused since {iso(timer.anchor)}"))

@@ -22,6 +22,7 @@ from bot.lifecycle import (
     stale_reason,
     timers,
     warning_key,
+    warning_leads,
 )
 from storage.db import iso
 from storage.store import DeploymentRecord
@@ -286,6 +287,26 @@ def test_keys_stable_across_calls_and_restarts():
     assert k1[0].due.endswith(":17.000000Z")
 
 
+def test_leads_longer_than_half_the_stretch_are_not_used():
+    # 5m window, 10m lead: warn 2m30s before instead of on every burst of traffic
+    ts = timers(dep(scale_to_zero_s=300), at(0), POLICY, at(0), PRICES)
+    stz = by_kind(ts)["scale_to_zero"]
+    assert warning_leads(stz, POLICY) == (150.0,)
+    assert due_warnings([stz], POLICY, at(149), set()) == []
+    [w] = due_warnings([stz], POLICY, at(150), set())
+    assert w.lead_s == 150
+    # 1h unused limit with 24h,1h leads: a single warning 30m before
+    d = dep(min_replicas=1, unused_delete_s=H)
+    ad = by_kind(timers(d, at(0), POLICY, at(0), PRICES))["auto_delete"]
+    assert warning_leads(ad, POLICY) == (1800.0,)
+    # 48h limit: both leads fit
+    d48 = dep(min_replicas=1, unused_delete_s=48 * H)
+    assert warning_leads(by_kind(timers(d48, at(0), POLICY, at(0), PRICES))["auto_delete"], POLICY) == (86400.0, 3600.0)
+    # the bot then deletes after that notice, not the configured smallest lead
+    k = warning_key("d1", "auto_delete", ad.due, 1800)
+    assert len(due_actions(d, [ad], POLICY, at(H), warnings_sent={k: at(H - 1800)})) == 1
+
+
 def test_no_channel_falls_back_to_alert_channel():
     p = LifecyclePolicy(alert_channel="CALERT")
     ts = timers(dep(channel=None), at(0), p, at(0), PRICES)
@@ -302,7 +323,6 @@ def test_policy_from_settings_sorts_leads():
 
     p = LifecyclePolicy.from_settings(S())
     assert p.warn_before_delete_s == (86400.0, 3600.0)
-    assert p.min_delete_notice_s == 3600.0
 
 
 def test_digest_groups_by_channel():
