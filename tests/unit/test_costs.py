@@ -458,3 +458,8 @@ def test_owner_digest_totals_biggest_and_idle_candidates():
 def test_owner_digest_with_nothing_running():
     d = owner_digest("U1", {}, {"a": {"owner": "U1"}})
     assert d.deployment_count == 1 and d.biggest is None and d.usd == 0 and d.idle == ()
+
+
+def test_unknown_period_name_is_a_user_error():
+    with pytest.raises(PeriodError, match="today, week or month"):
+        period_window("fortnight", T0, UTC)  # type: ignore[arg-type]
