@@ -48,8 +48,6 @@ DEFAULT_SCALE_TO_ZERO_S = 3600.0
 DEFAULT_UNUSED_DELETE_S = 168 * 3600.0
 # contract §2.4: min-0 deployments are auto-deleted after 7 days with no traffic [DOC].
 PLATFORM_UNUSED_DELETE_S = 7 * 86400.0
-# contract §2.4: a cold start from zero takes "up to a few minutes".
-COLD_START_TEXT = "a cold start of up to a few minutes"
 
 ACTIVE_STATES = frozenset({"READY", "UPDATING"})
 GONE_STATES = frozenset({"DELETING", "DELETED"})
@@ -445,10 +443,12 @@ def digest(warnings: Iterable[TimerWarning]) -> list[Digest]:
 
 # -- the bot's own actions --------------------------------------------------------------------
 def auto_delete_key(deployment_id: str, due: datetime) -> str:
+    """Idempotency key of the bot's deletion for one due time (a ``bot_actions`` key)."""
     return f"auto_delete:{deployment_id}:{iso(due)}"
 
 
 def keep_warm_revert_key(deployment_id: str, until: datetime) -> str:
+    """Idempotency key of reverting one keep-warm (a ``bot_actions`` key)."""
     return f"keep_warm_revert:{deployment_id}:{iso(_whole_seconds(until))}"
 
 
