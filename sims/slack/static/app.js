@@ -319,13 +319,14 @@ function renderInput(block, ctx, error) {
   };
   let control;
   const text = (type) => h(type === "textarea" ? "textarea" : "input", {
-    type: type === "textarea" ? null : type, value: value ?? "", rows: type === "textarea" ? 4 : null,
+    type: type === "textarea" ? null : type, value: type === "textarea" ? null : value ?? "",
+    rows: type === "textarea" ? 4 : null,
     placeholder: element.placeholder ? element.placeholder.text : null,
     maxlength: element.max_length || null, min: element.min_value ?? null, max: element.max_value ?? null,
     step: element.type === "number_input" ? (element.is_decimal_allowed ? "any" : "1") : null,
     oninput: (e) => setDraft(viewId, block, element, e.target.value),
-    onchange: (e) => update(e.target.value)});
-  if (type_is(element, "textarea")) control = text("textarea");
+    onchange: (e) => update(e.target.value)}, type === "textarea" ? value ?? "" : null);
+  if (element.type === "plain_text_input" && element.multiline) control = text("textarea");
   else if (element.type === "plain_text_input") control = text("text");
   else if (element.type === "number_input") control = text("number");
   else if (element.type === "email_text_input") control = text("email");
@@ -355,10 +356,6 @@ function renderInput(block, ctx, error) {
     control,
     block.hint ? h("div", {className: "hint"}, textObj(block.hint)) : null,
     error ? h("div", {className: "bk-error"}, error) : null);
-}
-
-function type_is(element, what) {
-  return what === "textarea" && element.type === "plain_text_input" && element.multiline;
 }
 
 // ---------------------------------------------------------------- layout
