@@ -1107,11 +1107,14 @@ def parse(text: str, *, account_id: str) -> ParsedCommand:
     return sub.build(_Args(sub, values, text, account_id, dry_run))
 
 
-def deploy_spec_from_form(model: str, fields: Mapping[str, str | bool | None]) -> DeploymentSpec:
+def deploy_spec_from_form(
+    model: str, fields: Mapping[str, str | bool | None], *, account_id: str = "fireworks"
+) -> DeploymentSpec:
     """A ``DeploymentSpec`` from the deploy form, with the same rules and messages as ``/fw deploy``.
 
     ``fields`` maps flag names without dashes (``"max-replica-count"``) to the text typed, or a
-    bool for on/off flags; empty values are skipped. Raises :class:`UsageError` whose ``flag``
+    bool for on/off flags; empty values are skipped. ``account_id`` is the bot's account, as for
+    :func:`parse`. Raises :class:`UsageError` whose ``flag``
     names the field to blame.
     """
     sub = _BY_NAME["deploy"]
@@ -1125,8 +1128,8 @@ def deploy_spec_from_form(model: str, fields: Mapping[str, str | bool | None]) -
         if flag.is_bool:
             values[flag.dest] = bool(raw)
             continue
-        values[flag.dest] = _convert(flag.kind, str(raw), f"`--{flag.name}`", sub.name, _Ctx("fireworks"), flag.name)
-    command = _build_deploy(_Args(sub, values, "", "fireworks", False))
+        values[flag.dest] = _convert(flag.kind, str(raw), f"`--{flag.name}`", sub.name, _Ctx(account_id), flag.name)
+    command = _build_deploy(_Args(sub, values, "", account_id, False))
     assert isinstance(command, DeployCommand)
     return command.spec
 
