@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -107,7 +108,7 @@ class FireworksSimulator:
         server = ThreadingHTTPServer((host, port), _Handler)
         server.daemon_threads = True
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="fireworks-sim", daemon=True)
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fireworks-sim", daemon=True)
         self._thread.start()
         return self.url
 
@@ -202,6 +203,12 @@ class RequestHandler(BaseHTTPRequestHandler):
     simulator: FireworksSimulator
     protocol_version = "HTTP/1.1"
     server_version = "fireworks-sim/1"
+
+    def setup(self) -> None:
+        super().setup()
+        # Headers and body go out in separate writes; without TCP_NODELAY, Nagle plus delayed
+        # ACKs add ~40 ms to every keep-alive exchange.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature is inherited
         pass  # quiet: tests and `fwbot sim` print their own summary
