@@ -213,10 +213,17 @@ def create_bot(settings: Settings, *, clock: Clock | None = None, simulator: Any
     return bot
 
 
+def quiet_libraries() -> None:
+    """Per-request logs of the HTTP client and scheduler drown what matters."""
+    for name in ("httpx", "apscheduler", "slack_bolt", "slack_sdk"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
 def run(host: str | None = None, port: int | None = None) -> int:
     """``fwbot run``: Socket Mode when SLACK_APP_TOKEN is set, otherwise HTTP."""
     logging.basicConfig(level=os.environ.get("FWBOT_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    quiet_libraries()
     settings = Settings()
     bot = create_bot(settings)
     stop = threading.Event()

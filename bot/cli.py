@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     dev = sub.add_parser("dev", help="simulator + bot + a local Slack workspace in the browser")
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8700)
+    dev.add_argument("--db", default=None, help="SQLite file (default .fwbot-dev/fwbot.db)")
 
     sim = sub.add_parser("sim", help="the Fireworks control-plane simulator alone")
     sim.add_argument("--host", default="127.0.0.1")
@@ -35,8 +36,13 @@ def main(argv: list[str] | None = None) -> int:
         from sims.fireworks.__main__ import serve_forever
 
         return serve_forever(args)
-    print(f"fwbot {args.command}: not yet", file=sys.stderr)
-    return 2
+    if args.command == "run":
+        from bot.app import run
+
+        return run(args.host, args.port)
+    from bot.dev import main as dev_main
+
+    return dev_main(args.host, args.port, args.db)
 
 
 if __name__ == "__main__":

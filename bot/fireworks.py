@@ -36,6 +36,10 @@ _IDEMPOTENCY_FIELDS = (
 )
 
 
+# What a call to Fireworks can fail with; anything else is a bug in fwbot and is not disguised.
+_API_ERRORS = (fireworks.APIError, httpx.HTTPError)
+
+
 class FireworksError(Exception):
     """A failed Fireworks call, with Fireworks' own message."""
 
@@ -183,7 +187,7 @@ class FireworksGateway:
     def _discover_account(self) -> str:
         try:
             page = self.client.accounts.list(page_size=2)
-        except Exception as e:  # noqa: BLE001 - translated
+        except _API_ERRORS as e:
             raise translate(e) from e
         accounts = [a for a in page]  # noqa: C416 - iterate the SDK page
         if not accounts:
@@ -193,7 +197,7 @@ class FireworksGateway:
     def _call(self, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except Exception as e:  # noqa: BLE001 - translated
+        except _API_ERRORS as e:
             raise translate(e) from e
 
     def deployment_name(self, deployment_id: str) -> str:
@@ -237,7 +241,7 @@ class FireworksGateway:
         try:
             pager = self.client.deployments.list(page_size=page_size, show_deleted=show_deleted)
             return [_wire(d) for d in pager]
-        except Exception as e:  # noqa: BLE001 - translated
+        except _API_ERRORS as e:
             raise translate(e) from e
 
     def update_deployment(self, deployment_id: str, fields: dict[str, Any], update_mask: str) -> dict:
@@ -266,13 +270,13 @@ class FireworksGateway:
         self._call(self.client.deployments.delete, deployment_id, **kwargs)
 
     def undelete_deployment(self, deployment_id: str) -> dict:
-        return _wire(self._call(self.client.deployments.undelete, deployment_id))
+        return _wire(self._call(self.client.deployments.undelete, deployment_id, body={}))
 
     # -- models, shapes, LoRA ------------------------------------------------------------------
     def list_models(self, account: str = "fireworks") -> list[dict]:
         try:
             return [_wire(m) for m in self.client.models.list(account_id=account, page_size=200)]
-        except Exception as e:  # noqa: BLE001 - translated
+        except _API_ERRORS as e:
             raise translate(e) from e
 
     def get_model(self, name: str) -> dict:
@@ -300,7 +304,7 @@ class FireworksGateway:
             kwargs["filter"] = f'deployment="{self.deployment_name(deployment_id)}"'
         try:
             items = [_wire(m) for m in self.client.lora.list(**kwargs)]
-        except Exception as e:  # noqa: BLE001 - translated
+        except _API_ERRORS as e:
             raise translate(e) from e
         if deployment_id:
             # The filter grammar is server-side; don't rely on it being applied.
@@ -327,7 +331,7 @@ class FireworksGateway:
             if e.status_code == 503 and "SCALING_UP" in str(e.body):
                 raise ScalingUp(err.message, status=503) from e
             raise err from e
-        except Exception as e:  # noqa: BLE001 - translated
+        except _API_ERRORS as e:
             raise translate(e) from e
         data = _wire(resp)
         choices = data.get("choices") or [{}]

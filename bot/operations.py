@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from bot.fireworks import FireworksError, NotFound, deployment_id_of
@@ -166,6 +167,7 @@ class Operations:
         if approved_by:
             request["approved_by"] = approved_by
         try:
+            asked_at = self.s.clock.now()
             wire = self.s.gateway.create_deployment(planned.deployment_id, planned.fields)
         except FireworksError as e:
             if not e.retryable:
@@ -173,17 +175,23 @@ class Operations:
             self.audit(actor.user_id, "deploy", "error", deployment_id=planned.deployment_id,
                        channel=channel, request=request, detail=e.message)
             raise
-        self.mirror(wire)
+        self.mirror(wire, observed_at=asked_at)
         self.audit(actor.user_id, "deploy", "ok", deployment_id=planned.deployment_id, channel=channel,
                    request=request)
         return wire
 
-    def mirror(self, wire: dict) -> tuple[DeploymentRecord | None, DeploymentRecord]:
-        """Mirror one API object into the store (also records replica change points)."""
+    def mirror(self, wire: dict, observed_at: datetime | None = None) -> tuple[DeploymentRecord | None,
+                                                                                DeploymentRecord]:
+        """Mirror one API object into the store (also records replica change points).
+
+        ``observed_at``: when the API was asked; older views than the stored one are ignored.
+        """
         now = self.s.clock.now()
         dep_id = deployment_id_of(wire["name"])
         mirrored = mirrored_fields(wire)
-        before, after = self.s.store.mirror(dep_id, mirrored, now)
+        before, after = self.s.store.mirror(dep_id, mirrored, now, observed_at)
+        if before is after:
+            return before, after
         self.s.store.record_replicas(
             dep_id, now, int(wire.get("replicaCount") or 0), mirrored["accelerator_type"],
             mirrored["accelerator_count"], bool(mirrored["single_region"]),

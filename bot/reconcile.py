@@ -75,7 +75,7 @@ def sync(services: Services) -> SyncReport:
         dep_id = deployment_id_of(wire["name"])
         seen_ids.add(dep_id)
         mirrored = mirrored_fields(wire)
-        before, after = store.mirror(dep_id, mirrored, now)
+        before, after = store.mirror(dep_id, mirrored, now, observed_at=now)
         store.record_replicas(dep_id, now, mirrored["replicas"], mirrored["accelerator_type"],
                               mirrored["accelerator_count"], bool(mirrored["single_region"]))
         _on_transition(services, before, after, report)

@@ -129,7 +129,8 @@ def deploy(ctx: Context, spec: cmds.DeploymentSpec, *, dry_run: bool) -> Message
 def execute_deploy(ctx: Context, planned, *, approved_by: str | None = None) -> Message | None:
     """Post the tracking message, create the deployment, and edit the message with the outcome."""
     s = ctx.services
-    requested = f":hourglass_flowing_sand: Creating… requested by {kit.mention(ctx.actor.user_id)}"
+    requested = (f":hourglass_flowing_sand: Creating… requested by {kit.mention(ctx.actor.user_id)}"
+                 f" (worst case {format_usd(planned.usd_per_hour)})")
     if approved_by:
         requested += f", approved by {kit.mention(approved_by)}"
     pending = ui.tracking_message(None, deployment_id=planned.deployment_id, usd=planned.usd_per_hour,
@@ -145,13 +146,18 @@ def execute_deploy(ctx: Context, planned, *, approved_by: str | None = None) -> 
                 simulated=s.simulated, status_line=f":x: Fireworks refused the create: {kit.escape(e.message)}",
                 buttons=False))
         raise
-    status = f"{requested}. Fireworks is starting it; this message turns READY when it is."
-    message = ui.tracking_message(wire, deployment_id=planned.deployment_id, usd=planned.usd_per_hour,
-                                  owner=ctx.actor.user_id, simulated=s.simulated, status_line=status)
     if posted:
-        s.poster.update(posted["channel"], posted["ts"], message)
+        # Render from the store, so whichever of this edit and the reconcile loop's comes last
+        # shows the latest state.
+        from bot.reconcile import render_tracking
+
+        record = s.store.deployment(planned.deployment_id)
+        if record is not None:
+            s.poster.update(posted["channel"], posted["ts"], render_tracking(s, record))
         return None
-    return message
+    return ui.tracking_message(wire, deployment_id=planned.deployment_id, usd=planned.usd_per_hour,
+                               owner=ctx.actor.user_id, simulated=s.simulated,
+                               status_line=f"{requested}. Fireworks is starting it.")
 
 
 def post_tracking(ctx: Context, message: Message) -> dict | None:

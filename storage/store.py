@@ -144,16 +144,21 @@ class Store:
         cols = ", ".join(f"{k} = ?" for k in values)
         self.db.execute(f"UPDATE deployments SET {cols} WHERE id = ?", (*values.values(), deployment_id))
 
-    def mirror(self, deployment_id: str, mirrored: dict[str, Any], now: datetime) -> tuple[
-        DeploymentRecord | None, DeploymentRecord
-    ]:
-        """Upsert the API's view of a deployment; returns (before, after)."""
-        ts = iso(now)
+    def mirror(self, deployment_id: str, mirrored: dict[str, Any], now: datetime,
+               observed_at: datetime | None = None) -> tuple[DeploymentRecord | None, DeploymentRecord]:
+        """Upsert the API's view of a deployment; returns (before, after).
+
+        ``observed_at`` is when the API was asked. A view older than the one stored (a slow
+        create response arriving after the reconcile loop saw the deployment READY) is ignored.
+        """
+        ts = iso(observed_at or now)
         values = {k: mirrored.get(k) for k in _MIRRORED}
         values["wire"] = json.dumps(values["wire"], sort_keys=True) if values["wire"] is not None else None
         values["single_region"] = int(bool(values["single_region"]))
         with self.db.write() as conn:
             before = self.deployment(deployment_id)
+            if before is not None and before.last_seen_at and ts is not None and ts < before.last_seen_at:
+                return before, before
             if before is None:
                 conn.execute(
                     f"""INSERT INTO deployments (id, {", ".join(_MIRRORED)}, first_seen_at, last_seen_at,
