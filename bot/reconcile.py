@@ -167,3 +167,13 @@ def _offer_adoption(services: Services, record: DeploymentRecord) -> None:
         services.store.set_deployment_fields(record.id, now, channel=posted["channel"], thread_ts=posted["ts"])
     except SlackApiError as e:
         log.warning("could not offer %s for adoption in %s: %s", record.id, channel, e.response.get("error"))
+
+
+def jobs(services: Services, metrics) -> list:
+    from bot.scheduler import Job
+
+    def timed_sync() -> None:
+        with metrics.sync_seconds.time():
+            sync(services)
+
+    return [Job("sync", timed_sync, trigger_args={"seconds": services.settings.sync_interval})]

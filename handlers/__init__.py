@@ -8,10 +8,13 @@ from bot.services import Services
 
 
 def register(app: App, services: Services, metrics) -> None:
-    from handlers import actions, commands, errors, home, views
+    from handlers import actions, approvals, commands, costs, errors, home, lifecycle, views
 
     errors.register(app, services)
     commands.register(app, services, metrics)
     actions.register(app, services, metrics)
     views.register(app, services, metrics)
     home.register(app, services)
+    lifecycle.register(app, services, metrics)
+    approvals.register(app, services, metrics)
+    costs.register(app, services, metrics)
