@@ -122,10 +122,12 @@ def dedicated_costs(
         for key in sorted(totals):
             seconds = int(round(totals[key]))
             if seconds <= 0:
-                continue
+                continue  # assumption: days without running replicas produce no row
             group = {_group_key(d): v for d, v in zip(dims, key, strict=True)}
             by_deployment = "deployment_name" in dims
             ledger = exemplar[key]
+            # assumption: deploymentId is the bare id and group.deployment_name the full name;
+            # dimensions not grouped by are empty strings.
             rows.append({
                 "deploymentId": ledger.name.rsplit("/", 1)[-1] if by_deployment else "",
                 "acceleratorType": group.get("accelerator_type", ""),

@@ -239,7 +239,10 @@ def resolve_shape(ref: str) -> Shape | None:
 
 
 def default_shape(m: CatalogModel, enable_addons: bool) -> Shape | None:
-    """What ``deploymentShape: "default"`` resolves to: the MINIMAL preset (multi-LoRA if asked)."""
+    """What ``deploymentShape: "default"`` resolves to.
+
+    # assumption: the MINIMAL preset, or the multi-LoRA shape when enable_addons is set.
+    """
     for s in shapes_for(m):
         if s.preset == "MINIMAL" and s.enable_addons == enable_addons:
             return s

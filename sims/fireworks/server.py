@@ -90,6 +90,7 @@ class FireworksSimulator:
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.state = SimState(config)
+        self.state.now_fn = self.now
         self.faults = Faults(config.fail_rate, config.latency_ms, config.seed)
         if config.state_file:
             self.state.load(config.state_file)
@@ -179,6 +180,9 @@ class FireworksSimulator:
             if body.get("loseNextCreateResponse"):
                 mode = body["loseNextCreateResponse"]
                 self.faults.lose_next_create_response(mode if isinstance(mode, str) else "close")
+            if body.get("failDeployment"):
+                spec = body["failDeployment"]
+                self.state.fail_deployment(str(spec.get("id", "")), str(spec.get("message", "injected failure")))
             if body.get("reset"):
                 self.faults.reset()
             return {"failRate": self.faults.fail_rate, "latencyMs": self.faults.latency_ms}
@@ -230,6 +234,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
               content_type: str = "application/json") -> None:
         data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+        self._record(status)  # before the answer leaves, so a client never outruns the count
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -269,6 +274,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         sim = self.simulator
         self._status = 0
+        self._recorded = False
         parts = urlsplit(self.path)
         path = parts.path.rstrip("/") or "/"
         query = parse_qs(parts.query, keep_blank_values=True)
@@ -299,8 +305,15 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send_error(ApiError("INTERNAL", f"simulator error: {exc!r}"), openai)
             raise
         finally:
-            with sim.state.lock:
-                sim.state.requests.append(HttpRequest(method, path, self._status, sim.now()))
+            if not self._recorded:
+                self._record(self._status)
+
+    def _record(self, status: int) -> None:
+        sim = self.simulator
+        path = urlsplit(self.path).path.rstrip("/") or "/"
+        with sim.state.lock:
+            sim.state.requests.append(HttpRequest(self.command, path, status, sim.now()))
+        self._recorded = True
 
     def _control_plane(self, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any]) -> None:
         sim = self.simulator
@@ -368,6 +381,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         else:
             chunk = result
         data = f"data: {json.dumps(chunk)}\n\ndata: [DONE]\n\n".encode()
+        self._record(200)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Content-Length", str(len(data)))

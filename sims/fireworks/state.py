@@ -21,6 +21,7 @@ import string
 import tempfile
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,6 +43,7 @@ from .wire import (
     ts,
 )
 
+# assumption: ids breaking the documented rule (uppercase, underscores, ...) are 400 INVALID_ARGUMENT.
 ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 CREATING, READY, UPDATING, DELETING, DELETED, FAILED = (
@@ -69,6 +71,8 @@ LOAD_TARGET_KEYS = {"default", "tokens_generated_per_second", "prompt_tokens_per
                     "requests_per_second", "concurrent_requests"}
 
 # Every field a client may set, with the value grpc-gateway emits when it is unset.
+# assumption: zero values and empty lists/maps are emitted (grpc-gateway EmitUnpopulated), unset
+# timestamps are omitted, and unknown request keys are ignored.
 DEFAULT_SPEC: dict[str, Any] = {
     "displayName": "",
     "description": "",
@@ -122,7 +126,8 @@ ENUM_FIELDS = {
     "directRouteType": catalog.DIRECT_ROUTE_TYPES,
     "hotLoadBucketType": catalog.BUCKET_TYPES,
 }
-# A change to any of these rolls new replicas out (UPDATING); scaling fields apply in place.
+# assumption: a change to any of these rolls new replicas out (UPDATING, create_seconds long, old
+# replicas keep serving and billing); scaling fields apply in place without UPDATING.
 SERVING_FIELDS = ("deploymentShape", "acceleratorType", "acceleratorCount", "precision", "baseModel")
 SCALING_FIELDS = ("minReplicaCount", "maxReplicaCount", "autoscalingPolicy")
 # Map-valued fields: an update replaces them whole rather than key by key.
@@ -140,6 +145,7 @@ class Deployment:
     create_time: float
     update_time: float
     state: str = CREATING
+    status_code: str = "OK"
     status_message: str = ""
     ready_at: float | None = None
     replicas: int = 0
@@ -211,7 +217,7 @@ class HttpRequest:
 
 
 def _random_id(rng: random.Random) -> str:
-    # Observed generated ids are 8 lowercase alphanumerics starting with a letter (contract §1).
+    # assumption: observed generated ids are 8 lowercase alphanumerics starting with a letter (contract §1).
     return rng.choice(string.ascii_lowercase) + "".join(
         rng.choice(string.ascii_lowercase + string.digits) for _ in range(7))
 
@@ -278,6 +284,8 @@ class SimState:
         self.metrics_calls: deque[float] = deque()
         self.seq = 0
         self.dirty = False
+        # Set by the simulator so that test helpers read the model as of the clock's now.
+        self.now_fn: Callable[[], float] | None = None
 
     # --- time ----------------------------------------------------------------------------------
 
@@ -313,6 +321,8 @@ class SimState:
             if d.min == 0 and d.desired > 0:
                 candidates.append((d.idle_since + d.window("scaleToZeroWindow"), 4, "scale_to_zero"))
         if d.state not in (DELETING, DELETED) and d.min == 0:
+            # assumption: deleteTime = last traffic (or create/undelete, or min dropping to 0) +
+            # auto_delete_after; reaching it soft-deletes exactly like DELETE would.
             candidates.append((d.anchor + self.config.auto_delete_after, 5, "auto_delete"))
         if d.state == DELETING and d.deleting_until is not None:
             candidates.append((d.deleting_until, 6, "deleted"))
@@ -326,14 +336,16 @@ class SimState:
             was = d.state
             d.state, d.ready_at = READY, None
             d.billed_type, d.billed_count = d.spec["acceleratorType"], int(d.spec["acceleratorCount"])
-            if was == CREATING:
+            if was == CREATING or (d.replicas < d.desired and d.pending_at is None):
+                # New replicas started during the roll-out (a create, or recovery from FAILED).
                 d.replicas, d.pending_at = d.desired, None
                 d.idle_since = max(d.idle_since, t)
                 d.high_load_until = t
             self._record(d, t)
         elif kind == "pending":
             d.replicas, d.pending_at = d.desired, None
-            # The autoscaler cannot call a deployment idle before it has been able to serve.
+            # assumption: the idle (scale-to-zero) window restarts when replicas come up, since
+            # the autoscaler cannot call a deployment idle before it has been able to serve.
             d.idle_since = max(d.idle_since, t)
             self._record(d, t)
         elif kind == "upscale":
@@ -346,6 +358,7 @@ class SimState:
             d.desired = d.replicas = floor
             self._record(d, t)
         elif kind == "scale_to_zero":
+            # assumption: state stays READY; desired and current replicas both become 0.
             d.desired = d.replicas = 0
             d.pending_at = d.upscale_at = None
             self._record(d, t)
@@ -393,7 +406,8 @@ class SimState:
             del self.deployed_models[dm_id]
 
     def _initial_replicas(self, spec: dict[str, Any]) -> int:
-        # Contract §2.4: min 0 and max >= 1 starts with one replica so that it reaches READY.
+        # assumption (contract §2.4): min 0 and max >= 1 starts with one replica to reach READY;
+        # max 0 reaches READY with no replicas.
         mx = int(spec["maxReplicaCount"])
         return 0 if mx == 0 else min(max(int(spec["minReplicaCount"]), 1), mx)
 
@@ -567,7 +581,7 @@ class SimState:
         out.update({
             # assumption: a validateOnly answer describes a deployment that does not exist yet.
             "state": "STATE_UNSPECIFIED" if validate_only else d.state,
-            "status": {"code": "OK", "message": d.status_message},
+            "status": {"code": d.status_code, "message": d.status_message},
             "annotations": dict(s["annotations"]),
             "minReplicaCount": d.min,
             "maxReplicaCount": d.max,
@@ -592,6 +606,7 @@ class SimState:
             "deploymentTemplate": s["deploymentTemplate"],
             "autoTune": dict(s["autoTune"]),
             "placement": copy.deepcopy(placement),
+            # assumption: multi-region placements currently sit in US_IOWA_1.
             "region": placement.get("region") or "US_IOWA_1",
             "maxContextLength": int(s["maxContextLength"]),
             "updateTime": ts(d.update_time),
@@ -671,6 +686,7 @@ class SimState:
         if not explicit_max:
             spec["maxReplicaCount"] = max(spec["minReplicaCount"], 1)
         if spec["minReplicaCount"] > spec["maxReplicaCount"]:
+            # assumption: min > max is 400 INVALID_ARGUMENT.
             raise invalid("min_replica_count must be less than or equal to max_replica_count")
         annotations = spec.get("annotations") or {}
         if not isinstance(annotations, dict) or not all(
@@ -848,6 +864,7 @@ class SimState:
             if top in OUTPUT_ONLY:
                 continue  # output-only fields in a PATCH are ignored (contract §2.1)
             if top not in DEFAULT_SPEC:
+                # assumption: an unknown mask path (or body key without a mask) is 400.
                 raise invalid(f"unknown field in update: {path!r}")
             present, value = _get_path(body, path)
             if not present:
@@ -877,8 +894,10 @@ class SimState:
         d.spec = new
         d.update_time = now
         if any(new[k] != old[k] for k in SERVING_FIELDS):
+            if d.state == FAILED:
+                d.desired = self._initial_replicas(new)
             if d.state in (READY, UPDATING, FAILED):
-                d.state = UPDATING
+                d.state, d.status_code, d.status_message = UPDATING, "OK", ""
             d.ready_at = now + self.config.create_seconds
         if any(new[k] != old[k] for k in SCALING_FIELDS):
             self._rescale(d, now, int(old["minReplicaCount"]))
@@ -947,7 +966,12 @@ class SimState:
         return {}
 
     def undelete_deployment(self, dep_id: str, now: float) -> dict[str, Any]:
-        """POST deployments/{id}:undelete: a soft-deleted deployment comes back via CREATING."""
+        """POST deployments/{id}:undelete: a soft-deleted deployment comes back via CREATING.
+
+        # assumption: undelete starts replicas afresh (CREATING for create_seconds, then READY as
+        # after a create), resets the auto-delete clock and clears purgeTime; anything not deleted
+        # is 400 FAILED_PRECONDITION.
+        """
         d = self._live(dep_id)
         if d.state not in (DELETING, DELETED):
             raise precondition(f"deployment {d.name} is not deleted")
@@ -1291,8 +1315,22 @@ class SimState:
     def get_deployment(self, dep_id: str) -> dict[str, Any] | None:
         """The wire form of a deployment as of the last request (None when gone)."""
         with self.lock:
+            if self.now_fn is not None:
+                self.advance(self.now_fn())
             d = self.deployments.get(dep_id)
             return self.deployment_wire(d) if d else None
+
+    def fail_deployment(self, dep_id: str, message: str = "injected failure") -> None:
+        """Put a deployment into FAILED with no replicas (contract §5: FAILED can be injected)."""
+        with self.lock:
+            if self.now_fn is not None:
+                self.advance(self.now_fn())
+            d = self._live(dep_id)
+            d.state, d.status_code, d.status_message = FAILED, "INTERNAL", message
+            d.ready_at = d.pending_at = d.upscale_at = None
+            d.desired = d.replicas = 0
+            self._record(d, self.now)
+            self.dirty = True
 
     def count_requests(self, method: str | None = None, path: str | None = None,
                        status: int | None = None) -> int:
@@ -1305,6 +1343,10 @@ class SimState:
 
     def dump(self) -> dict[str, Any]:
         """Everything, for ``GET /_sim/state``."""
+        with self.lock:
+            return self._dump()
+
+    def _dump(self) -> dict[str, Any]:
         return {
             "now": ts(self.now),
             "deployments": [self.deployment_wire(d) for d in self.deployments.values()],

@@ -100,6 +100,7 @@ _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
 
 def parse_duration(text: Any, field: str) -> float:
     """A protobuf Duration string (``"600s"``) to seconds; anything else is 400 (contract §0)."""
+    # assumption: only "<decimal>s" is accepted (no "10m", no numbers), as contract §0 proposes.
     if not isinstance(text, str) or not (m := _DURATION.match(text)):
         raise invalid(f"invalid duration for {field}: {text!r}; expected a string such as \"600s\"")
     return float(m.group(1))

@@ -260,3 +260,22 @@ def test_admin_endpoints(fw, clock):
     dump = api.call("GET", "/_sim/state").json()
     assert [d["name"] for d in dump["deployments"]] == ["accounts/demo/deployments/d1"]
     assert sim.state.count_requests("POST", r"/_sim/.*") == 3
+
+
+def test_injected_failure_and_recovery_by_update(fw, clock):
+    sim, api = fw
+    api.create("d1", minReplicaCount=1)
+    clock.advance(5)
+    assert sim.state.get_deployment("d1")["replicaCount"] == 1  # reads as of the clock, no request needed
+    r = api.call("POST", "/_sim/faults", json={"failDeployment": {"id": "d1", "message": "out of capacity"}})
+    assert r.status_code == 200
+    d = api.dep("d1")
+    assert (d["state"], d["status"], d["replicaCount"]) == (
+        "FAILED", {"code": "INTERNAL", "message": "out of capacity"}, 0)
+    assert api.infer("accounts/demo/deployments/d1").status_code == 503
+    r = api.call("PATCH", "deployments/d1", updateMask="deployment_shape", json={
+        "deploymentShape": "accounts/fireworks/deploymentShapes/llama-v3p1-8b-instruct-throughput"})
+    assert r.json()["state"] == "UPDATING"
+    clock.advance(5)
+    d = sim.state.get_deployment("d1")
+    assert (d["state"], d["acceleratorType"], d["replicaCount"]) == ("READY", "NVIDIA_H200_141GB", 1)
