@@ -68,9 +68,6 @@ class Operations:
         self.s = services
 
     # -- rules -----------------------------------------------------------------------------------
-    def record_or_refuse(self, deployment_id: str) -> DeploymentRecord | None:
-        return self.s.store.deployment(deployment_id)
-
     def authorize_change(self, actor: Actor, deployment_id: str) -> DeploymentRecord | None:
         """Only the owner or an admin may change a deployment; others are told who owns it."""
         record = self.s.store.deployment(deployment_id)
@@ -109,7 +106,7 @@ class Operations:
         acc_type = spec.accelerator_type
         acc_count = spec.accelerator_count
         if spec.deployment_shape:
-            shape = self._resolve_shape(spec.base_model, spec.deployment_shape, spec.enable_addons)
+            shape = self.resolve_shape(spec.base_model, spec.deployment_shape, spec.enable_addons)
             snap = shape.get("snapshot") or {}
             shape_name = snap.get("name") or shape.get("name")
             fields["deployment_shape"] = shape_name
@@ -129,7 +126,7 @@ class Operations:
         usd = worst_case_usd_per_hour(spec.max_replica_count, acc_count, acc_type, self.s.prices)
         return Planned(deployment_id, spec, fields, usd, acc_type, acc_count, shape_name)
 
-    def _resolve_shape(self, base_model: str, wanted: str, enable_addons: bool) -> dict:
+    def resolve_shape(self, base_model: str, wanted: str, enable_addons: bool) -> dict:
         shapes = self.s.gateway.match_shapes(base_model, enable_addons=enable_addons)
         if not shapes:
             raise UserError(f"Fireworks has no validated deployment shape for `{short_model(base_model)}`; "

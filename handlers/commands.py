@@ -208,7 +208,7 @@ def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
         raise UserError(f"there is no deployment `{cmd.deployment_id}`.") from None
     change = cmd.change
     if change.deployment_shape and cmds.is_shape_preset(change.deployment_shape):
-        shape = ctx.ops._resolve_shape(current.get("baseModel", ""), change.deployment_shape,
+        shape = ctx.ops.resolve_shape(current.get("baseModel", ""), change.deployment_shape,
                                        bool(current.get("enableAddons")))
         name = (shape.get("snapshot") or {}).get("name") or shape.get("name")
         change = change.model_copy(update={"deployment_shape": name})
