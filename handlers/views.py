@@ -23,6 +23,7 @@ from handlers.commands import Context, execute_deploy, reply
 log = logging.getLogger("fwbot.views")
 
 CALLBACK = "deploy_modal"
+NO_SHAPE = "none"
 DURATION_BLOCKS = {
     "stz": ("scale_to_zero_window_s", "Scale to zero after idle"),
     "unused": ("unused_auto_delete_s", "Delete if unused for"),
@@ -43,7 +44,8 @@ def _state_value(values: dict, block: str) -> Any:
 
 def read_form(values: dict) -> dict[str, Any]:
     """The raw form values, by block id."""
-    keys = ("model", "acc_type", "acc_count", "min", "max", "stz", "unused", "display_name", "deployment_id")
+    keys = ("model", "shape", "acc_type", "acc_count", "min", "max", "stz", "unused", "display_name",
+            "deployment_id")
     return {k: _state_value(values, k) for k in keys}
 
 
@@ -55,8 +57,7 @@ def validate_form(form: dict[str, Any]) -> tuple[DeploymentSpec | None, dict[str
         errors["model"] = "Pick a model."
     else:
         data["base_model"] = form["model"]
-    for block, field in (("acc_count", "accelerator_count"), ("min", "min_replica_count"),
-                         ("max", "max_replica_count")):
+    for block, field in (("acc_count", None), ("min", "min_replica_count"), ("max", "max_replica_count")):
         raw = form.get(block)
         if raw in (None, ""):
             continue
@@ -68,7 +69,8 @@ def validate_form(form: dict[str, Any]) -> tuple[DeploymentSpec | None, dict[str
         if value < 0 or (block == "acc_count" and value < 1):
             errors[block] = "Must be at least 1." if block == "acc_count" else "Cannot be negative."
             continue
-        data[field] = value
+        if field:
+            data[field] = value
     if "min_replica_count" in data and "max_replica_count" in data and data["min_replica_count"] > data["max_replica_count"]:
         errors["min"] = f"Min replicas ({data['min_replica_count']}) is greater than max ({data['max_replica_count']})."
     for block, (field, _label) in DURATION_BLOCKS.items():
@@ -79,8 +81,13 @@ def validate_form(form: dict[str, Any]) -> tuple[DeploymentSpec | None, dict[str
             data[field] = parse_go_duration(raw)
         except DurationError as e:
             errors[block] = str(e)
-    if form.get("acc_type"):
+    if form.get("shape") and form["shape"] != NO_SHAPE:
+        # A validated shape fixes the hardware; the accelerator fields are ignored.
+        data["deployment_shape"] = form["shape"]
+    elif form.get("acc_type"):
         data["accelerator_type"] = form["acc_type"]
+        if form.get("acc_count") not in (None, ""):
+            data.setdefault("accelerator_count", int(str(form["acc_count"])))
     if form.get("display_name"):
         if len(form["display_name"]) >= 64:
             errors["display_name"] = "Display names must be under 64 characters."
@@ -98,13 +105,26 @@ def validate_form(form: dict[str, Any]) -> tuple[DeploymentSpec | None, dict[str
         return None, {"model": str(e)[:150]}
 
 
-def live_cost(services: Services, form: dict[str, Any]) -> str:
+def _shapes(services: Services, model: str | None) -> list[dict]:
+    if not model:
+        return []
+    try:
+        return [s.get("snapshot") or {} for s in services.gateway.match_shapes(model)]
+    except FireworksError as e:
+        log.info("no shapes for %s: %s", model, e.message)
+        return []
+
+
+def live_cost(services: Services, form: dict[str, Any], shapes: list[dict] | None = None) -> str:
     acc_type = form.get("acc_type") or "NVIDIA_H100_80GB"
     try:
         count = int(form.get("acc_count") or 1)
         hi = int(form.get("max") or 1)
     except ValueError:
         return "Worst case: fill in whole numbers to see the cost."
+    chosen = next((s for s in shapes or [] if s.get("name") == form.get("shape")), None)
+    if chosen:
+        acc_type, count = chosen.get("acceleratorType") or acc_type, int(chosen.get("acceleratorCount") or 1)
     usd = worst_case_usd_per_hour(hi, count, acc_type, services.prices)
     return (f":moneybag: *Worst case:* {format_usd(usd)} ({hi} replica(s) × {count} × "
             f"{accelerator_label(acc_type)})" + (f" · {format_usd(usd * 24, '/day')}" if usd is not None else ""))
@@ -113,6 +133,18 @@ def live_cost(services: Services, form: dict[str, Any]) -> str:
 def build_modal(services: Services, *, channel: str | None, form: dict[str, Any] | None = None) -> dict:
     form = form or {}
     models = _models(services)
+    shapes = _shapes(services, form.get("model"))
+    shape_options = [kit.option("No shape: choose the hardware below", NO_SHAPE)] + [
+        kit.option(
+            f"{str(sh.get('presetType', 'shape')).title()} · {sh.get('acceleratorCount') or 1} × "
+            f"{accelerator_label(sh.get('acceleratorType'))} · "
+            f"{format_usd(worst_case_usd_per_hour(1, sh.get('acceleratorCount'), sh.get('acceleratorType'), services.prices))}"
+            " per replica",
+            sh["name"],
+        )
+        for sh in shapes if sh.get("name")
+    ]
+    initial_shape = next((o for o in shape_options if o.value == form.get("shape")), None)
     model_options = [kit.option(short_model(m["name"]), m["name"]) for m in models]
     initial_model = next((o for o in model_options if o.value == form.get("model")), None)
     acc_options = [kit.option(accelerator_label(a), a) for a in ACCELERATOR_TYPES]
@@ -120,6 +152,10 @@ def build_modal(services: Services, *, channel: str | None, form: dict[str, Any]
     blocks = [
         kit.input_block("Model", kit.select("v", model_options, "Choose a base model", initial_model),
                         block_id="model", dispatch_action=True),
+        kit.input_block("Validated shape", kit.select("v", shape_options, "Pick a model to see its shapes",
+                                                      initial_shape),
+                        block_id="shape", optional=True, dispatch_action=True,
+                        hint="Fireworks recommends a validated shape; it sets the GPUs for you."),
         kit.input_block("Accelerator type", kit.select("v", acc_options, "GPU", initial_acc),
                         block_id="acc_type", dispatch_action=True),
         kit.input_block("GPUs per replica", kit.number_input("v", initial=int(form.get("acc_count") or 1),
@@ -130,7 +166,7 @@ def build_modal(services: Services, *, channel: str | None, form: dict[str, Any]
         kit.input_block("Max replicas", kit.number_input("v", initial=int(form.get("max") or 1), minimum=1,
                                                          dispatch=True),
                         block_id="max", dispatch_action=True),
-        kit.context(live_cost(services, form)),
+        kit.context(live_cost(services, form, shapes)),
         kit.input_block("Scale to zero after idle", kit.text_input("v", initial=form.get("stz"),
                                                                    placeholder="e.g. 15m (Go duration)"),
                         block_id="stz", optional=True),
@@ -179,7 +215,7 @@ def register(app: App, services: Services, metrics) -> None:
             # hash_conflict: the user typed again; the next keystroke refreshes it.
             log.info("live cost update skipped: %s", e.response.get("error"))
 
-    for block in ("model", "acc_type", "acc_count", "max"):
+    for block in ("model", "shape", "acc_type", "acc_count", "max"):
         app.block_action({"block_id": block, "action_id": "v"})(_live_update)
 
     @app.view(CALLBACK)

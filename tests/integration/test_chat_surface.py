@@ -257,3 +257,31 @@ def test_deleted_outside_the_bot_is_noticed(stack, clock):
     assert record.gone_at is not None
     thread = stack.ws.thread(record.channel, record.thread_ts)
     assert any("deleted outside fwbot" in message_text(m) for m in thread)
+
+
+def test_deploy_modal_offers_validated_shapes_with_cost(stack):
+    stack.fw("deploy")
+    view = stack.ws.wait_for(lambda: (stack.ws.views_for("U_DEV") or [None])[-1])
+    model = f"accounts/fireworks/models/{MODEL}"
+    stack.ws.click_in_view("U_DEV", view.id, "v", block_id="model", value=model)
+    updated = stack.ws.wait_for(lambda: (v := stack.ws.view(view.id)) and "Fast" in json.dumps(v.view) and v)
+    shape_block = next(b for b in updated.view["blocks"] if b.get("block_id") == "shape")
+    options = shape_block["element"]["options"]
+    fast = next(o for o in options if o["text"]["text"].startswith("Fast"))
+    assert "$" in fast["text"]["text"]
+    stack.ws.click_in_view("U_DEV", view.id, "v", block_id="shape", value=fast["value"])
+    stack.ws.wait_for(lambda: "per replica" in json.dumps(stack.ws.view(view.id).view))
+    r = stack.ws.submit_view("U_DEV", view.id, values={"deployment_id": {"v": "shaped"}, "min": {"v": "0"},
+                                                       "max": {"v": "1"}})
+    assert r.status == 200, r.json
+    dep = stack.ws.wait_for(lambda: [d for d in deployments(stack) if d.name.endswith("/shaped")] or None)[0]
+    assert dep.deployment_shape and "fast" in dep.deployment_shape
+
+
+def test_deploy_with_a_shape_preset(stack):
+    deploy(stack, f"deploy {MODEL} --deployment-id preset-1 --deployment-shape throughput")
+    dep = stack.sdk().deployments.get("preset-1")
+    assert "throughput" in dep.deployment_shape
+    r = stack.fw(f"deploy {MODEL} --deployment-shape no-such-preset-x")
+    assert "deployment-shape" in json.dumps(r.json)
+    assert [d.name for d in deployments(stack)] == ["accounts/demo/deployments/preset-1"]
