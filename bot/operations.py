@@ -131,7 +131,7 @@ class Operations:
         if not shapes:
             raise UserError(f"Fireworks has no validated deployment shape for `{short_model(base_model)}`; "
                             "deploy with `--accelerator-type` and `--accelerator-count` instead.")
-        w = wanted.lower()
+        wanted_names = {wanted.lower(), wanted.lower().replace("-", "_")}
         for s in shapes:
             snap = s.get("snapshot") or {}
             names = {
@@ -140,7 +140,7 @@ class Operations:
                 str(s.get("name", "")).lower(),
                 str(snap.get("name", "")).rsplit("/", 1)[-1].lower(),
             }
-            if w in names:
+            if wanted_names & names:
                 return s
         offered = ", ".join(
             sorted({str((s.get("snapshot") or {}).get("presetType", "")).lower() for s in shapes} - {""})
