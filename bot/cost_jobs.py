@@ -1,9 +1,320 @@
-"""Scheduled jobs of this area (see bot/scheduler.py)."""
+"""Scheduled cost work: channel summaries and owner digests on a cron, and budget alerts.
+
+Summaries run on ``FWBOT_COST_SUMMARY_CRON`` in ``FWBOT_TIMEZONE``. Every run works out the
+schedule *slot* it belongs to (the latest cron time at or before now), so the posts a slot makes
+have fixed idempotency keys: ``summary:<channel>:<window start>``, ``digest:<owner>:<ISO week>``.
+Each key is claimed in ``scheduled_posts`` before posting and marked posted afterwards, so a run
+repeated for the same slot — a restart, the catch-up job, two threads at once — posts nothing new.
+A crash between claim and post loses that one post rather than repeating it.
+
+The scheduler keeps its jobs in memory, so a slot that fell while fwbot was down is picked up by
+a catch-up job that runs at start and every few minutes, for slots up to
+:data:`SUMMARY_CATCH_UP` old.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from apscheduler.triggers.cron import CronTrigger
+from slack_sdk.errors import SlackApiError
+
+from bot import cost_data
+from bot.chart import render_stacked_bars
+from bot.costs import (
+    CostReport,
+    Window,
+    budget_alert_key,
+    budget_alerts_due,
+    cost_report,
+    month_bounds,
+    owner_digest,
+    period_window,
+    previous_window,
+    results_for,
+    sent_thresholds,
+)
 from bot.services import Services
+from bot.ui import costs as cost_ui
+from storage.db import iso
+
+log = logging.getLogger("fwbot.cost_jobs")
+
+# A slot missed while fwbot was down is still posted if it is at most this old.
+SUMMARY_CATCH_UP = timedelta(hours=12)
+CHECK_INTERVAL_S = 900.0
+# Crontab counts weekdays from Sunday = 0 (7 too); apscheduler 3 from Monday = 0. Names agree.
+_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+# How far back to look for the previous cron time: short first, so frequent crons stay cheap.
+_LOOKBACKS = (timedelta(hours=2), timedelta(days=2), timedelta(days=9), timedelta(days=33),
+              timedelta(days=367), timedelta(days=5 * 366))
+_MAX_STEPS = 5000
+
+
+# -- the schedule ----------------------------------------------------------------------------
+def _weekday_field(text: str) -> str:
+    """A crontab day-of-week field in apscheduler's terms (numbers become names)."""
+    out: list[str] = []
+    for part in text.split(","):
+        rng, _, step_text = part.partition("/")
+        if not any(ch.isdigit() for ch in rng) and not step_text:
+            out.append(part.lower())
+            continue
+        if rng == "*":
+            lo, hi = 0, 6
+        elif "-" in rng:
+            a, b = rng.split("-", 1)
+            lo, hi = _weekday_number(a), _weekday_number(b)
+        else:
+            lo = hi = _weekday_number(rng)
+        if hi < lo:
+            raise ValueError(f"day-of-week range {rng!r} runs backwards")
+        if hi == 7 and lo > 0:
+            days = list(range(lo, 7)) + [0]  # e.g. 5-7: Friday to Sunday
+        else:
+            days = list(range(lo, min(hi, 6) + 1)) + ([0] if hi == 7 else [])
+        step = int(step_text) if step_text else 1
+        out.extend(_CRON_WEEKDAYS[d] for d in days[::step])
+    return ",".join(dict.fromkeys(out))
+
+
+def _weekday_number(text: str) -> int:
+    t = text.strip().lower()
+    if t.isdigit():
+        n = int(t)
+        if not 0 <= n <= 7:
+            raise ValueError(f"day of week {t!r} is not 0-7")
+        return n
+    if t[:3] in _CRON_WEEKDAYS:
+        return _CRON_WEEKDAYS.index(t[:3])
+    raise ValueError(f"day of week {text!r} is not a number or a name")
+
+
+def summary_trigger_args(expr: str, tz: tzinfo | str) -> dict[str, Any]:
+    """apscheduler ``cron`` trigger arguments for a standard 5-field crontab expression.
+
+    Built like ``CronTrigger.from_crontab`` but with crontab's weekday numbers (0 = Sunday);
+    raises ``ValueError`` naming the setting when the expression is not valid.
+    """
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"FWBOT_COST_SUMMARY_CRON {expr!r} must have 5 fields (minute hour day month weekday)")
+    minute, hour, day, month, weekday = fields
+    args: dict[str, Any] = {"minute": minute, "hour": hour, "day": day, "month": month, "timezone": tz}
+    try:
+        args["day_of_week"] = _weekday_field(weekday)
+        CronTrigger(**args)
+    except ValueError as e:
+        raise ValueError(f"FWBOT_COST_SUMMARY_CRON {expr!r} is not a valid cron expression: {e}") from None
+    return args
+
+
+def last_fire_at_or_before(trigger: CronTrigger, when: datetime) -> datetime | None:
+    """The latest time ``trigger`` fires at or before ``when`` (None if not in five years)."""
+    for back in _LOOKBACKS:
+        t = trigger.get_next_fire_time(None, when - back)
+        last = None
+        for _ in range(_MAX_STEPS):
+            if t is None or t > when:
+                break
+            last = t
+            t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
+        if last is not None:
+            return last
+    return None
+
+
+def summary_window(trigger: CronTrigger, slot: datetime, tz: tzinfo) -> Window:
+    """What the summary at ``slot`` covers: the whole local days since the previous slot.
+
+    A weekly Monday-morning cron covers last Monday to Sunday; a daily one, yesterday. When the
+    previous slot was earlier the same day (an hourly cron), the exact span between the slots.
+    """
+    previous = last_fire_at_or_before(trigger, slot - timedelta(seconds=1))
+    if previous is None:
+        previous = slot - timedelta(days=7)
+    first, upto = previous.astimezone(tz).date(), slot.astimezone(tz).date()
+    if first < upto:
+        return period_window((first, upto - timedelta(days=1)), slot, tz)
+    p, s = previous.astimezone(tz), slot.astimezone(tz)
+    return Window(previous, slot, f"{p:%a} {p.day} {p:%b} {p:%H:%M} – {s:%H:%M}")
+
+
+def digest_window(slot: datetime, tz: tzinfo) -> Window:
+    """The seven whole local days before the slot's day."""
+    today = slot.astimezone(tz).date()
+    window = period_window((today - timedelta(days=7), today - timedelta(days=1)), slot, tz)
+    return window._replace(label=f"in the week {window.label}")
+
+
+def week_key(slot: datetime, tz: tzinfo) -> str:
+    """``2026-W45``: the ISO week of the slot, one digest per owner per week."""
+    year, week, _ = slot.astimezone(tz).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+# -- posting once ----------------------------------------------------------------------------
+@dataclass
+class PostReport:
+    """What one run posted (keys), and what it found already done."""
+
+    slot: datetime | None = None
+    posted: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def _post_once(services: Services, key: str, channel: str | None, send, report: PostReport) -> dict | None:
+    """Claim ``key``, run ``send()`` (returns Slack's ``{channel, ts}``), record it as posted."""
+    store, now = services.store, services.clock.now()
+    if not store.claim_post(key, now, channel):
+        report.already.append(key)
+        return None
+    try:
+        posted = send()
+    except SlackApiError as e:
+        # Slack answered with an error, so nothing was posted: let the next run try again.
+        store.release_post(key)
+        report.failed.append(key)
+        log.warning("scheduled post %s failed: %s", key, e.response.get("error"))
+        return None
+    store.mark_posted(key, services.clock.now(), channel=posted.get("channel"), ts=posted.get("ts"))
+    report.posted.append(key)
+    return posted
+
+
+def _upload_chart(services: Services, key: str, channel: str, thread_ts: str, report: CostReport,
+                  title: str, out: PostReport) -> None:
+    """The per-day serving/idle bar chart as a PNG in the thread of the message it illustrates."""
+    if len(report.daily) < 2 or not any(d.usd > 0 for d in report.daily):
+        return
+    png = render_stacked_bars(cost_ui.chart_bars(report))
+
+    def send() -> dict:
+        services.poster.pacer.wait(channel)
+        services.poster.client.files_upload_v2(
+            channel=channel, thread_ts=thread_ts, file=png, filename="gpu-cost-per-day.png", title=title,
+            alt_txt=f"{title}: daily GPU spend, {cost_ui.CHART_LEGEND}",
+            initial_comment=f"Daily GPU spend ({cost_ui.CHART_LEGEND})", request_file_info=False,
+        )
+        return {"channel": channel, "ts": thread_ts}
+
+    _post_once(services, f"chart:{key}", channel, send, out)
+
+
+def post_summaries(services: Services, *, grace: timedelta = SUMMARY_CATCH_UP) -> PostReport:
+    """Channel summaries and owner digests for the current schedule slot, each posted once."""
+    settings, store = services.settings, services.store
+    tz = settings.tz
+    trigger = CronTrigger(**summary_trigger_args(settings.cost_summary_cron, tz))
+    now = services.clock.now()
+    out = PostReport()
+    slot = last_fire_at_or_before(trigger, now)
+    if slot is None or now - slot > grace:
+        return out
+    out.slot = slot
+    done_key = f"slot:{iso(slot)}"
+    if store.scheduled_post(done_key):
+        return out  # every post of this slot went out already; nothing to compute
+    meta = cost_data.deployment_meta(store)
+
+    # Channel summaries: every channel whose deployments ran GPU time in the window.
+    window = summary_window(trigger, slot, tz)
+    previous = previous_window(window.start, window.end, tz)
+    results = cost_data.costs_between(services, window.start, window.end)
+    before = cost_data.costs_between(services, previous.start, previous.end)
+    channels = sorted({(meta.get(d) or {}).get("channel") for d, r in results.items() if r.gpu_seconds > 0} - {None})
+    budgets = {b["channel"]: float(b["usd_per_month"]) for b in store.budgets()}
+    for channel in channels:
+        report = cost_report(results_for(results, meta, channel=channel), meta, by="deployment",
+                             previous=results_for(before, meta, channel=channel), label=window.label)
+        budget = budgets.get(channel)
+        projected = cost_data.channel_month(services, channel, meta=meta).projected if budget else None
+        message = cost_ui.render_channel_summary(channel, report, budget=budget, projected=projected,
+                                                 simulated=services.simulated)
+        key = f"summary:{channel}:{iso(window.start)}"
+        posted = _post_once(services, key, channel, lambda ch=channel, m=message: services.poster.post(ch, m), out)
+        if posted:
+            _upload_chart(services, key, posted["channel"], posted["ts"], report, f"GPU cost {window.label}", out)
+
+    # Owner digests: one DM a week to everyone who owns a live deployment or paid for one.
+    week = digest_window(slot, tz)
+    week_results = cost_data.costs_between(services, week.start, week.end)
+    ran = {d for d, r in week_results.items() if r.gpu_seconds > 0}
+    # Deleted deployments that did not run this week are not "owned" any more.
+    digest_meta = {d: m for d, m in meta.items() if m.get("live") or d in ran}
+    owners = sorted({m.get("owner") for m in digest_meta.values()} - {None})
+    for owner in owners:
+        digest = owner_digest(owner, week_results, digest_meta, label=week.label)
+        message = cost_ui.render_owner_digest(digest, simulated=services.simulated)
+        key = f"digest:{owner}:{week_key(slot, tz)}"
+        posted = _post_once(services, key, None, lambda o=owner, m=message: services.poster.dm(o, m), out)
+        if posted and digest.lines:
+            mine = results_for(week_results, digest_meta, owner=owner)
+            _upload_chart(services, key, posted["channel"], posted["ts"], cost_report(mine, digest_meta),
+                          f"Your GPU cost {week.label}", out)
+    if not out.failed and store.claim_post(done_key, services.clock.now()):
+        store.mark_posted(done_key, services.clock.now())
+    return out
+
+
+# -- budgets ---------------------------------------------------------------------------------
+def check_budgets(services: Services) -> PostReport:
+    """Alert each budgeted channel once a month at 80 % and once at 100 % of its projected spend.
+
+    When both thresholds are first reached in one check, one alert (the higher) goes out and both
+    are recorded.
+    """
+    store = services.store
+    out = PostReport()
+    budgets = store.budgets()
+    if not budgets:
+        return out
+    now = services.clock.now()
+    start, end = month_bounds(now, services.settings.tz)
+    month_results = cost_data.costs_between(services, start, end)
+    meta = cost_data.deployment_meta(store)
+    for b in budgets:
+        channel, budget = b["channel"], float(b["usd_per_month"])
+        month = cost_data.channel_month(services, channel, month_results, meta)
+        first_day = month.month_start.date()
+        sent = sent_thresholds(store.scheduled_post_keys(f"budget:{channel}:{first_day:%Y-%m}:"), channel, first_day)
+        due = budget_alerts_due(month.projected, budget, sent)
+        claimed = [t for t in due if store.claim_post(budget_alert_key(channel, first_day, t), now, channel)]
+        if not claimed:
+            continue
+        report = cost_report(month.results, meta, by="deployment", label=month.label)
+        message = cost_ui.render_budget_alert(
+            channel, max(claimed), spent=month.spent, projected=month.projected, budget=budget,
+            month_label=month.label, report=report, simulated=services.simulated,
+        )
+        keys = [budget_alert_key(channel, first_day, t) for t in claimed]
+        try:
+            posted = services.poster.post(channel, message)
+        except SlackApiError as e:
+            for key in keys:
+                store.release_post(key)
+            out.failed += keys
+            log.warning("budget alert for %s failed: %s", channel, e.response.get("error"))
+            continue
+        for key in keys:
+            store.mark_posted(key, services.clock.now(), channel=posted["channel"], ts=posted["ts"])
+        out.posted += keys
+    return out
 
 
 def jobs(services: Services, metrics) -> list:
-    return []
+    """The summary cron, its catch-up after restarts, and the budget check."""
+    from bot.scheduler import Job
+
+    args = summary_trigger_args(services.settings.cost_summary_cron, services.settings.tz)
+    return [
+        Job("cost_summaries", lambda: post_summaries(services), trigger="cron", trigger_args=args,
+            run_at_start=False),
+        Job("cost_summaries_catch_up", lambda: post_summaries(services), trigger_args={"seconds": CHECK_INTERVAL_S}),
+        Job("budget_check", lambda: check_budgets(services), trigger_args={"seconds": CHECK_INTERVAL_S}),
+    ]
+

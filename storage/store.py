@@ -307,6 +307,181 @@ class Store:
         )
 
 
+    # -- approvals -----------------------------------------------------------------------------
+    # One row per request; ``id`` is the opaque token its buttons carry. ``status`` moves from
+    # pending to exactly one final state by compare-and-set (``UPDATE ... WHERE status =
+    # 'pending'``), so the first decision wins. For approved rows, ``executed_at`` is when the run
+    # started (set in the same statement as the approval, so the deciding click owns the run) and
+    # ``result`` is set once it finished. ``reason`` is the reason given for a rejection.
+    def create_approval(self, *, token: str, kind: str, requester: str, channel: str,
+                        deployment_id: str | None, request: dict, usd_per_hour: float | None,
+                        now: datetime, expires_at: datetime) -> ApprovalRecord:
+        self.db.execute(
+            """INSERT INTO approvals (id, kind, requester, channel, deployment_id, request, usd_per_hour,
+                   status, created_at, expires_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)""",
+            (token, kind, requester, channel, deployment_id, json.dumps(request, sort_keys=True, default=str),
+             usd_per_hour, iso(now), iso(expires_at)),
+        )
+        record = self.approval(token)
+        assert record is not None
+        return record
+
+    def approval(self, token: str) -> ApprovalRecord | None:
+        row = self.db.one("SELECT * FROM approvals WHERE id = ?", (token,))
+        return ApprovalRecord.from_row(row) if row else None
+
+    def approvals(self, *, status: str | None = None, deployment_id: str | None = None) -> list[ApprovalRecord]:
+        sql, params = "SELECT * FROM approvals WHERE 1=1", []
+        if status is not None:
+            sql += " AND status = ?"
+            params.append(status)
+        if deployment_id is not None:
+            sql += " AND deployment_id = ?"
+            params.append(deployment_id)
+        return [ApprovalRecord.from_row(r) for r in self.db.query(sql + " ORDER BY created_at, id", tuple(params))]
+
+    def set_approval_message(self, token: str, channel: str, ts: str) -> None:
+        self.db.execute("UPDATE approvals SET message_channel = ?, message_ts = ? WHERE id = ?", (channel, ts, token))
+
+    def decide_approval(self, token: str, *, status: str, by: str, now: datetime, reason: str | None = None,
+                        check_expiry: bool = True) -> bool:
+        """Compare-and-set pending → ``status``; True only for the one call that made the change.
+
+        An approval also starts the run (``executed_at``) in the same statement. With
+        ``check_expiry`` a request past its expiry cannot be decided any more.
+        """
+        ts = iso(now)
+        sql = """UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, reason = ?,
+                     executed_at = CASE WHEN ? = 'approved' THEN ? ELSE executed_at END
+                 WHERE id = ? AND status = 'pending'"""
+        params: list[Any] = [status, by, ts, reason, status, ts, token]
+        if check_expiry:
+            sql += " AND expires_at > ?"
+            params.append(ts)
+        return self.db.execute(sql, tuple(params)).rowcount == 1
+
+    def restart_approved_run(self, token: str, *, started: datetime | None, now: datetime) -> bool:
+        """Compare-and-set the run start of an approved, unfinished request (the recovery claim):
+        only the caller that still sees the start time ``started`` takes it over."""
+        cur = self.db.execute(
+            """UPDATE approvals SET executed_at = ? WHERE id = ? AND status = 'approved' AND result IS NULL
+                   AND executed_at IS ?""",
+            (iso(now), token, iso(started)),
+        )
+        return cur.rowcount == 1
+
+    def finish_approval(self, token: str, result: dict, now: datetime) -> bool:
+        """Record what an approved run did; only the first result counts."""
+        cur = self.db.execute(
+            """UPDATE approvals SET result = ?, executed_at = COALESCE(executed_at, ?)
+               WHERE id = ? AND status = 'approved' AND result IS NULL""",
+            (json.dumps(result, sort_keys=True), iso(now), token),
+        )
+        return cur.rowcount == 1
+
+    def mark_approval_reminded(self, token: str, now: datetime) -> bool:
+        """Claim the one reminder of a pending request."""
+        cur = self.db.execute(
+            "UPDATE approvals SET reminded_at = ? WHERE id = ? AND status = 'pending' AND reminded_at IS NULL",
+            (iso(now), token),
+        )
+        return cur.rowcount == 1
+
+    # -- costs ---------------------------------------------------------------------------------
+    def traffic_points(self, since: datetime | None = None) -> list[dict]:
+        """Serving/idle change points from ``since`` on, plus the last one before it per deployment."""
+        if since is None:
+            return self.traffic_history()
+        return self.db.query(
+            """SELECT * FROM traffic_history WHERE at >= ? OR at = (SELECT MAX(at) FROM traffic_history h2
+                   WHERE h2.deployment_id = traffic_history.deployment_id AND h2.at < ?)
+               ORDER BY deployment_id, at""",
+            (iso(since), iso(since)),
+        )
+
+    def set_budget(self, channel: str, usd_per_month: float, set_by: str, now: datetime) -> None:
+        self.db.execute(
+            """INSERT INTO budgets (channel, usd_per_month, set_by, set_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT(channel) DO UPDATE SET usd_per_month = excluded.usd_per_month,
+                   set_by = excluded.set_by, set_at = excluded.set_at""",
+            (channel, float(usd_per_month), set_by, iso(now)),
+        )
+
+    def delete_budget(self, channel: str) -> bool:
+        return self.db.execute("DELETE FROM budgets WHERE channel = ?", (channel,)).rowcount > 0
+
+    def budget(self, channel: str) -> dict | None:
+        return self.db.one("SELECT * FROM budgets WHERE channel = ?", (channel,))
+
+    def budgets(self) -> list[dict]:
+        return self.db.query("SELECT * FROM budgets ORDER BY channel")
+
+    def claim_post(self, key: str, now: datetime, channel: str | None = None) -> bool:
+        """Claim a scheduled post before sending it; False if it was claimed (or sent) before.
+
+        The claim is a single ``INSERT OR IGNORE``, so two runs of the same schedule slot (a
+        restart, or two jobs at once) cannot both win.
+        """
+        cur = self.db.execute(
+            "INSERT OR IGNORE INTO scheduled_posts (key, status, channel, claimed_at) VALUES (?, 'claimed', ?, ?)",
+            (key, channel, iso(now)),
+        )
+        return cur.rowcount == 1
+
+    def mark_posted(self, key: str, now: datetime, *, channel: str | None = None, ts: str | None = None) -> None:
+        self.db.execute(
+            """UPDATE scheduled_posts SET status = 'posted', channel = COALESCE(?, channel), ts = ?,
+                   posted_at = ? WHERE key = ?""",
+            (channel, ts, iso(now), key),
+        )
+
+    def release_post(self, key: str) -> None:
+        """Drop a claim whose post certainly failed, so the next run tries again."""
+        self.db.execute("DELETE FROM scheduled_posts WHERE key = ? AND status = 'claimed'", (key,))
+
+    def scheduled_post(self, key: str) -> dict | None:
+        return self.db.one("SELECT * FROM scheduled_posts WHERE key = ?", (key,))
+
+    def scheduled_post_keys(self, prefix: str) -> list[str]:
+        return [r["key"] for r in self.db.query(
+            "SELECT key FROM scheduled_posts WHERE substr(key, 1, ?) = ? ORDER BY key", (len(prefix), prefix))]
+
 def new_token() -> str:
     """An opaque, unguessable id for buttons and approvals."""
     return secrets.token_urlsafe(16)
+
+
+# -- approvals -------------------------------------------------------------------------------------
+@dataclass
+class ApprovalRecord:
+    """One approval request as stored; times parsed, ``request``/``result`` decoded."""
+
+    id: str
+    kind: str
+    requester: str
+    channel: str
+    deployment_id: str | None
+    request: dict
+    usd_per_hour: float | None
+    status: str
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None
+    executed_at: datetime | None
+    result: dict | None
+    message_channel: str | None
+    message_ts: str | None
+    requester_ts: str | None
+    created_at: datetime
+    expires_at: datetime
+    reminded_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: dict) -> ApprovalRecord:
+        data = {f.name: row.get(f.name) for f in fields(cls)}
+        data["request"] = json.loads(row["request"]) if row.get("request") else {}
+        data["result"] = json.loads(row["result"]) if row.get("result") else None
+        for key in ("decided_at", "executed_at", "created_at", "expires_at", "reminded_at"):
+            data[key] = parse_iso(row.get(key))
+        return cls(**data)
