@@ -1,0 +1,1 @@
+"""fwbot's benchmarks (see bench/README.md)."""

@@ -1,0 +1,212 @@
+"""One benchmark scenario per process, so each peak RSS is its own.
+
+``python bench/scenarios.py NAME JSON-ARGS`` runs one scenario and prints one JSON line with
+its figures; ``bench/run.py`` starts these and never imports fwbot itself for measuring.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+# The measured processes and the idle baseline import the same modules up front, so the
+# baseline's RSS is the interpreter plus fwbot's imports and nothing else.
+import bot.costs  # noqa: E402, F401
+import bot.lifecycle  # noqa: E402, F401
+import bot.reconcile  # noqa: E402, F401
+from bench.fleet import BOT_TOKEN, SIGNING_SECRET, T0, USERS, fleet  # noqa: E402
+from bot.clock import FakeClock  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.fireworks import FireworksGateway  # noqa: E402
+from bot.services import Services  # noqa: E402
+from bot.slack import ChannelPacer, Poster, make_web_client  # noqa: E402
+from storage.db import Database, iso  # noqa: E402
+from storage.store import Store  # noqa: E402
+
+
+def peak_rss_kb() -> int:
+    """VmHWM: the most resident memory this process has had."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    import resource
+
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def services_for(db_path: str, fireworks_url: str | None, slack_api: str | None, now: datetime) -> Services:
+    settings = Settings(_env_file=None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                        SLACK_API_URL=slack_api or "http://127.0.0.1:9/api/", FIREWORKS_API_KEY="sim-key",
+                        FIREWORKS_ACCOUNT_ID="demo", FIREWORKS_BASE_URL=fireworks_url or "http://127.0.0.1:9",
+                        FWBOT_DB=db_path)
+    db = Database(db_path)
+    db.migrate()
+    gateway: Any = None
+    if fireworks_url:
+        gateway = FireworksGateway(api_key="sim-key", account_id="demo", base_url=fireworks_url)
+    # The pacer spaces posts a second apart per channel, as it must for real Slack; that is
+    # waiting, not work, and it is the same with or without any of the code measured here.
+    poster = Poster(make_web_client(BOT_TOKEN, slack_api or "http://127.0.0.1:9/api/"), ChannelPacer(0.0))
+    return Services(settings=settings, store=Store(db), gateway=gateway, clock=FakeClock(now), poster=poster,
+                    simulated=False)
+
+
+# -- idle baseline --------------------------------------------------------------------------------
+def idle(_: dict) -> dict:
+    return {"peak_rss_kb": peak_rss_kb()}
+
+
+# -- sweep ----------------------------------------------------------------------------------------
+def sweep_prep(args: dict) -> dict:
+    """Untimed: the bot already knows the account (a sweep ran before), then some news happens."""
+    from bot.reconcile import sync
+    from bot.ui.kit import Message
+
+    services = services_for(args["db"], args["fireworks"], args["slack_api"], T0)
+    store = services.store
+    deps = fleet(args["n"])
+    threads = {}
+    for dep in deps:
+        if dep.news:
+            posted = services.poster.post(dep.channel, Message(text=f"tracking {dep.id}"))
+            threads[dep.id] = posted["ts"]
+    with store.db.write():
+        for dep in deps:
+            store.claim_deployment(dep.id, f"accounts/demo/deployments/{dep.id}", owner=dep.owner,
+                                   channel=dep.channel, now=T0, created_by_bot=True,
+                                   thread_ts=threads.get(dep.id))
+    started = time.perf_counter()
+    first = sync(services)
+    first_s = time.perf_counter() - started
+    for dep in deps:
+        if dep.news:
+            services.gateway.scale_deployment(dep.id, 2)
+    return {"first_sync_s": first_s, "seen": first.seen, "news": sum(d.news for d in deps)}
+
+
+def sweep(args: dict) -> dict:
+    """Timed: one reconcile pass, one metrics scrape, and every idle timer evaluated."""
+    from bot.lifecycle import LifecyclePolicy, digest, due_warnings, timers
+    from bot.reconcile import sync
+    from storage.db import parse_iso
+
+    now = T0 + timedelta(seconds=60)
+    services = services_for(args["db"], args["fireworks"], args["slack_api"], now)
+    store, gateway = services.store, services.gateway
+    store.db.scalar("SELECT 1")  # open the connection outside the measurement
+    rss_before = peak_rss_kb()
+    cpu0, t0 = time.process_time(), time.perf_counter()
+    report = sync(services)
+    t1 = time.perf_counter()
+    rates = gateway.request_rates()
+    for dep_id, rate in rates.items():
+        store.record_traffic(dep_id, now, rate)
+    t2 = time.perf_counter()
+    policy = LifecyclePolicy.from_settings(services.settings)
+    traffic = store.traffic_rows()
+    running = []
+    for record in store.deployments():
+        last = parse_iso((traffic.get(record.id) or {}).get("last_traffic_at"))
+        running.extend(timers(record, last, policy, now, services.prices))
+    digests = digest(due_warnings(running, policy, now, already=()))
+    t3 = time.perf_counter()
+    cpu = time.process_time() - cpu0
+    return {"wall_s": t3 - t0, "cpu_s": cpu, "sync_s": t1 - t0, "scrape_s": t2 - t1, "timers_s": t3 - t2,
+            "seen": report.seen, "scraped": len(rates), "timers": len(running), "digests": len(digests),
+            "peak_rss_kb": peak_rss_kb(), "rss_before_kb": rss_before}
+
+
+# -- cost summary ---------------------------------------------------------------------------------
+REPLICA_CHANGES_PER_DAY = 6
+TRAFFIC_CHANGES_PER_DAY = 12
+
+
+def summary_prep(args: dict) -> dict:
+    """Untimed: ``n`` deployments with ``days`` of replica and serving change points."""
+    import random
+
+    services = services_for(args["db"], None, None, T0)
+    store, n, days = services.store, args["n"], args["days"]
+    rng = random.Random(7)
+    start = T0 - timedelta(days=days)
+    replica_rows, traffic_rows = [], []
+    for i, dep in enumerate(fleet(n)):
+        t = start
+        step = timedelta(days=1) / REPLICA_CHANGES_PER_DAY
+        while t < T0:
+            replica_rows.append((dep.id, iso(t + timedelta(seconds=rng.randrange(600))), rng.randrange(0, 4),
+                                 "NVIDIA_H100_80GB" if i % 3 else "NVIDIA_A100_80GB", 1 + i % 2, int(i % 5 == 0)))
+            t += step
+        t = start
+        step = timedelta(days=1) / TRAFFIC_CHANGES_PER_DAY
+        serving = 0
+        while t < T0:
+            serving = 1 - serving
+            traffic_rows.append((dep.id, iso(t + timedelta(seconds=rng.randrange(300))), serving))
+            t += step
+    with store.db.write() as conn:
+        for dep in fleet(n):
+            store.claim_deployment(dep.id, f"accounts/demo/deployments/{dep.id}", owner=dep.owner,
+                                   channel=dep.channel, now=start, created_by_bot=True)
+        conn.executemany("INSERT OR REPLACE INTO replica_history (deployment_id, at, replicas, accelerator_type,"
+                         " accelerator_count, single_region) VALUES (?, ?, ?, ?, ?, ?)", replica_rows)
+        conn.executemany("INSERT OR REPLACE INTO traffic_history (deployment_id, at, serving) VALUES (?, ?, ?)",
+                         traffic_rows)
+    return {"replica_points": len(replica_rows), "traffic_points": len(traffic_rows)}
+
+
+def summary(args: dict) -> dict:
+    """Timed: the month-to-date cost summary by owner, from the stored history."""
+    from bot import costs
+
+    services = services_for(args["db"], None, None, T0)
+    store = services.store
+    store.db.scalar("SELECT 1")
+    start, end = T0 - timedelta(days=args["days"]), T0
+    t0 = time.perf_counter()
+    try:
+        from bot.cost_data import costs_between, deployment_meta
+
+        results = costs_between(services, start, end)
+        meta = deployment_meta(store)
+        source = "bot.cost_data"
+    except ImportError:
+        results = costs.integrate(store.replica_history(since=start), store.traffic_history(), start, end,
+                                  prices=services.prices, tz=services.settings.tz, now=T0)
+        meta = {r.id: {"owner": r.owner, "channel": r.channel, "base_model": r.base_model}
+                for r in store.deployments(include_gone=True)}
+        source = "bot.costs.integrate"
+    report = costs.cost_report(results, meta, "owner", label="last 30 days")
+    wall = time.perf_counter() - t0
+    assert len(report.groups) == len({d.owner for d in fleet(args["n"])} & set(USERS))
+    return {"wall_s": wall, "deployments": len(results), "source": source, "peak_rss_kb": peak_rss_kb()}
+
+
+SCENARIOS = {"idle": idle, "sweep-prep": sweep_prep, "sweep": sweep, "summary-prep": summary_prep,
+             "summary": summary}
+
+
+def main() -> int:
+    name, args = sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+    if args.get("profile"):
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+        result = SCENARIOS[name](args)
+        profiler.stop()
+        Path(args["profile"]).write_text(profiler.output_text(unicode=False, color=False))
+    else:
+        result = SCENARIOS[name](args)
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
