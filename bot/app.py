@@ -135,6 +135,7 @@ class Bot:
     http: BotHTTPServer | None = None
     scheduler: Any = None
     simulator: Any = None
+    socket_mode: Any = None
     _threads: list[threading.Thread] = field(default_factory=list)
 
     @property
@@ -151,7 +152,16 @@ class Bot:
         self._threads.append(t)
         return self.url
 
+    def connect_socket_mode(self, app_token: str) -> None:
+        """Receive Slack's requests over a Socket Mode WebSocket (no public URL needed)."""
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        self.socket_mode = SocketModeHandler(self.app, app_token)
+        self.socket_mode.connect()
+
     def stop(self) -> None:
+        if self.socket_mode is not None:
+            self.socket_mode.close()
         if self.scheduler is not None:
             self.scheduler.shutdown()
         if self.http is not None:
@@ -231,10 +241,7 @@ def run(host: str | None = None, port: int | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     url = bot.serve_http(host or settings.host, port if port is not None else settings.port)
     if settings.slack_app_token is not None:
-        from slack_bolt.adapter.socket_mode import SocketModeHandler
-
-        handler = SocketModeHandler(bot.app, settings.slack_app_token.get_secret_value())
-        handler.connect()
+        bot.connect_socket_mode(settings.slack_app_token.get_secret_value())
         log.info("fwbot connected over Socket Mode; health and metrics at %s", url)
     else:
         log.info("fwbot listening on %s (Slack requests at /slack/events)", url)

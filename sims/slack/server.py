@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from . import ui, web_api
+from .socket_mode import accept_key
 
 if TYPE_CHECKING:
     from .workspace import SlackWorkspace
@@ -102,6 +103,9 @@ def make_handler(ws: SlackWorkspace) -> type[BaseHTTPRequestHandler]:
             path = url.path
             body = self._body() if verb == "POST" else b""
             try:
+                if path.startswith("/link/") and verb == "GET":
+                    self._socket_mode(path[len("/link/"):])
+                    return
                 if path.startswith("/api/"):
                     self._api(path[len("/api/"):], body, url.query)
                 elif path.startswith("/webhook/") and verb == "POST":
@@ -121,6 +125,24 @@ def make_handler(ws: SlackWorkspace) -> type[BaseHTTPRequestHandler]:
                     self._send(404, b"not found", "text/plain")
             except (BrokenPipeError, ConnectionResetError):
                 pass
+
+        def _socket_mode(self, ticket: str) -> None:
+            """Upgrade to a WebSocket and hand the connection to the workspace (Socket Mode)."""
+            key = self.headers.get("Sec-WebSocket-Key")
+            if not key or "websocket" not in (self.headers.get("Upgrade") or "").lower():
+                self._send(400, b"expected a WebSocket upgrade", "text/plain")
+                return
+            if not ws.take_socket_ticket(ticket):
+                self._send(401, b"unknown or used ticket", "text/plain")
+                return
+            self.send_response(101, "Switching Protocols")
+            self.send_header("Upgrade", "websocket")
+            self.send_header("Connection", "Upgrade")
+            self.send_header("Sec-WebSocket-Accept", accept_key(key))
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+            ws.serve_socket(self.connection)
 
         def _api(self, name: str, body: bytes, query: str) -> None:
             try:

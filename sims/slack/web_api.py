@@ -60,7 +60,8 @@ def _answer(ws: SlackWorkspace, name: str, params: dict[str, Any], token: str | 
         return 200, {}, {"ok": False, "error": "unknown_method", "req_method": name}
     if not token:
         return 200, {}, {"ok": False, "error": "not_authed"}
-    if token != ws.bot_token:
+    # apps.connections.open is the one method that takes the app-level token.
+    if token != (ws.app_token if name == "apps.connections.open" else ws.bot_token):
         return 200, {}, {"ok": False, "error": "invalid_auth"}
     try:
         with ws._lock:
@@ -148,6 +149,11 @@ def _user(ws: SlackWorkspace, user_id: str):
 def auth_test(ws: SlackWorkspace, params: dict[str, Any]) -> dict[str, Any]:
     return {"url": f"{ws.url}/", "team": ws.team_name, "user": BOT_NAME, "team_id": ws.team_id,
             "user_id": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID, "is_enterprise_install": False}
+
+
+@method("apps.connections.open")
+def apps_connections_open(ws: SlackWorkspace, params: dict[str, Any]) -> dict[str, Any]:
+    return {"url": ws.open_socket_ticket()}
 
 
 # ---------------------------------------------------------------- chat

@@ -25,7 +25,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any, TypeVar
 
 from . import blocks as bk
-from . import payloads
+from . import payloads, socket_mode
 from .model import (
     APP_ID,
     BOT_ID,
@@ -43,6 +43,7 @@ from .model import (
     View,
 )
 from .signing import signed_headers
+from .socket_mode import SocketLink
 
 T = TypeVar("T")
 
@@ -93,9 +94,15 @@ class SlackWorkspace:
     """One workspace, one app (the bot), any number of seeded humans. Thread-safe."""
 
     def __init__(self, signing_secret: str, bot_token: str = "xoxb-local", team_id: str = "T0LOCAL",
-                 clock: Any = None, team_name: str = "Local", domain: str = "local") -> None:
+                 clock: Any = None, team_name: str = "Local", domain: str = "local",
+                 app_token: str = "xapp-local") -> None:
         self.signing_secret = signing_secret
         self.bot_token = bot_token
+        # Socket Mode: apps.connections.open takes this app-level token; once the app is
+        # connected, deliveries go over its WebSocket instead of HTTP.
+        self.app_token = app_token
+        self._tickets: set[str] = set()
+        self._socket: SocketLink | None = None
         self.team_id = team_id
         self.team_name = team_name
         self.domain = domain
@@ -360,6 +367,17 @@ class SlackWorkspace:
     def signed_headers(self, body: bytes, timestamp: int | None = None, secret: str | None = None) -> dict[str, str]:
         content_type = JSON if body.lstrip().startswith(b"{") else FORM
         return signed_headers(secret if secret is not None else self.signing_secret, body, content_type, timestamp)
+
+    def new_response_url(self, user: str, channel: str, message_ts: str | None = None) -> str:
+        """A live response_url, for hand-built payloads sent with :meth:`send_raw`."""
+        with self._lock:
+            return self._new_response_url(user, channel, message_ts=message_ts)
+
+    def response_url_uses(self, url: str) -> int:
+        """How many times the app has posted to a response_url this workspace handed out."""
+        with self._lock:
+            hook = self._response_urls.get(url.rstrip("/").rsplit("/", 1)[-1])
+            return hook.uses if hook is not None else 0
 
     # ------------------------------------------------------------------ inspection
 
@@ -870,7 +888,62 @@ class SlackWorkspace:
             view.errors = {}
             self._pop_view(user, view_id)
 
+    # ---------------------------------------------------------------- Socket Mode
+
+    def open_socket_ticket(self) -> str:
+        """A one-time ``ws://`` URL for apps.connections.open."""
+        ticket = socket_mode.new_ticket()
+        with self._lock:
+            self._tickets.add(ticket)
+        return f"{self.url.replace('http://', 'ws://', 1)}/link/{ticket}"
+
+    def take_socket_ticket(self, ticket: str) -> bool:
+        with self._lock:
+            if ticket in self._tickets:
+                self._tickets.discard(ticket)
+                return True
+            return False
+
+    def serve_socket(self, sock: Any) -> None:
+        """Run one app connection until it closes (called on the server's connection thread)."""
+        link = SocketLink(sock)
+        with self._lock:
+            self._socket = link
+        try:
+            link.serve()
+        finally:
+            with self._lock:
+                if self._socket is link:
+                    self._socket = None
+
+    @property
+    def socket_connected(self) -> bool:
+        link = self._socket
+        return link is not None and not link.closed.is_set()
+
+    def _deliver_over_socket(self, link: SocketLink, payload: dict[str, Any]) -> Delivery:
+        if "command" in payload:
+            kind, accepts = "slash_commands", True
+        elif payload.get("type") == "event_callback":
+            kind, accepts = "events_api", False
+        else:
+            kind, accepts = "interactive", True
+        started = time.monotonic()
+        answer = link.deliver(kind, payload, self.ack_timeout, accepts)
+        elapsed = time.monotonic() - started
+        if answer is None:
+            delivery = Delivery(0, "", elapsed, error="operation_timeout", payload=payload)
+        else:
+            body = json.dumps(answer["payload"]) if answer.get("payload") else ""
+            delivery = Delivery(200, body, elapsed, {"content-type": "application/json"}, payload=payload)
+        with self._lock:
+            self._deliveries.append((str(payload.get("type") or payload.get("command") or kind), delivery))
+        return delivery
+
     def _deliver(self, body: bytes, content_type: str, payload: dict[str, Any]) -> Delivery:
+        link = self._socket
+        if link is not None and not link.closed.is_set():
+            return self._deliver_over_socket(link, payload)
         if not self.events_url:
             raise RuntimeError("events_url is not set: nowhere to deliver to")
         headers = signed_headers(self.signing_secret, body, content_type)

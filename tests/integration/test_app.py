@@ -65,3 +65,29 @@ def test_restart_keeps_ownership(tmp_path):
     finally:
         first.ws.stop()
         first.sim.stop()
+
+
+def test_socket_mode_receives_commands_and_clicks_over_the_websocket(tmp_path):
+    ws = SlackWorkspace(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, app_token="xapp-test")
+    ws.start(host="127.0.0.1", port=0)
+    seed_workspace(ws)
+    settings = Settings(_env_file=None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN="xapp-test",
+                        SLACK_API_URL=ws.api_url, FWBOT_DB=str(tmp_path / "fwbot.db"))
+    bot = create_bot(settings, with_scheduler=False)
+    try:
+        bot.connect_socket_mode("xapp-test")
+        ws.wait_for(lambda: ws.socket_connected)
+        assert ws.events_url is None  # nothing goes over HTTP
+        r = ws.slash_command(user="U_DEV", channel=CHANNEL, text="help")
+        assert r.status == 200 and "deploy" in r.body
+        ws.slash_command(user="U_DEV", channel=CHANNEL, text="deploy llama-v3p1-8b-instruct --deployment-id sock-1")
+        ws.wait_for(lambda: bot.services.store.deployment("sock-1"))
+        ws.slash_command(user="U_DEV", channel=CHANNEL, text="delete sock-1")
+        confirm = ws.wait_for(lambda: [m for m in ws.messages(CHANNEL) if m.ephemeral_to == "U_DEV"
+                                       and "Delete `sock-1`" in message_text(m)] or None)[-1]
+        click = ws.click("U_DEV", CHANNEL, confirm.ts, "confirm_delete")
+        assert click.status == 200
+        ws.wait_for(lambda: bot.services.store.deployment("sock-1").state in ("DELETING", "DELETED"))
+    finally:
+        bot.stop()
+        ws.stop()
