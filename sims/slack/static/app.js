@@ -21,7 +21,7 @@ function h(tag, attrs, ...children) {
     else if (key === "className") el.className = value;
     else el.setAttribute(key, value === true ? "" : value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -60,9 +60,15 @@ async function act(path, body) {
 }
 
 async function refresh() {
+  let fresh;
   try {
-    ui.state = await api("state?user=" + encodeURIComponent(ui.me));
+    fresh = await api("state?user=" + encodeURIComponent(ui.me));
   } catch (err) { toast(err.message); return; }
+  // Refreshes overlap (a click's own, and the event stream's); answers may arrive out of order.
+  // Keep the newest state of the user we act as, never an older one that arrived late.
+  if (ui.me && fresh.me !== ui.me) return;
+  if (ui.state && ui.state.me === fresh.me && fresh.version < ui.state.version) return;
+  ui.state = fresh;
   const known = ui.state.users.filter((u) => !u.is_bot && !u.deleted);
   if (!ui.state.users.some((u) => u.id === ui.me && !u.is_bot) && known.length) {
     ui.me = known[0].id;  // remembered user from an earlier run is gone
@@ -82,6 +88,37 @@ function channelName(id) {
   if (!channel) return id;
   return channel.is_im ? ui.state.bot.name : channel.name;
 }
+// Slack's shortcodes for the emoji apps commonly send; unknown ones stay as typed, as in Slack.
+const EMOJI = {
+  "+1": "👍", "-1": "👎", thumbsup: "👍", thumbsdown: "👎", white_check_mark: "✅", heavy_check_mark: "✔️",
+  ballot_box_with_check: "☑️", x: "❌", heavy_multiplication_x: "✖️", warning: "⚠️", no_entry: "⛔",
+  no_entry_sign: "🚫", information_source: "ℹ️", question: "❓", grey_question: "❔", exclamation: "❗",
+  grey_exclamation: "❕", bangbang: "‼️", hourglass: "⌛", hourglass_flowing_sand: "⏳", stopwatch: "⏱️",
+  alarm_clock: "⏰", timer_clock: "⏲️", clock1: "🕐", calendar: "📆", date: "📅", spiral_calendar_pad: "🗓️",
+  large_green_circle: "🟢", large_yellow_circle: "🟡", large_orange_circle: "🟠", red_circle: "🔴",
+  large_blue_circle: "🔵", large_purple_circle: "🟣", white_circle: "⚪", black_circle: "⚫",
+  green_heart: "💚", heart: "❤️", arrows_counterclockwise: "🔄", repeat: "🔁", recycle: "♻️",
+  wastebasket: "🗑️", mag: "🔍", mag_right: "🔎", receipt: "🧾", gear: "⚙️", wrench: "🔧", hammer: "🔨",
+  hammer_and_wrench: "🛠️", test_tube: "🧪", straight_ruler: "📏", triangular_ruler: "📐", raised_hands: "🙌",
+  raised_hand: "✋", wave: "👋", clap: "👏", pray: "🙏", handshake: "🤝", eyes: "👀", ghost: "👻",
+  snowflake: "❄️", rocket: "🚀", moneybag: "💰", money_with_wings: "💸", dollar: "💵", credit_card: "💳",
+  chart_with_upwards_trend: "📈", chart_with_downwards_trend: "📉", bar_chart: "📊", jigsaw: "🧩",
+  boom: "💥", bell: "🔔", no_bell: "🔕", zzz: "💤", sleeping: "😴", fire: "🔥", zap: "⚡", bulb: "💡",
+  sparkles: "✨", star: "⭐", tada: "🎉", memo: "📝", pushpin: "📌", round_pushpin: "📍", lock: "🔒",
+  unlock: "🔓", key: "🔑", rotating_light: "🚨", construction: "🚧", package: "📦", inbox_tray: "📥",
+  outbox_tray: "📤", link: "🔗", paperclip: "📎", clipboard: "📋", scroll: "📜", book: "📖", robot_face: "🤖",
+  computer: "💻", desktop_computer: "🖥️", brain: "🧠", thermometer: "🌡️", arrow_up: "⬆️", arrow_down: "⬇️",
+  arrow_right: "➡️", arrow_left: "⬅️", arrow_up_small: "🔼", arrow_down_small: "🔽", heavy_plus_sign: "➕",
+  heavy_minus_sign: "➖", point_right: "👉", point_up: "☝️", speech_balloon: "💬", thought_balloon: "💭",
+  sos: "🆘", new: "🆕", ok: "🆗", free: "🆓", skull: "💀", smile: "😄", slightly_smiling_face: "🙂",
+  thinking_face: "🤔", hourglass_done: "⌛", checkered_flag: "🏁", crossed_flags: "🎌", pause_button: "⏸️",
+  arrow_forward: "▶️", black_square_for_stop: "⏹️", fast_forward: "⏩", rewind: "⏪", ice_cube: "🧊",
+};
+
+function emojify(text) {
+  return text.replace(/:([a-z0-9_+-]+):/g, (whole, name) => EMOJI[name] || whole);
+}
+
 function unescapeSlack(text) {
   return text.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
 }
@@ -111,7 +148,7 @@ function mrkdwn(text) {
   const out = document.createDocumentFragment();
   let last = 0;
   for (const m of String(text || "").matchAll(MRKDWN)) {
-    if (m.index > last) out.append(unescapeSlack(text.slice(last, m.index)));
+    if (m.index > last) out.append(emojify(unescapeSlack(text.slice(last, m.index))));
     if (m[1] !== undefined) out.append(h("pre", {}, unescapeSlack(m[1])));
     else if (m[2] !== undefined) out.append(h("code", {}, unescapeSlack(m[2])));
     else if (m[3] !== undefined) out.append(angle(m[3]));
@@ -121,14 +158,15 @@ function mrkdwn(text) {
     else out.append(h("br"));
     last = m.index + m[0].length;
   }
-  if (last < String(text || "").length) out.append(unescapeSlack(text.slice(last)));
+  if (last < String(text || "").length) out.append(emojify(unescapeSlack(text.slice(last))));
   return out;
 }
 
 function textObj(obj) {
   if (!obj) return "";
   if (typeof obj === "string") return mrkdwn(obj);
-  return obj.type === "mrkdwn" ? mrkdwn(obj.text) : document.createTextNode(obj.text || "");
+  if (obj.type === "mrkdwn") return mrkdwn(obj.text);
+  return document.createTextNode(obj.emoji === false ? obj.text || "" : emojify(obj.text || ""));
 }
 
 function tsTime(ts) {
@@ -188,7 +226,8 @@ function richText(elements) {
     if (el.type === "link") return h("a", {href: el.url, target: "_blank", rel: "noopener noreferrer"}, el.text || el.url);
     if (el.type === "user") return h("span", {className: "mention"}, "@" + userName(el.user_id));
     if (el.type === "channel") return h("span", {className: "mention"}, "#" + channelName(el.channel_id));
-    if (el.type === "emoji") return `:${el.name}:`;
+    if (el.type === "emoji") return el.unicode ? String.fromCodePoint(...el.unicode.split("-").map((c) => parseInt(c, 16)))
+      : emojify(`:${el.name}:`);
     if (el.elements) {
       const tag = {rich_text_preformatted: "pre", rich_text_quote: "blockquote", rich_text_list: "ul"}[el.type] || "div";
       return h(tag, {}, el.type === "rich_text_list" ? el.elements.map((x) => h("li", {}, richText(x.elements || [])))
@@ -307,15 +346,27 @@ function viewOf(viewId) {
   return views.find((v) => v.id === viewId);
 }
 
+// Slack sends a typed input's block action only when the input block has dispatch_action; the
+// element's dispatch_action_config says when (default: Enter). Typing sends on change here
+// (Enter or leaving the field) so a re-rendered modal never interrupts a word.
+function dispatchesOn(block, element, trigger) {
+  if (!block.dispatch_action) return false;
+  const on = (element.dispatch_action_config || {}).trigger_actions_on || ["on_enter_pressed"];
+  return on.includes(trigger);
+}
+
 function renderInput(block, ctx, error) {
   const element = block.element || {};
   const viewId = ctx.viewId;
   const value = draftValue(viewId, block, element);
+  let sent;  // the value last dispatched, so Enter then blur does not send it twice
   const update = (v) => {
     setDraft(viewId, block, element, v);
-    if (block.dispatch_action || (element.dispatch_action_config && element.type !== "plain_text_input")) {
-      interact(ctx, element, block, {selected_option: v});
-    }
+    if (!block.dispatch_action) return;
+    const typed = ["plain_text_input", "number_input", "email_text_input", "url_text_input"].includes(element.type);
+    if (typed && JSON.stringify(v) === sent) return;
+    sent = JSON.stringify(v);
+    interact(ctx, element, block, {selected_option: v});
   };
   let control;
   const text = (type) => h(type === "textarea" ? "textarea" : "input", {
@@ -324,7 +375,15 @@ function renderInput(block, ctx, error) {
     placeholder: element.placeholder ? element.placeholder.text : null,
     maxlength: element.max_length || null, min: element.min_value ?? null, max: element.max_value ?? null,
     step: element.type === "number_input" ? (element.is_decimal_allowed ? "any" : "1") : null,
+    "data-input": `${block.block_id}/${element.action_id}`,
     oninput: (e) => setDraft(viewId, block, element, e.target.value),
+    onkeydown: (e) => {
+      // An input that dispatches on Enter sends a block action instead of submitting the modal.
+      if (e.key === "Enter" && type !== "textarea" && dispatchesOn(block, element, "on_enter_pressed")) {
+        e.preventDefault();
+        update(e.target.value);
+      }
+    },
     onchange: (e) => update(e.target.value)}, type === "textarea" ? value ?? "" : null);
   if (element.type === "plain_text_input" && element.multiline) control = text("textarea");
   else if (element.type === "plain_text_input") control = text("text");
@@ -351,8 +410,13 @@ function renderInput(block, ctx, error) {
     control = selectBox([{value: "", label: placeholderOf(element)}].concat(choicesFor(element)), value || "",
       (v) => update(v || null), "bk-select");
   } else control = h("span", {className: "bk-unknown"}, `[${element.type}]`);
-  return h("div", {className: "bk-input" + (error ? " has-error" : "")},
-    h("label", {className: "bk-label"}, textObj(block.label), block.optional ? h("span", {className: "hint"}, " (optional)") : null),
+  const controlId = `input-${viewId}-${block.block_id}`;
+  const labelled = control.tagName !== "DIV" && control.tagName !== "SPAN";
+  if (labelled) control.id = controlId;
+  if (error && labelled) control.setAttribute("aria-invalid", "true");
+  return h("div", {className: "bk-input" + (error ? " has-error" : ""), "data-block-id": block.block_id},
+    h("label", {className: "bk-label", for: labelled ? controlId : null}, textObj(block.label),
+      block.optional ? h("span", {className: "hint"}, " (optional)") : null),
     control,
     block.hint ? h("div", {className: "hint"}, textObj(block.hint)) : null,
     error ? h("div", {className: "bk-error"}, error) : null);
@@ -409,9 +473,10 @@ function renderMain() {
   }
   composer.hidden = false;
   const channel = current();
-  header.replaceChildren(h("b", {}, channel.is_im ? ui.state.bot.name : "# " + channel.name),
+  header.replaceChildren(...[h("b", {}, channel.is_im ? ui.state.bot.name : "# " + channel.name),
     !channel.is_member ? h("span", {className: "hint"}, " · you are not a member") : null,
-    ui.state.events_url ? null : h("span", {className: "warning"}, " · no app connected (events_url not set)"));
+    ui.state.events_url ? null : h("span", {className: "warning"}, " · no app connected (events_url not set)")]
+    .filter(Boolean));
   const top = channel.messages.filter((m) => !m.thread_ts || m.thread_ts === m.ts || m.reply_broadcast);
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.replaceChildren(...(top.length ? top.map((m) => renderMessage(m, channel, true))
@@ -420,21 +485,38 @@ function renderMain() {
   renderMain.seen = true;
 }
 
+const AVATAR_COLOURS = ["#e01e5a", "#2eb67d", "#ecb22e", "#36c5f0", "#4a154b", "#1264a3", "#e8912d", "#7c3085"];
+
+function avatar(m) {
+  if (m.user === ui.state.bot.id) return h("div", {className: "avatar bot", "aria-hidden": "true"}, "fw");
+  if (m.is_bot) return h("div", {className: "avatar slackbot", "aria-hidden": "true"}, "S");
+  let hash = 0;
+  for (const c of m.user || "") hash = (hash * 31 + c.charCodeAt(0)) >>> 0;
+  return h("div", {className: "avatar", style: `background:${AVATAR_COLOURS[hash % AVATAR_COLOURS.length]}`,
+    "aria-hidden": "true"}, (m.user_name || "?").slice(0, 1).toUpperCase());
+}
+
 function renderMessage(m, channel, withReplies) {
   const ctx = {kind: "message", channel: channel.id, ts: m.ts};
   return h("article", {className: "message" + (m.ephemeral ? " ephemeral" : ""), "data-ts": m.ts},
-    m.command_echo ? h("div", {className: "hint"}, m.command_echo) : null,
+    m.command_echo ? h("div", {className: "hint echo"}, m.command_echo) : null,
+    avatar(m),
+    h("div", {className: "message-body"}, messageBody(m, ctx, withReplies)));
+}
+
+function messageBody(m, ctx, withReplies) {
+  return [
     h("div", {className: "meta"},
-      h("b", {}, m.user_name), m.is_bot ? h("span", {className: "app-tag"}, "APP") : null,
+      h("b", {}, m.user_name), m.user === ui.state.bot.id ? h("span", {className: "app-tag"}, "APP") : null,
       h("time", {title: m.ts}, tsTime(m.ts)),
       m.edited ? h("span", {className: "hint"}, "(edited)") : null),
     m.blocks && m.blocks.length ? renderBlocks(m.blocks, ctx) : h("div", {className: "bk-text"}, mrkdwn(m.text)),
     (m.files || []).map((f) => f.mimetype && f.mimetype.startsWith("image/")
       ? h("a", {href: f.url_private, target: "_blank"}, h("img", {className: "file-image", src: f.url_private, alt: f.title || f.name}))
       : h("a", {className: "file", href: f.url_private, target: "_blank"}, "📎 " + (f.title || f.name))),
-    m.ephemeral ? h("div", {className: "ephemeral-note"}, "Only visible to you") : null,
+    m.ephemeral ? h("div", {className: "ephemeral-note"}, "👁 Only visible to you") : null,
     withReplies && m.reply_count ? h("a", {href: "#", className: "replies", onclick: (e) => {
-      e.preventDefault(); ui.thread = m.ts; render(); }}, `${m.reply_count} ${m.reply_count === 1 ? "reply" : "replies"}`) : null);
+      e.preventDefault(); ui.thread = m.ts; render(); }}, `${m.reply_count} ${m.reply_count === 1 ? "reply" : "replies"}`) : null];
 }
 
 function renderThread() {
@@ -457,6 +539,9 @@ function renderModal() {
   const key = top ? `${top.id}|${top.view.hash}|${JSON.stringify(top.errors)}|${views.length}` : "";
   if (key === renderModal.key && root.querySelector(".overlay.view")) return;
   renderModal.key = key;
+  // Keep focus on the same input across a re-render (the app updated the view while we typed).
+  const focused = document.activeElement && document.activeElement.closest(".overlay.view")
+    ? document.activeElement.getAttribute("data-input") : null;
   root.querySelectorAll(".overlay.view").forEach((el) => el.remove());
   if (!top) return;
   const view = top.view;
@@ -467,7 +552,8 @@ function renderModal() {
     act("submit", {view_id: top.id, values: ui.drafts[top.id] || {}});
   };
   const overlay = h("div", {className: "overlay view"},
-    h("form", {className: "modal", role: "dialog", "aria-modal": "true", onsubmit: submit},
+    h("form", {className: "modal", role: "dialog", "aria-modal": "true", "aria-label": view.title ? view.title.text : "Modal",
+      novalidate: true, onsubmit: submit},
       h("div", {className: "modal-title"},
         views.length > 1 ? h("button", {type: "button", className: "link", onclick: close}, "‹ ") : null,
         textObj(view.title), h("button", {type: "button", className: "x", "aria-label": "Close", onclick: close}, "×")),
@@ -478,6 +564,8 @@ function renderModal() {
         h("button", {type: "button", onclick: close}, view.close ? view.close.text : "Cancel"),
         view.submit ? h("button", {type: "submit", className: "bk-button primary"}, view.submit.text) : null)));
   root.prepend(overlay);
+  const again = focused && overlay.querySelector(`[data-input="${CSS.escape(focused)}"]`);
+  if (again) again.focus();
 }
 
 // ---------------------------------------------------------------- wiring
