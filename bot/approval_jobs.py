@@ -1,9 +1,115 @@
-"""Scheduled jobs of this area (see bot/scheduler.py)."""
+"""Scheduled jobs of approvals: one reminder, expiry, and finishing approved runs a crash cut short.
+
+Each step is keyed by a compare-and-set on the request's row (``reminded_at IS NULL``, ``status =
+'pending'``, the run's start time), so running the sweep twice, or on two threads, or after a
+restart, sends nothing twice and runs nothing twice.
+"""
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from slack_sdk.errors import SlackApiError
+
+from bot.approvals import EXPIRED, PENDING, expiry_due, recovery_due, reminder_due
+from bot.scheduler import Job
 from bot.services import Services
+from bot.ui import approvals as ui
+
+log = logging.getLogger("fwbot.approvals")
+
+SWEEP_INTERVAL_S = 60
 
 
-def jobs(services: Services, metrics) -> list:
-    return []
+@dataclass
+class ApprovalSweep:
+    """What one sweep did (tokens), for logs and tests."""
+
+    reminded: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)
+    recovered: list[str] = field(default_factory=list)
+
+
+def send_reminders(services: Services) -> list[str]:
+    """Remind the approvers, once, about requests half way to expiry."""
+    now, done = services.clock.now(), []
+    for record in services.store.approvals(status=PENDING):
+        if not reminder_due(status=record.status, created_at=record.created_at, expires=record.expires_at,
+                            reminded_at=record.reminded_at, now=now):
+            continue
+        if not services.store.mark_approval_reminded(record.id, now):
+            continue
+        done.append(record.id)
+        if record.message_channel and record.message_ts:
+            try:
+                services.poster.post(record.message_channel, ui.reminder_message(
+                    record, approvers=services.settings.approvers, simulated=services.simulated),
+                    thread_ts=record.message_ts)
+            except SlackApiError as e:
+                log.warning("could not remind about approval %s: %s", record.id, e.response.get("error"))
+    return done
+
+
+def expire_requests(services: Services) -> list[str]:
+    """Expire requests nobody decided in time; tell the approvers (in the thread) and the requester."""
+    from handlers.approvals_gate import audit, report
+
+    now, done = services.clock.now(), []
+    for record in services.store.approvals(status=PENDING):
+        if not expiry_due(status=record.status, expires=record.expires_at, now=now):
+            continue
+        if not services.store.decide_approval(record.id, status=EXPIRED, by="fwbot", now=now, check_expiry=False):
+            continue  # decided meanwhile
+        expired = services.store.approval(record.id)
+        assert expired is not None
+        done.append(record.id)
+        audit(services, "fwbot", "approval expire", "ok", expired,
+              detail=f"{expired.kind} requested by {expired.requester} expired without a decision")
+        report(services, expired, tell_requester=True)
+        if expired.message_channel and expired.message_ts:
+            try:
+                services.poster.post(expired.message_channel, ui.expired_notice(
+                    expired, approvers=services.settings.approvers, simulated=services.simulated),
+                    thread_ts=expired.message_ts)
+            except SlackApiError as e:
+                log.warning("could not note expiry of approval %s: %s", expired.id, e.response.get("error"))
+    return done
+
+
+def recover_approved(services: Services, metrics, *, booted_at: datetime) -> list[str]:
+    """Run approved requests whose run never finished: its runner died (a restart) or outlived its lease.
+
+    The claim is a compare-and-set on the run's start time, so exactly one runner takes each.
+    """
+    from handlers.approvals_gate import carry_out
+
+    now, done = services.clock.now(), []
+    for record in services.store.approvals(status="approved"):
+        if not recovery_due(status=record.status, executed_at=record.executed_at, result=record.result,
+                            booted_at=booted_at, now=now):
+            continue
+        if not services.store.restart_approved_run(record.id, started=record.executed_at, now=now):
+            continue
+        log.info("finishing approved %s %s (approval %s) after an interrupted run", record.kind,
+                 record.deployment_id, record.id)
+        carry_out(services, metrics, record.id)
+        done.append(record.id)
+    return done
+
+
+def sweep(services: Services, metrics, *, booted_at: datetime) -> ApprovalSweep:
+    """One pass of everything time-driven about approvals."""
+    return ApprovalSweep(
+        recovered=recover_approved(services, metrics, booted_at=booted_at),
+        reminded=send_reminders(services),
+        expired=expire_requests(services),
+    )
+
+
+def jobs(services: Services, metrics) -> list[Job]:
+    """The approval sweep; it runs at start too, so a restart finishes interrupted runs at once."""
+    booted_at = services.clock.now()
+    return [Job("approvals", lambda: sweep(services, metrics, booted_at=booted_at),
+                trigger_args={"seconds": SWEEP_INTERVAL_S})]

@@ -1,10 +1,32 @@
-"""Approval policy: which requests need a second person (pure)."""
+"""Approval policy and the decisions around it (pure).
+
+Which requests need a second person, who may decide one, when a pending request is reminded
+about or expires, and when an approved request that never finished must be picked up again.
+Everything here is a function of plain values and ``now``; the listeners, the jobs and the store
+carry out what these decide.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from bot.pricing import format_usd
+
+KINDS = ("deploy", "update", "delete")
+PENDING = "pending"
+APPROVED = "approved"
+REJECTED = "rejected"
+EXPIRED = "expired"
+CANCELLED = "cancelled"
+FINAL = (APPROVED, REJECTED, EXPIRED, CANCELLED)
+
+# How long a started run may take before a later sweep treats its runner as dead and runs it
+# again (every approved operation is idempotent: deploy ids are fixed in the request).
+RUN_LEASE_S = 15 * 60.0
+# Fraction of the approval window after which the one reminder goes out.
+REMIND_AT_FRACTION = 0.5
 
 
 def approval_reason(*, approvers: Sequence[str], threshold: float, new_usd: float | None,
@@ -24,4 +46,113 @@ def approval_reason(*, approvers: Sequence[str], threshold: float, new_usd: floa
         if before_usd is not None and before_usd > threshold:
             return f"it raises the worst case from {format_usd(before_usd)} to {format_usd(new_usd)}"
         return f"its worst case, {format_usd(new_usd)}, is above the {format_usd(threshold)} threshold"
+    return None
+
+
+def is_usergroup(approver_id: str) -> bool:
+    """Slack user-group ids start with ``S``; user ids with ``U`` or ``W``."""
+    return approver_id.startswith("S")
+
+
+def expand_approvers(configured: Iterable[str], group_members: Mapping[str, Collection[str]]) -> frozenset[str]:
+    """The user ids who may decide: configured users plus the members of configured groups.
+
+    A group whose members are unknown (``group_members`` has no entry) contributes nobody, so a
+    failed lookup never widens who may approve.
+    """
+    users: set[str] = set()
+    for approver in configured:
+        if is_usergroup(approver):
+            users.update(group_members.get(approver, ()))
+        else:
+            users.add(approver)
+    return frozenset(users)
+
+
+def decision_refusal(user_id: str, *, requester: str, approvers: Collection[str]) -> str | None:
+    """Why ``user_id`` may not approve or reject this request, or ``None`` when they may.
+
+    The requester is never their own approver, even when they are on the approver list.
+    """
+    if user_id == requester:
+        return "you asked for this, so someone else must approve or reject it. You can cancel it instead."
+    if user_id not in approvers:
+        return "only approvers can approve or reject requests, and you are not one of them."
+    return None
+
+
+def expires_at(created_at: datetime, expiry_s: float) -> datetime:
+    """When a request made at ``created_at`` expires."""
+    return created_at + timedelta(seconds=expiry_s)
+
+
+def reminder_at(created_at: datetime, expires: datetime) -> datetime:
+    """When the one reminder about a pending request is due (half way through its window)."""
+    return created_at + (expires - created_at) * REMIND_AT_FRACTION
+
+
+def reminder_due(*, status: str, created_at: datetime, expires: datetime, reminded_at: datetime | None,
+                 now: datetime) -> bool:
+    """A pending request gets exactly one reminder, after half its window and before it expires."""
+    return (status == PENDING and reminded_at is None
+            and reminder_at(created_at, expires) <= now < expires)
+
+
+def expiry_due(*, status: str, expires: datetime, now: datetime) -> bool:
+    """A request nobody decided by ``expires`` expires."""
+    return status == PENDING and now >= expires
+
+
+def recovery_due(*, status: str, executed_at: datetime | None, result: object, booted_at: datetime,
+                 now: datetime, lease_s: float = RUN_LEASE_S) -> bool:
+    """Whether an approved request must be (re)run by the recovery sweep.
+
+    It is approved but has no result, and either nobody started it, it was started before this
+    process booted (its runner died with the old process), or its run outlived the lease.
+    """
+    if status != APPROVED or result is not None:
+        return False
+    if executed_at is None:
+        return True
+    return executed_at < booted_at or (now - executed_at).total_seconds() > lease_s
+
+
+@dataclass(frozen=True)
+class ClickOutcome:
+    """What to tell someone whose decision did not take: ``kind`` and the facts to show."""
+
+    kind: str  # decided | expired | unknown | wrong_message
+    status: str | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+
+def click_outcome(*, won: bool, status: str | None, decided_by: str | None, decided_at: datetime | None,
+                  expires: datetime | None, now: datetime) -> ClickOutcome | None:
+    """The result of a compare-and-set decision: ``None`` when this click won it.
+
+    Otherwise the state the request is in now: already decided (by whom, when), expired, or unknown.
+    """
+    if won:
+        return None
+    if status is None:
+        return ClickOutcome("unknown")
+    if status == PENDING and expires is not None and now >= expires:
+        return ClickOutcome("expired", status=EXPIRED, decided_at=expires)
+    if status == EXPIRED:
+        return ClickOutcome("expired", status=status, decided_at=decided_at or expires)
+    return ClickOutcome("decided", status=status, decided_by=decided_by, decided_at=decided_at)
+
+
+def button_binding_problem(*, record_exists: bool, record_message_ts: str | None,
+                           clicked_message_ts: str | None) -> str | None:
+    """Whether a button's token belongs to the message it was clicked on.
+
+    Each request's buttons carry its own opaque token; a token that is unknown, or that belongs to
+    a different request than the message clicked, is a forged or stale click.
+    """
+    if not record_exists:
+        return "this approval button does not belong to any request fwbot knows. Nothing was done."
+    if record_message_ts and clicked_message_ts and record_message_ts != clicked_message_ts:
+        return "this button does not belong to the request in this message. Nothing was done."
     return None

@@ -85,6 +85,20 @@ class Operations:
             )
         return record
 
+    def approved_by(self, approval_id: str, actor: Actor, kind: str, deployment_id: str) -> str:
+        """The approver of an approved, not yet finished request for exactly this operation.
+
+        The approval is read from the store, never taken from the caller, so only a decided
+        request can stand in for the owner's permission. Raises ``UserError`` otherwise.
+        """
+        record = self.s.store.approval(approval_id)
+        if (record is None or record.status != "approved" or record.result is not None or record.kind != kind
+                or record.deployment_id != deployment_id or record.requester != actor.user_id
+                or not record.decided_by or record.decided_by == record.requester):
+            raise UserError(f"there is no approved request to {kind} `{deployment_id}` for "
+                            f"<@{actor.user_id}>; nothing was changed.")
+        return record.decided_by
+
     def audit(self, actor: str, action: str, result: str, *, deployment_id: str | None = None,
               channel: str | None = None, request: Any = None, detail: str | None = None) -> None:
         self.s.store.audit(actor=actor, action=action, result=result, now=self.s.clock.now(),
@@ -196,8 +210,11 @@ class Operations:
         return before, after
 
     # -- changes ---------------------------------------------------------------------------------
-    def update(self, actor: Actor, deployment_id: str, change: DeploymentChange, *, dry_run: bool = False) -> dict:
+    def update(self, actor: Actor, deployment_id: str, change: DeploymentChange, *, dry_run: bool = False,
+               approval_id: str | None = None) -> dict:
+        """Apply a change. ``approval_id``: the approved request this runs (audited with its approver)."""
         self.authorize_change(actor, deployment_id)
+        approved_by = self.approved_by(approval_id, actor, "update", deployment_id) if approval_id else None
         current = self.s.gateway.get_deployment(deployment_id)
         after = change.apply_to(current)
         if dry_run:
@@ -211,7 +228,8 @@ class Operations:
                                                unused_delete_s=change.unused_auto_delete_s)
         self.mirror(wire)
         self.audit(actor.user_id, "update", "ok", deployment_id=deployment_id, channel=actor.channel_id,
-                   request={"mask": mask, "change": change.model_dump(mode="json")})
+                   request={"mask": mask, "change": change.model_dump(mode="json"),
+                            **({"approved_by": approved_by, "approval": approval_id} if approved_by else {})})
         return wire
 
     def scale(self, actor: Actor, deployment_id: str, replicas: int) -> dict:
@@ -223,15 +241,21 @@ class Operations:
                    request={"replicas": replicas})
         return wire
 
-    def delete(self, actor: Actor, deployment_id: str, *, hard: bool = False) -> None:
-        self.authorize_change(actor, deployment_id)
+    def delete(self, actor: Actor, deployment_id: str, *, hard: bool = False, approval_id: str | None = None) -> None:
+        """Delete a deployment. Only its owner or an admin may, or anyone whose request to delete
+        exactly this deployment an approver approved (``approval_id``, checked against the store)."""
+        if approval_id:
+            approved_by = self.approved_by(approval_id, actor, "delete", deployment_id)
+        else:
+            approved_by = None
+            self.authorize_change(actor, deployment_id)
         self.s.gateway.delete_deployment(deployment_id, hard=hard, ignore_checks=True)
         try:
             self.mirror(self.s.gateway.get_deployment(deployment_id))
         except NotFound:
             self.s.store.mark_gone(deployment_id, self.s.clock.now())
         self.audit(actor.user_id, "delete", "ok", deployment_id=deployment_id, channel=actor.channel_id,
-                   request={"hard": hard})
+                   request={"hard": hard, **({"approved_by": approved_by, "approval": approval_id} if approved_by else {})})
 
     def undelete(self, actor: Actor, deployment_id: str) -> dict:
         self.authorize_change(actor, deployment_id)

@@ -47,9 +47,15 @@ def extra_help(services: Services) -> list[str]:
     s = services.settings
     notes = []
     if s.approvals_enabled:
+        from bot.durations import humanize
+        from bot.ui.approvals import approvers_text
+
+        where = f"<#{s.approval_channel}>" if s.approval_channel else "the channel they are asked in"
         notes.append(
             f"*Approvals:* requests whose worst case exceeds {format_usd(s.approval_threshold_usd_per_hour)}, "
-            "and deletes of someone else's deployment, wait for an approver."
+            "and deletes of someone else's deployment, wait for an approver "
+            f"({approvers_text(s.approvers)}) in {where}; cheaper requests run at once. Nobody approves "
+            f"their own request; unanswered requests expire after {humanize(s.approval_expiry)}."
         )
     else:
         notes.append("*Approvals are off* (no `FWBOT_APPROVERS` configured): requests run at once.")
@@ -231,7 +237,7 @@ def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
     reason = needs_approval(s, before_usd=before_usd, after_usd=after_usd)
     if reason:
         return request_approval(ctx, kind="update", deployment_id=cmd.deployment_id, change=change,
-                                reason=reason, usd=after_usd, diff=lines)
+                                reason=reason, usd=after_usd, before_usd=before_usd, diff=lines)
     ctx.ops.update(ctx.actor, cmd.deployment_id, change)
     note = Message(text=f"{cmd.deployment_id} updated", blocks=[
         kit.section(f":gear: {kit.mention(ctx.actor.user_id)} updated `{cmd.deployment_id}`:\n" + "\n".join(lines)),

@@ -1,0 +1,232 @@
+"""Block Kit for approvals: the request, its decided form, the requester's wait, reminders, expiry.
+
+Every button carries only the request's opaque token; the handlers look everything else up, so a
+button cannot carry (or be forged to carry) an operation. Everything is rendered from the stored
+request, so a message rebuilt after a restart reads the same as the first one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from bot.approvals import APPROVED, CANCELLED, EXPIRED, PENDING, REJECTED, ClickOutcome, is_usergroup
+from bot.pricing import format_usd, usd_per_day
+from bot.ui import kit
+from bot.ui.kit import Message
+from storage.store import ApprovalRecord
+
+APPROVE = "approval_approve"
+REJECT = "approval_reject"
+CANCEL = "approval_cancel"
+REJECT_VIEW = "approval_reject_reason"
+REASON_BLOCK = "reason"
+REASON_ACTION = "v"
+
+STATUS_EMOJI = {
+    PENDING: ":raised_hand:",
+    APPROVED: ":white_check_mark:",
+    REJECTED: ":no_entry:",
+    EXPIRED: ":hourglass:",
+    CANCELLED: ":heavy_multiplication_x:",
+}
+
+
+def approver_mention(approver_id: str) -> str:
+    """A user or a user group, as Slack renders mentions of each."""
+    return f"<!subteam^{approver_id}>" if is_usergroup(approver_id) else kit.mention(approver_id)
+
+
+def approvers_text(approvers: Sequence[str]) -> str:
+    return ", ".join(approver_mention(a) for a in approvers) or "nobody"
+
+
+def when(moment: datetime | None) -> str:
+    return kit.slack_date(moment) if moment else "an unknown time"
+
+
+def what(record: ApprovalRecord) -> str:
+    """The operation in a few words: ``deploy `web-1```, ``permanently delete `web-1```."""
+    dep = f"`{kit.escape(record.deployment_id or '?')}`"
+    if record.kind == "delete":
+        return f"{'permanently ' if record.request.get('hard') else ''}delete {dep}"
+    return f"{record.kind} {dep}"
+
+
+def money(record: ApprovalRecord) -> str:
+    """Worst case per hour and per day; for an update, from what it is now."""
+    usd = record.usd_per_hour
+    text = f"{format_usd(usd)} · {format_usd(usd_per_day(usd), '/day')}" if usd is not None else format_usd(None)
+    if record.kind == "update" and "usd_before" in record.request:
+        return f"*Worst case:* {format_usd(record.request.get('usd_before'))} → {text}"
+    if record.kind == "delete":
+        return f"*Worst case it stops:* {text}"
+    return f"*Worst case:* {text}"
+
+
+def details(record: ApprovalRecord) -> str:
+    """Exactly what will run: the full spec of a deploy, the diff of an update, the delete."""
+    req = record.request
+    if record.kind == "deploy":
+        lines = [f"*{kit.escape(k)}:* {kit.escape(v)}" for k, v in req.get("summary") or []]
+    elif record.kind == "update":
+        lines = [str(line) for line in req.get("diff") or []]
+    else:
+        how = ("permanently (cannot be undone)" if req.get("hard")
+               else "(can be undone with `/fw undelete` until Fireworks purges it)")
+        lines = [f"Delete {how}.", f"*Owner:* {kit.mention(req.get('owner'))}"]
+    return "\n".join(lines) or "_(no details)_"
+
+
+def _head(record: ApprovalRecord) -> list:
+    return [
+        kit.section(f"{kit.mention(record.requester)} asks to *{what(record)}* "
+                    f"(asked in {kit.channel_link(record.channel)}).\n"
+                    f"*Why it needs approval:* {kit.escape(record.request.get('why') or '?')}"),
+        kit.section(details(record)),
+        kit.section(money(record)),
+    ]
+
+
+def request_message(record: ApprovalRecord, *, approvers: Sequence[str], simulated: bool) -> Message:
+    """The request in the approval channel: who, what exactly, the money, Approve / Reject."""
+    blocks = [
+        kit.header(f"Approval needed: {record.kind} {record.deployment_id or ''}".strip()),
+        *_head(record),
+        kit.context(f"Approvers: {approvers_text(approvers)} · expires {when(record.expires_at)} · "
+                    "the requester cannot approve their own request"),
+        kit.actions(
+            kit.button("Approve", APPROVE, record.id, style="primary"),
+            kit.button("Reject", REJECT, record.id, style="danger"),
+            block_id="approval",
+        ),
+        kit.footer_context(simulated),
+    ]
+    return Message(text=f"Approval needed: {kit.mention(record.requester)} asks to {what(record)}", blocks=blocks)
+
+
+def decision_line(record: ApprovalRecord) -> str:
+    """Who decided and when, in one line (no buttons any more)."""
+    emoji = STATUS_EMOJI.get(record.status, "")
+    if record.status == APPROVED:
+        return f"{emoji} Approved by {kit.mention(record.decided_by)} · {when(record.decided_at)}"
+    if record.status == REJECTED:
+        reason = f": _{kit.escape(kit.clip(record.reason or '', 500))}_" if record.reason else ""
+        return f"{emoji} Rejected by {kit.mention(record.decided_by)} · {when(record.decided_at)}{reason}"
+    if record.status == EXPIRED:
+        return f"{emoji} Expired {when(record.expires_at)}: nobody decided in time."
+    if record.status == CANCELLED:
+        return f"{emoji} Cancelled by {kit.mention(record.decided_by)} · {when(record.decided_at)}"
+    return f"{emoji} Waiting for an approver (expires {when(record.expires_at)})"
+
+
+def run_line(record: ApprovalRecord) -> str | None:
+    """What the approved operation did, or that it is running."""
+    if record.status != APPROVED:
+        return None
+    if record.result is None:
+        return ":gear: Running it now…"
+    # Result texts are fwbot's own mrkdwn; Fireworks' words in them were escaped when recorded.
+    text = kit.clip(str(record.result.get("text") or ""), 1500)
+    return f":rocket: Ran: {text}" if record.result.get("ok") else f":x: Did not run: {text}"
+
+
+def decided_message(record: ApprovalRecord, *, simulated: bool) -> Message:
+    """The request message after a decision: same facts, who decided when, what ran; no buttons."""
+    line = decision_line(record)
+    blocks = [
+        kit.header(f"{record.status.capitalize()}: {record.kind} {record.deployment_id or ''}".strip()),
+        *_head(record),
+        kit.section(line),
+        kit.section(run_line(record)) if run_line(record) else None,
+        kit.footer_context(simulated),
+    ]
+    return Message(text=f"{line} — {what(record)} for {kit.mention(record.requester)}", blocks=blocks)
+
+
+def waiting_message(record: ApprovalRecord, *, approvers: Sequence[str], simulated: bool) -> Message:
+    """What the requester sees: waiting for approval, where, with a Cancel button."""
+    where = kit.channel_link(record.message_channel or record.channel)
+    text = (f":hourglass_flowing_sand: Waiting for approval — *{what(record)}* needs an approver because "
+            f"{kit.escape(record.request.get('why') or '?')}. Asked in {where}; approvers: "
+            f"{approvers_text(approvers)}. It expires {when(record.expires_at)}; I'll message you the outcome.")
+    return Message(text=text, blocks=[
+        kit.section(text),
+        kit.section(money(record)),
+        kit.actions(kit.button("Cancel request", CANCEL, record.id,
+                               confirm_with=kit.confirm("Cancel request?", f"Withdraw your request to {what(record)}?",
+                                                        ok="Withdraw", deny="Keep it")),
+                    block_id="approval_wait"),
+        kit.footer_context(simulated),
+    ])
+
+
+def cancelled_for_requester(record: ApprovalRecord) -> Message:
+    text = f":heavy_multiplication_x: You withdrew your request to {what(record)}. Nothing ran."
+    return Message(text=text, blocks=[kit.section(text)])
+
+
+def outcome_for_requester(record: ApprovalRecord, *, simulated: bool) -> Message:
+    """The requester is told the outcome: decision, who, when, and what ran."""
+    head = {
+        APPROVED: f":white_check_mark: {kit.mention(record.decided_by)} approved your request to {what(record)}.",
+        REJECTED: f":no_entry: {kit.mention(record.decided_by)} rejected your request to {what(record)}.",
+        EXPIRED: f":hourglass: Your request to {what(record)} expired: no approver decided in time. "
+                 "Nothing ran; ask again if you still need it.",
+        CANCELLED: f":heavy_multiplication_x: Your request to {what(record)} was cancelled. Nothing ran.",
+    }.get(record.status, f"Your request to {what(record)} is {record.status}.")
+    blocks = [kit.section(head)]
+    if record.status == REJECTED and record.reason:
+        blocks.append(kit.section(f"*Reason:* {kit.escape(kit.clip(record.reason, 1500))}"))
+    ran = run_line(record)
+    if ran:
+        blocks.append(kit.section(ran))
+    blocks.append(kit.footer_context(simulated, f"asked {when(record.created_at)} in {kit.channel_link(record.channel)}"))
+    return Message(text=head, blocks=blocks)
+
+
+def reminder_message(record: ApprovalRecord, *, approvers: Sequence[str], simulated: bool) -> Message:
+    """The one reminder, in the request's thread, to the approvers."""
+    text = (f":bell: {approvers_text(approvers)}: {kit.mention(record.requester)}'s request to {what(record)} "
+            f"is still waiting. It expires {when(record.expires_at)}.")
+    return Message(text=text, blocks=[kit.section(text), kit.footer_context(simulated)])
+
+
+def expired_notice(record: ApprovalRecord, *, approvers: Sequence[str], simulated: bool) -> Message:
+    """Told in the request's thread when nobody decided in time."""
+    text = (f":hourglass: {approvers_text(approvers)}: {kit.mention(record.requester)}'s request to {what(record)} "
+            f"expired {when(record.expires_at)} without a decision. Nothing ran.")
+    return Message(text=text, blocks=[kit.section(text), kit.footer_context(simulated)])
+
+
+def late_click(outcome: ClickOutcome) -> Message:
+    """A click that did not decide anything: who decided and when, or why not."""
+    if outcome.kind == "expired":
+        text = f":hourglass: This request expired {when(outcome.decided_at)}; it can no longer be decided."
+    elif outcome.kind == "decided":
+        text = (f":information_source: Already {outcome.status} by {kit.mention(outcome.decided_by)} · "
+                f"{when(outcome.decided_at)}. Your click changed nothing.")
+    else:
+        text = ":warning: fwbot knows no such request. Nothing was done."
+    return Message(text=text, blocks=[kit.section(text)])
+
+
+def refusal(text: str) -> Message:
+    body = f":no_entry_sign: Not allowed: {text}"
+    return Message(text=body, blocks=[kit.section(body)])
+
+
+def reject_modal(record: ApprovalRecord) -> dict:
+    """Asks the approver why; the token travels in private_metadata, not in any input."""
+    return kit.modal(
+        "Reject request",
+        [
+            kit.section(f"Reject {kit.mention(record.requester)}'s request to *{what(record)}*?\n{money(record)}"),
+            kit.input_block("Reason (the requester sees it)",
+                            kit.text_input(REASON_ACTION, placeholder="e.g. use 2 replicas; 8 is more than we need"),
+                            block_id=REASON_BLOCK),
+        ],
+        callback_id=REJECT_VIEW,
+        submit="Reject",
+        private_metadata=record.id,
+    )
