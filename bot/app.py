@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from slack_bolt import App
 from slack_bolt.request import BoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -28,6 +31,8 @@ from storage.store import Store
 log = logging.getLogger("fwbot")
 
 SIMULATED_KEY = "sim-key"
+SIGNATURE_WINDOW_S = 300  # Slack's (and Bolt's) tolerance for a request's timestamp
+MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; anything bigger is not Slack
 SIMULATED_ACCOUNT = "demo"
 
 
@@ -97,24 +102,165 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path != "/slack/events":
             self._send(404, json.dumps({"error": "not found"}))
             return
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length).decode("utf-8", errors="replace") if length else ""
+        try:
+            length = max(0, int(self.headers.get("Content-Length") or 0))
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY_BYTES:
+            self._send(413 if length > 0 else 400, json.dumps({"error": "bad content length"}))
+            return
+        raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): [v] for k, v in self.headers.items()}
-        resp = self.server.app.dispatch(BoltRequest(body=raw, query=parts.query, headers=headers))
+        resp = self.server.dispatch(raw, parts.query, headers)
         self.server.metrics.requests.labels(kind="slack", status=str(resp.status)).inc()
         content_type = (resp.headers.get("content-type") or ["application/json"])[0]
         self._send(resp.status, resp.body or "", content_type, resp.headers)
+
+
+_INTERACTIONS = ("block_actions", "view_submission", "view_closed", "block_suggestion", "shortcut",
+                 "message_action")
+
+
+def _is_text(value: Any, *, required: bool = False) -> bool:
+    return isinstance(value, str) and bool(value) if required else value is None or isinstance(value, str)
+
+
+def _view_problem(view: Any) -> str | None:
+    if not isinstance(view, dict):
+        return "view is not an object"
+    if not (_is_text(view.get("type"), required=True) and _is_text(view.get("id")) and _is_text(view.get("callback_id")) and _is_text(view.get("private_metadata"))
+            and _is_text(view.get("hash"))):
+        return "view ids are not text"
+    values = (view.get("state") or {}).get("values", {}) if isinstance(view.get("state") or {}, dict) else None
+    if not isinstance(values, dict) or not all(
+            isinstance(block, dict) and all(isinstance(entry, dict) for entry in block.values())
+            for block in values.values()):
+        return "view state is not block -> action -> object"
+    return None
+
+
+def malformed(body: Any) -> str | None:
+    """What is wrong with a signed body, judged by the shapes Slack sends; ``None`` if nothing.
+
+    Listeners rely on these shapes (a user id, a list of actions, a view with state); checking
+    them once here means a hostile but validly signed body is refused with 400 instead of
+    raising inside a listener.
+    """
+    if not isinstance(body, dict):
+        return "body is not an object"
+    if "command" in body:
+        if not (_is_text(body.get("user_id"), required=True) and _is_text(body.get("command"), required=True)):
+            return "slash command without user or command"
+        if not all(_is_text(body.get(k)) for k in ("text", "channel_id", "response_url", "trigger_id")):
+            return "slash command field is not text"
+        return None
+    kind = body.get("type")
+    if not _is_text(kind, required=True):
+        return "no payload type"
+    if kind in _INTERACTIONS:
+        user = body.get("user")
+        if not isinstance(user, dict) or not _is_text(user.get("id"), required=True):
+            return "interaction without a user id"
+        if not all(_is_text(body.get(k)) for k in ("response_url", "trigger_id")):
+            return "response_url or trigger_id is not text"
+        if not all(body.get(k) is None or isinstance(body.get(k), dict)
+                   for k in ("channel", "container", "message", "team", "state")):
+            return "channel, container, message, team or state is not an object"
+        if body.get("view") is not None and (problem := _view_problem(body["view"])):
+            return problem
+    if kind == "block_actions":
+        actions = body.get("actions")
+        if not isinstance(actions, list) or not actions or not all(
+                isinstance(a, dict) and _is_text(a.get("action_id"), required=True) and _is_text(a.get("block_id"))
+                and _is_text(a.get("value")) and (a.get("selected_option") is None
+                                                  or isinstance(a.get("selected_option"), dict))
+                for a in actions):
+            return "actions are not a list of {action_id, block_id, value}"
+    if kind in ("view_submission", "view_closed") and body.get("view") is None:
+        return "view submission without a view"
+    if kind == "event_callback" and not (isinstance(body.get("event"), dict)
+                                         and _is_text(body["event"].get("type"), required=True)):
+        return "event without a type"
+    return None
+
+
+class ReplayGuard:
+    """Remembers the signatures of accepted Slack requests for as long as they could verify.
+
+    Slack signs every request afresh, so the same signature arriving twice is a replay of one
+    request (a captured click or command sent again within the 5-minute window), not a second
+    decision by a person. Kept in memory: after a restart the one-shot checks of each action
+    (status compare-and-set, already-deleted) still stop a replay from acting twice.
+    """
+
+    def __init__(self, window_s: float = SIGNATURE_WINDOW_S, clock=time.monotonic) -> None:
+        self.window_s = window_s
+        self._clock = clock
+        self._seen: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def first_time(self, signature: str) -> bool:
+        """True the first time a signature is offered within the window, False for a replay."""
+        now = self._clock()
+        with self._lock:
+            if len(self._seen) > 1024:
+                self._seen = {k: t for k, t in self._seen.items() if now - t <= self.window_s}
+            seen_at = self._seen.get(signature)
+            if seen_at is not None and now - seen_at <= self.window_s:
+                return False
+            self._seen[signature] = now
+            return True
+
+
+def _refusal(status: int, error: str) -> BoltResponse:
+    return BoltResponse(status=status, body=json.dumps({"error": error}),
+                        headers={"content-type": ["application/json"]})
 
 
 class BotHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, addr: tuple[str, int], app: App, services: Services, metrics: Metrics) -> None:
+    def __init__(self, addr: tuple[str, int], app: App, services: Services, metrics: Metrics,
+                 signing_secret: str | None = None) -> None:
         super().__init__(addr, _Handler)
         self.app = app
         self.services = services
         self.metrics = metrics
+        self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
+        self.replays = ReplayGuard()
+
+    def dispatch(self, raw: bytes, query: str, headers: dict[str, list[str]]) -> BoltResponse:
+        """Verify, de-duplicate and parse a Slack request before Bolt sees it.
+
+        The signature is checked on the raw bytes first, so nothing of an unsigned body is ever
+        parsed; a signed body that is not what Slack sends is answered 400, never a crash.
+        """
+        timestamp = (headers.get("x-slack-request-timestamp") or [""])[0]
+        signature = (headers.get("x-slack-signature") or [""])[0]
+        try:
+            valid = self.verifier is not None and self.verifier.is_valid(raw, timestamp, signature)
+        except (ValueError, TypeError):
+            valid = False
+        if not valid:
+            log.info("refused a Slack request with a missing, wrong or expired signature")
+            return _refusal(401, "invalid request")
+        if not self.replays.first_time(signature):
+            log.warning("refused a replayed Slack request (same signature seen within %ss)", SIGNATURE_WINDOW_S)
+            return _refusal(401, "replayed request")
+        try:
+            request = BoltRequest(body=raw.decode("utf-8"), query=query, headers=headers)
+            problem = malformed(request.body)
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+            problem = f"unreadable body ({e.__class__.__name__})"
+        if problem:
+            log.warning("refused a signed Slack request that is not well formed: %s", problem)
+            return _refusal(400, "malformed request")
+        try:
+            return self.app.dispatch(request)
+        except Exception:  # noqa: BLE001 - a bug must not drop the connection without an answer
+            log.exception("dispatching a Slack request failed")
+            return _refusal(500, "internal error")
 
     def health(self) -> tuple[bool, dict]:
         try:
@@ -145,7 +291,9 @@ class Bot:
         return f"http://{host}:{port}"
 
     def serve_http(self, host: str, port: int) -> str:
-        self.http = BotHTTPServer((host, port), self.app, self.services, self.metrics)
+        secret = self.settings.slack_signing_secret
+        self.http = BotHTTPServer((host, port), self.app, self.services, self.metrics,
+                                  signing_secret=secret.get_secret_value() if secret else None)
         t = threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.2},
                              name="fwbot-http", daemon=True)
         t.start()

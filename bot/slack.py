@@ -83,11 +83,25 @@ class Poster:
                 return False
             raise
 
-    def ephemeral(self, channel: str, user: str, message: Message) -> None:
+    def ephemeral(self, channel: str, user: str, message: Message) -> bool:
+        """Show a message to one user in a channel; False when Slack refused (e.g. not a member)."""
         try:
             self.client.chat_postEphemeral(channel=channel, user=user, **message.payload())
+            return True
         except SlackApiError as e:
             log.warning("ephemeral to %s in %s failed: %s", user, channel, e.response.get("error"))
+            return False
+
+    def tell(self, user: str, message: Message, channel: str | None = None) -> bool:
+        """Make sure a user sees an answer: ephemeral in ``channel`` if possible, else a DM."""
+        if channel and self.ephemeral(channel, user, message):
+            return True
+        try:
+            self.dm(user, message)
+            return True
+        except SlackApiError as e:
+            log.warning("could not tell %s anything: %s", user, e.response.get("error"))
+            return False
 
     def dm(self, user: str, message: Message) -> dict:
         opened = self.client.conversations_open(users=[user])

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
 from slack_bolt import App
 
 from bot import spec as cmds
-from bot.fireworks import FireworksError
+from bot.fireworks import FireworksError, NotFound
+from bot.names import resource_id_problem
 from bot.operations import Actor, Operations, UserError
 from bot.services import Services
 from bot.ui import deployments as ui
 from bot.ui import kit
+from bot.ui.kit import Message
 from handlers.commands import Context, announce_in_thread, do_get, reply
 
 log = logging.getLogger("fwbot.actions")
@@ -30,8 +33,43 @@ def _json_value(body: dict) -> dict:
     return data if isinstance(data, dict) else {}
 
 
+class DeleteOnce:
+    """Makes a delete click one-shot: a second click (double click, a second copy of the
+    confirmation, a replay after a restart) finds the deployment already deleted and is told so,
+    instead of deleting and auditing again. Clicks on one deployment are serialised so two
+    arriving together cannot both pass the check."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, deployment_id: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(deployment_id, threading.Lock())
+
+    def already_done(self, deployment_id: str, hard: bool) -> str | None:
+        """Why there is nothing left to delete, or None. A hard delete still purges a soft-deleted one."""
+        try:
+            wire = self.services.gateway.get_deployment(deployment_id)
+        except NotFound:
+            return f"`{deployment_id}` is already gone; nothing was changed."
+        if wire.get("state") in ("DELETED", "DELETING") and not hard:
+            return f"`{deployment_id}` is already deleted; nothing was changed."
+        return None
+
+
+def _bad_id(deployment_id: str) -> Message | None:
+    """A reply for a button whose deployment id fwbot could not have written, else None."""
+    problem = resource_id_problem(deployment_id, "deployment id")
+    if problem is None:
+        return None
+    return ui.problem(kit.escape(kit.clip(problem, 300)) + "; nothing was changed.")
+
+
 def register(app: App, services: Services, metrics) -> None:
     ops = Operations(services)
+    once = DeleteOnce(services)
 
     def context(body: dict, respond, client) -> Context:
         user = body["user"]["id"]
@@ -55,7 +93,14 @@ def register(app: App, services: Services, metrics) -> None:
         dep_id, hard = str(data.get("d") or ""), bool(data.get("h"))
 
         def run():
-            ops.delete(ctx.actor, dep_id, hard=hard)
+            if (bad := _bad_id(dep_id)) is not None:
+                return bad
+            with once.lock(dep_id):
+                done = once.already_done(dep_id, hard)
+                if done:
+                    respond(replace_original=True, text=done)
+                    return None
+                ops.delete(ctx.actor, dep_id, hard=hard)
             respond(replace_original=True, text=f"Deleted `{dep_id}`.")
             note = ui.plain(f":wastebasket: {kit.mention(ctx.actor.user_id)} deleted `{dep_id}`"
                             + (" permanently." if hard else ". `/fw undelete " + dep_id + "` brings it back."),
@@ -71,9 +116,15 @@ def register(app: App, services: Services, metrics) -> None:
         ack()
         ctx = context(body, respond, client)
         data = _json_value(body)
-        dep_id, replicas = str(data.get("d") or ""), int(data.get("r") or 0)
+        dep_id, replicas = str(data.get("d") or ""), data.get("r") or 0
+        if not isinstance(replicas, int) or isinstance(replicas, bool):
+            # Only fwbot writes this value; anything else was not produced by its own button.
+            reply(respond, ui.problem("that button's value is not one fwbot made; nothing was changed."))
+            return
 
         def run():
+            if (bad := _bad_id(dep_id)) is not None:
+                return bad
             ops.scale(ctx.actor, dep_id, replicas)
             respond(replace_original=True, text=f"Scaled `{dep_id}` to {replicas}.")
             announce_in_thread(ctx, dep_id, ui.plain(
@@ -92,7 +143,8 @@ def register(app: App, services: Services, metrics) -> None:
     def details(ack, body, respond, client) -> None:
         ack()
         ctx = context(body, respond, client)
-        guarded(ctx, lambda: do_get(ctx, cmds.GetCommand(deployment_id=_value(body))))
+        dep_id = _value(body)
+        guarded(ctx, lambda: _bad_id(dep_id) or do_get(ctx, cmds.GetCommand(deployment_id=dep_id)))
 
     @app.action("dep_delete")
     def delete_from_message(ack, body, respond, client) -> None:
@@ -101,7 +153,13 @@ def register(app: App, services: Services, metrics) -> None:
         dep_id = _value(body)
 
         def run():
-            ops.delete(ctx.actor, dep_id)
+            if (bad := _bad_id(dep_id)) is not None:
+                return bad
+            with once.lock(dep_id):
+                done = once.already_done(dep_id, False)
+                if done:
+                    return ui.plain(done)
+                ops.delete(ctx.actor, dep_id)
             announce_in_thread(ctx, dep_id, ui.plain(
                 f":wastebasket: {kit.mention(ctx.actor.user_id)} deleted `{dep_id}`.", simulated=services.simulated))
             refresh_tracking(services, dep_id)
@@ -116,6 +174,8 @@ def register(app: App, services: Services, metrics) -> None:
         dep_id = _value(body)
 
         def run():
+            if (bad := _bad_id(dep_id)) is not None:
+                return bad
             ops.undelete(ctx.actor, dep_id)
             announce_in_thread(ctx, dep_id, ui.plain(
                 f":recycle: {kit.mention(ctx.actor.user_id)} undeleted `{dep_id}`.", simulated=services.simulated))
@@ -131,6 +191,8 @@ def register(app: App, services: Services, metrics) -> None:
         dep_id = _value(body)
 
         def run():
+            if (bad := _bad_id(dep_id)) is not None:
+                return bad
             record = ops.adopt(ctx.actor, dep_id)
             msg = (body.get("container") or {}).get("message_ts")
             if msg and ctx.actor.channel_id:

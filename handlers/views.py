@@ -37,9 +37,25 @@ def _models(services: Services) -> list[dict]:
 def _state_value(values: dict, block: str) -> Any:
     for action in (values.get(block) or {}).values():
         if action.get("type") in ("static_select",):
-            return (action.get("selected_option") or {}).get("value")
-        return action.get("value")
+            option = action.get("selected_option")
+            value = option.get("value") if isinstance(option, dict) else None
+        else:
+            value = action.get("value")
+        # Slack sends text here; anything else is treated as left empty.
+        return value if isinstance(value, str) else None
     return None
+
+
+def _metadata(view: dict) -> dict:
+    """The view's private_metadata as fwbot wrote it (a JSON object), or empty if it is not."""
+    try:
+        meta = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    if not isinstance(meta, dict):
+        return {}
+    channel = meta.get("channel")
+    return {"channel": channel if isinstance(channel, str) and channel else None}
 
 
 def read_form(values: dict) -> dict[str, Any]:
@@ -205,9 +221,11 @@ def register(app: App, services: Services, metrics) -> None:
 
     def _live_update(ack, body, client) -> None:
         ack()
-        view = body["view"]
-        form = read_form(view["state"]["values"])
-        meta = json.loads(view.get("private_metadata") or "{}")
+        view = body.get("view")
+        if not view:  # these ids only live in the deploy modal
+            return
+        form = read_form((view.get("state") or {}).get("values") or {})
+        meta = _metadata(view)
         try:
             client.views_update(view_id=view["id"], hash=view.get("hash"),
                                 view=build_modal(services, channel=meta.get("channel"), form=form))
@@ -220,7 +238,7 @@ def register(app: App, services: Services, metrics) -> None:
 
     @app.view(CALLBACK)
     def submit(ack, body, client, respond) -> None:
-        form = read_form(body["view"]["state"]["values"])
+        form = read_form((body["view"].get("state") or {}).get("values") or {})
         spec, errors = validate_form(form)
         if errors:
             ack(response_action="errors", errors=errors)
@@ -236,7 +254,7 @@ def register(app: App, services: Services, metrics) -> None:
             return
         ack()
         user = body["user"]["id"]
-        meta = json.loads(body["view"].get("private_metadata") or "{}")
+        meta = _metadata(body["view"])
         ctx = Context(services, ops, Actor(user, meta.get("channel"), services.is_admin(user)),
                       respond, client, body, metrics)
         try:
@@ -249,5 +267,4 @@ def register(app: App, services: Services, metrics) -> None:
         except (UserError, FireworksError) as e:
             message = kit.Message(text=e.message, blocks=[kit.section(f":warning: Deploy failed: {e.message}")])
         if message is not None:
-            services.poster.ephemeral(meta.get("channel") or user, user, message) if meta.get("channel") \
-                else services.poster.dm(user, message)
+            services.poster.tell(user, message, meta.get("channel"))
