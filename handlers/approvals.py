@@ -67,6 +67,7 @@ def register(app: App, services: Services, metrics) -> None:
     def may_decide(record: ApprovalRecord, user: str, channel: str | None) -> bool:
         refusal = decision_refusal(user, requester=record.requester, approvers=directory.members())
         if refusal:
+            metrics.operations.labels(verb="approval", result="refused").inc()
             audit(services, user, "approval click", "refused", record, detail=refusal)
             tell(channel, user, ui.refusal(refusal))
             return False
@@ -92,8 +93,10 @@ def register(app: App, services: Services, metrics) -> None:
             return
         # The compare-and-set also starts the run, so this click alone carries it out.
         if not store.decide_approval(record.id, status=APPROVED, by=user, now=services.clock.now()):
+            metrics.operations.labels(verb="approval", result="too late").inc()
             lost(record.id, user, channel)
             return
+        metrics.operations.labels(verb="approval", result="approved").inc()
         decided = store.approval(record.id)
         assert decided is not None
         audit(services, user, "approve", "ok", decided,
@@ -146,6 +149,7 @@ def register(app: App, services: Services, metrics) -> None:
             ack(response_action="errors", errors={ui.REASON_BLOCK: ui.late_click(outcome).text[:150]})
             return
         ack()
+        metrics.operations.labels(verb="approval", result="rejected").inc()
         decided = store.approval(token)
         assert decided is not None
         audit(services, user, "reject", "ok", decided,

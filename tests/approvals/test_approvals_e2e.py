@@ -461,3 +461,42 @@ def test_no_approvers_means_approvals_off(make_stack):
     stack.fw(PRICEY)
     assert len(stack.ws.wait_for(lambda: deployments(stack) or None)) == 1
     assert request_messages(stack) == []
+
+
+def test_the_deploy_form_goes_through_the_same_gate(stack):
+    stack.fw("deploy")
+    view = stack.ws.wait_for(lambda: (stack.ws.views_for("U_DEV") or [None])[-1])
+    model = {"type": "static_select", "selected_option": {"value": f"accounts/fireworks/models/{MODEL}",
+                                                          "text": {"type": "plain_text", "text": MODEL}}}
+    acc = {"type": "static_select", "selected_option": {"value": "NVIDIA_H100_80GB",
+                                                        "text": {"type": "plain_text", "text": "H100"}}}
+    r = stack.ws.submit_view("U_DEV", view.id, values={
+        "model": {"v": model}, "acc_type": {"v": acc}, "acc_count": {"v": "1"}, "min": {"v": "0"},
+        "max": {"v": "8"}, "deployment_id": {"v": "from-form"}})
+    assert r.status == 200, r.json
+    msg = stack.ws.wait_for(lambda: request_messages(stack) or None)[0]
+    assert "from-form" in message_text(msg) and "$64.00/h" in message_text(msg)
+    stack.wait_ephemeral("Waiting for approval")
+    assert deployments(stack) == []
+    stack.ws.click("U_APPROVER", APPROVALS, msg.ts, "approval_approve")
+    stack.ws.wait_for(lambda: [d for d in deployments(stack) if d.name.endswith("/from-form")] or None)
+
+
+def test_without_an_approval_channel_the_request_is_posted_where_it_was_asked(make_stack):
+    stack = make_stack(env={"FWBOT_APPROVAL_CHANNEL": ""})
+    stack.fw(PRICEY)
+    msg = stack.ws.wait_for(lambda: [m for m in stack.ws.messages(CHANNEL) if not m.ephemeral_to
+                                     and "approval_approve" in buttons(m)] or None)[0]
+    stack.ws.click("U_APPROVER", CHANNEL, msg.ts, "approval_approve")
+    token = buttons(msg)["approval_approve"]
+    assert wait_status(stack, token, "approved").result["ok"]
+    assert len(deployments(stack)) == 1
+
+
+def test_a_request_that_cannot_be_posted_is_not_left_pending(stack):
+    stack.ws.script("chat.postMessage", error="not_in_channel")
+    stack.fw(PRICEY)
+    text = stack.wait_ephemeral("could not post the approval request")
+    assert f"<#{APPROVALS}>" in text and "not_in_channel" in text
+    assert [r.status for r in stack.services.store.approvals()] == ["cancelled"]
+    assert deployments(stack) == []
