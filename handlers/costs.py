@@ -7,6 +7,7 @@ from datetime import datetime
 
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import Block
 
 from bot import cost_data
 from bot import spec as cmds
@@ -56,7 +57,7 @@ def do_cost(ctx: Context, cmd: cmds.CostCommand) -> Message:
     return message
 
 
-def billing_note(services: Services, start: datetime, end: datetime, meta: dict) -> kit.Block:
+def billing_note(services: Services, start: datetime, end: datetime, meta: dict) -> Block:
     """What Fireworks' billingUsage says for the same days, and how far our count is from it."""
     try:
         check = cost_data.billing_check(services, start, end, meta)
