@@ -70,17 +70,19 @@ def sync(services: Services) -> SyncReport:
     wires = services.gateway.list_deployments(show_deleted=True)
     report.api_calls = max(1, -(-len(wires) // 200))
     report.seen = len(wires)
-    seen_ids = set()
-    for wire in wires:
-        dep_id = deployment_id_of(wire["name"])
-        seen_ids.add(dep_id)
-        mirrored = mirrored_fields(wire)
-        before, after = store.mirror(dep_id, mirrored, now, observed_at=now)
-        store.record_replicas(dep_id, now, mirrored["replicas"], mirrored["accelerator_type"],
-                              mirrored["accelerator_count"], bool(mirrored["single_region"]))
+    mirrored = [(deployment_id_of(wire["name"]), mirrored_fields(wire)) for wire in wires]
+    # The whole mirror is one transaction (a commit per deployment made a large account's sweep
+    # slow); messages go out after it, so Slack's latency never holds SQLite's write lock.
+    with store.db.write():
+        transitions = [store.mirror(dep_id, fields_, now, observed_at=now) for dep_id, fields_ in mirrored]
+        store.record_replicas_many(now, [(dep_id, f["replicas"], f["accelerator_type"], f["accelerator_count"],
+                                          bool(f["single_region"])) for dep_id, f in mirrored])
+    for before, after in transitions:
         _on_transition(services, before, after, report)
-    for record in store.deployments():
-        if record.id not in seen_ids and record.state is not None:
+    seen_ids = {dep_id for dep_id, _ in mirrored}
+    for dep_id, state in store.live_deployment_states().items():
+        record = store.deployment(dep_id) if dep_id not in seen_ids and state is not None else None
+        if record is not None:
             store.mark_gone(record.id, now)
             store.record_replicas(record.id, now, 0, record.accelerator_type, record.accelerator_count,
                                   record.single_region)

@@ -50,7 +50,7 @@ class DeploymentRecord:
 
     @classmethod
     def from_row(cls, row: dict) -> DeploymentRecord:
-        data = {f.name: row.get(f.name) for f in fields(cls)}
+        data = {name: row.get(name) for name in _RECORD_FIELDS}
         data["wire"] = json.loads(row["wire"]) if row.get("wire") else None
         for flag in ("created_by_bot", "single_region", "ready_announced"):
             data[flag] = bool(row.get(flag))
@@ -60,6 +60,11 @@ class DeploymentRecord:
     def gone(self) -> bool:
         return self.gone_at is not None
 
+
+# dataclasses.fields() walks the class each call; a sweep builds a record per deployment.
+_RECORD_FIELDS = tuple(f.name for f in fields(DeploymentRecord))
+# Ids per ``IN (...)`` query: well under SQLite's limit on bound parameters.
+_IN_CHUNK = 500
 
 # Columns mirrored from the API object on every sync.
 _MIRRORED = (
@@ -176,6 +181,11 @@ class Store:
         assert after is not None
         return before, after
 
+    def live_deployment_states(self) -> dict[str, str | None]:
+        """``{id: state}`` of every deployment not gone, oldest first, without loading the records."""
+        return {r["id"]: r["state"] for r in self.db.query(
+            "SELECT id, state FROM deployments WHERE gone_at IS NULL ORDER BY created_at, id")}
+
     def mark_gone(self, deployment_id: str, now: datetime) -> None:
         self.db.execute(
             "UPDATE deployments SET gone_at = ?, updated_at = ? WHERE id = ? AND gone_at IS NULL",
@@ -229,23 +239,44 @@ class Store:
         single_region: bool = False,
     ) -> bool:
         """Append a change point if anything changed since the last one; True if appended."""
-        last = self.db.one(
-            "SELECT * FROM replica_history WHERE deployment_id = ? ORDER BY at DESC LIMIT 1", (deployment_id,)
-        )
-        if last and (
-            last["replicas"] == replicas
-            and last["accelerator_type"] == accelerator_type
-            and last["accelerator_count"] == accelerator_count
-            and bool(last["single_region"]) == single_region
-        ):
-            return False
-        self.db.execute(
-            """INSERT OR REPLACE INTO replica_history
-               (deployment_id, at, replicas, accelerator_type, accelerator_count, single_region)
-               VALUES (?, ?, ?, ?, ?, ?)""",
-            (deployment_id, iso(at), replicas, accelerator_type, accelerator_count, int(single_region)),
-        )
-        return True
+        return bool(self.record_replicas_many(
+            at, [(deployment_id, replicas, accelerator_type, accelerator_count, single_region)]))
+
+    def record_replicas_many(
+        self, at: datetime, points: list[tuple[str, int, str | None, int | None, bool]]
+    ) -> list[str]:
+        """:meth:`record_replicas` for many deployments in one transaction, reading their last
+        points with one query. ``points`` are ``(deployment_id, replicas, accelerator_type,
+        accelerator_count, single_region)``; returns the ids whose point was appended."""
+        ts = iso(at)
+        appended = []
+        with self.db.write() as conn:
+            last = {}
+            ids = [p[0] for p in points]
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[i:i + _IN_CHUNK]
+                last.update((r["deployment_id"], r) for r in conn.execute(
+                    f"""SELECT h.* FROM replica_history h JOIN (
+                            SELECT deployment_id, MAX(at) AS at FROM replica_history
+                            WHERE deployment_id IN ({", ".join("?" for _ in chunk)}) GROUP BY deployment_id
+                        ) m ON m.deployment_id = h.deployment_id AND m.at = h.at""", chunk))
+            for deployment_id, replicas, accelerator_type, accelerator_count, single_region in points:
+                prev = last.get(deployment_id)
+                if prev and (
+                    prev["replicas"] == replicas
+                    and prev["accelerator_type"] == accelerator_type
+                    and prev["accelerator_count"] == accelerator_count
+                    and bool(prev["single_region"]) == single_region
+                ):
+                    continue
+                conn.execute(
+                    """INSERT OR REPLACE INTO replica_history
+                       (deployment_id, at, replicas, accelerator_type, accelerator_count, single_region)
+                       VALUES (?, ?, ?, ?, ?, ?)""",
+                    (deployment_id, ts, replicas, accelerator_type, accelerator_count, int(single_region)),
+                )
+                appended.append(deployment_id)
+        return appended
 
     def replica_history(self, deployment_id: str | None = None, since: datetime | None = None) -> list[dict]:
         sql = "SELECT * FROM replica_history WHERE 1=1"
@@ -263,24 +294,36 @@ class Store:
 
     def record_traffic(self, deployment_id: str, at: datetime, request_rate: float) -> None:
         """Record one scrape: last traffic time and serving/idle change points."""
-        serving = request_rate > 0
+        self.record_traffic_many({deployment_id: request_rate}, at)
+
+    def record_traffic_many(self, rates: dict[str, float], at: datetime) -> None:
+        """:meth:`record_traffic` for a whole scrape (``{deployment_id: request_rate}``) in one
+        transaction, reading the stored serving flags with one query per 500 deployments."""
         ts = iso(at)
+        ids = list(rates)
         with self.db.write() as conn:
-            row = conn.execute("SELECT serving FROM traffic WHERE deployment_id = ?", (deployment_id,)).fetchone()
-            conn.execute(
-                """INSERT INTO traffic (deployment_id, last_traffic_at, serving, request_rate, scraped_at)
-                   VALUES (?, ?, ?, ?, ?)
-                   ON CONFLICT(deployment_id) DO UPDATE SET
-                     last_traffic_at = COALESCE(excluded.last_traffic_at, traffic.last_traffic_at),
-                     serving = excluded.serving, request_rate = excluded.request_rate,
-                     scraped_at = excluded.scraped_at""",
-                (deployment_id, ts if serving else None, int(serving), request_rate, ts),
-            )
-            if row is None or bool(row[0]) != serving:
+            was: dict[str, bool] = {}
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[i:i + _IN_CHUNK]
+                was.update((r[0], bool(r[1])) for r in conn.execute(
+                    f"SELECT deployment_id, serving FROM traffic WHERE deployment_id IN ({', '.join('?' for _ in chunk)})",
+                    chunk))
+            for deployment_id, request_rate in rates.items():
+                serving = request_rate > 0
                 conn.execute(
-                    "INSERT OR REPLACE INTO traffic_history (deployment_id, at, serving) VALUES (?, ?, ?)",
-                    (deployment_id, ts, int(serving)),
+                    """INSERT INTO traffic (deployment_id, last_traffic_at, serving, request_rate, scraped_at)
+                       VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT(deployment_id) DO UPDATE SET
+                         last_traffic_at = COALESCE(excluded.last_traffic_at, traffic.last_traffic_at),
+                         serving = excluded.serving, request_rate = excluded.request_rate,
+                         scraped_at = excluded.scraped_at""",
+                    (deployment_id, ts if serving else None, int(serving), request_rate, ts),
                 )
+                if was.get(deployment_id) != serving:
+                    conn.execute(
+                        "INSERT OR REPLACE INTO traffic_history (deployment_id, at, serving) VALUES (?, ?, ?)",
+                        (deployment_id, ts, int(serving)),
+                    )
 
     def last_traffic(self, deployment_id: str) -> datetime | None:
         return parse_iso(self.db.scalar("SELECT last_traffic_at FROM traffic WHERE deployment_id = ?", (deployment_id,)))
