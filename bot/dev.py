@@ -101,6 +101,11 @@ def start(host: str = "127.0.0.1", port: int = 8700, db: str | Path | None = Non
     settings_env = {**DEV_ENV, **(env or {})}
     settings = Settings(
         _env_file=None,
+        # Credentials for the real services in the shell never reach dev mode: nothing leaves the machine.
+        FIREWORKS_API_KEY=None,
+        FIREWORKS_ACCOUNT_ID=None,
+        FIREWORKS_BASE_URL=None,
+        SLACK_APP_TOKEN=None,
         SLACK_BOT_TOKEN=DEV_BOT_TOKEN,
         SLACK_SIGNING_SECRET=DEV_SIGNING_SECRET,
         SLACK_API_URL=ws.api_url,

@@ -60,7 +60,7 @@ def state(ws: SlackWorkspace, args: dict[str, Any]) -> dict[str, Any]:
             "bot": {"id": BOT_USER_ID, "name": names[BOT_USER_ID]},
             "me": me,
             "users": [{"id": u.id, "name": u.name, "real_name": u.real_name, "deleted": u.deleted,
-                       "is_admin": u.is_admin, "is_bot": u.is_bot} for u in ws.users],
+                       "is_admin": u.is_admin, "is_bot": u.is_bot, "tz": u.tz} for u in ws.users],
             "usergroups": [{"id": g.id, "handle": g.handle} for g in ws._usergroups.values()],
             "channels": channels,
             "views": [{"id": v.id, "view": v.view, "errors": v.errors} for v in ws.views_for(me)],

@@ -132,14 +132,58 @@ function angle(token) {
     return h("span", {className: "mention"}, "@" + (group ? group.handle : label || target.slice(9)));
   }
   if (target.startsWith("!date^")) {
-    const seconds = Number(target.split("^")[1]);
-    return h("time", {title: label || ""}, new Date(seconds * 1000).toLocaleString());
+    const [, seconds, format, link] = target.split("^");
+    const text = slackDate(Number(seconds), format || "{date_short_pretty} {time}");
+    return link ? h("a", {href: link, target: "_blank", rel: "noopener noreferrer"}, text)
+      : h("time", {title: label || "", datetime: new Date(Number(seconds) * 1000).toISOString()}, text);
   }
   if (target.startsWith("!")) return h("span", {className: "mention"}, "@" + target.slice(1));
   if (/^(https?:|mailto:)/.test(target)) {
     return h("a", {href: target, target: "_blank", rel: "noopener noreferrer"}, unescapeSlack(label || target));
   }
   return "<" + unescapeSlack(token) + ">";
+}
+
+// <!date^ts^format|fallback>, as Slack shows it: in the reader's own timezone.
+function slackDate(seconds, format) {
+  const me = ui.state.users.find((u) => u.id === ui.me);
+  const timeZone = (me && me.tz) || undefined;
+  const when = new Date(seconds * 1000);
+  const fmtAt = (date, options) => {
+    try { return new Intl.DateTimeFormat("en-US", {timeZone, ...options}).format(date); } catch (err) {
+      return new Intl.DateTimeFormat("en-US", options).format(date);  // an unknown zone: the browser's
+    }
+  };
+  const fmt = (options) => fmtAt(when, options);
+  const day = (date) => fmtAt(date, {year: "numeric", month: "2-digit", day: "2-digit"})
+    .replace(/(\d+)\/(\d+)\/(\d+)/, "$3-$1-$2");
+  const offsetDays = Math.round((Date.parse(day(when)) - Date.parse(day(new Date()))) / 86400000);
+  const pretty = {0: "today", 1: "tomorrow", [-1]: "yesterday"}[offsetDays];
+  const short = fmt({month: "short", day: "numeric", year: "numeric"});
+  const long = fmt({month: "long", day: "numeric", year: "numeric"});
+  const ago = () => {
+    const s = Math.round((Date.now() - when.getTime()) / 1000);
+    const abs = Math.abs(s);
+    const [n, unit] = abs < 60 ? [abs, "second"] : abs < 3600 ? [Math.round(abs / 60), "minute"]
+      : abs < 86400 ? [Math.round(abs / 3600), "hour"] : [Math.round(abs / 86400), "day"];
+    const phrase = `${n} ${unit}${n === 1 ? "" : "s"}`;
+    return s >= 0 ? `${phrase} ago` : `in ${phrase}`;
+  };
+  const tokens = {
+    date_num: () => day(when),
+    date_slash: () => fmt({year: "numeric", month: "2-digit", day: "2-digit"}),
+    date: () => long,
+    date_short: () => short,
+    date_long: () => fmt({weekday: "long", month: "long", day: "numeric", year: "numeric"}),
+    date_long_full: () => long,
+    date_pretty: () => pretty || long,
+    date_short_pretty: () => pretty || short,
+    date_long_pretty: () => pretty || fmt({weekday: "long", month: "long", day: "numeric", year: "numeric"}),
+    time: () => fmt({hour: "numeric", minute: "2-digit"}),
+    time_secs: () => fmt({hour: "numeric", minute: "2-digit", second: "2-digit"}),
+    ago,
+  };
+  return format.replace(/\{(\w+)\}/g, (whole, name) => (tokens[name] ? tokens[name]() : whole));
 }
 
 const MRKDWN = /```([\s\S]+?)```|`([^`\n]+)`|<([^<>\s][^<>]*)>|\*([^*\n]+)\*|(?<![A-Za-z0-9])_([^_\n]+)_(?![A-Za-z0-9])|~([^~\n]+)~|(\n)/g;
@@ -553,7 +597,7 @@ function renderModal() {
   };
   const overlay = h("div", {className: "overlay view"},
     h("form", {className: "modal", role: "dialog", "aria-modal": "true", "aria-label": view.title ? view.title.text : "Modal",
-      novalidate: true, onsubmit: submit},
+      novalidate: true, onsubmit: submit, "data-view-id": top.id, "data-view-hash": view.hash},
       h("div", {className: "modal-title"},
         views.length > 1 ? h("button", {type: "button", className: "link", onclick: close}, "‹ ") : null,
         textObj(view.title), h("button", {type: "button", className: "x", "aria-label": "Close", onclick: close}, "×")),
