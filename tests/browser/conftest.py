@@ -63,7 +63,14 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, dev, request) -> Iterator:
+def artifacts() -> Path:
+    """test-artifacts/ at the repository root (screenshots CI keeps)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def page(browser, dev, request, artifacts) -> Iterator:
     """A fresh browser tab on the workspace; its screenshot lands in test-artifacts/ afterwards."""
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     page = context.new_page()
@@ -73,8 +80,7 @@ def page(browser, dev, request) -> Iterator:
     page.set_default_timeout(10_000)
     page.goto(dev.url)
     yield page
-    ARTIFACTS.mkdir(exist_ok=True)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
     context.close()
     assert not problems, "the page reported errors:\n" + "\n".join(problems)

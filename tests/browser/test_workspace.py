@@ -8,12 +8,12 @@ checks the outcome where it really lives: the bot's database and the stand-in's 
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from bot.dev import DevStack
-from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
 
@@ -61,7 +61,7 @@ def wait_for_new_hash(modal: Locator, before: str | None) -> None:
     expect(modal).not_to_have_attribute("data-view-hash", before or "")
 
 
-def test_deploy_through_the_modal_turns_ready(page: Page, dev: DevStack):
+def test_deploy_through_the_modal_turns_ready(page: Page, dev: DevStack, artifacts: Path):
     ws = Workspace(page)
     ws.act_as(DEV)
     ws.open_channel("ml-platform")
@@ -74,8 +74,7 @@ def test_deploy_through_the_modal_turns_ready(page: Page, dev: DevStack):
     model = modal.get_by_label("Model", exact=True)
     expect(model).to_have_attribute("aria-invalid", "true")
     expect(modal.locator(".bk-error")).to_have_text(["Please complete this required field."])
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "deploy_modal_inline_error.png"))
+    page.screenshot(path=str(artifacts / "deploy_modal_inline_error.png"))
 
     # Each pick is a dispatch action; the app answers with views.update and a new live cost.
     hash_before = modal.get_attribute("data-view-hash")
