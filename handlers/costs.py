@@ -127,24 +127,31 @@ def _value(body: dict) -> str:
 
 
 def scale_to_zero(ctx: Context, deployment_id: str) -> Message:
-    """The digest's "Scale to zero": only for a deployment whose floor is already zero."""
+    """The digest's "Scale to zero": drop a minimum replica count to 0 if needed, then scale to 0.
+
+    Idle deployments that cost money mostly have a minimum of 1 or more (with 0, Fireworks scales
+    them down by itself), so the button lowers it; the reply says how to put it back.
+    """
     s = ctx.services
     record = ctx.ops.authorize_change(ctx.actor, deployment_id)
     if record is not None and (record.gone or record.state in ("DELETED", "DELETING")):
         return ui.plain(f"`{deployment_id}` is already deleted; nothing to scale.")
-    if record is not None and (record.min_replicas or 0) > 0:
-        return ui.plain(
-            f"`{deployment_id}` keeps at least {record.min_replicas} replica(s) running (its min replica count), "
-            f"so it cannot sit at zero. Lower it with `/fw update {deployment_id} --min-replica-count 0` "
-            "or delete the deployment.")
-    if record is not None and (record.replicas or 0) == 0:
-        return ui.plain(f"`{deployment_id}` is already scaled to zero; it costs nothing until the next request.")
     try:
-        ctx.ops.scale(ctx.actor, deployment_id, 0)
+        current = s.gateway.get_deployment(deployment_id)
     except NotFound:
         raise UserError(f"there is no deployment `{deployment_id}` any more.") from None
-    note = ui.plain(f":arrow_down: {kit.mention(ctx.actor.user_id)} scaled `{deployment_id}` to zero from the "
-                    "cost digest. The next request waits for a cold start.", simulated=s.simulated)
+    floor = int(current.get("minReplicaCount") or 0)
+    if floor == 0 and int(current.get("replicaCount") or 0) == 0:
+        return ui.plain(f"`{deployment_id}` is already scaled to zero; it costs nothing until the next request.")
+    if floor > 0:
+        ctx.ops.update(ctx.actor, deployment_id, cmds.DeploymentChange(min_replica_count=0))
+    ctx.ops.scale(ctx.actor, deployment_id, 0)
+    text = (f":arrow_down: {kit.mention(ctx.actor.user_id)} scaled `{deployment_id}` to zero from the cost digest. "
+            "The next request waits for a cold start.")
+    if floor > 0:
+        text += (f" Its min replica count went from {floor} to 0; "
+                 f"`/fw update {deployment_id} --min-replica-count {floor}` puts it back.")
+    note = ui.plain(text, simulated=s.simulated)
     announce_in_thread(ctx, deployment_id, note)
     return note
 

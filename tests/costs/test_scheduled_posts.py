@@ -136,16 +136,31 @@ def test_digest_buttons_act_on_idle_deployments_for_the_owner_only(stack, clock)
     dm = stack.ws.dm_channel("U_DEV")
     digest = [m for m in stack.ws.messages(dm) if m.is_bot and not m.is_reply][0]
 
-    # idle-a keeps a minimum of one replica: scaling it to zero is explained, not attempted.
-    stack.ws.click("U_DEV", dm, digest.ts, "cost_scale_to_zero", value="idle-a")
-    text = stack.ws.wait_for(lambda: next((message_text(m) for m in stack.ws.messages(dm)
-                                           if m.ephemeral_to == "U_DEV" and "min replica count" in message_text(m)),
-                                          None))
-    assert "--min-replica-count 0" in text
+    # Only the owner or an admin may act: anyone else is told whose it is, and nothing changes.
+    stack.ws.click("U_OTHER", dm, digest.ts, "cost_scale_to_zero", value="idle-a")
+    refused = stack.ws.wait_for(lambda: next((message_text(m) for m in stack.ws.messages(dm)
+                                              if m.ephemeral_to == "U_OTHER"), None))
+    assert "owned by <@U_DEV>" in refused
     assert stack.sdk().deployments.get("idle-a").replica_count == 1
 
+    # idle-a keeps a minimum of one replica: the button lowers it to 0 and scales to zero.
+    stack.ws.click("U_DEV", dm, digest.ts, "cost_scale_to_zero", value="idle-a")
+    text = stack.ws.wait_for(lambda: next((message_text(m) for m in stack.ws.messages(dm)
+                                           if m.ephemeral_to == "U_DEV" and "scaled `idle-a` to zero" in
+                                           message_text(m)), None))
+    assert "/fw update idle-a --min-replica-count 1" in text
+    dep = stack.sdk().deployments.get("idle-a")
+    assert (dep.min_replica_count, dep.replica_count) == (0, 0)
+    stack.sync()
+    assert stack.services.store.replica_history("idle-a")[-1]["replicas"] == 0
+    thread = stack.services.store.deployment("idle-a")
+    assert any("from the cost digest" in message_text(m) for m in stack.ws.messages(CHANNEL)
+               if m.thread_ts == thread.thread_ts and m.is_reply)
+
     stack.ws.click("U_DEV", dm, digest.ts, "cost_delete", value="unpriced-c")
-    stack.ws.wait_for(lambda: stack.sdk().deployments.get("unpriced-c").state in ("DELETING", "DELETED") or None)
+    stack.ws.wait_for(lambda: next((m for m in stack.ws.messages(dm) if m.ephemeral_to == "U_DEV"
+                                    and "deleted `unpriced-c` from the cost digest" in message_text(m)), None))
+    assert stack.sdk().deployments.get("unpriced-c").state in ("DELETING", "DELETED")
     assert ("U_DEV", "delete", "ok") in [(r["actor"], r["action"], r["result"])
                                          for r in stack.services.store.audit_trail("unpriced-c")]
 
