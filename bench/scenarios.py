@@ -105,8 +105,7 @@ def sweep(args: dict) -> dict:
     report = sync(services)
     t1 = time.perf_counter()
     rates = gateway.request_rates()
-    for dep_id, rate in rates.items():
-        store.record_traffic(dep_id, now, rate)
+    store.record_traffic_many(rates, now)
     t2 = time.perf_counter()
     policy = LifecyclePolicy.from_settings(services.settings)
     traffic = store.traffic_rows()
@@ -120,6 +119,26 @@ def sweep(args: dict) -> dict:
     return {"wall_s": t3 - t0, "cpu_s": cpu, "sync_s": t1 - t0, "scrape_s": t2 - t1, "timers_s": t3 - t2,
             "seen": report.seen, "scraped": len(rates), "timers": len(running), "digests": len(digests),
             "peak_rss_kb": peak_rss_kb(), "rss_before_kb": rss_before}
+
+
+def sweep_floor(args: dict) -> dict:
+    """The floor the sweep is compared with: the same pages and scrape fetched and decoded, nothing else."""
+    import httpx
+
+    client = httpx.Client(base_url=args["fireworks"], headers={"Authorization": "Bearer sim-key"})
+    t0 = time.perf_counter()
+    token, seen = "", 0
+    while True:
+        params = {"pageSize": 200, "showDeleted": "true", **({"pageToken": token} if token else {})}
+        page = json.loads(client.get("/v1/accounts/demo/deployments", params=params).content)
+        seen += len(page.get("deployments") or [])
+        token = page.get("nextPageToken")
+        if not token:
+            break
+    with client.stream("GET", "/v1/accounts/demo/metrics") as resp:
+        for _ in resp.iter_bytes():
+            pass
+    return {"wall_s": time.perf_counter() - t0, "seen": seen, "peak_rss_kb": peak_rss_kb()}
 
 
 # -- cost summary ---------------------------------------------------------------------------------
@@ -161,6 +180,16 @@ def summary_prep(args: dict) -> dict:
     return {"replica_points": len(replica_rows), "traffic_points": len(traffic_rows)}
 
 
+def summary_floor(args: dict) -> dict:
+    """The floor the summary is compared with: reading the same history rows from SQLite."""
+    services = services_for(args["db"], None, None, T0)
+    store = services.store
+    store.db.scalar("SELECT 1")
+    t0 = time.perf_counter()
+    rows = len(store.replica_history(since=T0 - timedelta(days=args["days"]))) + len(store.traffic_history())
+    return {"wall_s": time.perf_counter() - t0, "rows": rows, "peak_rss_kb": peak_rss_kb()}
+
+
 def summary(args: dict) -> dict:
     """Timed: the month-to-date cost summary by owner, from the stored history."""
     from bot import costs
@@ -188,8 +217,8 @@ def summary(args: dict) -> dict:
     return {"wall_s": wall, "deployments": len(results), "source": source, "peak_rss_kb": peak_rss_kb()}
 
 
-SCENARIOS = {"idle": idle, "sweep-prep": sweep_prep, "sweep": sweep, "summary-prep": summary_prep,
-             "summary": summary}
+SCENARIOS = {"idle": idle, "sweep-prep": sweep_prep, "sweep": sweep, "sweep-floor": sweep_floor,
+             "summary-prep": summary_prep, "summary": summary, "summary-floor": summary_floor}
 
 
 def main() -> int:
