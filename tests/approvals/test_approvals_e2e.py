@@ -500,3 +500,10 @@ def test_a_request_that_cannot_be_posted_is_not_left_pending(stack):
     assert f"<#{APPROVALS}>" in text and "not_in_channel" in text
     assert [r.status for r in stack.services.store.approvals()] == ["cancelled"]
     assert deployments(stack) == []
+
+
+def test_the_sweep_is_one_of_the_schedulers_jobs(stack):
+    from bot.scheduler import all_jobs
+
+    jobs = {j.name: j for j in all_jobs(stack.services, stack.bot.metrics)}
+    assert "approvals" in jobs and jobs["approvals"].run_at_start  # a restart finishes cut-short runs at once
