@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import Locator, Page, expect
 
 from bot.dev import DevStack
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Locator, Page
+
+expect = pytest.importorskip("playwright.sync_api", reason="browser tests need the playwright package "
+                             "(pip install -e '.[test]')").expect
 
 pytestmark = pytest.mark.browser
 
