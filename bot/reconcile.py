@@ -24,6 +24,8 @@ from storage.store import DeploymentRecord
 
 log = logging.getLogger("fwbot.reconcile")
 
+MIRROR_BATCH = 200
+
 
 @dataclass
 class SyncReport:
@@ -71,14 +73,17 @@ def sync(services: Services) -> SyncReport:
     report.api_calls = max(1, -(-len(wires) // 200))
     report.seen = len(wires)
     mirrored = [(deployment_id_of(wire["name"]), mirrored_fields(wire)) for wire in wires]
-    # The whole mirror is one transaction (a commit per deployment made a large account's sweep
-    # slow); messages go out after it, so Slack's latency never holds SQLite's write lock.
-    with store.db.write():
-        transitions = [store.mirror(dep_id, fields_, now, observed_at=now) for dep_id, fields_ in mirrored]
-        store.record_replicas_many(now, [(dep_id, f["replicas"], f["accelerator_type"], f["accelerator_count"],
-                                          bool(f["single_region"])) for dep_id, f in mirrored])
-    for before, after in transitions:
-        _on_transition(services, before, after, report)
+    # One transaction per page's worth of deployments (a commit per deployment made a large
+    # account's sweep slow), and only that many records in memory at once. Messages go out
+    # after each transaction, so Slack's latency never holds SQLite's write lock.
+    for i in range(0, len(mirrored), MIRROR_BATCH):
+        batch = mirrored[i:i + MIRROR_BATCH]
+        with store.db.write():
+            transitions = [store.mirror(dep_id, fields_, now, observed_at=now) for dep_id, fields_ in batch]
+            store.record_replicas_many(now, [(dep_id, f["replicas"], f["accelerator_type"], f["accelerator_count"],
+                                              bool(f["single_region"])) for dep_id, f in batch])
+        for before, after in transitions:
+            _on_transition(services, before, after, report)
     seen_ids = {dep_id for dep_id, _ in mirrored}
     for dep_id, state in store.live_deployment_states().items():
         record = store.deployment(dep_id) if dep_id not in seen_ids and state is not None else None
