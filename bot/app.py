@@ -220,6 +220,9 @@ def _refusal(status: int, error: str) -> BoltResponse:
 class BotHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of Slack requests (a channel running
+    # /fw at once) overflowed it, and the dropped connections were reset or retried a second later.
+    request_queue_size = 128
 
     def __init__(self, addr: tuple[str, int], app: App, services: Services, metrics: Metrics,
                  signing_secret: str | None = None) -> None:
