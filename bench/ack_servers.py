@@ -1,13 +1,19 @@
-"""The two apps whose acks are timed, each served in a process of its own.
+"""The two apps whose acks are timed, and the outside world they talk to, each in its own process.
 
-``python bench/ack_servers.py fwbot|bare``: ``fwbot`` is the real bot from ``tests.harness``
-(real Bolt app, SQLite, a Fireworks simulator and a Slack stand-in); ``bare`` is a Bolt app with
-one ``/fw`` listener that only acks, behind the same HTTP server class. The first line printed
-is ``{"url": events_url}``; then, per line on stdin:
+The stand-ins for Fireworks and Slack run apart from the apps, as the real services do, so the
+work they do answering the bot is not charged to its acks.
 
-    {"cmd": "bodies", "text": "...", "senders": 50, "each": 8}
-        -> {"bodies": [[form body, ...] per sender]}  (one channel per sender)
-    {"cmd": "stop"}
+``python bench/ack_servers.py outside``: a Fireworks simulator and a Slack stand-in; prints
+``{"fireworks": url, "slack_api": url}``, then answers
+``{"cmd": "bodies", "text": "...", "senders": 50, "each": 8}`` with
+``{"bodies": [[form body, ...] per sender]}`` (one channel per sender, a fresh trigger and
+response_url per request, exactly as the stand-in's own slash_command makes them).
+
+``python bench/ack_servers.py fwbot FIREWORKS_URL SLACK_API_URL``: the real bot (``create_bot``,
+real Bolt app, SQLite) behind its own HTTP server, background jobs off.
+``python bench/ack_servers.py bare SLACK_API_URL``: a Bolt app with one ``/fw`` listener that
+only acks, behind the same HTTP server class.
+Both print ``{"url": events_url}`` and run until ``{"cmd": "stop"}``.
 """
 
 from __future__ import annotations
@@ -22,20 +28,24 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sims.slack import SlackWorkspace  # noqa: E402
 from sims.slack import payloads as slack_payloads  # noqa: E402
-from sims.slack.model import Channel, User  # noqa: E402
+from tests.harness import BOT_TOKEN, SIGNING_SECRET, USERS  # noqa: E402
 
 SENDER_CHANNELS = tuple(f"C0SEND{i:03d}" for i in range(64))
 
 
-def serve_fwbot() -> tuple[str, Any]:
-    from tests.harness import USERS, start_stack
+def outside() -> tuple[dict, Any]:
+    from sims.fireworks import FireworksSimulator, SimConfig
+    from sims.slack import SlackWorkspace
+    from tests.harness import seed_workspace
 
-    stack = start_stack(Path(tempfile.mkdtemp(prefix="fwbot-bench-")))
+    sim = FireworksSimulator(SimConfig(account_id="demo", api_key="sim-key"))
+    sim.start(host="127.0.0.1", port=0)
+    ws = SlackWorkspace(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
+    ws.start(host="127.0.0.1", port=0)
+    seed_workspace(ws)
     for channel in SENDER_CHANNELS:
-        stack.ws.add_channel(channel, channel.lower(), members=list(USERS))
-    ws = stack.ws
+        ws.add_channel(channel, channel.lower(), members=list(USERS))
 
     def bodies(text: str, senders: int, each: int) -> list[list[str]]:
         out = []
@@ -43,8 +53,6 @@ def serve_fwbot() -> tuple[str, Any]:
             channel = SENDER_CHANNELS[s % len(SENDER_CHANNELS)]
             row = []
             for _ in range(each):
-                # A fresh trigger and response_url per request, exactly as the stand-in's own
-                # slash_command makes them, so the work after the ack can answer.
                 with ws._lock:
                     who, where = ws.user("U_DEV"), ws.resolve_channel(channel)
                     fields = slack_payloads.slash_command(
@@ -55,21 +63,29 @@ def serve_fwbot() -> tuple[str, Any]:
             out.append(row)
         return out
 
-    return f"{stack.bot.url}/slack/events", (stack, bodies)
+    return {"fireworks": sim.url, "slack_api": ws.api_url}, bodies
 
 
-def serve_bare() -> tuple[str, Any]:
+def fwbot(fireworks_url: str, slack_api: str) -> tuple[dict, Any]:
+    from bot.app import create_bot
+    from bot.config import Settings
+
+    db = Path(tempfile.mkdtemp(prefix="fwbot-bench-")) / "fwbot.db"
+    settings = Settings(_env_file=None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                        SLACK_API_URL=slack_api, FIREWORKS_API_KEY="sim-key", FIREWORKS_ACCOUNT_ID="demo",
+                        FIREWORKS_BASE_URL=fireworks_url, FWBOT_DB=str(db), FWBOT_ADMINS="U_ADMIN",
+                        FWBOT_ALERT_CHANNEL="C0ALERTS")
+    bot = create_bot(settings, with_scheduler=False)
+    return {"url": f"{bot.serve_http('127.0.0.1', 0)}/slack/events"}, None
+
+
+def bare(slack_api: str) -> tuple[dict, Any]:
     from slack_bolt import App
 
     from bot.app import BotHTTPServer, Metrics
     from bot.slack import make_web_client
-    from tests.harness import BOT_TOKEN, SIGNING_SECRET
 
-    # A workspace only so that the app's startup token check (auth.test) has something to ask,
-    # as fwbot's does.
-    ws = SlackWorkspace(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
-    ws.start(host="127.0.0.1", port=0)
-    app = App(client=make_web_client(BOT_TOKEN, ws.api_url), signing_secret=SIGNING_SECRET,
+    app = App(client=make_web_client(BOT_TOKEN, slack_api), signing_secret=SIGNING_SECRET,
               raise_error_for_unhandled_request=False)
 
     @app.command("/fw")
@@ -79,24 +95,17 @@ def serve_bare() -> tuple[str, Any]:
     server = BotHTTPServer(("127.0.0.1", 0), app, None, Metrics(), signing_secret=SIGNING_SECRET)  # type: ignore[arg-type]
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
     host, port = server.server_address[:2]
-    user, channels = User("U_DEV", "dev"), [Channel(c, c.lower()) for c in SENDER_CHANNELS]
-
-    def bodies(text: str, senders: int, each: int) -> list[list[str]]:
-        return [[slack_payloads.form_body(slack_payloads.slash_command(
-            team_id="T0LOCAL", domain="local", user=user, channel=channels[s % len(channels)], command="/fw",
-            text=text, response_url=f"{ws.url}/webhook/none", trigger_id=f"1.{s}.{i}",
-            token="local-verification-token")).decode() for i in range(each)] for s in range(senders)]
-
-    return f"http://{host}:{port}/slack/events", (server, bodies)
+    return {"url": f"http://{host}:{port}/slack/events"}, None
 
 
 def main() -> int:
     logging.basicConfig(level=logging.ERROR)
-    url, (_, bodies) = serve_fwbot() if sys.argv[1] == "fwbot" else serve_bare()
-    print(json.dumps({"url": url}), flush=True)
+    role, args = sys.argv[1], sys.argv[2:]
+    hello, bodies = {"outside": outside, "fwbot": fwbot, "bare": bare}[role](*args)
+    print(json.dumps(hello), flush=True)
     for line in sys.stdin:
         msg = json.loads(line)
-        if msg["cmd"] == "bodies":
+        if msg["cmd"] == "bodies" and bodies is not None:
             print(json.dumps({"bodies": bodies(msg["text"], msg["senders"], msg["each"])}), flush=True)
         elif msg["cmd"] == "stop":
             break

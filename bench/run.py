@@ -118,6 +118,7 @@ def send_all(url: str, bodies: list[list[str]], secret: str) -> tuple[list[float
     failures = 0
     lock = threading.Lock()
     start = threading.Barrier(len(bodies))
+    reasons: dict[str, int] = {}
 
     def sender(mine: list[str]) -> None:
         nonlocal failures
@@ -134,18 +135,23 @@ def send_all(url: str, bodies: list[list[str]], secret: str) -> tuple[list[float
                 resp.read()
                 conn.close()
                 ok = resp.status == 200
-            except OSError:
-                ok = False
+                why = f"HTTP {resp.status}"
+            except OSError as e:
+                ok, why = False, type(e).__name__
             took = time.perf_counter() - began
             with lock:
                 latencies.append(took)
                 failures += not ok
+                if not ok:
+                    reasons[why] = reasons.get(why, 0) + 1
 
     threads = [threading.Thread(target=sender, args=(b,)) for b in bodies]
     for t in threads:
         t.start()
     for t in threads:
         t.join(timeout=300)
+    if reasons:
+        print(f"  {url}: {reasons}", file=sys.stderr)
     return latencies, failures
 
 
@@ -156,15 +162,17 @@ def quantile(values: list[float], q: int) -> float:
 def ack_latency(table: Table, sizes: Sizes, quick: bool) -> None:
     from tests.harness import SIGNING_SECRET
 
-    bare, fwbot = Child("bench/ack_servers.py", "bare"), Child("bench/ack_servers.py", "fwbot")
+    world = Child("bench/ack_servers.py", "outside")
+    bare = Child("bench/ack_servers.py", "bare", world.hello["slack_api"])
+    fwbot = Child("bench/ack_servers.py", "fwbot", world.hello["fireworks"], world.hello["slack_api"])
     try:
         for label, text in (("/fw list", "list all"), ("/fw deploy", DEPLOY)):
             figures = {}
             for name, child in (("bare", bare), ("fwbot", fwbot)):
                 # Warm up: first requests pay for imports and connection set-up in the app.
-                send_all(child.hello["url"], child.ask("bodies", text="help", senders=2, each=2)["bodies"],
+                send_all(child.hello["url"], world.ask("bodies", text="help", senders=2, each=2)["bodies"],
                          SIGNING_SECRET)
-                bodies = child.ask("bodies", text=text, senders=sizes.senders, each=sizes.each)["bodies"]
+                bodies = world.ask("bodies", text=text, senders=sizes.senders, each=sizes.each)["bodies"]
                 latencies, failures = send_all(child.hello["url"], bodies, SIGNING_SECRET)
                 if len(latencies) != sizes.senders * sizes.each:
                     raise RuntimeError(f"{name} {label}: {len(latencies)} answers to "
@@ -181,6 +189,7 @@ def ack_latency(table: Table, sizes: Sizes, quick: bool) -> None:
     finally:
         fwbot.close()
         bare.close()
+        world.close()
 
 
 # -- 2. sweep cost ------------------------------------------------------------------------------
@@ -295,11 +304,14 @@ def startup(table: Table, quick: bool, idle_kb: int) -> None:
             proc.wait()
         ws.stop()
     # The baseline: the bare Bolt app in its own process, started the same way until it serves.
+    ws = SlackWorkspace(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
+    ws.start(host="127.0.0.1", port=0)
     began = time.perf_counter()
-    bare = Child("bench/ack_servers.py", "bare")
+    bare = Child("bench/ack_servers.py", "bare", ws.api_url)
     bare_took = time.perf_counter() - began
     bare_rss = rss_kb(bare.proc.pid)
     bare.close()
+    ws.stop()
     table.add("startup: `fwbot run` to healthy", f"{took * 1000:.0f} ms", f"bare Bolt {bare_took * 1000:.0f} ms",
               f"{took / bare_took:.2f}×", "")
     table.add("startup: idle RSS", f"{idle_rss / 1024:.0f} MB", f"bare Bolt {bare_rss / 1024:.0f} MB",
