@@ -8,6 +8,7 @@ requests either way.
 from __future__ import annotations
 
 import json
+import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -15,6 +16,9 @@ from .model import BOT_USER_ID, SLACKBOT_USER_ID, Delivery, Message
 
 if TYPE_CHECKING:
     from .workspace import SlackWorkspace
+
+# Versions count from zero in every process: the page tells a restarted workspace by this.
+_BOOT = secrets.token_hex(4)
 
 
 def handle(ws: SlackWorkspace, verb: str, path: str, query: str, body: bytes) -> tuple[int, Any]:
@@ -56,6 +60,7 @@ def state(ws: SlackWorkspace, args: dict[str, Any]) -> dict[str, Any]:
         home = ws.home(me) if me else None
         return {
             "version": ws.version,
+            "boot": f"{_BOOT}-{id(ws):x}",
             "team": {"id": ws.team_id, "name": ws.team_name},
             "bot": {"id": BOT_USER_ID, "name": names[BOT_USER_ID]},
             "me": me,

@@ -67,7 +67,9 @@ async function refresh() {
   // Refreshes overlap (a click's own, and the event stream's); answers may arrive out of order.
   // Keep the newest state of the user we act as, never an older one that arrived late.
   if (ui.me && fresh.me !== ui.me) return;
-  if (ui.state && ui.state.me === fresh.me && fresh.version < ui.state.version) return;
+  const sameRun = ui.state && ui.state.boot === fresh.boot;
+  if (sameRun && ui.state.me === fresh.me && fresh.version < ui.state.version) return;
+  if (ui.state && !sameRun) ui.drafts = {};  // the workspace restarted: its views are new
   ui.state = fresh;
   const known = ui.state.users.filter((u) => !u.is_bot && !u.deleted);
   if (!ui.state.users.some((u) => u.id === ui.me && !u.is_bot) && known.length) {
