@@ -186,6 +186,14 @@ def _post_once(services: Services, key: str, channel: str | None, send, report: 
     return posted
 
 
+def _posted_message(services: Services, key: str) -> dict | None:
+    """Where the post under ``key`` went (``{channel, ts}``), if it was sent."""
+    row = services.store.scheduled_post(key)
+    if row and row["status"] == "posted" and row["channel"] and row["ts"]:
+        return {"channel": row["channel"], "ts": row["ts"]}
+    return None
+
+
 def _upload_chart(services: Services, key: str, channel: str, thread_ts: str, report: CostReport,
                   title: str, out: PostReport) -> None:
     """The per-day serving/idle bar chart as a PNG in the thread of the message it illustrates."""
@@ -236,7 +244,9 @@ def post_summaries(services: Services, *, grace: timedelta = SUMMARY_CATCH_UP) -
         message = cost_ui.render_channel_summary(channel, report, budget=budget, projected=projected,
                                                  simulated=services.simulated)
         key = f"summary:{channel}:{iso(window.start)}"
-        posted = _post_once(services, key, channel, lambda ch=channel, m=message: services.poster.post(ch, m), out)
+        _post_once(services, key, channel, lambda ch=channel, m=message: services.poster.post(ch, m), out)
+        # The chart has its own key, so one that failed before is retried under the same message.
+        posted = _posted_message(services, key)
         if posted:
             _upload_chart(services, key, posted["channel"], posted["ts"], report, f"GPU cost {window.label}", out)
 
@@ -251,7 +261,8 @@ def post_summaries(services: Services, *, grace: timedelta = SUMMARY_CATCH_UP) -
         digest = owner_digest(owner, week_results, digest_meta, label=week.label)
         message = cost_ui.render_owner_digest(digest, simulated=services.simulated)
         key = f"digest:{owner}:{week_key(slot, tz)}"
-        posted = _post_once(services, key, None, lambda o=owner, m=message: services.poster.dm(o, m), out)
+        _post_once(services, key, None, lambda o=owner, m=message: services.poster.dm(o, m), out)
+        posted = _posted_message(services, key)
         if posted and digest.lines:
             mine = results_for(week_results, digest_meta, owner=owner)
             _upload_chart(services, key, posted["channel"], posted["ts"], cost_report(mine, digest_meta),

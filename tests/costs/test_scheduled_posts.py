@@ -204,3 +204,35 @@ def test_budget_alerts_once_per_threshold_per_month_across_restart(stack, clock,
     stack.sync()
     december = cost_jobs.check_budgets(stack.services)
     assert f"budget:{CHANNEL}:2026-12:100" in december.posted
+
+
+def test_a_post_slack_refused_is_retried_by_the_next_run_and_then_posted_once(stack, clock, monkeypatch):
+    from slack_sdk.errors import SlackApiError
+
+    week_of_history(stack, clock)
+    # short-b's channel does not exist (yet): Slack answers channel_not_found.
+    stack.services.store.set_deployment_fields("short-b", clock.now(), channel="C0LATER")
+    client = stack.services.poster.client
+    real_upload = client.files_upload_v2
+    refusals = []
+
+    def refuse_once(**kwargs):
+        if not refusals:
+            refusals.append(kwargs["channel"])
+            raise SlackApiError("refused", {"ok": False, "error": "ratelimited"})
+        return real_upload(**kwargs)
+
+    monkeypatch.setattr(client, "files_upload_v2", refuse_once)
+    first = cost_jobs.post_summaries(stack.services)
+    summary_later = next(k for k in first.failed if k.startswith("summary:C0LATER:"))
+    assert any(k.startswith("chart:") for k in first.failed) and refusals
+    assert stack.services.store.scheduled_post(summary_later) is None  # released, not stuck as claimed
+
+    stack.ws.add_channel("C0LATER", "later", members=["U_OTHER"])
+    clock.advance(minutes=15)
+    second = cost_jobs.post_summaries(stack.services)
+    assert summary_later in second.posted and f"chart:{summary_later}" in second.posted
+    assert any(k.startswith("chart:") and k != f"chart:{summary_later}" for k in second.posted)  # the retried one
+    assert not [k for k in second.posted if k.startswith(("summary:C0MLPLAT", "digest:"))]
+    assert len([m for m in bot_posts(stack, "C0LATER") if "GPU cost" in message_text(m)]) == 1
+    assert cost_jobs.post_summaries(stack.services).posted == []
