@@ -210,6 +210,11 @@ class FireworksGateway:
             return fn(*args, **kwargs)
         except _API_ERRORS as e:
             raise translate(e) from e
+        except ValueError as e:
+            # The SDK refuses an empty id before sending anything; nothing has an empty id.
+            if "non-empty value" in str(e):
+                raise NotFound("there is nothing with an empty id", status=404) from e
+            raise
 
     def deployment_name(self, deployment_id: str) -> str:
         return f"accounts/{self.account_id}/deployments/{deployment_id}"

@@ -18,3 +18,4 @@ def register(app: App, services: Services, metrics) -> None:
     lifecycle.register(app, services, metrics)
     approvals.register(app, services, metrics)
     costs.register(app, services, metrics)
+    errors.register_fallbacks(app, services)  # last: they match whatever nothing above did

@@ -102,7 +102,7 @@ def validate_form(form: dict[str, Any]) -> tuple[DeploymentSpec | None, dict[str
         data["deployment_shape"] = form["shape"]
     elif form.get("acc_type"):
         data["accelerator_type"] = form["acc_type"]
-        if form.get("acc_count") not in (None, ""):
+        if form.get("acc_count") not in (None, "") and "acc_count" not in errors:
             data.setdefault("accelerator_count", int(str(form["acc_count"])))
     if form.get("display_name"):
         if len(form["display_name"]) >= 64:
@@ -219,10 +219,13 @@ def open_deploy_modal(ctx: Context, trigger_id: str) -> None:
 def register(app: App, services: Services, metrics) -> None:
     ops = Operations(services)
 
-    def _live_update(ack, body, client) -> None:
+    def _live_update(ack, body, client, respond) -> None:
         ack()
         view = body.get("view")
         if not view:  # these ids only live in the deploy modal
+            if body.get("response_url"):
+                respond(response_type="ephemeral", replace_original=False,
+                        text=":information_source: That control only works in the deploy form (`/fw deploy`).")
             return
         form = read_form((view.get("state") or {}).get("values") or {})
         meta = _metadata(view)

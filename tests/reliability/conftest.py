@@ -84,3 +84,19 @@ def module_stack(tmp_path_factory):
     s = start_stack(tmp_path_factory.mktemp("stack"), sim_config={"create_seconds": 1.0})
     yield s
     s.stop()
+
+
+@pytest.fixture(scope="module")
+def fuzz(module_stack):
+    """A fuzzer over the module's stack; at the end, nothing may have been logged at ERROR."""
+    import time
+
+    from tests.reliability.fuzzing import FIGURES, Fuzzer
+
+    with ErrorWatcher() as watcher:
+        fuzzer = Fuzzer(module_stack, watcher)
+        yield fuzzer
+        time.sleep(0.5)  # let work started by the last cases finish before the stack goes away
+        fuzzer.pool.shutdown()
+        assert watcher.take() == []
+    print(f"\nfuzz cases run: {FIGURES}")
