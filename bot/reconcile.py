@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
 
@@ -24,6 +25,9 @@ from storage.store import DeploymentRecord
 
 log = logging.getLogger("fwbot.reconcile")
 
+# Longer than any create can take to answer (timeout × attempts, with backoff).
+UNCONFIRMED_CREATE_GRACE = timedelta(minutes=10)
+
 MIRROR_BATCH = 200
 
 
@@ -35,6 +39,7 @@ class SyncReport:
     failed: list[str] = field(default_factory=list)
     vanished: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
     api_calls: int = 0
 
 
@@ -86,6 +91,9 @@ def sync(services: Services) -> SyncReport:
             _on_transition(services, before, after, report)
     seen_ids = {dep_id for dep_id, _ in mirrored}
     for dep_id, state in store.live_deployment_states().items():
+        if dep_id not in seen_ids and state is None:
+            _forget_unconfirmed_create(services, dep_id, now, report)
+            continue
         record = store.deployment(dep_id) if dep_id not in seen_ids and state is not None else None
         if record is not None:
             store.mark_gone(record.id, now)
@@ -98,6 +106,17 @@ def sync(services: Services) -> SyncReport:
                 _thread_note(services, gone, ":ghost: This deployment was deleted outside fwbot "
                              "(Fireworks no longer lists it).")
     return report
+
+
+def _forget_unconfirmed_create(services: Services, dep_id: str, now, report: SyncReport) -> None:
+    """A record claimed before a create whose outcome Fireworks never confirmed (a timeout, 5xx
+    after retries). Once no create could still be in flight and Fireworks does not list it, the
+    create never happened: drop the claim so no phantom row lingers in lists and App Home."""
+    record = services.store.deployment(dep_id)
+    if record is None or now - (parse_iso(record.created_at) or now) <= UNCONFIRMED_CREATE_GRACE:
+        return
+    services.store.forget_deployment(dep_id)
+    report.forgotten.append(dep_id)
 
 
 def _on_transition(services: Services, before: DeploymentRecord | None, after: DeploymentRecord,

@@ -149,8 +149,7 @@ def execute_deploy(ctx: Context, planned, *, approved_by: str | None = None) -> 
         if posted:
             s.poster.update(posted["channel"], posted["ts"], ui.tracking_message(
                 None, deployment_id=planned.deployment_id, usd=planned.usd_per_hour, owner=ctx.actor.user_id,
-                simulated=s.simulated, status_line=f":x: Fireworks refused the create: {kit.escape(e.message)}",
-                buttons=False))
+                simulated=s.simulated, status_line=create_failed_line(planned.deployment_id, e), buttons=False))
         raise
     if posted:
         # Render from the store, so whichever of this edit and the reconcile loop's comes last
@@ -164,6 +163,17 @@ def execute_deploy(ctx: Context, planned, *, approved_by: str | None = None) -> 
     return ui.tracking_message(wire, deployment_id=planned.deployment_id, usd=planned.usd_per_hour,
                                owner=ctx.actor.user_id, simulated=s.simulated,
                                status_line=f"{requested}. Fireworks is starting it.")
+
+
+def create_failed_line(deployment_id: str, error: FireworksError) -> str:
+    """What a failed create means for the user: refused, or an outcome Fireworks never confirmed."""
+    if not error.retryable:
+        return f":x: Fireworks refused the create: {kit.escape(error.message)}"
+    # A timeout or 5xx after retries: the create may have landed. The id is fwbot's own, so a
+    # later sync adopts it into this message and nothing is ever created twice.
+    return (f":warning: Fireworks did not confirm the create ({kit.escape(error.message)}). If `{deployment_id}` was "
+            "created after all, this message turns into its tracking message at the next sync; otherwise "
+            "nothing was created. Nothing will be created twice.")
 
 
 def post_tracking(ctx: Context, message: Message) -> dict | None:
