@@ -58,6 +58,15 @@ class ChannelPacer:
         if slot > now:
             self._sleep(slot - now)
 
+    def sent(self, channel: str) -> None:
+        """A post to ``channel`` just finished: the next one waits a whole interval from now.
+
+        Slack counts arrivals, and a slow post arrives late; spacing posts by their start alone
+        would let the next one arrive less than an interval after it.
+        """
+        with self._lock:
+            self._next[channel] = max(self._next.get(channel, 0.0), self._monotonic() + self.interval)
+
 
 class Poster:
     """Posts and edits the bot's own messages."""
@@ -69,7 +78,10 @@ class Poster:
     def post(self, channel: str, message: Message, *, thread_ts: str | None = None, **extra: Any) -> dict:
         """Post a message; returns Slack's response data (``channel``, ``ts``)."""
         self.pacer.wait(channel)
-        resp = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message.payload(), **extra)
+        try:
+            resp = self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, **message.payload(), **extra)
+        finally:
+            self.pacer.sent(channel)
         return {"channel": resp["channel"], "ts": resp["ts"]}
 
     def update(self, channel: str, ts: str, message: Message) -> bool:
