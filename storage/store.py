@@ -85,6 +85,9 @@ _MIRRORED = (
     "wire",
 )
 
+# States from which READY means the deployment came up (again), not that an update finished.
+_COMING_UP = ("CREATING", "DELETING", "DELETED")
+
 
 class Store:
     def __init__(self, db: Database) -> None:
@@ -177,6 +180,9 @@ class Store:
                     f"UPDATE deployments SET {cols}, last_seen_at = ?, gone_at = NULL, updated_at = ? WHERE id = ?",
                     (*values.values(), ts, ts, deployment_id),
                 )
+                if values["state"] == "READY" and before.state in _COMING_UP:
+                    # Up again (e.g. after an undelete): its idle time starts now, not at its first READY.
+                    conn.execute("UPDATE deployments SET ready_at = ? WHERE id = ?", (ts, deployment_id))
             after = self.deployment(deployment_id)
         assert after is not None
         return before, after
@@ -337,6 +343,201 @@ class Store:
                 "SELECT * FROM traffic_history WHERE deployment_id = ? ORDER BY at", (deployment_id,)
             )
         return self.db.query("SELECT * FROM traffic_history ORDER BY deployment_id, at")
+
+    # -- lifecycle: warnings and the bot's own actions -------------------------------------------
+    # A warning is claimed (INSERT OR IGNORE on its unique key) before it is posted and marked sent
+    # with its message afterwards, so a restart re-posts what was claimed but never sent and never
+    # sends a key twice. It is resolved at most once (compare-and-set on ``status``). A bot action
+    # is keyed by its idempotency key and moves scheduled → running → done | cancelled | failed.
+    def claim_warning(self, deployment_id: str, timer: str, due: str, lead_s: float, *, channel: str | None,
+                      snapshot: dict, now: datetime) -> WarningRow | None:
+        """Claim one warning before posting it; ``None`` when its key was claimed before."""
+        with self.db.write() as conn:
+            cur = conn.execute(
+                """INSERT OR IGNORE INTO warnings (deployment_id, timer, due, lead_s, status, channel, token, claimed_at)
+                   VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?)""",
+                (deployment_id, timer, due, float(lead_s), channel, new_token(), iso(now)),
+            )
+            if cur.rowcount != 1:
+                return None
+            conn.execute("INSERT INTO warning_snapshots (warning_id, body) VALUES (?, ?)",
+                         (cur.lastrowid, json.dumps(snapshot, sort_keys=True)))
+            return self.warning(int(cur.lastrowid or 0))
+
+    def _warnings(self, where: str, params: tuple) -> list[WarningRow]:
+        rows = self.db.query(
+            f"""SELECT w.*, s.body AS snapshot FROM warnings w
+                LEFT JOIN warning_snapshots s ON s.warning_id = w.id WHERE {where} ORDER BY w.id""",
+            params,
+        )
+        return [WarningRow.from_row(r) for r in rows]
+
+    def warning(self, warning_id: int) -> WarningRow | None:
+        found = self._warnings("w.id = ?", (warning_id,))
+        return found[0] if found else None
+
+    def warning_by_token(self, token: str) -> WarningRow | None:
+        found = self._warnings("w.token = ?", (token,))
+        return found[0] if found else None
+
+    def warnings(self, *, deployment_id: str | None = None, statuses: tuple[str, ...] = ()) -> list[WarningRow]:
+        where, params = "1=1", []
+        if deployment_id is not None:
+            where += " AND w.deployment_id = ?"
+            params.append(deployment_id)
+        if statuses:
+            where += f" AND w.status IN ({', '.join('?' for _ in statuses)})"
+            params += list(statuses)
+        return self._warnings(where, tuple(params))
+
+    def warnings_in_message(self, channel: str, ts: str) -> list[WarningRow]:
+        return self._warnings("w.channel = ? AND w.ts = ?", (channel, ts))
+
+    def warnings_about(self, dues: list[tuple[str, str, str]]) -> list[WarningRow]:
+        """Every warning (any lead, any status) about these ``(deployment, timer, due)`` triples."""
+        out: list[WarningRow] = []
+        step = _IN_CHUNK // 3  # three parameters per triple
+        for i in range(0, len(dues), step):
+            chunk = dues[i:i + step]
+            where = " OR ".join("(w.deployment_id = ? AND w.timer = ? AND w.due = ?)" for _ in chunk)
+            out += self._warnings(where, tuple(x for triple in chunk for x in triple))
+        return out
+
+    def mark_warning_sent(self, warning_id: int, channel: str, ts: str, now: datetime,
+                          snapshot: dict | None = None) -> None:
+        """Record the message a claimed warning went out in (and what it said, when re-decided)."""
+        with self.db.write() as conn:
+            conn.execute(
+                "UPDATE warnings SET status = 'sent', channel = ?, ts = ?, sent_at = ? WHERE id = ? AND status = 'claimed'",
+                (channel, ts, iso(now), warning_id),
+            )
+            if snapshot is not None:
+                conn.execute("INSERT OR REPLACE INTO warning_snapshots (warning_id, body) VALUES (?, ?)",
+                             (warning_id, json.dumps(snapshot, sort_keys=True)))
+
+    def resolve_warning(self, warning_id: int, resolution: str, now: datetime, *, status: str = "resolved") -> bool:
+        """Close an open warning; True only for the one call that closed it (the first decision wins)."""
+        cur = self.db.execute(
+            """UPDATE warnings SET status = ?, resolution = ?, resolved_at = ?
+               WHERE id = ? AND status IN ('claimed', 'sent')""",
+            (status, resolution, iso(now), warning_id),
+        )
+        return cur.rowcount == 1
+
+    def reopen_warning(self, warning_id: int) -> None:
+        """Undo a resolution whose action failed, so the warning's buttons work again."""
+        self.db.execute(
+            """UPDATE warnings SET status = CASE WHEN ts IS NULL THEN 'claimed' ELSE 'sent' END,
+                   resolution = NULL, resolved_at = NULL WHERE id = ? AND status = 'resolved'""",
+            (warning_id,),
+        )
+
+    def schedule_action(self, key: str, kind: str, deployment_id: str, due_at: datetime, now: datetime,
+                        payload: dict | None = None) -> bool:
+        """Record an action the bot will carry out; False when ``key`` was scheduled before."""
+        cur = self.db.execute(
+            """INSERT OR IGNORE INTO bot_actions (key, kind, deployment_id, due_at, payload, status, created_at,
+                   updated_at) VALUES (?, ?, ?, ?, ?, 'scheduled', ?, ?)""",
+            (key, kind, deployment_id, iso(due_at), json.dumps(payload or {}, sort_keys=True), iso(now), iso(now)),
+        )
+        return cur.rowcount == 1
+
+    def bot_action(self, key: str) -> BotActionRow | None:
+        row = self.db.one("SELECT * FROM bot_actions WHERE key = ?", (key,))
+        return BotActionRow.from_row(row) if row else None
+
+    def bot_actions(self, *, deployment_id: str | None = None, kind: str | None = None,
+                    statuses: tuple[str, ...] = ()) -> list[BotActionRow]:
+        sql, params = "SELECT * FROM bot_actions WHERE 1=1", []
+        if deployment_id is not None:
+            sql += " AND deployment_id = ?"
+            params.append(deployment_id)
+        if kind is not None:
+            sql += " AND kind = ?"
+            params.append(kind)
+        if statuses:
+            sql += f" AND status IN ({', '.join('?' for _ in statuses)})"
+            params += list(statuses)
+        return [BotActionRow.from_row(r) for r in self.db.query(sql + " ORDER BY due_at, id", tuple(params))]
+
+    def action_statuses(self, keys: list[str]) -> dict[str, str]:
+        """The status of each of these action keys that was ever scheduled."""
+        out: dict[str, str] = {}
+        for i in range(0, len(keys), _IN_CHUNK):
+            chunk = keys[i:i + _IN_CHUNK]
+            out.update((r["key"], r["status"]) for r in self.db.query(
+                f"SELECT key, status FROM bot_actions WHERE key IN ({', '.join('?' for _ in chunk)})", tuple(chunk)))
+        return out
+
+    def postponements(self, deployment_id: str | None = None) -> dict[tuple[str, str], datetime]:
+        """``(deployment, kind) → until`` of the latest snooze and keep-warm (cancelled ones aside)."""
+        where, params = ("AND deployment_id = ?", (deployment_id,)) if deployment_id else ("", ())
+        rows = self.db.query(
+            f"""SELECT deployment_id, kind, MAX(due_at) AS until FROM bot_actions
+                WHERE kind IN ('snooze', 'keep_warm_revert') AND status != 'cancelled' {where}
+                GROUP BY deployment_id, kind""",
+            params,
+        )
+        return {(r["deployment_id"], r["kind"]): parse_iso(r["until"]) for r in rows}  # type: ignore[misc]
+
+    def scale_clock_restarts(self, deployment_id: str | None = None) -> dict[str, datetime]:
+        """When each deployment's replicas last went from 0 up (as the reconcile loop saw), or its
+        scaling last changed (a manual scale, an update of its replica range or autoscaling policy)."""
+        where, params = ("WHERE deployment_id = ?", (deployment_id,)) if deployment_id else ("", ())
+        also = "AND deployment_id = ?" if deployment_id else ""
+        rows = self.db.query(
+            f"""SELECT deployment_id, MAX(at) AS at FROM (
+                    SELECT deployment_id, at FROM (
+                        SELECT deployment_id, at, replicas,
+                               LAG(replicas) OVER (PARTITION BY deployment_id ORDER BY at) AS before
+                        FROM replica_history {where})
+                    WHERE before = 0 AND replicas > 0
+                    UNION ALL
+                    SELECT deployment_id, at FROM audit
+                    WHERE result = 'ok' AND deployment_id IS NOT NULL {also}
+                      AND (action = 'scale' OR (action = 'update' AND (
+                           json_extract(request, '$.mask') LIKE '%replica_count%'
+                           OR json_extract(request, '$.mask') LIKE '%autoscaling_policy%'))))
+                GROUP BY deployment_id""",
+            params * 2,
+        )
+        return {r["deployment_id"]: parse_iso(r["at"]) for r in rows}  # type: ignore[misc]
+
+    def runnable_actions(self, now: datetime) -> list[BotActionRow]:
+        """Scheduled actions that are due, and running ones a crash interrupted."""
+        rows = self.db.query(
+            "SELECT * FROM bot_actions WHERE status IN ('scheduled', 'running') AND due_at <= ? ORDER BY due_at, id",
+            (iso(now),),
+        )
+        return [BotActionRow.from_row(r) for r in rows]
+
+    def start_action(self, key: str, now: datetime) -> bool:
+        """Mark an action running (again, after a crash) and count the attempt."""
+        cur = self.db.execute(
+            """UPDATE bot_actions SET status = 'running', attempts = attempts + 1, updated_at = ?
+               WHERE key = ? AND status IN ('scheduled', 'running')""",
+            (iso(now), key),
+        )
+        return cur.rowcount == 1
+
+    def note_action_progress(self, key: str, now: datetime, **progress: Any) -> None:
+        """Merge what a running action has done so far into its payload, so a re-run skips it."""
+        with self.db.write() as conn:
+            row = conn.execute("SELECT payload FROM bot_actions WHERE key = ?", (key,)).fetchone()
+            if row is None:
+                return
+            payload = {**json.loads(row[0] or "{}"), **progress}
+            conn.execute("UPDATE bot_actions SET payload = ?, updated_at = ? WHERE key = ?",
+                         (json.dumps(payload, sort_keys=True, default=str), iso(now), key))
+
+    def finish_action(self, key: str, status: str, result: str, now: datetime) -> bool:
+        """Close an action (done, cancelled or failed); False when it was closed before."""
+        cur = self.db.execute(
+            """UPDATE bot_actions SET status = ?, result = ?, updated_at = ?
+               WHERE key = ? AND status IN ('scheduled', 'running')""",
+            (status, result, iso(now), key),
+        )
+        return cur.rowcount == 1
 
     # -- key/value -----------------------------------------------------------------------------
     def get_kv(self, key: str) -> str | None:
@@ -526,5 +727,67 @@ class ApprovalRecord:
         data["request"] = json.loads(row["request"]) if row.get("request") else {}
         data["result"] = json.loads(row["result"]) if row.get("result") else None
         for key in ("decided_at", "executed_at", "created_at", "expires_at", "reminded_at"):
+            data[key] = parse_iso(row.get(key))
+        return cls(**data)
+
+
+# -- lifecycle ---------------------------------------------------------------------------------
+@dataclass
+class WarningRow:
+    """One claimed or sent warning; ``key`` is its unique (deployment, timer, due, lead)."""
+
+    id: int
+    deployment_id: str
+    timer: str
+    due: str
+    lead_s: float
+    status: str
+    channel: str | None
+    ts: str | None
+    token: str
+    claimed_at: datetime
+    sent_at: datetime | None
+    resolved_at: datetime | None
+    resolution: str | None
+    snapshot: dict | None
+
+    @classmethod
+    def from_row(cls, row: dict) -> WarningRow:
+        data = {f.name: row.get(f.name) for f in fields(cls)}
+        data["snapshot"] = json.loads(row["snapshot"]) if row.get("snapshot") else None
+        for key in ("claimed_at", "sent_at", "resolved_at"):
+            data[key] = parse_iso(row.get(key))
+        return cls(**data)
+
+    @property
+    def key(self) -> tuple[str, str, str, float]:
+        return (self.deployment_id, self.timer, self.due, float(self.lead_s))
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("claimed", "sent")
+
+
+@dataclass
+class BotActionRow:
+    """Something the bot does itself (a keep-warm revert, an auto-delete, a snooze's end)."""
+
+    id: int
+    key: str
+    kind: str
+    deployment_id: str
+    due_at: datetime
+    payload: dict
+    status: str
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    result: str | None
+
+    @classmethod
+    def from_row(cls, row: dict) -> BotActionRow:
+        data = {f.name: row.get(f.name) for f in fields(cls)}
+        data["payload"] = json.loads(row["payload"]) if row.get("payload") else {}
+        for key in ("due_at", "created_at", "updated_at"):
             data[key] = parse_iso(row.get(key))
         return cls(**data)
