@@ -1,9 +1,709 @@
-"""Scheduled jobs of this area (see bot/scheduler.py)."""
+"""The lifecycle engine's shell: scrape traffic, sweep the idle timers, carry out what they decide.
+
+Two scheduled jobs (see bot/scheduler.py):
+
+``metrics``
+    :class:`TrafficScraper` reads the account's metrics endpoint every ``FWBOT_METRICS_INTERVAL``
+    (never less than 10 s apart, so at most 6 scrapes a minute) and records when each deployment
+    last served requests. On 429 it waits as long as ``Retry-After`` says, on other failures it
+    backs off exponentially.
+``lifecycle``
+    :meth:`LifecycleEngine.sweep` runs every ``FWBOT_SYNC_INTERVAL``. It carries out the bot's own
+    due actions (``bot_actions``: auto-deletes, keep-warm reverts), then, per deployment, computes
+    the idle timers (bot/lifecycle.py), edits warnings that no longer hold, claims the warnings
+    that are due in SQLite *before* posting them (one digest per channel, paced), and offers the
+    deployments of owners who left Slack to their channel.
+
+Everything the bot must not forget is a row: a warning is claimed before it is posted and marked
+sent after, so a restart re-posts what was claimed but never sent and never warns a key twice;
+an action is scheduled under an idempotency key and re-run safely after a crash, re-checking the
+deployment (and, before a deletion, fresh traffic) first. Buttons, ``/fw keep`` and the App Home
+use the same engine, so every surface follows the same rules.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+
+from bot.durations import humanize
+from bot.fireworks import FireworksError, NotFound, RateLimited
+from bot.lifecycle import (
+    GONE_STATES,
+    LifecyclePolicy,
+    Timer,
+    TimerWarning,
+    WarningKey,
+    auto_delete_key,
+    current_usd_per_hour,
+    digest,
+    due_actions,
+    due_warnings,
+    keep_warm_revert_key,
+    stale_reason,
+    timers,
+    warning_key,
+)
+from bot.operations import Actor, Operations, UserError
+from bot.pricing import worst_case_usd_per_hour
+from bot.reconcile import render_tracking
 from bot.services import Services
+from bot.spec import DeploymentChange
+from bot.ui import lifecycle as ui
+from bot.ui.kit import Message
+from storage.db import iso, parse_iso
+from storage.store import BotActionRow, DeploymentRecord, WarningRow
+
+log = logging.getLogger("fwbot.lifecycle")
+
+FWBOT = "fwbot"  # the audit actor of the bot's own actions
+BOT_ACTOR = Actor(FWBOT, None, is_admin=True)
+KEEP_WARM_MIN_REPLICAS = 1
+KEEP_WARM_LIMITS_S = (60.0, 30 * 86400.0)
+SNOOZE_S = 24 * 3600.0
+# The metrics endpoint allows 6 requests per minute per account.
+MIN_SCRAPE_SPACING_S = 10.0
+MAX_SCRAPE_BACKOFF_S = 600.0
+# People are looked up in Slack at most this often (timezone, deactivated).
+PROFILE_TTL_S = 3600.0
+ACTION_MAX_ATTEMPTS = 5
+FINISHED = ("done", "cancelled", "failed")
+# Slack errors after which posting to that channel again is pointless.
+PERMANENT_POST_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "invalid_blocks",
+                                   "msg_too_long", "restricted_action"})
+
+
+# -- traffic ----------------------------------------------------------------------------------
+class TrafficScraper:
+    """Records per deployment when it last served requests, from the metrics endpoint.
+
+    Never scrapes twice within :data:`MIN_SCRAPE_SPACING_S` (the account allows 6 a minute),
+    whoever asks (the scheduled job or an auto-delete's re-check), and waits out a 429 for as
+    long as its ``Retry-After`` says.
+    """
+
+    def __init__(self, services: Services) -> None:
+        self.s = services
+        self._lock = threading.Lock()
+        self._last_attempt: datetime | None = None
+        self._not_before: datetime | None = None
+        self._failures = 0
+
+    def scrape(self) -> dict[str, float] | None:
+        """One scrape, if allowed now: request rates by deployment id, else ``None``."""
+        now = self.s.clock.now()
+        with self._lock:
+            if self._not_before is not None and now < self._not_before:
+                return None
+            if self._last_attempt is not None and (now - self._last_attempt).total_seconds() < MIN_SCRAPE_SPACING_S:
+                return None
+            self._last_attempt = now
+            try:
+                rates = self.s.gateway.request_rates()
+            except FireworksError as e:
+                self._failures += 1
+                if isinstance(e, RateLimited) and e.retry_after is not None:
+                    wait = max(e.retry_after, MIN_SCRAPE_SPACING_S)
+                else:
+                    wait = min(self.s.settings.metrics_interval * 2 ** (self._failures - 1), MAX_SCRAPE_BACKOFF_S)
+                self._not_before = now + timedelta(seconds=wait)
+                log.warning("metrics scrape failed (%s); next attempt in %.0fs", e.message, wait)
+                return None
+            self._failures = 0
+            self._not_before = None
+        store = self.s.store
+        # Deployments missing from the scrape served nothing (the endpoint lists running ones).
+        known = {r.id for r in store.deployments() if r.state is not None}
+        store.record_traffic_many({**dict.fromkeys(known, 0.0), **rates}, now)
+        return rates
+
+
+# -- people -----------------------------------------------------------------------------------
+class SlackDirectory:
+    """Who people are in Slack (timezone, still active), asked at most once per TTL per person."""
+
+    def __init__(self, services: Services, ttl_s: float = PROFILE_TTL_S) -> None:
+        self.s = services
+        self.ttl_s = ttl_s
+        self._cache: dict[str, tuple[datetime, dict]] = {}
+        self._lock = threading.Lock()
+
+    def profile(self, user_id: str) -> dict | None:
+        """``users.info`` of a person (cached); ``None`` when Slack could not say."""
+        now = self.s.clock.now()
+        with self._lock:
+            hit = self._cache.get(user_id)
+            if hit and (now - hit[0]).total_seconds() < self.ttl_s:
+                return hit[1]
+        try:
+            user = self.s.poster.client.users_info(user=user_id)["user"]
+        except SlackApiError as e:
+            if e.response.get("error") != "user_not_found":
+                log.warning("users.info %s failed: %s", user_id, e.response.get("error"))
+                return None
+            user = {"id": user_id, "deleted": True}
+        with self._lock:
+            self._cache[user_id] = (now, user)
+        return user
+
+    def tz(self, user_id: str | None) -> str | None:
+        if not user_id:
+            return None
+        profile = self.profile(user_id)
+        return (profile or {}).get("tz") or self.s.settings.timezone
+
+    def has_left(self, user_id: str) -> bool:
+        """True when the person was deactivated (or removed) in Slack."""
+        return bool((self.profile(user_id) or {}).get("deleted"))
+
+    def handle(self, user_id: str) -> str:
+        """``@name`` as plain text, for text that is escaped (a resolved warning's reason)."""
+        name = (self.profile(user_id) or {}).get("name")
+        return f"@{name}" if name else user_id
+
+    def is_bot(self, user_id: str) -> bool:
+        return bool((self.profile(user_id) or {}).get("is_bot"))
+
+    def forget(self, user_id: str) -> None:
+        with self._lock:
+            self._cache.pop(user_id, None)
+
+
+# -- what the timers depend on ----------------------------------------------------------------
+@dataclass(frozen=True)
+class IdleState:
+    """What one deployment's timers depend on besides its record, all read from history."""
+
+    last_traffic: datetime | None
+    snoozed_until: datetime | None
+    keep_warm_until: datetime | None
+    scaled_up_at: datetime | None
+
+
+@dataclass(frozen=True)
+class History:
+    """The idle state of every deployment (or of one), read with a few queries."""
+
+    traffic: dict[str, datetime | None]
+    postponed: dict[tuple[str, str], datetime]
+    restarts: dict[str, datetime]
+
+    @classmethod
+    def load(cls, store, deployment_id: str | None = None) -> History:
+        if deployment_id is None:
+            traffic = {k: parse_iso(r.get("last_traffic_at")) for k, r in store.traffic_rows().items()}
+        else:
+            traffic = {deployment_id: store.last_traffic(deployment_id)}
+        return cls(traffic, store.postponements(deployment_id), store.scale_clock_restarts(deployment_id))
+
+    def of(self, deployment_id: str) -> IdleState:
+        return IdleState(
+            last_traffic=self.traffic.get(deployment_id),
+            # The latest postponements count even once they ended: the due time they set stays
+            # the same, so its warnings keep their keys.
+            snoozed_until=self.postponed.get((deployment_id, "snooze")),
+            keep_warm_until=self.postponed.get((deployment_id, "keep_warm_revert")),
+            # Replicas up from 0, a manual scale, or a changed replica range or autoscaling policy
+            # (a keep-warm's revert among them) restart the platform's scale-to-zero clock.
+            scaled_up_at=self.restarts.get(deployment_id),
+        )
+
+
+@dataclass
+class Snapshot:
+    """Deployments with their timers now, the warnings about those timers, the finished actions."""
+
+    records: list[DeploymentRecord]
+    history: History
+    current: dict[str, list[Timer]]
+    about: dict[str, list[WarningRow]]
+    finished: set[str]
+
+    def keys(self, deployment_id: str) -> list[tuple[str, str, str, float]]:
+        return [r.key for r in self.about.get(deployment_id, [])]
+
+
+# -- warnings as stored -----------------------------------------------------------------------
+def snapshot_of(w: TimerWarning) -> dict:
+    """A warning as JSON, so it can be rendered again exactly as it was decided."""
+    timer = asdict(w.timer)
+    timer["due"], timer["anchor"] = iso(w.timer.due), iso(w.timer.anchor)
+    return {"timer": timer, "lead_s": w.lead_s, "channel": w.channel, "decided_at": iso(w.decided_at)}
+
+
+def warning_of(row: WarningRow) -> TimerWarning:
+    """The warning a stored row stands for."""
+    snap = row.snapshot or {}
+    data = dict(snap.get("timer") or {})
+    due = parse_iso(row.due)
+    assert due is not None
+    data.update(deployment_id=row.deployment_id, kind=row.timer, due=due,
+                anchor=parse_iso(data.get("anchor")) or due)
+    data.setdefault("source", "")
+    data.setdefault("usd_per_hour", None)
+    decided = parse_iso(snap.get("decided_at")) or row.sent_at or row.claimed_at
+    return TimerWarning(Timer(**data), float(row.lead_s), row.channel, decided)
+
+
+@dataclass
+class SweepReport:
+    """What one sweep did (for tests and logs)."""
+
+    warned: list[WarningKey] = field(default_factory=list)
+    resolved: list[tuple[WarningKey, str]] = field(default_factory=list)
+    posts: int = 0
+    actions: list[tuple[str, str, str]] = field(default_factory=list)
+    orphans: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeepWarm:
+    """The outcome of a keep-warm: until when, and what it changed and costs."""
+
+    deployment_id: str
+    until: datetime
+    raised_from: int | None  # min replicas before, when the keep-warm raised them
+    usd_per_hour: float | None  # what the warm replica costs
+    extended: bool  # False when an earlier keep-warm already lasts longer
+    dry_run: bool = False
+
+
+# -- the engine -------------------------------------------------------------------------------
+class LifecycleEngine:
+    """Idle timers of every deployment, and everything done about them."""
+
+    def __init__(self, services: Services, *, scraper: TrafficScraper | None = None,
+                 directory: SlackDirectory | None = None) -> None:
+        self.s = services
+        self.ops = Operations(services)
+        self.policy = LifecyclePolicy.from_settings(services.settings)
+        self.scraper = scraper
+        self.directory = directory or SlackDirectory(services)
+
+    # -- reading --------------------------------------------------------------------------------
+    def timers_for(self, dep: DeploymentRecord, now: datetime, state: IdleState | None = None) -> list[Timer]:
+        st = state or History.load(self.s.store, dep.id).of(dep.id)
+        return timers(dep, st.last_traffic, self.policy, now, self.s.prices, snoozed_until=st.snoozed_until,
+                      keep_warm_until=st.keep_warm_until, scaled_up_at=st.scaled_up_at)
+
+    def snapshot(self, now: datetime, records: list[DeploymentRecord] | None = None) -> Snapshot:
+        """Everything a sweep decides from, in a few queries whatever the number of deployments."""
+        store = self.s.store
+        records = store.deployments() if records is None else records
+        history = History.load(store, records[0].id if len(records) == 1 else None)
+        current = {d.id: self.timers_for(d, now, history.of(d.id)) for d in records}
+        about: dict[str, list[WarningRow]] = {}
+        for row in store.warnings_about([(t.deployment_id, t.kind, t.due_iso) for ts in current.values() for t in ts]):
+            about.setdefault(row.deployment_id, []).append(row)
+        candidates = [auto_delete_key(t.deployment_id, t.due) for ts in current.values() for t in ts if t.bot_acts]
+        candidates += [keep_warm_revert_key(dep_id, until) for (dep_id, kind), until in history.postponed.items()
+                       if kind == "keep_warm_revert" and dep_id in current]
+        finished = {k for k, status in store.action_statuses(candidates).items() if status in FINISHED}
+        return Snapshot(records, history, current, about, finished)
+
+    def refresh(self, deployment_id: str) -> DeploymentRecord | None:
+        """Read one deployment from Fireworks now and mirror it (a click must not act on old news)."""
+        try:
+            self.ops.mirror(self.s.gateway.get_deployment(deployment_id))
+        except NotFound:
+            self.s.store.mark_gone(deployment_id, self.s.clock.now())
+        return self.s.store.deployment(deployment_id)
+
+    def no_longer_holds(self, row: WarningRow, dep: DeploymentRecord | None, current: list[Timer],
+                        now: datetime) -> str | None:
+        """Why a warning's message must be edited, or None while its timer still stands as warned."""
+        if dep is not None and dep.gone_at is None and dep.state not in GONE_STATES and any(
+            t.kind == row.timer and t.due_iso == row.due for t in current
+        ):
+            return None
+        last = self.s.store.last_traffic(row.deployment_id)
+        return stale_reason(row.key, current, dep, last, now, warned_at=row.sent_at) or "no longer applies"
+
+    # -- messages -------------------------------------------------------------------------------
+    def render_rows(self, rows: list[WarningRow]) -> Message:
+        """The message holding these warnings, as it should look now."""
+        ws = [warning_of(r) for r in rows]
+        resolved = {w.key: r.resolution or "no longer applies" for w, r in zip(ws, rows, strict=True)
+                    if not r.is_open}
+        if len(rows) == 1 and resolved:
+            return ui.render_resolved(ws[0], resolved[ws[0].key], simulated=self.s.simulated)
+        deps = {w.deployment_id: self.s.store.deployment(w.deployment_id) for w in ws}
+        tokens = {w.key: r.token for w, r in zip(ws, rows, strict=True)}
+        tzs = {d.owner: self.directory.tz(d.owner) for d in deps.values() if d is not None and d.owner}
+        return ui.render_digest(ws, deps, tokens, owner_tz=tzs, simulated=self.s.simulated,  # type: ignore[arg-type]
+                                resolved=resolved)
+
+    def refresh_message(self, channel: str | None, ts: str | None) -> None:
+        """Re-render a posted warning (or digest) after some of its warnings were resolved."""
+        if not channel or not ts:
+            return
+        rows = self.s.store.warnings_in_message(channel, ts)
+        if not rows:
+            return
+        try:
+            self.s.poster.update(channel, ts, self.render_rows(rows))
+        except SlackApiError as e:
+            log.warning("could not edit warning %s/%s: %s", channel, ts, e.response.get("error"))
+
+    def settle(self, deployment_id: str, resolution: str, now: datetime | None = None) -> list[WarningRow]:
+        """Resolve every open warning of a deployment whose timer no longer stands, and edit them.
+
+        Called after a change made from a button, ``/fw keep`` or the App Home, with what was done
+        as the resolution (e.g. "kept warm until 15:00 by @dana").
+        """
+        now = now or self.s.clock.now()
+        dep = self.s.store.deployment(deployment_id)
+        current = self.timers_for(dep, now) if dep else []
+        closed = []
+        for row in self.s.store.warnings(deployment_id=deployment_id, statuses=("claimed", "sent")):
+            if self.no_longer_holds(row, dep, current, now) is None:
+                continue
+            if self.s.store.resolve_warning(row.id, resolution, now, status="resolved" if row.ts else "stale"):
+                closed.append(row)
+        for channel, ts in {(r.channel, r.ts) for r in closed}:
+            self.refresh_message(channel, ts)
+        return closed
+
+    def edit_tracking(self, deployment_id: str) -> None:
+        """Show a change the bot made (and mirrored) on the deployment's tracking message."""
+        dep = self.s.store.deployment(deployment_id)
+        if dep is None or not (dep.channel and dep.thread_ts):
+            return
+        try:
+            self.s.poster.update(dep.channel, dep.thread_ts, render_tracking(self.s, dep))
+        except SlackApiError as e:
+            log.warning("could not edit the tracking message of %s: %s", deployment_id, e.response.get("error"))
+
+    def note_in_thread(self, dep: DeploymentRecord | None, message: Message, **extra: Any) -> dict | None:
+        """Post in the deployment's thread (or its channel, or the alert channel)."""
+        channel = (dep.channel if dep else None) or self.policy.alert_channel
+        if dep is None or channel is None:
+            return None
+        thread = dep.thread_ts if channel == dep.channel else None
+        try:
+            return self.s.poster.post(channel, message, thread_ts=thread, **extra)
+        except SlackApiError as e:
+            log.warning("could not post about %s in %s: %s", dep.id, channel, e.response.get("error"))
+            return None
+
+    # -- the sweep ------------------------------------------------------------------------------
+    def sweep(self) -> SweepReport:
+        """One pass: the bot's due actions, then warnings (edits, re-posts, new ones), then owners."""
+        report = SweepReport()
+        now = self.s.clock.now()
+        snap = self.snapshot(now)
+        for dep in snap.records:
+            for action in self._due_actions(dep, snap, now):
+                self.s.store.schedule_action(action.key, action.kind, dep.id, action.due, now,
+                                             payload={"reason": action.reason})
+        self.run_actions(report)
+        if report.actions:  # what they changed (a deletion, a revert) shows in the timers from now on
+            now = self.s.clock.now()
+            snap = self.snapshot(now)
+        self._edit_stale(snap, now, report)
+        self._post_due(snap, now, report)
+        report.orphans = self.offer_orphans(now=now, records=snap.records)
+        return report
+
+    def _due_actions(self, dep: DeploymentRecord, snap: Snapshot, now: datetime):
+        sent = {r.key: r.sent_at for r in snap.about.get(dep.id, []) if r.sent_at is not None}
+        return due_actions(dep, snap.current[dep.id], self.policy, now, warnings_sent=sent,  # type: ignore[arg-type]
+                           keep_warm_until=snap.history.of(dep.id).keep_warm_until, done=snap.finished)
+
+    def _edit_stale(self, snap: Snapshot, now: datetime, report: SweepReport) -> None:
+        by_id = {d.id: d for d in snap.records}
+        touched = set()
+        for row in self.s.store.warnings(statuses=("sent",)):
+            dep = by_id.get(row.deployment_id) or self.s.store.deployment(row.deployment_id)
+            reason = self.no_longer_holds(row, dep, snap.current.get(row.deployment_id, []), now)
+            if reason and self.s.store.resolve_warning(row.id, reason, now):
+                touched.add((row.channel, row.ts))
+                report.resolved.append((warning_key(*row.key), reason))
+        for channel, ts in sorted(touched, key=str):
+            self.refresh_message(channel, ts)
+
+    def _post_due(self, snap: Snapshot, now: datetime, report: SweepReport) -> None:
+        store = self.s.store
+        pending: list[tuple[TimerWarning, WarningRow]] = []
+        # Claimed but never sent (a crash or a failed post): post now if it is still the one due.
+        for row in store.warnings(statuses=("claimed",)):
+            others = [k for k in snap.keys(row.deployment_id) if k != row.key]
+            still = [w for w in due_warnings(snap.current.get(row.deployment_id, []), self.policy, now, others)
+                     if w.key == warning_key(*row.key)]
+            if still:
+                pending.append((still[0], row))
+            else:
+                store.resolve_warning(row.id, "no longer due when it could be posted", now, status="stale")
+        for dep in snap.records:
+            for w in due_warnings(snap.current[dep.id], self.policy, now, snap.keys(dep.id)):
+                if w.channel is None:
+                    log.warning("no channel to warn about %s in (set FWBOT_ALERT_CHANNEL)", dep.id)
+                    continue
+                row = store.claim_warning(w.deployment_id, w.kind, w.timer.due_iso, w.lead_s, channel=w.channel,
+                                          snapshot=snapshot_of(w), now=now)
+                if row is not None:
+                    pending.append((w, row))
+        rows = {w.key: row for w, row in pending}
+        for group in digest([w for w, _ in pending]):
+            assert group.channel is not None
+            group_rows = [rows[w.key] for w in group.warnings]
+            deps = {w.deployment_id: store.deployment(w.deployment_id) for w in group.warnings}
+            tzs = {d.owner: self.directory.tz(d.owner) for d in deps.values() if d is not None and d.owner}
+            message = ui.render_digest(group.warnings, deps, {w.key: rows[w.key].token for w in group.warnings},  # type: ignore[arg-type]
+                                       owner_tz=tzs, simulated=self.s.simulated)
+            try:
+                posted = self.s.poster.post(group.channel, message, thread_ts=group.thread_ts)
+            except SlackApiError as e:
+                error = str(e.response.get("error"))
+                log.warning("could not post %d warning(s) in %s: %s", len(group_rows), group.channel, error)
+                if error in PERMANENT_POST_ERRORS:
+                    for row in group_rows:
+                        store.resolve_warning(row.id, f"could not be posted: {error}", now, status="stale")
+                continue
+            report.posts += 1
+            for w in group.warnings:
+                store.mark_warning_sent(rows[w.key].id, posted["channel"], posted["ts"], now, snapshot=snapshot_of(w))
+                report.warned.append(w.key)
+
+    # -- the bot's own actions ------------------------------------------------------------------
+    def run_actions(self, report: SweepReport | None = None) -> None:
+        """Carry out every due action, and re-run those a crash interrupted."""
+        now = self.s.clock.now()
+        for row in self.s.store.runnable_actions(now):
+            try:
+                outcome = self._run(row, now)
+            except Exception as e:  # noqa: BLE001 - one failing action must not hold up the others
+                message = getattr(e, "message", None) or str(e) or type(e).__name__
+                log.warning("%s failed (attempt %d): %s", row.key, row.attempts + 1, message,
+                            exc_info=not isinstance(e, FireworksError | SlackApiError | UserError))
+                if row.attempts + 1 >= ACTION_MAX_ATTEMPTS:
+                    self.s.store.finish_action(row.key, "failed", message, now)
+                    outcome = ("failed", message)
+                else:
+                    continue
+            if outcome is None:
+                continue
+            status, result = outcome
+            self.s.store.finish_action(row.key, status, result, now)
+            if report is not None:
+                report.actions.append((row.key, status, result))
+
+    def _run(self, row: BotActionRow, now: datetime) -> tuple[str, str] | None:
+        if row.kind == "snooze":
+            return "done", "snooze ended"
+        if row.kind == "keep_warm_revert":
+            self.s.store.start_action(row.key, now)
+            return self._revert_keep_warm(row, now)
+        if row.kind == "auto_delete":
+            return self._auto_delete(row, now)
+        return "failed", f"unknown action kind {row.kind}"
+
+    def _revert_keep_warm(self, row: BotActionRow, now: datetime) -> tuple[str, str]:
+        store, dep_id = self.s.store, row.deployment_id
+        restore = row.payload.get("restore_min")
+        if restore is None:
+            return "done", "min replicas were not raised; nothing to put back"
+        if not row.payload.get("reverted_at"):
+            dep = self.refresh(dep_id)
+            if dep is None or dep.gone_at is not None or dep.state in GONE_STATES:
+                return "done", "the deployment is gone"
+            set_to = int(row.payload.get("set_min", KEEP_WARM_MIN_REPLICAS))
+            if dep.min_replicas != set_to:
+                return "done", f"min replicas were changed to {dep.min_replicas} meanwhile; left as they are"
+            self.ops.update(BOT_ACTOR, dep_id, DeploymentChange(min_replica_count=int(restore)))
+            store.note_action_progress(row.key, now, reverted_at=iso(now))
+        if not row.payload.get("noted"):
+            dep = store.deployment(dep_id)
+            if dep is not None:
+                self.note_in_thread(dep, ui.render_keep_warm_ended(dep, int(restore), simulated=self.s.simulated))
+            store.note_action_progress(row.key, now, noted=True)
+        return "done", f"min replicas back to {restore}"
+
+    def _traffic_is_fresh(self, deployment_id: str, now: datetime) -> bool:
+        """Scrape now if allowed; True when the traffic record is recent enough to act on."""
+        if self.scraper is not None:
+            self.scraper.scrape()
+        row = self.s.store.traffic_rows().get(deployment_id) or {}
+        scraped = parse_iso(row.get("scraped_at"))
+        limit = max(2 * self.s.settings.metrics_interval, 60.0)
+        return scraped is not None and (now - scraped).total_seconds() <= limit
+
+    def _auto_delete(self, row: BotActionRow, now: datetime) -> tuple[str, str] | None:
+        """Soft-delete an unused deployment, re-checking everything first; then say so."""
+        store, dep_id = self.s.store, row.deployment_id
+        if not row.payload.get("deleting_at"):
+            if not self._traffic_is_fresh(dep_id, now):
+                log.info("auto-delete of %s waits for fresh traffic data", dep_id)
+                return None
+            store.start_action(row.key, now)
+            dep = self.refresh(dep_id)
+            if dep is None or dep.gone_at is not None or dep.state in GONE_STATES:
+                return "cancelled", "the deployment was already gone"
+            still = self._due_actions(dep, self.snapshot(now, [dep]), now)
+            if row.key not in {a.key for a in still}:
+                return "cancelled", "no longer due (traffic, a keep-warm, a snooze or a changed setting)"
+            store.note_action_progress(row.key, now, deleting_at=iso(now))
+            try:
+                # Without ignore_checks: Fireworks itself refuses if it served traffic a moment ago.
+                self.s.gateway.delete_deployment(dep_id)
+            except FireworksError as e:
+                if e.status == 400:
+                    return "cancelled", f"Fireworks refused: {e.message}"
+                raise
+            self.ops.audit(FWBOT, "auto-delete", "ok", deployment_id=dep_id, channel=dep.channel,
+                           request={"due": iso(row.due_at), "reason": row.payload.get("reason")})
+        dep = self.refresh(dep_id)
+        if dep is None:
+            return "done", "deleted"
+        if not row.payload.get("notice_ts"):
+            due = iso(row.due_at)
+            rows = [r for r in store.warnings(deployment_id=dep_id) if r.timer == "auto_delete" and r.due == due]
+            token = rows[-1].token if rows else None
+            anchor = warning_of(rows[-1]).timer.anchor if rows else None
+            for r in rows:
+                store.resolve_warning(r.id, "fwbot deleted it (soft delete; Undelete brings it back)", now)
+            for channel, ts in {(r.channel, r.ts) for r in rows}:
+                self.refresh_message(channel, ts)
+            if token is not None:
+                idle_s = (now - anchor).total_seconds() if anchor else None
+                posted = self.note_in_thread(dep, ui.render_auto_deleted(dep, simulated=self.s.simulated, token=token,
+                                                                         idle_s=idle_s))
+                store.note_action_progress(row.key, now, notice_ts=(posted or {}).get("ts") or "unposted")
+        self.edit_tracking(dep_id)
+        return "done", "deleted"
+
+    # -- keep warm, snooze, scale to zero -------------------------------------------------------
+    def keep_warm(self, actor: Actor, deployment_id: str, duration_s: float, *, dry_run: bool = False) -> KeepWarm:
+        """Keep a deployment warm for a while: min replicas ≥ 1, the revert persisted first.
+
+        Also postpones fwbot's own actions (auto-delete, idle report) until then. A second
+        keep-warm extends the first (never shortens it) and puts back the original minimum.
+        """
+        store, now = self.s.store, self.s.clock.now()
+        shortest, longest = KEEP_WARM_LIMITS_S
+        if not shortest <= duration_s <= longest:
+            raise UserError(f"keep it warm for between {humanize(shortest)} and {humanize(longest)} "
+                            f"(not {humanize(duration_s) if duration_s < 1e9 else 'that long'}).")
+        self.ops.authorize_change(actor, deployment_id)
+        dep = self.refresh(deployment_id)
+        if dep is None or dep.gone_at is not None:
+            raise UserError(f"there is no deployment `{deployment_id}`.")
+        if dep.state in GONE_STATES or dep.state == "FAILED":
+            raise UserError(f"`{deployment_id}` is {dep.state}; there is nothing to keep warm.")
+        problem = DeploymentChange(min_replica_count=KEEP_WARM_MIN_REPLICAS).problem_with(dep.wire or {})
+        current_min = dep.min_replicas or 0
+        if problem and current_min < KEEP_WARM_MIN_REPLICAS:
+            raise UserError(f"cannot keep `{deployment_id}` warm: {problem}.")
+        until = (now + timedelta(seconds=duration_s)).replace(microsecond=0)
+        pending = store.bot_actions(deployment_id=deployment_id, kind="keep_warm_revert",
+                                    statuses=("scheduled", "running"))
+        latest = max(pending, key=lambda a: a.due_at) if pending else None
+        usd = worst_case_usd_per_hour(max(current_min, KEEP_WARM_MIN_REPLICAS), dep.accelerator_count,
+                                      dep.accelerator_type, self.s.prices, single_region=dep.single_region)
+        if latest is not None and latest.due_at >= until:
+            return KeepWarm(deployment_id, latest.due_at, latest.payload.get("restore_min"), usd, False, dry_run)
+        restore = latest.payload.get("restore_min") if latest else (
+            current_min if current_min < KEEP_WARM_MIN_REPLICAS else None)
+        result = KeepWarm(deployment_id, until, restore, usd, True, dry_run)
+        if dry_run:
+            return result
+        key = keep_warm_revert_key(deployment_id, until)
+        # The revert is on record before anything changes, so a crash cannot leave it warm for good.
+        store.schedule_action(key, "keep_warm_revert", deployment_id, until, now,
+                              payload={"restore_min": restore, "set_min": KEEP_WARM_MIN_REPLICAS,
+                                       "by": actor.user_id})
+        if current_min < KEEP_WARM_MIN_REPLICAS:
+            try:
+                self.ops.update(actor, deployment_id, DeploymentChange(min_replica_count=KEEP_WARM_MIN_REPLICAS))
+            except (FireworksError, UserError) as e:
+                store.finish_action(key, "cancelled", f"could not raise min replicas: {e}", now)
+                raise
+        for earlier in pending:
+            store.finish_action(earlier.key, "cancelled", f"extended until {iso(until)} by {actor.user_id}", now)
+        self.ops.audit(actor.user_id, "keep warm", "ok", deployment_id=deployment_id, channel=actor.channel_id,
+                       request={"until": iso(until), "restore_min": restore})
+        self.settle(deployment_id, f"kept warm until {self._when(until, actor.user_id, now)} by {self._who(actor)}",
+                    now)
+        return result
+
+    def snooze(self, actor: Actor, deployment_id: str, duration_s: float = SNOOZE_S) -> datetime:
+        """Postpone fwbot's own actions (its auto-delete and idle report) on a deployment."""
+        store, now = self.s.store, self.s.clock.now()
+        self.ops.authorize_change(actor, deployment_id)
+        until = (now + timedelta(seconds=duration_s)).replace(microsecond=0)
+        store.schedule_action(f"snooze:{deployment_id}:{iso(until)}", "snooze", deployment_id, until, now,
+                              payload={"by": actor.user_id})
+        self.ops.audit(actor.user_id, "snooze", "ok", deployment_id=deployment_id, channel=actor.channel_id,
+                       request={"until": iso(until)})
+        self.settle(deployment_id, f"snoozed until {self._when(until, actor.user_id, now)} by {self._who(actor)}",
+                    now)
+        return until
+
+    def scale_to_zero(self, actor: Actor, deployment_id: str) -> int:
+        """Scale to zero now; a min ≥ 1 deployment gets min 0 first so it stays there. Returns the old min."""
+        dep = self.refresh(deployment_id)
+        if dep is None or dep.gone_at is not None or dep.state in GONE_STATES:
+            raise UserError(f"`{deployment_id}` is gone; there is nothing to scale.")
+        old_min = dep.min_replicas or 0
+        if old_min > 0:
+            self.ops.update(actor, deployment_id, DeploymentChange(min_replica_count=0))
+        self.ops.scale(actor, deployment_id, 0)
+        now = self.s.clock.now()
+        for pending in self.s.store.bot_actions(deployment_id=deployment_id, kind="keep_warm_revert",
+                                                statuses=("scheduled",)):
+            self.s.store.finish_action(pending.key, "cancelled", f"scaled to zero by {actor.user_id}", now)
+        self.settle(deployment_id, f"scaled to zero by {self._who(actor)}", now)
+        return old_min
+
+    def _who(self, actor: Actor) -> str:
+        return self.directory.handle(actor.user_id)
+
+    def _when(self, when: datetime, user: str | None, now: datetime) -> str:
+        return ui.local_time(when, self.directory.tz(user), now)
+
+    # -- owners who left Slack ------------------------------------------------------------------
+    def offer_orphans(self, *, now: datetime | None = None, only: str | None = None,
+                      records: list[DeploymentRecord] | None = None) -> list[str]:
+        """Offer the deployments of deactivated owners to their channel for adoption (once each)."""
+        store = self.s.store
+        now = now or self.s.clock.now()
+        if records is None:
+            records = store.deployments(owner=only)
+        records = [r for r in records if r.owner and r.state not in GONE_STATES]
+        offered: list[str] = []
+        for owner in sorted({r.owner for r in records if r.owner}):
+            if not self.directory.has_left(owner):
+                continue
+            for dep in (r for r in records if r.owner == owner):
+                key = f"owner_left:{dep.id}:{owner}"
+                if not store.claim_post(key, now, channel=dep.channel or self.policy.alert_channel):
+                    continue
+                store.set_deployment_fields(dep.id, now, owner=None)
+                self.ops.audit(FWBOT, "owner left", "ok", deployment_id=dep.id, channel=dep.channel,
+                               request={"from": owner})
+                offer = ui.render_owner_left(dep, owner, self._usd_now(dep), simulated=self.s.simulated)
+                posted = self.note_in_thread(dep, offer, reply_broadcast=True) if dep.thread_ts else \
+                    self.note_in_thread(dep, offer)
+                store.mark_posted(key, now, channel=(posted or {}).get("channel"), ts=(posted or {}).get("ts"))
+                offered.append(dep.id)
+        return offered
+
+    def _usd_now(self, dep: DeploymentRecord) -> float | None:
+        return current_usd_per_hour(dep, self.s.prices)
 
 
 def jobs(services: Services, metrics) -> list:
-    return []
+    """The metrics scrape and the lifecycle sweep, as scheduled jobs."""
+    from bot.scheduler import Job
+
+    scraper = TrafficScraper(services)
+    engine = LifecycleEngine(services, scraper=scraper)
+    return [
+        Job("metrics", scraper.scrape, trigger_args={"seconds": services.settings.metrics_interval}),
+        Job("lifecycle", engine.sweep, trigger_args={"seconds": services.settings.sync_interval}),
+    ]

@@ -1,11 +1,255 @@
-"""Listeners of this area; ``register`` may also add verbs to handlers.commands.VERBS."""
+"""Lifecycle listeners: warning buttons, Undelete, the hand-over form, ``/fw keep``, owners leaving.
+
+Every warning button carries only its warning's opaque token. A click looks the warning up,
+reads the deployment from Fireworks again and asks ``stale_reason`` whether the warning still
+holds: a stale click (traffic resumed, the deployment is gone, someone already acted) is
+answered, never executed. Each listener reads as: ack, check, act, report.
+"""
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from slack_bolt import App
 
+from bot import spec as cmds
+from bot.fireworks import FireworksError
+from bot.lifecycle import GONE_STATES, stale_reason
+from bot.operations import Actor, UserError
 from bot.services import Services
+from bot.sweep import SNOOZE_S, LifecycleEngine
+from bot.ui import deployments as dui
+from bot.ui import kit
+from bot.ui import lifecycle as ui
+from bot.ui.kit import Message
+from handlers.commands import VERBS, Context, reply
+from storage.store import DeploymentRecord, WarningRow
+
+log = logging.getLogger("fwbot.lifecycle")
+
+USER_ID = re.compile(r"[UW][A-Z0-9_]{1,30}")
+KEEP_WARM_BUTTONS = {"lc_keep_warm_1h": 3600.0, "lc_keep_warm_4h": 4 * 3600.0}
+
+
+@dataclass
+class Click:
+    """A click on a warning that still holds: the warning, its deployment, who clicked."""
+
+    row: WarningRow
+    dep: DeploymentRecord
+    actor: Actor
+
+
+def _value(body: dict) -> str:
+    return (body.get("actions") or [{}])[0].get("value") or ""
+
+
+def picked_user(view: dict) -> str | None:
+    """The user picked in the hand-over form, if it is a user id at all."""
+    try:
+        value = view["state"]["values"][ui.TRANSFER_BLOCK]["user"]["selected_user"]
+    except (KeyError, TypeError):
+        return None
+    return value if isinstance(value, str) and USER_ID.fullmatch(value) else None
+
+
+def actor_of(services: Services, body: dict) -> Actor:
+    user = body["user"]["id"]
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    return Actor(user, channel, services.is_admin(user))
+
+
+def do_keep(engine: LifecycleEngine, ctx: Context, cmd: cmds.KeepCommand) -> Message:
+    """``/fw keep <id> [D]``: keep it warm and postpone fwbot's own actions for D."""
+    s = engine.s
+    result = engine.keep_warm(ctx.actor, cmd.deployment_id, cmd.duration_s, dry_run=cmd.dry_run)
+    message = kept_warm_message(engine, ctx.actor.user_id, result)
+    if result.extended and not result.dry_run:
+        engine.note_in_thread(s.store.deployment(cmd.deployment_id), message)
+    return message
+
+
+def kept_warm_message(engine: LifecycleEngine, user: str, result) -> Message:
+    return ui.render_kept_warm(
+        result.deployment_id, result.until, actor=user, tz=engine.directory.tz(user), now=engine.s.clock.now(),
+        raised_from=result.raised_from, usd_per_hour=result.usd_per_hour, extended=result.extended,
+        dry_run=result.dry_run, simulated=engine.s.simulated,
+    )
 
 
 def register(app: App, services: Services, metrics) -> None:
-    return None
+    engine = LifecycleEngine(services)
+    store, ops = services.store, engine.ops
+    VERBS["keep"] = lambda ctx, cmd: do_keep(engine, ctx, cmd)
+
+    def answer(respond, message: Message) -> None:
+        reply(respond, message)
+
+    def problem(respond, e: Exception) -> None:
+        prefix = "Fireworks says: " if isinstance(e, FireworksError) else ""
+        answer(respond, dui.problem(prefix + getattr(e, "message", str(e))))
+
+    def check(body: dict, respond) -> Click | None:
+        """The click's warning if it still holds; otherwise answer why nothing happens."""
+        row = store.warning_by_token(_value(body))
+        if row is None:
+            answer(respond, dui.plain(":information_source: This button belongs to no warning fwbot knows; "
+                                      "nothing was done."))
+            return None
+        dep = engine.refresh(row.deployment_id)
+        now = services.clock.now()
+        current = engine.timers_for(dep, now) if dep else []
+        reason = stale_reason(row.key, current, dep, store.last_traffic(row.deployment_id), now,
+                              handled=None if row.is_open else (row.resolution or row.status),
+                              warned_at=row.sent_at)
+        if reason:
+            answer(respond, dui.plain(f":information_source: Nothing was done: {kit.escape(reason)}."))
+            if row.is_open and engine.no_longer_holds(row, dep, current, now):
+                engine.settle(row.deployment_id, reason, now)
+            return None
+        assert dep is not None
+        return Click(row, dep, actor_of(services, body))
+
+    def on_warning(action_id: str, run: Callable[[Click, Any, Any], Message | None]) -> None:
+        @app.action(action_id)
+        def listener(ack, body, respond, client) -> None:
+            ack()
+            try:
+                click = check(body, respond)
+                if click is None:
+                    return
+                message = run(click, body, client)
+                metrics.operations.labels(verb=action_id, result="ok").inc()
+            except (UserError, FireworksError) as e:
+                metrics.operations.labels(verb=action_id, result="refused").inc()
+                problem(respond, e)
+                return
+            if message is not None:
+                answer(respond, message)
+
+    # -- the warning's buttons ----------------------------------------------------------------
+    def keep_warm(seconds: float) -> Callable[[Click, Any, Any], Message]:
+        def run(click: Click, body: Any, client: Any) -> Message:
+            result = engine.keep_warm(click.actor, click.dep.id, seconds)
+            engine.edit_tracking(click.dep.id)
+            return kept_warm_message(engine, click.actor.user_id, result)
+
+        return run
+
+    for action_id, seconds in KEEP_WARM_BUTTONS.items():
+        on_warning(action_id, keep_warm(seconds))
+
+    def snooze(click: Click, body: Any, client: Any) -> Message:
+        now = services.clock.now()
+        timer = next((t for t in engine.timers_for(click.dep, now)
+                      if t.kind == click.row.timer and t.due_iso == click.row.due), None)
+        if timer is not None and not (timer.bot_acts or timer.kind == "idle_paying"):
+            raise UserError(f"Snooze only postpones fwbot's own actions; Fireworks acts on `{click.dep.id}` on its "
+                            "own schedule. Keep it warm, or send it traffic, to keep it.")
+        until = engine.snooze(click.actor, click.dep.id, SNOOZE_S)
+        return ui.render_snoozed(click.dep.id, until, actor=click.actor.user_id,
+                                 tz=engine.directory.tz(click.actor.user_id), now=now, platform_timer=False,
+                                 simulated=services.simulated)
+
+    on_warning("lc_snooze", snooze)
+
+    def scale_to_zero(click: Click, body: Any, client: Any) -> Message:
+        old_min = engine.scale_to_zero(click.actor, click.dep.id)
+        engine.edit_tracking(click.dep.id)
+        lowered = f" (min replicas {old_min} → 0, so it stays there until a request comes)" if old_min else ""
+        return dui.plain(f":zzz: Scaled `{click.dep.id}` to zero{lowered}. The next request waits for a cold start.",
+                         simulated=services.simulated)
+
+    on_warning("lc_scale_to_zero", scale_to_zero)
+
+    def delete_now(click: Click, body: Any, client: Any) -> None:
+        ops.delete(click.actor, click.dep.id)
+        engine.settle(click.dep.id, f"deleted by {engine.directory.handle(click.actor.user_id)}")
+        engine.note_in_thread(store.deployment(click.dep.id), dui.plain(
+            f":wastebasket: {kit.mention(click.actor.user_id)} deleted `{click.dep.id}`. "
+            f"`/fw undelete {click.dep.id}` brings it back until Fireworks purges it.", simulated=services.simulated))
+        engine.edit_tracking(click.dep.id)
+        return None
+
+    on_warning("lc_delete", delete_now)
+
+    def hand_over(click: Click, body: Any, client: Any) -> None:
+        ops.authorize_change(click.actor, click.dep.id)
+        client.views_open(trigger_id=body["trigger_id"], view=ui.render_transfer_modal(click.dep.id, click.dep.owner))
+        return None
+
+    on_warning("lc_transfer", hand_over)
+
+    @app.view(ui.TRANSFER_CALLBACK)
+    def hand_over_submitted(ack, body, view) -> None:
+        dep_id = str(view.get("private_metadata") or "")
+        actor = Actor(body["user"]["id"], None, services.is_admin(body["user"]["id"]))
+        new_owner = picked_user(view)
+        error = None
+        try:
+            record = ops.authorize_change(actor, dep_id)
+        except UserError as e:
+            record, error = None, e.message
+        if error is None and record is None:
+            error = f"fwbot does not know a deployment `{kit.escape(dep_id)}`."
+        elif error is None and not new_owner:
+            error = "Pick the new owner."
+        elif error is None and (engine.directory.has_left(new_owner) or engine.directory.is_bot(new_owner)):
+            error = "Pick an active person (not a bot or a deactivated account)."
+        elif error is None and record is not None and record.owner == new_owner:
+            error = f"{kit.mention(new_owner)} already owns `{dep_id}`."
+        if error:
+            ack(response_action="errors", errors={ui.TRANSFER_BLOCK: error})
+            return
+        ack()
+        record = ops.transfer(actor, dep_id, new_owner)
+        engine.note_in_thread(record, dui.plain(
+            f":handshake: {kit.mention(new_owner)} now owns `{dep_id}` (handed over by {kit.mention(actor.user_id)}); "
+            "its warnings go to them from now on.", simulated=services.simulated))
+        engine.edit_tracking(dep_id)
+
+    # -- after fwbot deleted something --------------------------------------------------------
+    @app.action("lc_undelete")
+    def undelete(ack, body, respond, client) -> None:
+        ack()
+        row = store.warning_by_token(_value(body))
+        if row is None:
+            answer(respond, dui.plain(":information_source: This button belongs to no deletion fwbot knows."))
+            return
+        try:
+            dep = engine.refresh(row.deployment_id)
+        except FireworksError as e:
+            problem(respond, e)
+            return
+        if dep is None or dep.gone_at is not None:
+            answer(respond, dui.plain(f":information_source: Nothing was done: `{row.deployment_id}` was purged "
+                                      "and cannot be undeleted any more."))
+            return
+        if dep.state not in GONE_STATES:
+            answer(respond, dui.plain(f":information_source: Nothing was done: `{dep.id}` is not deleted "
+                                      f"(it is {dep.state})."))
+            return
+        actor = actor_of(services, body)
+        try:
+            ops.undelete(actor, dep.id)
+        except (UserError, FireworksError) as e:
+            problem(respond, e)
+            return
+        container = body.get("container") or {}
+        if container.get("channel_id") and container.get("message_ts"):
+            services.poster.update(container["channel_id"], container["message_ts"], dui.plain(
+                f":recycle: {kit.mention(actor.user_id)} undeleted `{dep.id}`; it is starting again "
+                "(a cold start of a few minutes).", simulated=services.simulated))
+        engine.edit_tracking(dep.id)
+
+    # -- owners who leave Slack ---------------------------------------------------------------
+    @app.event("user_change")
+    def user_changed(event) -> None:
+        user = event.get("user")
+        if isinstance(user, dict) and isinstance(user.get("id"), str) and user.get("deleted") is True:
+            engine.directory.forget(user["id"])
+            engine.offer_orphans(only=user["id"])

@@ -1,35 +1,32 @@
-"""App Home: the viewer's deployments with state, replicas, $/h; admins see all, by owner."""
+"""App Home: the viewer's deployments with state, replicas, $/h and next idle timer; admins see all, by owner."""
 
 from __future__ import annotations
 
-from itertools import groupby
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 
-from bot.names import accelerator_label, short_model
-from bot.operations import record_usd_per_hour
-from bot.pricing import format_usd
-from bot.services import Services
+from bot.lifecycle import DeploymentLike, Timer
 from bot.ui import kit
-from bot.ui.deployments import STATE_EMOJI
+from bot.ui.lifecycle import home_rows
 
 
-def render_home(services: Services, user: str) -> dict:
-    admin = services.is_admin(user)
-    records = [r for r in services.store.deployments(owner=None if admin else user) if r.state != "DELETED"]
-    blocks = [kit.header("Your Fireworks deployments" if not admin else "All Fireworks deployments")]
-    if not records:
-        blocks.append(kit.section("Nothing running. Start one with `/fw deploy`."))
-    records.sort(key=lambda r: (r.owner or "", r.id))
-    for owner, group in groupby(records, key=lambda r: r.owner):
-        if admin:
-            blocks.append(kit.section(f"*{kit.mention(owner) if owner else 'Unowned'}*"))
-        for r in group:
-            usd = record_usd_per_hour(r, services.prices)
-            blocks.append(kit.section(
-                f"{STATE_EMOJI.get(r.state or '', '')} *{r.id}* · `{short_model(r.base_model or '?')}` · "
-                f"{r.accelerator_count or 1} × {accelerator_label(r.accelerator_type)} · "
-                f"{r.replicas or 0} replicas (min {r.min_replicas or 0}, max {r.max_replicas or 0}) · "
-                f"{format_usd(usd)} max",
-                accessory=kit.button("Details", "dep_details", r.id),
-            ))
-    blocks.append(kit.footer_context(services.simulated))
+def render_home(
+    deployments: Sequence[DeploymentLike],
+    timers: Mapping[str, Sequence[Timer]],
+    prices: Mapping[str, float],
+    *,
+    now: datetime,
+    admin: bool,
+    simulated: bool,
+    tz: str | None = None,
+    notice: str | None = None,
+) -> dict:
+    """The Home tab view. ``notice`` is the outcome of the viewer's last click on it."""
+    blocks = [kit.header("All Fireworks deployments" if admin else "Your Fireworks deployments")]
+    if notice:
+        blocks.append(kit.section(notice))
+    blocks += home_rows(sorted(deployments, key=lambda d: (d.owner or "", d.id)), timers, prices, now=now,
+                        group_by_owner=admin, tz=tz)
+    blocks.append(kit.footer_context(
+        simulated, "$/h at current replicas · `/fw keep <id> 4h` keeps one warm · `/fw list all` lists everything"))
     return kit.home(blocks)

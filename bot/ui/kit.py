@@ -257,3 +257,13 @@ def number_input(action_id: str, *, initial: int | None = None, minimum: int = 0
         dispatch_action_config={"trigger_actions_on": ["on_enter_pressed", "on_character_entered"]}
         if dispatch else None,
     )
+
+
+def user_select(action_id: str, placeholder: str, *, initial: str | None = None):
+    from slack_sdk.models.blocks import UserSelectElement
+
+    return UserSelectElement(
+        action_id=action_id,
+        placeholder=PlainTextObject(text=clip(placeholder, 150)),
+        initial_user=initial,
+    )

@@ -152,7 +152,18 @@ def _warning_buttons(w: TimerWarning, dep: DeploymentLike, token: str) -> Block 
         kit.button("Keep warm 1h", "lc_keep_warm_1h", token, style="primary") if keep else None,
         kit.button("Keep warm 4h", "lc_keep_warm_4h", token) if keep else None,
         kit.button("Snooze", "lc_snooze", token) if snooze else None,
-        kit.button("Scale to zero now", "lc_scale_to_zero", token) if replicas > 0 else None,
+        kit.button(
+            "Scale to zero now",
+            "lc_scale_to_zero",
+            token,
+            confirm_with=kit.confirm(
+                "Scale to zero?",
+                f"Scale {_name(dep)} to zero replicas now? The next request waits for {COLD_START}.",
+                ok="Scale to zero",
+            ),
+        )
+        if replicas > 0
+        else None,
         kit.button(
             "Delete now",
             "lc_delete",
@@ -303,6 +314,103 @@ def render_auto_deleted(
             kit.actions(kit.button("Undelete", "lc_undelete", token, style="primary")),
             kit.footer_context(simulated, f"`/fw undelete {kit.escape(dep.id)}` does the same"),
         ],
+    )
+
+
+def _keep_effect(raised_from: int | None, usd_per_hour: float | None, hours: float) -> str:
+    cost = f"{format_usd(usd_per_hour)} while warm, {_usd(None if usd_per_hour is None else usd_per_hour * hours)} in all"
+    if raised_from is None:
+        return f"min replicas stay as they are ({cost})"
+    return f"min replicas {raised_from} → 1 ({cost}); then fwbot puts them back to {raised_from}"
+
+
+def render_kept_warm(
+    deployment_id: str,
+    until: datetime,
+    *,
+    actor: str,
+    tz: str | None,
+    now: datetime,
+    raised_from: int | None,
+    usd_per_hour: float | None,
+    extended: bool,
+    dry_run: bool = False,
+    simulated: bool = False,
+) -> Message:
+    """The answer to a keep-warm (button, App Home or ``/fw keep``)."""
+    name = f"`{kit.escape(deployment_id)}`"
+    when = when_text(until, tz, now)
+    if not extended:
+        text = f":fire: {name} is already kept warm until {when}; nothing changed."
+        return Message(text=text, blocks=[kit.section(text), kit.footer_context(simulated)])
+    effect = _keep_effect(raised_from, usd_per_hour, max(0.0, (until - now).total_seconds()) / 3600)
+    postpone = "fwbot's own auto-delete and idle report wait until then."
+    if dry_run:
+        text = f":mag: Dry run — would keep {name} warm until {when}: {effect}. {postpone}"
+    else:
+        text = f":fire: {kit.mention(actor)} kept {name} warm until {when}: {effect}. {postpone}"
+    return Message(text=text, blocks=[kit.section(text), kit.footer_context(simulated)])
+
+
+def render_keep_warm_ended(dep: DeploymentLike, restored_min: int, *, simulated: bool = False) -> Message:
+    """The thread note when fwbot puts min replicas back after a keep-warm."""
+    after = (
+        f"With no traffic it scales to zero after its window ({humanize(dep.scale_to_zero_s or 3600)})."
+        if restored_min == 0
+        else "It keeps that many replicas running."
+    )
+    text = f":snowflake: Keep-warm of {_name(dep)} ended: min replicas are back to {restored_min}. {after}"
+    return Message(text=text, blocks=[kit.section(text), kit.footer_context(simulated)])
+
+
+def render_snoozed(deployment_id: str, until: datetime, *, actor: str, tz: str | None, now: datetime,
+                   platform_timer: bool, simulated: bool = False) -> Message:
+    """The answer to Snooze: what waits, and what a snooze cannot move."""
+    text = (
+        f":zzz: {kit.mention(actor)} snoozed fwbot's own auto-delete and idle report for "
+        f"`{kit.escape(deployment_id)}` until {when_text(until, tz, now)}."
+    )
+    if platform_timer:
+        text += " Fireworks' own schedule does not move: keep it warm or send it traffic to keep it."
+    return Message(text=text, blocks=[kit.section(text), kit.footer_context(simulated)])
+
+
+def render_owner_left(dep: DeploymentLike, former_owner: str, usd_per_hour: float | None, *,
+                      simulated: bool = False) -> Message:
+    """Offer a deployment whose owner left Slack to its channel."""
+    text = (
+        f":wave: {kit.mention(former_owner)} is no longer in this Slack workspace, so {_name(dep)} has no owner. "
+        f"It is {kit.escape(dep.state or 'UNKNOWN')} with {dep.replicas or 0} replica(s), "
+        f"{format_usd(usd_per_hour)} right now. Whoever adopts it gets its warnings and decides what happens to it."
+    )
+    return Message(
+        text=f"{dep.id} has no owner: {former_owner} left",
+        blocks=[
+            kit.section(text),
+            kit.actions(kit.button("Adopt it", "adopt", dep.id, style="primary")),
+            kit.footer_context(simulated, f"or `/fw adopt {kit.escape(dep.id)}`"),
+        ],
+    )
+
+
+TRANSFER_CALLBACK = "lc_transfer"
+TRANSFER_BLOCK = "new_owner"
+
+
+def render_transfer_modal(deployment_id: str, owner: str | None) -> dict:
+    """The hand-over form: pick the new owner of a deployment."""
+    return kit.modal(
+        "Hand over",
+        [
+            kit.section(
+                f"Who should own `{kit.escape(deployment_id)}` from now on (now {kit.mention(owner)})? "
+                "The new owner gets its warnings and may change or delete it."
+            ),
+            kit.input_block("New owner", kit.user_select("user", "Pick a person"), block_id=TRANSFER_BLOCK),
+        ],
+        callback_id=TRANSFER_CALLBACK,
+        submit="Hand over",
+        private_metadata=deployment_id,
     )
 
 
