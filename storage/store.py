@@ -691,6 +691,17 @@ class Store:
         return [r["key"] for r in self.db.query(
             "SELECT key FROM scheduled_posts WHERE substr(key, 1, ?) = ? ORDER BY key", (len(prefix), prefix))]
 
+def _decoded(cls: type, row: dict, *, json_columns: dict[str, Any], times: tuple[str, ...]) -> dict[str, Any]:
+    """A row as keyword arguments of the dataclass ``cls``: JSON columns decoded (an empty one
+    becomes the default given), time columns parsed."""
+    data = {f.name: row.get(f.name) for f in fields(cls)}
+    for name, empty in json_columns.items():
+        data[name] = json.loads(row[name]) if row.get(name) else empty
+    for name in times:
+        data[name] = parse_iso(row.get(name))
+    return data
+
+
 def new_token() -> str:
     """An opaque, unguessable id for buttons and approvals."""
     return secrets.token_urlsafe(16)
@@ -723,12 +734,8 @@ class ApprovalRecord:
 
     @classmethod
     def from_row(cls, row: dict) -> ApprovalRecord:
-        data = {f.name: row.get(f.name) for f in fields(cls)}
-        data["request"] = json.loads(row["request"]) if row.get("request") else {}
-        data["result"] = json.loads(row["result"]) if row.get("result") else None
-        for key in ("decided_at", "executed_at", "created_at", "expires_at", "reminded_at"):
-            data[key] = parse_iso(row.get(key))
-        return cls(**data)
+        return cls(**_decoded(cls, row, json_columns={"request": {}, "result": None},
+                              times=("decided_at", "executed_at", "created_at", "expires_at", "reminded_at")))
 
 
 # -- lifecycle ---------------------------------------------------------------------------------
@@ -753,11 +760,7 @@ class WarningRow:
 
     @classmethod
     def from_row(cls, row: dict) -> WarningRow:
-        data = {f.name: row.get(f.name) for f in fields(cls)}
-        data["snapshot"] = json.loads(row["snapshot"]) if row.get("snapshot") else None
-        for key in ("claimed_at", "sent_at", "resolved_at"):
-            data[key] = parse_iso(row.get(key))
-        return cls(**data)
+        return cls(**_decoded(cls, row, json_columns={"snapshot": None}, times=("claimed_at", "sent_at", "resolved_at")))
 
     @property
     def key(self) -> tuple[str, str, str, float]:
@@ -786,8 +789,4 @@ class BotActionRow:
 
     @classmethod
     def from_row(cls, row: dict) -> BotActionRow:
-        data = {f.name: row.get(f.name) for f in fields(cls)}
-        data["payload"] = json.loads(row["payload"]) if row.get("payload") else {}
-        for key in ("due_at", "created_at", "updated_at"):
-            data[key] = parse_iso(row.get(key))
-        return cls(**data)
+        return cls(**_decoded(cls, row, json_columns={"payload": {}}, times=("due_at", "created_at", "updated_at")))
