@@ -25,6 +25,14 @@ def since_start(life, t: float) -> None:
     life.tick(max(0.0, t - now))
 
 
+def warned(life, dep_id: str):
+    """A min-0 deployment with a 30 s window, at its one scale-to-zero warning (22 s in)."""
+    life.deploy(dep_id, "--scale-to-zero-window 30s")
+    since_start(life, 22)
+    [warning] = life.warnings_in(dep_id)
+    return warning
+
+
 def sim_dep(life, dep_id):
     return life.sdk().deployments.get(dep_id)
 
@@ -61,9 +69,7 @@ def test_scale_to_zero_is_warned_exactly_once_in_its_thread_even_across_a_restar
 
 
 def test_keep_warm_1h_raises_min_and_a_persisted_revert_puts_it_back_after_a_restart(life):
-    life.deploy("warm", "--scale-to-zero-window 30s")
-    since_start(life, 22)
-    [warning] = life.warnings_in("warm")
+    warning = warned(life, "warm")
     life.click(warning, "lc_keep_warm_1h")
     life.ws.wait_for(lambda: sim_dep(life, "warm").min_replica_count == 1)
     reply = life.ephemeral("warm until")
@@ -244,9 +250,7 @@ def test_snooze_postpones_the_idle_report_and_the_bots_deletion(life):
 
 # -- the timer edges ------------------------------------------------------------------------
 def test_traffic_just_before_scale_to_zero_edits_the_warning_and_it_stays_up(life):
-    life.deploy("edge", "--scale-to-zero-window 30s")
-    since_start(life, 22)
-    [warning] = life.warnings_in("edge")
+    warning = warned(life, "edge")
     life.clock.advance(12)  # 34: one second before Fireworks would scale it down
     life.request("edge")
     life.tick(0)
@@ -257,9 +261,7 @@ def test_traffic_just_before_scale_to_zero_edits_the_warning_and_it_stays_up(lif
 
 
 def test_a_window_change_moves_the_timer_and_its_warning(life):
-    life.deploy("win", "--scale-to-zero-window 30s")
-    since_start(life, 22)
-    [first] = life.warnings_in("win")
+    first = warned(life, "win")
     life.stack.fw("update win --scale-to-zero-window 2m")
     life.ephemeral("updated")
     life.tick(0)
@@ -274,9 +276,7 @@ def test_a_window_change_moves_the_timer_and_its_warning(life):
 
 
 def test_min_raised_to_one_ends_the_scale_to_zero_timer(life):
-    life.deploy("raise", "--scale-to-zero-window 30s")
-    since_start(life, 22)
-    [warning] = life.warnings_in("raise")
+    warning = warned(life, "raise")
     life.stack.fw("update raise --min-replica-count 1")
     life.ephemeral("updated")
     life.tick(0)
@@ -383,9 +383,7 @@ def test_deployments_without_a_channel_are_warned_in_the_alert_channel(life):
 
 # -- stale clicks ----------------------------------------------------------------------------
 def test_a_click_after_traffic_resumed_is_answered_not_executed(life):
-    life.deploy("stale", "--scale-to-zero-window 30s")
-    since_start(life, 22)
-    [warning] = life.warnings_in("stale")
+    warning = warned(life, "stale")
     life.request("stale")
     life.clock.advance(10)
     life.scraper.scrape()  # the bot knows about the traffic; no sweep has edited the warning yet
@@ -397,18 +395,14 @@ def test_a_click_after_traffic_resumed_is_answered_not_executed(life):
 
 
 def test_a_click_on_a_deleted_deployment_is_answered(life):
-    life.deploy("gone", "--scale-to-zero-window 30s")
-    since_start(life, 22)
-    [warning] = life.warnings_in("gone")
+    warning = warned(life, "gone")
     life.sdk().deployments.delete("gone", hard=True, ignore_checks=True)
     life.click(warning, "lc_delete")
     assert "the deployment is gone" in life.ephemeral("Nothing was done")
 
 
 def test_a_second_click_on_a_handled_warning_is_answered(life):
-    life.deploy("twice", "--scale-to-zero-window 30s")
-    since_start(life, 22)
-    [warning] = life.warnings_in("twice")
+    warning = warned(life, "twice")
     # A client still showing the old message (a stale view) keeps the buttons.
     stale_copy = life.ws.add_message(CHANNEL, "U0FWBOT", text=warning.text, blocks=warning.blocks)
     life.click(warning, "lc_keep_warm_1h")
@@ -420,9 +414,7 @@ def test_a_second_click_on_a_handled_warning_is_answered(life):
 
 
 def test_only_the_owner_or_an_admin_may_act_on_a_warning(life):
-    life.deploy("owned", "--scale-to-zero-window 30s")
-    since_start(life, 22)
-    [warning] = life.warnings_in("owned")
+    warning = warned(life, "owned")
     life.click(warning, "lc_keep_warm_1h", user="U_OTHER")
     assert "owned by <@U_DEV>" in life.ephemeral("owned by", user="U_OTHER")
     assert sim_dep(life, "owned").min_replica_count == 0
@@ -430,9 +422,7 @@ def test_only_the_owner_or_an_admin_may_act_on_a_warning(life):
 
 
 def test_delete_now_deletes_and_resolves_the_warning(life):
-    life.deploy("bye", "--scale-to-zero-window 30s")
-    since_start(life, 22)
-    [warning] = life.warnings_in("bye")
+    warning = warned(life, "bye")
     delete = next(e for b in warning.blocks if b["type"] == "actions" for e in b["elements"]
                   if e["action_id"] == "lc_delete")
     assert delete["confirm"]["title"]["text"] == "Delete deployment?"
@@ -442,9 +432,7 @@ def test_delete_now_deletes_and_resolves_the_warning(life):
 
 
 def test_hand_over_opens_a_user_picker_and_transfers_ownership(life):
-    life.deploy("gift", "--scale-to-zero-window 30s")
-    since_start(life, 22)
-    [warning] = life.warnings_in("gift")
+    warning = warned(life, "gift")
     life.click(warning, "lc_transfer")
     view = life.ws.wait_for(lambda: (life.ws.views_for("U_DEV") or [None])[-1])
     assert view.view["callback_id"] == "lc_transfer"
