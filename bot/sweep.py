@@ -517,6 +517,7 @@ class LifecycleEngine:
                 return "done", f"min replicas were changed to {dep.min_replicas} meanwhile; left as they are"
             self.ops.update(BOT_ACTOR, dep_id, DeploymentChange(min_replica_count=int(restore)))
             store.note_action_progress(row.key, now, reverted_at=iso(now))
+            self.edit_tracking(dep_id)
         if not row.payload.get("noted"):
             dep = store.deployment(dep_id)
             if dep is not None:
@@ -625,6 +626,7 @@ class LifecycleEngine:
                 raise
         for earlier in pending:
             store.finish_action(earlier.key, "cancelled", f"extended until {iso(until)} by {actor.user_id}", now)
+        self.edit_tracking(deployment_id)
         self.ops.audit(actor.user_id, "keep warm", "ok", deployment_id=deployment_id, channel=actor.channel_id,
                        request={"until": iso(until), "restore_min": restore})
         self.settle(deployment_id, f"kept warm until {self._when(until, actor.user_id, now)} by {self._who(actor)}",
@@ -658,6 +660,7 @@ class LifecycleEngine:
                                                 statuses=("scheduled",)):
             self.s.store.finish_action(pending.key, "cancelled", f"scaled to zero by {actor.user_id}", now)
         self.settle(deployment_id, f"scaled to zero by {self._who(actor)}", now)
+        self.edit_tracking(deployment_id)
         return old_min
 
     def _who(self, actor: Actor) -> str:

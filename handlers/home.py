@@ -59,12 +59,10 @@ def register(app: App, services: Services) -> None:
         message = kept_warm_message(engine, actor.user_id, result)
         if result.extended:
             engine.note_in_thread(services.store.deployment(dep_id), message)
-            engine.edit_tracking(dep_id)
         return message.text
 
     def scale_to_zero(actor: Actor, dep_id: str) -> str:
         engine.scale_to_zero(actor, dep_id)
-        engine.edit_tracking(dep_id)
         engine.note_in_thread(services.store.deployment(dep_id), plain(
             f":zzz: {kit.mention(actor.user_id)} scaled `{dep_id}` to zero from the App Home.",
             simulated=services.simulated))

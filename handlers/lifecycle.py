@@ -65,11 +65,10 @@ def actor_of(services: Services, body: dict) -> Actor:
 
 def do_keep(engine: LifecycleEngine, ctx: Context, cmd: cmds.KeepCommand) -> Message:
     """``/fw keep <id> [D]``: keep it warm and postpone fwbot's own actions for D."""
-    s = engine.s
     result = engine.keep_warm(ctx.actor, cmd.deployment_id, cmd.duration_s, dry_run=cmd.dry_run)
     message = kept_warm_message(engine, ctx.actor.user_id, result)
     if result.extended and not result.dry_run:
-        engine.note_in_thread(s.store.deployment(cmd.deployment_id), message)
+        engine.note_in_thread(engine.s.store.deployment(cmd.deployment_id), message)
     return message
 
 
@@ -86,18 +85,15 @@ def register(app: App, services: Services, metrics) -> None:
     store, ops = services.store, engine.ops
     VERBS["keep"] = lambda ctx, cmd: do_keep(engine, ctx, cmd)
 
-    def answer(respond, message: Message) -> None:
-        reply(respond, message)
-
     def problem(respond, e: Exception) -> None:
         prefix = "Fireworks says: " if isinstance(e, FireworksError) else ""
-        answer(respond, dui.problem(prefix + getattr(e, "message", str(e))))
+        reply(respond, dui.problem(prefix + getattr(e, "message", str(e))))
 
     def check(body: dict, respond) -> Click | None:
         """The click's warning if it still holds; otherwise answer why nothing happens."""
         row = store.warning_by_token(_value(body))
         if row is None:
-            answer(respond, dui.plain(":information_source: This button belongs to no warning fwbot knows; "
+            reply(respond, dui.plain(":information_source: This button belongs to no warning fwbot knows; "
                                       "nothing was done."))
             return None
         dep = engine.refresh(row.deployment_id)
@@ -107,7 +103,7 @@ def register(app: App, services: Services, metrics) -> None:
                               handled=None if row.is_open else (row.resolution or row.status),
                               warned_at=row.sent_at)
         if reason:
-            answer(respond, dui.plain(f":information_source: Nothing was done: {kit.escape(reason)}."))
+            reply(respond, dui.plain(f":information_source: Nothing was done: {kit.escape(reason)}."))
             if row.is_open and engine.no_longer_holds(row, dep, current, now):
                 engine.settle(row.deployment_id, reason, now)
             return None
@@ -129,13 +125,12 @@ def register(app: App, services: Services, metrics) -> None:
                 problem(respond, e)
                 return
             if message is not None:
-                answer(respond, message)
+                reply(respond, message)
 
     # -- the warning's buttons ----------------------------------------------------------------
     def keep_warm(seconds: float) -> Callable[[Click, Any, Any], Message]:
         def run(click: Click, body: Any, client: Any) -> Message:
             result = engine.keep_warm(click.actor, click.dep.id, seconds)
-            engine.edit_tracking(click.dep.id)
             return kept_warm_message(engine, click.actor.user_id, result)
 
         return run
@@ -152,14 +147,12 @@ def register(app: App, services: Services, metrics) -> None:
                             "own schedule. Keep it warm, or send it traffic, to keep it.")
         until = engine.snooze(click.actor, click.dep.id, SNOOZE_S)
         return ui.render_snoozed(click.dep.id, until, actor=click.actor.user_id,
-                                 tz=engine.directory.tz(click.actor.user_id), now=now, platform_timer=False,
-                                 simulated=services.simulated)
+                                 tz=engine.directory.tz(click.actor.user_id), now=now, simulated=services.simulated)
 
     on_warning("lc_snooze", snooze)
 
     def scale_to_zero(click: Click, body: Any, client: Any) -> Message:
         old_min = engine.scale_to_zero(click.actor, click.dep.id)
-        engine.edit_tracking(click.dep.id)
         lowered = f" (min replicas {old_min} → 0, so it stays there until a request comes)" if old_min else ""
         return dui.plain(f":zzz: Scaled `{click.dep.id}` to zero{lowered}. The next request waits for a cold start.",
                          simulated=services.simulated)
@@ -218,7 +211,7 @@ def register(app: App, services: Services, metrics) -> None:
         ack()
         row = store.warning_by_token(_value(body))
         if row is None:
-            answer(respond, dui.plain(":information_source: This button belongs to no deletion fwbot knows."))
+            reply(respond, dui.plain(":information_source: This button belongs to no deletion fwbot knows."))
             return
         try:
             dep = engine.refresh(row.deployment_id)
@@ -226,11 +219,11 @@ def register(app: App, services: Services, metrics) -> None:
             problem(respond, e)
             return
         if dep is None or dep.gone_at is not None:
-            answer(respond, dui.plain(f":information_source: Nothing was done: `{row.deployment_id}` was purged "
+            reply(respond, dui.plain(f":information_source: Nothing was done: `{row.deployment_id}` was purged "
                                       "and cannot be undeleted any more."))
             return
         if dep.state not in GONE_STATES:
-            answer(respond, dui.plain(f":information_source: Nothing was done: `{dep.id}` is not deleted "
+            reply(respond, dui.plain(f":information_source: Nothing was done: `{dep.id}` is not deleted "
                                       f"(it is {dep.state})."))
             return
         actor = actor_of(services, body)

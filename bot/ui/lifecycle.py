@@ -364,14 +364,12 @@ def render_keep_warm_ended(dep: DeploymentLike, restored_min: int, *, simulated:
 
 
 def render_snoozed(deployment_id: str, until: datetime, *, actor: str, tz: str | None, now: datetime,
-                   platform_timer: bool, simulated: bool = False) -> Message:
-    """The answer to Snooze: what waits, and what a snooze cannot move."""
+                   simulated: bool = False) -> Message:
+    """The answer to Snooze: what waits until when."""
     text = (
         f":zzz: {kit.mention(actor)} snoozed fwbot's own auto-delete and idle report for "
         f"`{kit.escape(deployment_id)}` until {when_text(until, tz, now)}."
     )
-    if platform_timer:
-        text += " Fireworks' own schedule does not move: keep it warm or send it traffic to keep it."
     return Message(text=text, blocks=[kit.section(text), kit.footer_context(simulated)])
 
 
