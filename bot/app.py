@@ -367,6 +367,9 @@ def create_bot(settings: Settings, *, clock: Clock | None = None, simulator: Any
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         raise SystemExit("SLACK_SIGNING_SECRET is not set (needed for HTTP mode)")
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "unused"
+    from bot.reconcile import recover_interrupted_creates
+
+    recover_interrupted_creates(services)  # before serving: nothing of ours can be in flight yet
     app = build_app(services, signing_secret=secret, token_verification=token_verification, metrics=metrics)
     bot = Bot(settings=settings, services=services, app=app, metrics=metrics, simulator=simulator)
     if with_scheduler:

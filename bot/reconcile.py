@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
 
-from bot.fireworks import deployment_id_of
+from bot.fireworks import FireworksError, deployment_id_of
 from bot.operations import mirrored_fields, record_usd_per_hour
 from bot.services import Services
 from bot.ui import deployments as ui
@@ -106,6 +106,45 @@ def sync(services: Services) -> SyncReport:
                 _thread_note(services, gone, ":ghost: This deployment was deleted outside fwbot "
                              "(Fireworks no longer lists it).")
     return report
+
+
+def recover_interrupted_creates(services: Services) -> list[tuple[str, str]]:
+    """At start-up, settle creates the previous process began but never saw answered.
+
+    No create can be in flight when the process has just started, so each owner claim without
+    a state is decided now: Fireworks has it (mirror it and audit the create as confirmed) or it
+    does not (drop the claim and audit that it was not created). Returns (id, outcome) pairs.
+    """
+    store, now = services.store, services.clock.now()
+    # An approved create that never finished is re-run by the approvals' own recovery, which
+    # records its outcome on the request; settling it here as well would audit it twice.
+    approved = {r.deployment_id for r in store.approvals(status="approved") if r.result is None}
+    pending = [dep_id for dep_id, state in store.live_deployment_states().items()
+               if state is None and dep_id not in approved]
+    if not pending:
+        return []
+    try:
+        listed = {deployment_id_of(w["name"]): w for w in services.gateway.list_deployments(show_deleted=True)}
+    except FireworksError as e:
+        log.warning("could not check %d interrupted create(s) at start-up (%s); the sync will", len(pending),
+                    e.message)
+        return []
+    outcomes = []
+    for dep_id in pending:
+        record = store.deployment(dep_id)
+        if record is None:
+            continue
+        if dep_id in listed:
+            store.mirror(dep_id, mirrored_fields(listed[dep_id]), now, observed_at=now)
+            outcome, detail = "ok", "confirmed at start-up: fwbot stopped before Fireworks answered the create"
+        else:
+            store.forget_deployment(dep_id)
+            outcome, detail = "error", "not created: fwbot stopped before Fireworks answered the create"
+        store.audit(actor=record.owner or "fwbot", action="deploy", result=outcome, now=now, deployment_id=dep_id,
+                    channel=record.channel, detail=detail)
+        log.info("interrupted create of %s: %s", dep_id, detail)
+        outcomes.append((dep_id, outcome))
+    return outcomes
 
 
 def _forget_unconfirmed_create(services: Services, dep_id: str, now, report: SyncReport) -> None:

@@ -1,0 +1,119 @@
+"""fwbot as a separate process that a test can SIGKILL and start again on the same SQLite file.
+
+The simulator and the Slack stand-in stay in the test process (they are the outside world and
+survive the bot's death); only ``python -m bot.cli run`` dies.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from sims.fireworks import FireworksSimulator, SimConfig
+from sims.slack import SlackWorkspace
+from tests.harness import ALERTS, BOT_TOKEN, SIGNING_SECRET, seed_workspace
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class BotProcess:
+    """One ``fwbot run`` at a time, restartable; its log is kept across restarts."""
+
+    def __init__(self, tmp: Path, sim: FireworksSimulator, ws: SlackWorkspace, env: dict[str, str] | None = None):
+        self.tmp, self.sim, self.ws = tmp, sim, ws
+        self.db_path = tmp / "fwbot.db"
+        self.log_path = tmp / "fwbot.log"
+        self.env = {
+            "PATH": os.environ.get("PATH", ""),
+            "PYTHONPATH": str(REPO),
+            "PYTHONUNBUFFERED": "1",
+            "SLACK_BOT_TOKEN": BOT_TOKEN,
+            "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "SLACK_API_URL": ws.api_url,
+            "FIREWORKS_API_KEY": sim.config.api_key,
+            "FIREWORKS_ACCOUNT_ID": sim.config.account_id,
+            "FIREWORKS_BASE_URL": sim.url,
+            "FWBOT_DB": str(self.db_path),
+            "FWBOT_ADMINS": "U_ADMIN",
+            "FWBOT_ALERT_CHANNEL": ALERTS,
+            "FWBOT_SYNC_INTERVAL": "1s",
+            **(env or {}),
+        }
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+        self.kills = 0
+
+    def start(self, timeout: float = 30.0) -> str:
+        log = open(self.log_path, "a")  # noqa: SIM115 - handed to the child, closed after it exits
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "run", "--host", "127.0.0.1", "--port", "0"],
+            cwd=self.tmp, env=self.env, stdout=subprocess.PIPE, stderr=log, text=True)
+        log.close()
+        found: list[str] = []
+        ready = threading.Event()
+
+        def read() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:
+                if line.startswith("fwbot listening on ") and not ready.is_set():
+                    found.append(line.split("fwbot listening on ", 1)[1].strip())
+                    ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(timeout):
+            self.proc.kill()
+            raise AssertionError(f"fwbot did not start:\n{self.log()[-3000:]}")
+        self.ws.events_url = f"{found[0]}/slack/events"
+        self.starts += 1
+        return found[0]
+
+    def kill(self) -> None:
+        """SIGKILL: no handler runs, nothing is flushed, the process is simply gone."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.kills += 1
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def db(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """Read the bot's SQLite file as an outsider would (the bot may be dead or alive)."""
+        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def wait_db(self, sql: str, params: tuple = (), timeout: float = 20.0) -> list[tuple]:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                rows = self.db(sql, params)
+            except sqlite3.OperationalError:  # not created yet
+                rows = []
+            if rows:
+                return rows
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no rows for {sql} {params} within {timeout}s\n{self.log()[-2000:]}")
+            time.sleep(0.02)
+
+
+def outside_world(**sim_config) -> tuple[FireworksSimulator, SlackWorkspace]:
+    sim = FireworksSimulator(SimConfig(account_id="demo", api_key="sim-key", **sim_config))
+    sim.start(host="127.0.0.1", port=0)
+    ws = SlackWorkspace(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
+    ws.start(host="127.0.0.1", port=0)
+    seed_workspace(ws)
+    return sim, ws
