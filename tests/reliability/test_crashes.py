@@ -117,3 +117,63 @@ def test_sigkill_before_the_create_was_sent_creates_nothing_later(world):
     assert sim.state.get_deployment("never-sent") is None
     assert bot.db("SELECT COUNT(*) FROM deployments WHERE id = 'never-sent'") == [(0,)]
     assert sim.state.count_requests("POST", r".*/deployments", status=200) == 1  # the validation only
+
+
+APPROVAL_ENV = {"FWBOT_APPROVERS": "U_APPROVER", "FWBOT_APPROVAL_THRESHOLD_USD_PER_HOUR": "20",
+                "FWBOT_APPROVAL_CHANNEL": "C0APPROV"}
+
+
+def approve_button(message) -> str | None:
+    for block in message.blocks or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == "approval_approve":
+                return element.get("value")
+    return None
+
+
+@pytest.mark.parametrize("moment", ["before the create is sent", "while the create is in flight"])
+def test_sigkill_between_an_approval_click_and_its_execution(world, moment):
+    sim, ws, new_bot = world
+    bot = new_bot(**APPROVAL_ENV)
+    bot.start()
+    fw(ws, "models")
+    ephemeral(ws, "deployable base models")
+    dep_id = "approved-" + ("early" if moment.startswith("before") else "late")
+    fw(ws, f"deploy {MODEL} --deployment-id {dep_id} --max-replica-count 8 --accelerator-type h100")
+    request = ws.wait_for(lambda: next((m for m in ws.messages("C0APPROV")
+                                        if not m.thread_ts and approve_button(m)), None))
+    token = approve_button(request)
+    sim.faults.latency_ms = 2500  # the run re-validates, then creates: each call takes 2.5 s
+    assert ws.click("U_APPROVER", "C0APPROV", request.ts, "approval_approve").status == 200
+    if moment.startswith("before"):
+        bot.wait_db("SELECT 1 FROM approvals WHERE id = ? AND executed_at IS NOT NULL", (token,))
+    else:
+        bot.wait_db("SELECT 1 FROM deployments WHERE id = ?", (dep_id,))
+    time.sleep(0.5)
+    bot.kill()
+    CRASHES["crashes"] += 1
+    assert bot.db("SELECT status, result FROM approvals WHERE id = ?", (token,)) == [("approved", None)]
+    sim.faults.latency_ms = 0
+    time.sleep(2.6)  # whatever the dead bot had sent has now reached Fireworks
+
+    bot.start()
+    rows = ws.wait_for(lambda: [r for r in bot.db("SELECT status, result FROM approvals WHERE id = ?", (token,))
+                                if r[1]], timeout=30)
+    ws.wait_for(lambda: bot.db("SELECT state FROM deployments WHERE id = ?", (dep_id,))[0][0] == "READY", timeout=30)
+    time.sleep(1.5)  # a sync or two more: nothing further may happen
+    result = rows[0][1]
+    names = [n for n in sim.state.deployments]
+    runs = bot.db("SELECT result FROM audit WHERE action = 'approved run'")
+    deploys = bot.db("SELECT result FROM audit WHERE action = 'deploy' AND deployment_id = ?", (dep_id,))
+    told = [m for m in ws.messages(ws.dm_channel("U_DEV")) if dep_id in message_text(m)
+            and ("approved" in message_text(m).lower() or "ran" in message_text(m).lower())]
+    lost = int('"ok": true' not in result) + int(not told)
+    doubled = int(names != [dep_id]) + int(len(runs) != 1) + int(deploys.count(("ok",)) != 1) + int(len(told) > 1)
+    CRASHES["losses"] += lost
+    CRASHES["doubles"] += doubled
+    assert names == [dep_id]
+    assert '"ok": true' in result, result
+    assert runs == [("ok",)]
+    assert deploys.count(("ok",)) == 1, deploys
+    assert len(told) == 1, [message_text(m) for m in told]
+    assert bot.db("SELECT owner FROM deployments WHERE id = ?", (dep_id,)) == [("U_DEV",)]
