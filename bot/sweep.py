@@ -216,7 +216,7 @@ class History:
 
 @dataclass
 class Snapshot:
-    """Deployments with their timers now, the warnings about those timers, the finished actions."""
+    """Deployments with their timers now, the warnings about those timers, the finished auto-deletes."""
 
     records: list[DeploymentRecord]
     history: History
@@ -301,8 +301,6 @@ class LifecycleEngine:
         for row in store.warnings_about([(t.deployment_id, t.kind, t.due_iso) for ts in current.values() for t in ts]):
             about.setdefault(row.deployment_id, []).append(row)
         candidates = [auto_delete_key(t.deployment_id, t.due) for ts in current.values() for t in ts if t.bot_acts]
-        candidates += [keep_warm_revert_key(dep_id, until) for (dep_id, kind), until in history.postponed.items()
-                       if kind == "keep_warm_revert" and dep_id in current]
         finished = {k for k, status in store.action_statuses(candidates).items() if status in FINISHED}
         return Snapshot(records, history, current, about, finished)
 
@@ -411,9 +409,11 @@ class LifecycleEngine:
         return report
 
     def _due_actions(self, dep: DeploymentRecord, snap: Snapshot, now: datetime):
+        """The auto-deletes due now. Keep-warm reverts are not asked for: :meth:`keep_warm` put each
+        on record, with the minimum to restore, before it raised anything."""
         sent = {r.key: r.sent_at for r in snap.about.get(dep.id, []) if r.sent_at is not None}
         return due_actions(dep, snap.current[dep.id], self.policy, now, warnings_sent=sent,  # type: ignore[arg-type]
-                           keep_warm_until=snap.history.of(dep.id).keep_warm_until, done=snap.finished)
+                           done=snap.finished)
 
     def _edit_stale(self, snap: Snapshot, now: datetime, report: SweepReport) -> None:
         by_id = {d.id: d for d in snap.records}
