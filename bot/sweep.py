@@ -513,9 +513,16 @@ class LifecycleEngine:
             if dep is None or dep.gone_at is not None or dep.state in GONE_STATES:
                 return "done", "the deployment is gone"
             set_to = int(row.payload.get("set_min", KEEP_WARM_MIN_REPLICAS))
-            if dep.min_replicas != set_to:
+            if dep.min_replicas == int(restore) and row.attempts > 0:
+                # An earlier run's update landed but the run died before recording it (a crash):
+                # finish that run (audit and note) instead of calling it someone else's change.
+                self.ops.audit(BOT_ACTOR.user_id, "update", "ok", deployment_id=dep_id,
+                               request={"min_replica_count": int(restore), "revert": row.key},
+                               detail="keep-warm revert found already applied after an interrupted run")
+            elif dep.min_replicas != set_to:
                 return "done", f"min replicas were changed to {dep.min_replicas} meanwhile; left as they are"
-            self.ops.update(BOT_ACTOR, dep_id, DeploymentChange(min_replica_count=int(restore)))
+            else:
+                self.ops.update(BOT_ACTOR, dep_id, DeploymentChange(min_replica_count=int(restore)))
             store.note_action_progress(row.key, now, reverted_at=iso(now))
             self.edit_tracking(dep_id)
         if not row.payload.get("noted"):

@@ -13,6 +13,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from sims.fireworks import FireworksSimulator, SimConfig
@@ -110,10 +113,72 @@ class BotProcess:
             time.sleep(0.02)
 
 
-def outside_world(**sim_config) -> tuple[FireworksSimulator, SlackWorkspace]:
-    sim = FireworksSimulator(SimConfig(account_id="demo", api_key="sim-key", **sim_config))
+def outside_world(clock=None, **sim_config) -> tuple[FireworksSimulator, SlackWorkspace]:
+    sim = FireworksSimulator(SimConfig(account_id="demo", api_key="sim-key", **sim_config), clock=clock)
     sim.start(host="127.0.0.1", port=0)
     ws = SlackWorkspace(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
     ws.start(host="127.0.0.1", port=0)
     seed_workspace(ws)
     return sim, ws
+
+
+class SlackHold:
+    """A pass-through in front of the Slack stand-in that can hold one chosen Web API call.
+
+    ``hold_when(method, body)`` picks the call; it is held either before Slack sees it
+    (``after_slack=False``) or after Slack has acted on it but before the bot hears back, so a
+    kill can land in either gap.
+    """
+
+    def __init__(self, ws: SlackWorkspace) -> None:
+        self.ws = ws
+        self.hold_when = None
+        self.after_slack = True
+        self.holding = threading.Event()
+        self.release = threading.Event()
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                method = self.path.rsplit("/", 1)[-1]
+                hold = proxy.hold_when is not None and proxy.hold_when(method, body)
+                if hold:
+                    proxy.hold_when = None
+                    if not proxy.after_slack:
+                        proxy.holding.set()
+                        proxy.release.wait(30)
+                        return  # the bot died first: this call never reaches Slack
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                request = urllib.request.Request(ws.url + self.path, data=body, headers=headers, method="POST")
+                try:
+                    with direct.open(request, timeout=30) as resp:
+                        status, data, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
+                except urllib.error.HTTPError as e:
+                    status, data, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+                if hold and proxy.after_slack:
+                    proxy.holding.set()
+                    proxy.release.wait(30)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", ctype or "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the bot died while we held its call
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        host, port = self.server.server_address[:2]
+        self.api_url = f"http://{host}:{port}/api/"
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
