@@ -209,3 +209,38 @@ def test_a_hard_delete_after_a_soft_one_still_purges(module_stack, owned):
         ws.wait_for(lambda u=response_url: ws.response_url_uses(u) >= 1)
     assert stack.sim.state.count_requests("DELETE", rf".*/deployments/{owned}") == 2
     assert stack.sim.state.get_deployment(owned) is None
+
+
+def test_a_replayed_approval_click_runs_the_request_once(tmp_path, errors):
+    from tests.harness import APPROVALS, start_stack
+
+    stack = start_stack(tmp_path, env={"FWBOT_APPROVERS": "U_APPROVER", "FWBOT_APPROVAL_CHANNEL": APPROVALS,
+                                       "FWBOT_APPROVAL_THRESHOLD_USD_PER_HOUR": "20"},
+                        sim_config={"create_seconds": 1.0})
+    try:
+        ws = stack.ws
+        stack.fw(f"deploy {MODEL} --deployment-id costly --max-replica-count 8 --accelerator-type h100")
+        request = ws.wait_for(lambda: next((m for m in ws.messages(APPROVALS) if not m.thread_ts and "approval_approve"
+                                            in json.dumps(m.blocks or [])), None))
+        token = next(e["value"] for b in request.blocks for e in b.get("elements") or []
+                     if e.get("action_id") == "approval_approve")
+        payload = {"type": "block_actions", "user": {"id": "U_APPROVER", "name": "approver"},
+                   "team": {"id": ws.team_id}, "api_app_id": "A0FWBOT", "token": "x",
+                   "trigger_id": f"{time.time()}.4.abc", "response_url": ws.new_response_url("U_APPROVER", APPROVALS),
+                   "channel": {"id": APPROVALS}, "container": {"type": "message", "channel_id": APPROVALS,
+                                                               "message_ts": request.ts},
+                   "message": {"ts": request.ts, "text": request.text, "blocks": request.blocks},
+                   "actions": [{"action_id": "approval_approve", "block_id": "approval", "type": "button",
+                                "value": token, "action_ts": str(time.time())}]}
+        body = interactive_body(payload)
+        headers = ws.signed_headers(body)
+        assert ws.send_raw(body, headers).status == 200
+        assert ws.send_raw(body, headers).status == 401
+        ws.wait_for(lambda: stack.services.store.approval(token).result, timeout=15)
+        time.sleep(0.5)
+        assert [n for n in stack.sim.state.deployments] == ["costly"]
+        assert stack.services.store.db.scalar(
+            "SELECT COUNT(*) FROM audit WHERE action = 'approved run'") == 1
+        assert errors.take() == []
+    finally:
+        stack.stop()
