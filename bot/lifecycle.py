@@ -326,21 +326,23 @@ def _auto_delete(
     dep: DeploymentLike, anchor: datetime, policy: LifecyclePolicy, postponed: datetime | None
 ) -> tuple[datetime, str, bool] | None:
     """(due, source, snoozed) of the auto-delete timer, or None."""
+    candidates: list[tuple[datetime, int, str, bool]] = []
     api_due = parse_iso(dep.delete_time)
     if api_due is not None:
         # The platform announced its schedule; nothing the bot does moves it.
-        return _whole_seconds(api_due), "api_delete_time", False
-    candidates: list[tuple[datetime, int, str, bool]] = []
+        candidates.append((_whole_seconds(api_due), 1, "api_delete_time", False))
     unused = dep.unused_delete_s if dep.unused_delete_s is not None else policy.default_unused_delete_s
     if unused > 0:
+        # The owner's own, shorter policy still applies when Fireworks would wait longer: the
+        # earlier of the two deletes it (a soft delete the owner can undo).
         due = _whole_seconds(anchor + timedelta(seconds=unused))
         snoozed = postponed is not None and postponed > due
         if snoozed:
             due = _whole_seconds(postponed)  # type: ignore[arg-type]
         candidates.append((due, 0, "bot_policy", snoozed))
-    if (dep.min_replicas or 0) == 0:
+    if api_due is None and (dep.min_replicas or 0) == 0:
         # The documented 7-day rule holds even when the API does not report deleteTime; on a tie
-        # the bot enforces its own policy (a soft delete the owner can undo).
+        # the bot enforces its own policy.
         due = _whole_seconds(anchor + timedelta(seconds=PLATFORM_UNUSED_DELETE_S))
         candidates.append((due, 1, "platform_policy", False))
     if not candidates:

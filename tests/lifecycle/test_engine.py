@@ -184,6 +184,18 @@ def test_unused_auto_delete_is_warned_then_done_by_the_bot_with_a_working_undele
     assert len(life.warnings_in("unused")) == 1
 
 
+def test_a_scale_to_zero_deployment_is_deleted_by_its_shorter_policy_before_fireworks_would(life):
+    # min 0: Fireworks reports its own 7-day deleteTime; the owner's 60 s policy comes first.
+    life.deploy("short", "--unused-auto-delete-duration 60s")
+    assert life.store.deployment("short").delete_time is not None
+    since_start(life, 36)
+    [warning] = [w for w in life.warnings_in("short") if "delete" in message_text(w)]
+    assert "fwbot will *delete*" in message_text(warning)
+    since_start(life, 66)
+    assert sim_dep(life, "short").state in ("DELETING", "DELETED")
+    assert [a.status for a in bot_actions(life, "short", "auto_delete")] == ["done"]
+
+
 def test_traffic_between_warning_and_deletion_cancels_it_and_edits_the_warning(life):
     life.deploy("busy", "--min-replica-count 1 --unused-auto-delete-duration 60s")
     since_start(life, 36)
@@ -288,7 +300,7 @@ def test_min_raised_to_one_ends_the_scale_to_zero_timer(life):
 
 def test_api_delete_time_is_warned_but_left_to_fireworks(make_life):
     life = make_life(env={"FWBOT_WARN_BEFORE_DELETE": "1m"}, sim_config={"auto_delete_after": 120.0})
-    life.deploy("plat", "--unused-auto-delete-duration 60s")
+    life.deploy("plat", "--unused-auto-delete-duration 10m")  # Fireworks' 120 s comes first
     assert life.store.deployment("plat").delete_time is not None
     since_start(life, 64)
     [warning] = life.warnings_in("plat")

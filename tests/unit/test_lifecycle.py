@@ -132,12 +132,18 @@ def test_auto_delete_custom_unused_duration():
     assert (t.due, t.source) == (at(24 * H), "bot_policy")
 
 
-def test_auto_delete_prefers_api_delete_time():
-    d = dep(delete_time="2026-11-05T10:00:00.250Z", unused_delete_s=3600)
+def test_auto_delete_takes_api_delete_time_when_it_comes_first():
+    d = dep(delete_time="2026-11-05T10:00:00.250Z", unused_delete_s=7 * 86400)
     t = tmap(d, last=at(0))["auto_delete"]
     assert t.due == datetime(2026, 11, 5, 10, 0, tzinfo=UTC)
     assert t.source == "api_delete_time"
     assert not t.bot_acts
+
+
+def test_a_shorter_bot_policy_beats_the_api_delete_time():
+    d = dep(delete_time="2026-11-05T10:00:00.250Z", unused_delete_s=3600)
+    t = tmap(d, last=at(0))["auto_delete"]
+    assert (t.due, t.source, t.bot_acts) == (at(3600), "bot_policy", True)
 
 
 def test_unused_delete_zero_means_no_bot_timer():
