@@ -320,6 +320,7 @@ class Bot:
             self.http.server_close()
         # Work already acked finishes (and reports back) before the clients and database close.
         self.app.listener_runner.listener_executor.shutdown(wait=True)
+        self.services.work.shutdown(wait=True)
         self.services.gateway.close()
         if self.simulator is not None:
             self.simulator.stop()

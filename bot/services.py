@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.clock import Clock
 from bot.config import Settings
@@ -13,6 +17,7 @@ from bot.slack import Poster
 from storage.store import Store
 
 CATALOG_TTL_S = 600.0
+log = logging.getLogger("fwbot")
 
 
 @dataclass
@@ -23,9 +28,30 @@ class Services:
     clock: Clock
     poster: Poster
     simulated: bool
+    # Work that follows an ack runs here, not on Bolt's listener threads, so a burst of slow
+    # requests (Fireworks calls, paced posts) never delays the next request's ack.
+    work: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="fwbot-work"))
     _catalog: list[dict] = field(default_factory=list)
     _catalog_at: float = 0.0
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def after_ack(self, fn: Callable[..., Any], *args: Any, on_error: Callable[[BaseException], Any] | None = None
+                  ) -> None:
+        """Run ``fn(*args)`` on the work pool; a failure is logged and handed to ``on_error``."""
+
+        def run() -> None:
+            try:
+                fn(*args)
+            except Exception as e:  # noqa: BLE001 - the user is told through on_error
+                log.exception("work after an ack failed")
+                if on_error is not None:
+                    try:
+                        on_error(e)
+                    except Exception:  # noqa: BLE001 - the error path must not raise
+                        log.exception("could not report a failure")
+
+        self.work.submit(run)
 
     @property
     def prices(self) -> dict[str, float]:

@@ -88,9 +88,14 @@ def register(app: App, services: Services, metrics) -> None:
         if cmd.verb == "deploy_modal":
             from handlers.views import open_deploy_modal
 
+            # The trigger expires 3 s after the command: open the form right here.
             open_deploy_modal(ctx, body["trigger_id"])
             return
-        run_verb(ctx, cmd)
+        services.after_ack(run_verb, ctx, cmd, on_error=lambda _e: reply(respond, ui.problem(INTERNAL_ERROR)))
+
+
+INTERNAL_ERROR = ("fwbot hit an internal error and did not finish that request. "
+                  "Nothing further was changed; the error is in fwbot's log.")
 
 
 def run_verb(ctx: Context, cmd: cmds.ParsedCommand) -> None:
