@@ -237,10 +237,13 @@ def test_random_faults_under_a_burst_of_commands_leave_no_duplicates(stack, cloc
     ids = [f"burst-{i}" for i in range(6)]
     for dep_id in ids:
         stack.fw(f"deploy {MODEL} --deployment-id {dep_id} --max-replica-count 1")
-    for dep_id in ids:
-        stack.ws.wait_for(lambda d=dep_id: any(d in message_text(m) and (
-            "Creating" in message_text(m) or "did not confirm" in message_text(m) or "Fireworks says" in message_text(m))
-            for m in stack.ws.messages(CHANNEL)), timeout=30)
+    # Each command ends in an audited create (ok or error) or, refused before that, a reply.
+    def outcomes():
+        audited = sum(1 for d in ids if audit(stack, d))
+        refused = sum(1 for m in stack.ephemerals("U_DEV") if "Fireworks says" in message_text(m))
+        return audited + refused >= len(ids)
+
+    stack.ws.wait_for(outcomes, timeout=60)
     injected = stack.sim.state.count_requests(status=503)
     inject(injected)
     stack.sim.faults.fail_rate = 0.0
