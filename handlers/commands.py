@@ -78,9 +78,8 @@ def register(app: App, services: Services, metrics) -> None:
             ack(**ui.problem(e.message, e.usage).payload())
             return
         if cmd.verb == "help":
-            ack(**Message(text="fwbot help", blocks=[
-                kit.section(kit.clip(help_text(cmd.topic, extra_sections=extra_help(services)), 3000)),
-            ]).payload())
+            ack(**Message(text="fwbot help",
+                          blocks=kit.long_text(help_text(cmd.topic, extra_sections=extra_help(services)))).payload())
             return
         ack()
         ctx = Context(services, ops, Actor(user, body.get("channel_id"), services.is_admin(user)),

@@ -88,6 +88,24 @@ def section(
     )
 
 
+def long_text(text: str, limit: int = SECTION_TEXT_MAX) -> list[SectionBlock]:
+    """Sections for a long mrkdwn text, split between paragraphs (or lines) so none is cut."""
+    chunks: list[str] = []
+    current = ""
+    for para in text.split("\n\n"):
+        for piece in [para] if len(para) <= limit else para.split("\n"):
+            candidate = f"{current}\n\n{piece}" if current else piece
+            if len(candidate) <= limit:
+                current = candidate
+                continue
+            if current:
+                chunks.append(current)
+            current = clip(piece, limit)
+    if current:
+        chunks.append(current)
+    return [section(c) for c in chunks]
+
+
 def context(*parts: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=clip(p, CONTEXT_TEXT_MAX)) for p in parts[:10] if p])
 
