@@ -139,72 +139,57 @@ def register(app: App, services: Services, metrics) -> None:
         ack()
         respond(delete_original=True)
 
-    @app.action("dep_details")
-    def details(ack, body, respond, client) -> None:
-        ack()
-        ctx = context(body, respond, client)
-        dep_id = _value(body)
-        guarded(ctx, lambda: _bad_id(dep_id) or do_get(ctx, cmds.GetCommand(deployment_id=dep_id)))
+    def deployment_button(action_id: str):
+        """A button whose value is a deployment id: ack, check the id, run, answer what it returns."""
 
-    @app.action("dep_delete")
-    def delete_from_message(ack, body, respond, client) -> None:
-        ack()
-        ctx = context(body, respond, client)
-        dep_id = _value(body)
+        def decorate(fn):
+            @app.action(action_id)
+            def listener(ack, body, respond, client) -> None:
+                ack()
+                ctx = context(body, respond, client)
+                dep_id = _value(body)
+                guarded(ctx, lambda: _bad_id(dep_id) or fn(ctx, dep_id, body))
 
-        def run():
-            if (bad := _bad_id(dep_id)) is not None:
-                return bad
-            with once.lock(dep_id):
-                done = once.already_done(dep_id, False)
-                if done:
-                    return ui.plain(done)
-                ops.delete(ctx.actor, dep_id)
-            announce_in_thread(ctx, dep_id, ui.plain(
-                f":wastebasket: {kit.mention(ctx.actor.user_id)} deleted `{dep_id}`.", simulated=services.simulated))
-            refresh_tracking(services, dep_id)
-            return None
+            return fn
 
-        guarded(ctx, run)
+        return decorate
 
-    @app.action("dep_undelete")
-    def undelete_from_message(ack, body, respond, client) -> None:
-        ack()
-        ctx = context(body, respond, client)
-        dep_id = _value(body)
+    @deployment_button("dep_details")
+    def details(ctx: Context, dep_id: str, body: dict) -> Message | None:
+        return do_get(ctx, cmds.GetCommand(deployment_id=dep_id))
 
-        def run():
-            if (bad := _bad_id(dep_id)) is not None:
-                return bad
-            ops.undelete(ctx.actor, dep_id)
-            announce_in_thread(ctx, dep_id, ui.plain(
-                f":recycle: {kit.mention(ctx.actor.user_id)} undeleted `{dep_id}`.", simulated=services.simulated))
-            refresh_tracking(services, dep_id)
-            return None
+    @deployment_button("dep_delete")
+    def delete_from_message(ctx: Context, dep_id: str, body: dict) -> Message | None:
+        with once.lock(dep_id):
+            done = once.already_done(dep_id, False)
+            if done:
+                return ui.plain(done)
+            ops.delete(ctx.actor, dep_id)
+        announce_in_thread(ctx, dep_id, ui.plain(
+            f":wastebasket: {kit.mention(ctx.actor.user_id)} deleted `{dep_id}`.", simulated=services.simulated))
+        refresh_tracking(services, dep_id)
+        return None
 
-        guarded(ctx, run)
+    @deployment_button("dep_undelete")
+    def undelete_from_message(ctx: Context, dep_id: str, body: dict) -> Message | None:
+        ops.undelete(ctx.actor, dep_id)
+        announce_in_thread(ctx, dep_id, ui.plain(
+            f":recycle: {kit.mention(ctx.actor.user_id)} undeleted `{dep_id}`.", simulated=services.simulated))
+        refresh_tracking(services, dep_id)
+        return None
 
-    @app.action("adopt")
-    def adopt(ack, body, respond, client) -> None:
-        ack()
-        ctx = context(body, respond, client)
-        dep_id = _value(body)
-
-        def run():
-            if (bad := _bad_id(dep_id)) is not None:
-                return bad
-            record = ops.adopt(ctx.actor, dep_id)
-            msg = (body.get("container") or {}).get("message_ts")
-            if msg and ctx.actor.channel_id:
-                services.poster.update(ctx.actor.channel_id, msg, ui.plain(
-                    f":raised_hands: {kit.mention(ctx.actor.user_id)} adopted `{dep_id}`.",
-                    simulated=services.simulated))
-            services.store.set_deployment_fields(dep_id, services.clock.now(),
-                                                 channel=record.channel or ctx.actor.channel_id,
-                                                 thread_ts=record.thread_ts or msg)
-            return None
-
-        guarded(ctx, run)
+    @deployment_button("adopt")
+    def adopt(ctx: Context, dep_id: str, body: dict) -> Message | None:
+        record = ops.adopt(ctx.actor, dep_id)
+        msg = (body.get("container") or {}).get("message_ts")
+        if msg and ctx.actor.channel_id:
+            services.poster.update(ctx.actor.channel_id, msg, ui.plain(
+                f":raised_hands: {kit.mention(ctx.actor.user_id)} adopted `{dep_id}`.",
+                simulated=services.simulated))
+        services.store.set_deployment_fields(dep_id, services.clock.now(),
+                                             channel=record.channel or ctx.actor.channel_id,
+                                             thread_ts=record.thread_ts or msg)
+        return None
 
 
 def refresh_tracking(services: Services, deployment_id: str) -> None:
