@@ -22,6 +22,7 @@ from bot.lifecycle import (
 )
 from bot.pricing import format_usd
 from bot.ui import kit
+from bot.ui.deployments import STATE_EMOJI
 from bot.ui.kit import Message
 
 # A digest keeps every item actionable only up to here; the rest are listed as text so the
@@ -29,14 +30,6 @@ from bot.ui.kit import Message
 DIGEST_MAX_ITEMS = 12
 COLD_START = "a cold start of up to a few minutes (the first request gets a 503 while it scales up)"
 
-STATE_EMOJI = {
-    "CREATING": ":hourglass_flowing_sand:",
-    "UPDATING": ":arrows_counterclockwise:",
-    "READY": ":large_green_circle:",
-    "FAILED": ":red_circle:",
-    "DELETING": ":wastebasket:",
-    "DELETED": ":wastebasket:",
-}
 TIMER_LABEL = {
     "scale_to_zero": "scales to zero",
     "auto_delete": "auto-delete",
