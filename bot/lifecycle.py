@@ -330,7 +330,8 @@ def _auto_delete(
     api_due = parse_iso(dep.delete_time)
     if api_due is not None:
         # The platform announced its schedule; nothing the bot does moves it.
-        candidates.append((_whole_seconds(api_due), 1, "api_delete_time", False))
+        # On a tie Fireworks acts anyway: leave it to the platform.
+        candidates.append((_whole_seconds(api_due), 0, "api_delete_time", False))
     unused = dep.unused_delete_s if dep.unused_delete_s is not None else policy.default_unused_delete_s
     if unused > 0:
         # The owner's own, shorter policy still applies when Fireworks would wait longer: the
@@ -339,12 +340,12 @@ def _auto_delete(
         snoozed = postponed is not None and postponed > due
         if snoozed:
             due = _whole_seconds(postponed)  # type: ignore[arg-type]
-        candidates.append((due, 0, "bot_policy", snoozed))
+        candidates.append((due, 1, "bot_policy", snoozed))
     if api_due is None and (dep.min_replicas or 0) == 0:
         # The documented 7-day rule holds even when the API does not report deleteTime; on a tie
         # the bot enforces its own policy.
         due = _whole_seconds(anchor + timedelta(seconds=PLATFORM_UNUSED_DELETE_S))
-        candidates.append((due, 1, "platform_policy", False))
+        candidates.append((due, 2, "platform_policy", False))
     if not candidates:
         return None
     due, _, source, snoozed = min(candidates)
