@@ -74,22 +74,27 @@ def sync(services: Services) -> SyncReport:
     """One reconcile pass over every deployment (all pages, including soft-deleted ones)."""
     store, now = services.store, services.clock.now()
     report = SyncReport()
-    wires = services.gateway.list_deployments(show_deleted=True)
-    report.api_calls = max(1, -(-len(wires) // 200))
-    report.seen = len(wires)
-    mirrored = [(deployment_id_of(wire["name"]), mirrored_fields(wire)) for wire in wires]
-    # One transaction per page's worth of deployments (a commit per deployment made a large
-    # account's sweep slow), and only that many records in memory at once. Messages go out
-    # after each transaction, so Slack's latency never holds SQLite's write lock.
-    for i in range(0, len(mirrored), MIRROR_BATCH):
-        batch = mirrored[i:i + MIRROR_BATCH]
+    seen_ids: set[str] = set()
+    # Each page is mirrored as it arrives, so only one page of API objects is in memory at a
+    # time; one transaction per page (a commit per deployment made a large account's sweep
+    # slow). Messages go out after each transaction, so Slack's latency never holds SQLite's
+    # write lock. If a later page cannot be read, the pages before it are still true
+    # observations; nothing is marked gone, since that needs the whole listing.
+    for page in services.gateway.deployment_pages(show_deleted=True, page_size=MIRROR_BATCH):
+        batch = [(deployment_id_of(wire["name"]), mirrored_fields(wire)) for wire in page]
+        del page
+        report.seen += len(batch)
+        seen_ids.update(dep_id for dep_id, _ in batch)
         with store.db.write():
-            transitions = [store.mirror(dep_id, fields_, now, observed_at=now) for dep_id, fields_ in batch]
+            # Deployments unchanged since the last pass, with nothing pending, come back as no
+            # transition at all: _on_transition would find nothing to do for them.
+            transitions = store.mirror_many(batch, now, observed_at=now)
             store.record_replicas_many(now, [(dep_id, f["replicas"], f["accelerator_type"], f["accelerator_count"],
                                               bool(f["single_region"])) for dep_id, f in batch])
+        del batch
         for before, after in transitions:
             _on_transition(services, before, after, report)
-    seen_ids = {dep_id for dep_id, _ in mirrored}
+    report.api_calls = max(1, -(-report.seen // MIRROR_BATCH))
     for dep_id, state in store.live_deployment_states().items():
         if dep_id not in seen_ids and state is None:
             _forget_unconfirmed_create(services, dep_id, now, report)

@@ -50,16 +50,39 @@ class DeploymentRecord:
 
     @classmethod
     def from_row(cls, row: dict) -> DeploymentRecord:
+        """A stored row; its ``wire`` JSON is parsed on first use, not here: most readers of a
+        full listing (timers, lists, the sweep) never look at it, and parsing 10k of them was a
+        large part of a sweep."""
         data = {name: row.get(name) for name in _RECORD_FIELDS}
-        data["wire"] = json.loads(row["wire"]) if row.get("wire") else None
+        del data["wire"]
         for flag in ("created_by_bot", "single_region", "ready_announced"):
             data[flag] = bool(row.get(flag))
-        return cls(**data)
+        data["_wire_text"] = row.get("wire")
+        record = cls.__new__(cls)
+        record.__dict__.update(data)
+        return record
 
     @property
     def gone(self) -> bool:
         return self.gone_at is not None
 
+
+class _LazyWire:
+    """``DeploymentRecord.wire`` of a record read from SQLite: the stored JSON text, parsed the
+    first time it is read and kept. A record built with ``DeploymentRecord(wire=...)`` holds its
+    value in the instance dict, which this (non-data) descriptor never overrides."""
+
+    def __get__(self, record: Any, owner: type | None = None) -> dict | None:
+        if record is None:
+            return None
+        text = record.__dict__.get("_wire_text")
+        value = json.loads(text) if text else None
+        record.__dict__["wire"] = value
+        return value
+
+
+# Set after the dataclass is made, so ``wire`` stays a required field of ``__init__``.
+DeploymentRecord.wire = _LazyWire()  # type: ignore[assignment]
 
 # dataclasses.fields() walks the class each call; a sweep builds a record per deployment.
 _RECORD_FIELDS = tuple(f.name for f in fields(DeploymentRecord))
@@ -186,6 +209,64 @@ class Store:
             after = self.deployment(deployment_id)
         assert after is not None
         return before, after
+
+    def mirror_many(self, items: list[tuple[str, dict[str, Any]]], now: datetime,
+                    observed_at: datetime | None = None) -> list[tuple[DeploymentRecord | None, DeploymentRecord]]:
+        """:meth:`mirror` for a page of deployments in one transaction, reading them with one query.
+
+        A deployment Fireworks shows exactly as stored (same wire JSON and columns), not gone,
+        not older than what is stored, and with nothing left to do about it (READY already
+        recorded and announced, adoption offered or owned) only has ``last_seen_at`` bumped, in
+        one statement for the page; it is left out of the returned transitions, since the
+        reconcile loop would find nothing to do for it. Every other deployment takes
+        :meth:`mirror`, so its ``(before, after)`` is returned as before.
+        """
+        ts = iso(observed_at or now)
+        ids = [dep_id for dep_id, _ in items]
+        stored: dict[str, tuple] = {}
+        cols = ", ".join(_MIRRORED)
+        with self.db.write() as conn:
+            for i in range(0, len(ids), _IN_CHUNK):
+                chunk = ids[i:i + _IN_CHUNK]
+                for row in conn.execute(
+                    f"""SELECT id, {cols}, last_seen_at, gone_at, ready_at, ready_announced, owner,
+                               created_by_bot, adoption_offered_at
+                        FROM deployments WHERE id IN ({", ".join("?" for _ in chunk)})""", chunk):
+                    stored[row[0]] = tuple(row)
+            unchanged: list[tuple[str, str, str]] = []
+            changed: list[tuple[str, dict[str, Any]]] = []
+            for dep_id, mirrored in items:
+                row = stored.get(dep_id)
+                if row is None or not self._settled(row, mirrored, ts):
+                    changed.append((dep_id, mirrored))
+                else:
+                    unchanged.append((ts, ts, dep_id))
+            if unchanged:
+                conn.executemany("UPDATE deployments SET last_seen_at = ?, updated_at = ? WHERE id = ?", unchanged)
+            return [self.mirror(dep_id, mirrored, now, observed_at=observed_at) for dep_id, mirrored in changed]
+
+    @staticmethod
+    def _settled(row: tuple, mirrored: dict[str, Any], ts: str) -> bool:
+        """Whether ``row`` (as read by :meth:`mirror_many`) already holds ``mirrored`` and asks for
+        nothing more from the reconcile loop."""
+        n = len(_MIRRORED)
+        last_seen_at, gone_at, ready_at, ready_announced, owner, created_by_bot, adoption_offered_at = row[1 + n:]
+        if gone_at is not None or (last_seen_at and ts < last_seen_at):
+            return False
+        state = mirrored.get("state")
+        if state == "READY" and not (ready_at and ready_announced):
+            return False
+        if owner is None and not created_by_bot and adoption_offered_at is None:
+            return False
+        for i, key in enumerate(_MIRRORED):
+            value = mirrored.get(key)
+            if key == "wire":
+                value = json.dumps(value, sort_keys=True) if value is not None else None
+            elif key == "single_region":
+                value = int(bool(value))
+            if row[1 + i] != value:
+                return False
+        return True
 
     def live_deployment_states(self) -> dict[str, str | None]:
         """``{id: state}`` of every deployment not gone, oldest first, without loading the records."""
