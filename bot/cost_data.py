@@ -10,13 +10,14 @@ our figure is from the invoice.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from bot.costs import (
     DeploymentCost,
     Reconciliation,
-    integrate,
+    epoch_us,
+    integrate_us,
     local_midnight,
     month_bounds,
     month_projection,
@@ -25,6 +26,7 @@ from bot.costs import (
 )
 from bot.pricing import SINGLE_REGION_MULTIPLIER, price_per_gpu_hour
 from bot.services import Services
+from storage.db import iso
 from storage.store import Store
 
 # billingUsage refuses spans longer than 31 days; ask in chunks of whole local days.
@@ -47,17 +49,61 @@ def deployment_meta(store: Store) -> dict[str, dict[str, Any]]:
     }
 
 
+# A stored time as integer microseconds since the epoch, computed by SQLite for the one format
+# fwbot writes (``iso``: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``); any other text comes back as is and
+# is parsed in Python. A month of history is hundreds of thousands of points: parsing each into
+# a datetime was most of a cost summary.
+_AT_US = """CASE WHEN length(at) = 27 AND substr(at, 20, 1) = '.' AND substr(at, 27) = 'Z'
+                 THEN CAST(strftime('%s', at) AS INTEGER) * 1000000 + CAST(substr(at, 21, 6) AS INTEGER)
+                 ELSE at END"""
+
+# The rows of a table from ``since`` on, plus each deployment's last row before ``since`` (it
+# sets the state the window opens with), as tuples normalised the way ``ReplicaPoint`` and
+# ``ServingPoint`` read a row.
+_REPLICA_POINTS = f"""
+    SELECT deployment_id, {_AT_US}, MAX(0, COALESCE(replicas, 0)), NULLIF(accelerator_type, ''),
+           CASE WHEN accelerator_count THEN MAX(1, accelerator_count) ELSE 1 END, single_region != 0
+    FROM replica_history WHERE at >= :since OR (deployment_id, at) IN (
+        SELECT deployment_id, MAX(at) FROM replica_history WHERE at < :since GROUP BY deployment_id)
+    ORDER BY deployment_id, at"""
+_SERVING_POINTS = f"""
+    SELECT deployment_id, {_AT_US}, COALESCE(serving, 0) != 0
+    FROM traffic_history WHERE at >= :since OR (deployment_id, at) IN (
+        SELECT deployment_id, MAX(at) FROM traffic_history WHERE at < :since GROUP BY deployment_id)
+    ORDER BY deployment_id, at"""
+
+
+def _points(store: Store, sql: str, since: datetime) -> dict[str, list[tuple]]:
+    by: dict[str, list[tuple]] = {}
+    cursor = store.db.conn.cursor()
+    cursor.row_factory = None  # plain tuples: a Row per point costs more than the point
+    for row in cursor.execute(sql, {"since": iso(since)}):
+        if row[1].__class__ is not int:
+            row = (row[0], epoch_us(row[1]), *row[2:])
+        points = by.get(row[0])
+        if points is None:
+            by[row[0]] = [row]
+        else:
+            points.append(row)
+    return by
+
+
 def costs_between(services: Services, start: datetime, end: datetime) -> dict[str, DeploymentCost]:
-    """GPU-seconds, dollars and serving/idle split per deployment over ``[start, end)`` (up to now)."""
+    """GPU-seconds, dollars and serving/idle split per deployment over ``[start, end)`` (up to now).
+
+    The same figures as :func:`bot.costs.integrate` over ``store.replica_history(since=start)``
+    and ``store.traffic_points(since=start)``, read as plain tuples with integer times.
+    """
     store = services.store
-    return integrate(
-        store.replica_history(since=start),
-        store.traffic_points(since=start),
-        start,
-        end,
+    start_utc, end_utc = start.astimezone(UTC), min(end, services.clock.now()).astimezone(UTC)
+    end_utc = max(start_utc, end_utc)
+    return integrate_us(
+        _points(store, _REPLICA_POINTS, start),
+        _points(store, _SERVING_POINTS, start),
+        start_utc,
+        end_utc,
         prices=services.prices,
         tz=services.settings.tz,
-        now=services.clock.now(),
     )
 
 

@@ -221,45 +221,88 @@ def integrate(
         end = min(end, _as_utc(now))
     end = max(start, end)
 
-    replicas_by: dict[str, list[ReplicaPoint]] = defaultdict(list)
+    replicas_by: dict[str, list[tuple]] = defaultdict(list)
     for p in replica_points:
         rp = p if isinstance(p, ReplicaPoint) else ReplicaPoint.from_row(p)
-        replicas_by[rp.deployment_id].append(rp)
-    serving_by: dict[str, list[ServingPoint]] = defaultdict(list)
+        replicas_by[rp.deployment_id].append((rp.deployment_id, epoch_us(rp.at), rp.replicas, rp.accelerator_type,
+                                              rp.accelerator_count, rp.single_region))
+    serving_by: dict[str, list[tuple]] = defaultdict(list)
     for p in serving_points:
         sp = p if isinstance(p, ServingPoint) else ServingPoint.from_row(p)
-        serving_by[sp.deployment_id].append(sp)
+        serving_by[sp.deployment_id].append((sp.deployment_id, epoch_us(sp.at), sp.serving))
+    return integrate_us(replicas_by, serving_by, start, end, prices=prices, tz=tz)
 
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_us(value: str | datetime) -> int:
+    """Microseconds since the epoch of a stored time (RFC3339 text or datetime); exact."""
+    return (_as_utc(value) - _EPOCH) // _US
+
+
+def _at(row: tuple) -> int:
+    return row[1]
+
+
+def integrate_us(
+    replicas_by: Mapping[str, list[tuple]],
+    serving_by: Mapping[str, list[tuple]],
+    start: datetime,
+    end: datetime,
+    *,
+    prices: Mapping[str, float],
+    tz: tzinfo = UTC,
+) -> dict[str, DeploymentCost]:
+    """The core of :func:`integrate`, over change points already normalised, times in integer
+    microseconds since the epoch (so no datetime is built per point):
+    ``(deployment_id, at_us, replicas, accelerator_type, accelerator_count, single_region)`` and
+    ``(deployment_id, at_us, serving)``, grouped by deployment. ``[start, end)`` is the window
+    already cut at ``now``. The lists are sorted here (stably: of two points at one instant the
+    later one wins).
+    """
     days = _days_between(start, end, tz)
-    midnights = [m for m in (local_midnight(d, tz) for d in days[1:]) if start < m < end]
+    s_us, e_us = epoch_us(start), epoch_us(end)
+    midnights = [epoch_us(m) for m in (local_midnight(d, tz) for d in days[1:]) if start < m < end]
+    n_mid = len(midnights)
 
     results: dict[str, DeploymentCost] = {}
     for dep_id, rps in replicas_by.items():
-        rps.sort(key=lambda p: p.at)  # stable: of two points at one instant the later row wins
-        sps = sorted(serving_by.get(dep_id, ()), key=lambda p: p.at)
-        r_times = [p.at for p in rps]
-        s_times = [p.at for p in sps]
-        s_vals = [p.serving for p in sps]
-
+        rps.sort(key=_at)
+        sps = sorted(serving_by.get(dep_id, ()), key=_at)
         cuts = sorted(
-            {start, end, *midnights}
-            | {t for t in r_times if start < t < end}
-            | {t for t in s_times if start < t < end}
+            {s_us, e_us, *midnights}
+            | {p[1] for p in rps if s_us < p[1] < e_us}
+            | {p[1] for p in sps if s_us < p[1] < e_us}
         )
-        per_day: dict[date, dict[_Key, int]] = {d: defaultdict(int) for d in days}
-        whole: dict[_Key, int] = defaultdict(int)
-        for a, b in zip(cuts, cuts[1:], strict=False):
-            rp = _state_at(r_times, rps, a, None)
-            if rp is None or rp.replicas == 0:
+        per_day: list[dict[_Key, int]] = [{} for _ in days]
+        whole: dict[_Key, int] = {}
+        # One pass over the cuts, each pointer moving to the last point at or before the cut.
+        n_r, n_s = len(rps), len(sps)
+        ri = si = -1
+        di = 0
+        for k in range(len(cuts) - 1):
+            a = cuts[k]
+            while ri + 1 < n_r and rps[ri + 1][1] <= a:
+                ri += 1
+            if ri < 0:
                 continue
-            key: _Key = (rp.accelerator_type, rp.single_region, _state_at(s_times, s_vals, a, False))
-            gpu_us = rp.replicas * rp.accelerator_count * ((b - a) // _US)
-            whole[key] += gpu_us
-            per_day[a.astimezone(tz).date()][key] += gpu_us
+            rp = rps[ri]
+            if rp[2] == 0:
+                continue
+            while si + 1 < n_s and sps[si + 1][1] <= a:
+                si += 1
+            while di < n_mid and midnights[di] <= a:
+                di += 1
+            key: _Key = (rp[3], rp[5], sps[si][2] if si >= 0 else False)
+            gpu_us = rp[2] * rp[4] * (cuts[k + 1] - a)
+            whole[key] = whole.get(key, 0) + gpu_us
+            day = per_day[di]
+            day[key] = day.get(key, 0) + gpu_us
 
         results[dep_id] = DeploymentCost(
             deployment_id=dep_id,
-            days=tuple(DayCost(day=d, **_figures(per_day[d], prices)) for d in days),
+            days=tuple(DayCost(day=d, **_figures(per_day[i], prices)) for i, d in enumerate(days)),
             **_figures(whole, prices),
         )
     return results
