@@ -12,11 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from slack_bolt import App
+from slack_bolt.context import BoltContext
 from slack_bolt.request import BoltRequest
+from slack_bolt.request.internals import build_context
 from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 
@@ -115,6 +117,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.metrics.requests.labels(kind="slack", status=str(resp.status)).inc()
         content_type = (resp.headers.get("content-type") or ["application/json"])[0]
         self._send(resp.status, resp.body or "", content_type, resp.headers)
+
+
+def slack_body(text: str, content_type: str | None) -> Any:
+    """A request body as Slack means it: JSON (events), or a form whose ``payload`` field, when
+    the form has one, holds the interaction's JSON."""
+    if content_type == "application/json" or text.startswith("{"):
+        return json.loads(text)
+    fields = dict(parse_qsl(text, keep_blank_values=True))
+    return json.loads(fields["payload"]) if "payload" in fields else fields
 
 
 _INTERACTIONS = ("block_actions", "view_submission", "view_closed", "block_suggestion", "shortcut",
@@ -220,6 +231,8 @@ def _refusal(status: int, error: str) -> BoltResponse:
 class BotHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Slack delivers bursts (a channel clicking at once); the default backlog of 5 resets the rest.
+    request_queue_size = 128
     # socketserver's default listen backlog is 5: a burst of Slack requests (a channel running
     # /fw at once) overflowed it, and the dropped connections were reset or retried a second later.
     request_queue_size = 128
@@ -252,7 +265,14 @@ class BotHTTPServer(ThreadingHTTPServer):
             log.warning("refused a replayed Slack request (same signature seen within %ss)", SIGNATURE_WINDOW_S)
             return _refusal(401, "replayed request")
         try:
-            request = BoltRequest(body=raw.decode("utf-8"), query=query, headers=headers)
+            text = raw.decode("utf-8")
+            request = BoltRequest(body=text, query=query, headers=headers)
+            body = slack_body(text, request.content_type)
+            if body != request.body:
+                # Bolt takes any form body containing the word "payload" (a channel, a user name,
+                # `/fw get payload-api`) for an interaction and drops every field; use the real one.
+                request.body = body
+                request.context = build_context(BoltContext({}), body)
             problem = malformed(request.body)
         except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
             problem = f"unreadable body ({e.__class__.__name__})"

@@ -83,6 +83,11 @@ INFERENCE = {"/inference/v1/completions": False, "/inference/v1/chat/completions
              "/v1/completions": False, "/v1/chat/completions": True}
 
 
+class _Server(ThreadingHTTPServer):
+    # Many clients at once (a bot under load): the default listen backlog of 5 resets connections.
+    request_queue_size = 128
+
+
 class FireworksSimulator:
     """A Fireworks control plane (plus a canned data plane) served over HTTP on 127.0.0.1."""
 
@@ -106,7 +111,7 @@ class FireworksSimulator:
         class _Handler(RequestHandler):
             simulator = sim
 
-        server = ThreadingHTTPServer((host, port), _Handler)
+        server = _Server((host, port), _Handler)
         server.daemon_threads = True
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fireworks-sim", daemon=True)

@@ -57,6 +57,11 @@ JSON = "application/json"
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
+class _Server(ThreadingHTTPServer):
+    # Slack takes bursts of calls; the default listen backlog of 5 resets connections under load.
+    request_queue_size = 128
+
+
 class _SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -148,7 +153,7 @@ class SlackWorkspace:
         """Serve the Web API, webhooks and the UI from a daemon thread; returns the base URL."""
         from .server import make_handler
 
-        self._server = ThreadingHTTPServer((host, port), make_handler(self))
+        self._server = _Server((host, port), make_handler(self))
         self._server.daemon_threads = True
         bound_host, bound_port = self._server.server_address[:2]
         self.url = f"http://{bound_host}:{bound_port}"

@@ -44,7 +44,7 @@ NASTY = ["", "0", "-1", "1", "8", "201", "99999999999999999999999", "1e9", "NaN"
          "accounts/x/models/../../y", "<@U_ADMIN>", "<@U_DEV|dana>", "<!channel>", "<!here>", "<#C0MLPLAT|ml>",
          "&lt;", "&amp;", "a" * 300, "\"", "'", "\"unterminated", "\\", "\n", "\t", "—", "🔥", "\u202e", "\u200b",
          "%s%s", "{}", "[]", "today", "week", "month", "owner", "channel", "deployment", "model", "k=v",
-         "requests_per_second=", "x" * 64, "a-", "-a", "1abc", "dep-" + "z" * 60, "*bold*", "`code`", "```"]
+         "requests_per_second=", "x" * 64, "payload", "payload={}", "payload-api", "a-", "-a", "1abc", "dep-" + "z" * 60, "*bold*", "`code`", "```"]
 
 token = st.one_of(
     st.sampled_from(VERBS), st.sampled_from(FLAGS), st.sampled_from(NASTY),
@@ -57,7 +57,8 @@ command_text = st.one_of(
     st.tuples(st.sampled_from(VERBS), st.lists(token, max_size=12)).map(lambda t: " ".join([t[0], *t[1]])),
 )
 slack_name = st.one_of(st.text(min_size=1, max_size=80), st.sampled_from(
-    ["x" * 80, "<script>", "&amp;<>", "@here", "#general", "🔥" * 20, "\u202eevil", "a b", "."]))
+    ["x" * 80, "<script>", "&amp;<>", "@here", "#general", "🔥" * 20, "\u202eevil", "a b", ".", "payload",
+     "payload=1"]))
 anything = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),

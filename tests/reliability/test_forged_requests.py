@@ -244,3 +244,17 @@ def test_a_replayed_approval_click_runs_the_request_once(tmp_path, errors):
         assert errors.take() == []
     finally:
         stack.stop()
+
+
+def test_the_word_payload_anywhere_in_a_command_does_not_lose_it(module_stack, errors):
+    """Bolt's own parser took any form body containing "payload" for an interaction."""
+    ws = module_stack.ws
+    ws.add_channel("C0PAYLOAD", "payload-team")
+    ws.add_user("U_PAYLOAD", "payload")
+    for text in ("get payload-api", "help", "list mine"):
+        delivery = ws.slash_command(user="U_PAYLOAD", channel="C0PAYLOAD", text=text)
+        assert delivery.status == 200
+    module_stack.wait_ephemeral("no deployment `payload-api`", user="U_PAYLOAD", channel="C0PAYLOAD")
+    module_stack.wait_ephemeral("You own no deployments", user="U_PAYLOAD", channel="C0PAYLOAD")
+    assert not [m for m in ws.messages("C0PAYLOAD") if "failed with the error" in (m.text or "")]
+    assert errors.take() == []
