@@ -48,12 +48,15 @@ class ChannelPacer:
         self._sleep = sleep
         self._monotonic = monotonic
         self._next: dict[str, float] = {}
+        # A restarted process does not know when its predecessor last posted (it may have been
+        # just before it died): treat every channel as posted to at start.
+        self._first_slot = monotonic() + interval
         self._lock = threading.Lock()
 
     def wait(self, channel: str) -> None:
         with self._lock:
             now = self._monotonic()
-            slot = max(now, self._next.get(channel, 0.0))
+            slot = max(now, self._next.get(channel, self._first_slot))
             self._next[channel] = slot + self.interval
         if slot > now:
             self._sleep(slot - now)
@@ -65,7 +68,7 @@ class ChannelPacer:
         would let the next one arrive less than an interval after it.
         """
         with self._lock:
-            self._next[channel] = max(self._next.get(channel, 0.0), self._monotonic() + self.interval)
+            self._next[channel] = max(self._next.get(channel, self._first_slot), self._monotonic() + self.interval)
 
 
 class Poster:
