@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.fireworks import FireworksError, deployment_id_of
 from bot.operations import mirrored_fields, record_usd_per_hour
+from bot.pricing import format_usd
 from bot.services import Services
 from bot.ui import deployments as ui
 from bot.ui import kit
@@ -70,6 +71,20 @@ def render_tracking(services: Services, record: DeploymentRecord) -> Message:
                                owner=record.owner, simulated=services.simulated, status_line=status_line(record))
 
 
+def ensure_tracking(services: Services, record: DeploymentRecord) -> DeploymentRecord:
+    """Give a deployment that has a channel but no tracking message (e.g. just adopted) its own."""
+    if not record.channel or record.thread_ts:
+        return record
+    try:
+        posted = services.poster.post(record.channel, render_tracking(services, record))
+    except SlackApiError as e:
+        log.warning("could not post the tracking message of %s: %s", record.id, e.response.get("error"))
+        return record
+    services.store.set_deployment_fields(record.id, services.clock.now(), channel=posted["channel"],
+                                         thread_ts=posted["ts"])
+    return services.store.deployment(record.id) or record
+
+
 def sync(services: Services) -> SyncReport:
     """One reconcile pass over every deployment (all pages, including soft-deleted ones)."""
     store, now = services.store, services.clock.now()
@@ -95,6 +110,8 @@ def sync(services: Services) -> SyncReport:
         for before, after in transitions:
             _on_transition(services, before, after, report)
     report.api_calls = max(1, -(-report.seen // MIRROR_BATCH))
+    if report.new_outside:
+        _offer_adoptions(services, report.new_outside)
     for dep_id, state in store.live_deployment_states().items():
         if dep_id not in seen_ids and state is None:
             _forget_unconfirmed_create(services, dep_id, now, report)
@@ -171,7 +188,7 @@ def _on_transition(services: Services, before: DeploymentRecord | None, after: D
         store.set_deployment_fields(after.id, now, ready_at=iso(now))
     if after.owner is None and not after.created_by_bot and after.adoption_offered_at is None:
         if after.state not in ("DELETED", "DELETING"):
-            _offer_adoption(services, after)
+            # Offered after the pass, all together: many found at once make one message.
             report.new_outside.append(after.id)
         return
     if after.state == "READY" and not after.ready_announced:
@@ -211,32 +228,72 @@ def _thread_note(services: Services, record: DeploymentRecord, text: str) -> Non
         log.warning("could not post in the thread of %s: %s", record.id, e.response.get("error"))
 
 
-def _offer_adoption(services: Services, record: DeploymentRecord) -> None:
+# Up to this many deployments found outside fwbot in one pass get an offer (and thread) each;
+# more are listed in one message, so a first sync of a big account does not flood the channel.
+SEPARATE_OFFERS_MAX = 3
+DIGEST_BUTTONS_MAX = 20
+
+
+def _offer_adoptions(services: Services, deployment_ids: list[str]) -> None:
     """Deployments made with firectl or the console: ask the alert channel who owns them (once)."""
+    store, now = services.store, services.clock.now()
+    # Claim first: a crash after the claim loses an offer rather than repeating it forever.
+    for dep_id in deployment_ids:
+        store.set_deployment_fields(dep_id, now, adoption_offered_at=iso(now))
     channel = services.settings.alert_channel
-    now = services.clock.now()
-    # Claim first: a crash after the claim loses one offer rather than repeating it forever.
-    services.store.set_deployment_fields(record.id, now, adoption_offered_at=iso(now))
     if not channel:
         return
-    usd = record_usd_per_hour(record, services.prices)
-    from bot.pricing import format_usd
+    records = [r for r in (store.deployment(d) for d in deployment_ids) if r is not None]
+    if len(records) <= SEPARATE_OFFERS_MAX:
+        for record in records:
+            _post_offer(services, channel, record)
+        return
+    _post_offer_digest(services, channel, records)
 
+
+def _offer_line(services: Services, record: DeploymentRecord) -> str:
+    return (f"`{record.id}` · `{record.base_model}` · {record.replicas or 0} replicas · worst case "
+            f"{format_usd(record_usd_per_hour(record, services.prices))}")
+
+
+def _post_offer(services: Services, channel: str, record: DeploymentRecord) -> None:
     message = Message(
         text=f"{record.id} was created outside fwbot and has no owner",
         blocks=[
-            kit.section(f":mag: `{record.id}` was created outside fwbot and nobody owns it here. "
-                        f"Model `{record.base_model}`, {record.replicas or 0} replicas, worst case "
-                        f"{format_usd(usd)}. Is it yours?"),
+            kit.section(f":mag: {_offer_line(services, record)}. It was created outside fwbot and nobody "
+                        "owns it here. Is it yours?"),
             kit.actions(kit.button("Adopt it", "adopt", record.id, style="primary")),
             kit.footer_context(services.simulated, f"or `/fw adopt {record.id}`"),
         ],
     )
     try:
         posted = services.poster.post(channel, message)
-        services.store.set_deployment_fields(record.id, now, channel=posted["channel"], thread_ts=posted["ts"])
+        services.store.set_deployment_fields(record.id, services.clock.now(), channel=posted["channel"],
+                                             thread_ts=posted["ts"])
     except SlackApiError as e:
         log.warning("could not offer %s for adoption in %s: %s", record.id, channel, e.response.get("error"))
+
+
+def _post_offer_digest(services: Services, channel: str, records: list[DeploymentRecord]) -> None:
+    shown = records[:DIGEST_BUTTONS_MAX]
+    lines = [f"• {_offer_line(services, r)}" for r in shown]
+    blocks = [kit.section(f":mag: *{len(records)} deployments were created outside fwbot* and nobody owns "
+                          "them here. Adopt yours; each then gets its own thread.")]
+    blocks += kit.long_text("\n".join(lines))
+    for i in range(0, len(shown), 5):
+        # Slack wants action ids unique within a block; the listener matches the prefix.
+        blocks.append(kit.actions(*[kit.button(f"Adopt {r.id}", f"adopt_listed_{i + n}", r.id)
+                                    for n, r in enumerate(shown[i:i + 5])]))
+    more = len(records) - len(shown)
+    blocks.append(kit.footer_context(
+        services.simulated, f"…and {more} more: `/fw list all`, then `/fw adopt <id>`" if more else
+        "or `/fw adopt <id>`"))
+    try:
+        services.poster.post(channel, Message(text=f"{len(records)} deployments have no owner in fwbot",
+                                              blocks=blocks))
+    except SlackApiError as e:
+        log.warning("could not offer %d deployments for adoption in %s: %s", len(records), channel,
+                    e.response.get("error"))
 
 
 def jobs(services: Services, metrics) -> list:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 
 from slack_bolt import App
@@ -139,7 +140,7 @@ def register(app: App, services: Services, metrics) -> None:
         ack()
         respond(delete_original=True)
 
-    def deployment_button(action_id: str):
+    def deployment_button(action_id: str | re.Pattern[str]):
         """A button whose value is a deployment id: ack, check the id, run, answer what it returns."""
 
         def decorate(fn):
@@ -190,6 +191,15 @@ def register(app: App, services: Services, metrics) -> None:
                                              channel=record.channel or ctx.actor.channel_id,
                                              thread_ts=record.thread_ts or msg)
         return None
+
+    @deployment_button(re.compile(r"^adopt_listed_\d+$"))
+    def adopt_listed(ctx: Context, dep_id: str, body: dict) -> Message | None:
+        """Adopt one deployment from a list of many: it gets a tracking message of its own."""
+        from bot.reconcile import ensure_tracking
+
+        record = ensure_tracking(services, ops.adopt(ctx.actor, dep_id))
+        return ui.plain(f":raised_hands: You now own `{dep_id}`; fwbot tracks it in "
+                        f"{kit.channel_link(record.channel)}.", simulated=services.simulated)
 
 
 def refresh_tracking(services: Services, deployment_id: str) -> None:

@@ -369,6 +369,9 @@ def do_adopt(ctx: Context, cmd: cmds.AdoptCommand) -> Message | None:
         record = ctx.ops.adopt(ctx.actor, cmd.deployment_id)
     except NotFound:
         raise UserError(f"there is no deployment `{cmd.deployment_id}`.") from None
+    from bot.reconcile import ensure_tracking
+
+    record = ensure_tracking(s, record)
     note = ui.plain(f":raised_hands: {kit.mention(ctx.actor.user_id)} adopted `{record.id}`; fwbot now tracks it "
                     f"in {kit.channel_link(record.channel)}.", simulated=s.simulated)
     announce_in_thread(ctx, cmd.deployment_id, note)

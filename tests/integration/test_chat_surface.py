@@ -285,3 +285,28 @@ def test_deploy_with_a_shape_preset(stack):
     r = stack.fw(f"deploy {MODEL} --deployment-shape no-such-preset-x")
     assert "deployment-shape" in json.dumps(r.json)
     assert [d.name for d in deployments(stack)] == ["accounts/demo/deployments/preset-1"]
+
+
+def test_many_deployments_made_outside_are_offered_in_one_message(stack, clock):
+    sdk = stack.sdk()
+    for i in range(6):
+        sdk.deployments.create(base_model=f"accounts/fireworks/models/{MODEL}", deployment_id=f"ext-{i}",
+                               accelerator_type="NVIDIA_H100_80GB", min_replica_count=1, max_replica_count=1)
+    stack.sync()
+    stack.sync()
+    offers = [m for m in stack.ws.messages(ALERTS) if m.ephemeral_to is None]
+    assert len(offers) == 1 and "6 deployments were created outside fwbot" in message_text(offers[0])
+    stack.ws.click("U_OTHER", ALERTS, offers[0].ts, "adopt_listed_3", value="ext-3")
+    record = stack.ws.wait_for(lambda: (r := stack.services.store.deployment("ext-3")).thread_ts and r)
+    assert record.owner == "U_OTHER" and record.channel == ALERTS
+    assert "ext-3" in message_text(stack.ws.message(ALERTS, record.thread_ts))
+    assert "You now own `ext-3`" in stack.wait_ephemeral("You now own", user="U_OTHER", channel=ALERTS)
+
+
+def test_adopt_by_command_gives_the_deployment_a_tracking_message(stack):
+    stack.sdk().deployments.create(base_model=f"accounts/fireworks/models/{MODEL}", deployment_id="mine-now",
+                                   accelerator_type="NVIDIA_H100_80GB", min_replica_count=1, max_replica_count=1)
+    stack.fw("adopt mine-now")
+    assert "adopted `mine-now`" in stack.wait_ephemeral("adopted")
+    record = stack.services.store.deployment("mine-now")
+    assert record.owner == "U_DEV" and record.channel == CHANNEL and record.thread_ts
