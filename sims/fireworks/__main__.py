@@ -61,9 +61,9 @@ def serve_forever(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Parse the same flags as ``fwbot sim`` and serve."""
-    parser = argparse.ArgumentParser(prog="python -m sims.fireworks", description=__doc__)
+def main(argv: list[str] | None = None, prog: str = "python -m sims.fireworks") -> int:
+    """Parse the simulator's flags (also ``fwbot sim``'s) and serve."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--account-id", default="demo")
