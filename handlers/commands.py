@@ -323,44 +323,47 @@ def do_delete(ctx: Context, cmd: cmds.DeleteCommand) -> Message | None:
         "Delete", "confirm_delete", {"d": cmd.deployment_id, "h": int(cmd.hard)})
 
 
-def do_undelete(ctx: Context, cmd: cmds.UndeleteCommand) -> Message | None:
-    s = ctx.services
-    if cmd.dry_run:
-        ctx.ops.authorize_change(ctx.actor, cmd.deployment_id)
-        return ui.plain(f":mag: Dry run — would undelete `{cmd.deployment_id}`.", simulated=s.simulated)
-    wire = ctx.ops.undelete(ctx.actor, cmd.deployment_id)
-    note = ui.plain(f":recycle: {kit.mention(ctx.actor.user_id)} undeleted `{cmd.deployment_id}` "
-                    f"(state {wire.get('state')}).", simulated=s.simulated)
-    announce_in_thread(ctx, cmd.deployment_id, note)
+def dry_run_reply(ctx: Context, deployment_id: str, what: str) -> Message:
+    """``--dry-run`` of a change: check who may make it, say what would happen, change nothing."""
+    ctx.ops.authorize_change(ctx.actor, deployment_id)
+    return ui.plain(f":mag: Dry run — would {what}.", simulated=ctx.services.simulated)
+
+
+def note_change(ctx: Context, deployment_id: str, text: str) -> Message:
+    """A change made: the same note goes to the deployment's thread and back to the person."""
+    note = ui.plain(text, simulated=ctx.services.simulated)
+    announce_in_thread(ctx, deployment_id, note)
     return note
+
+
+def do_undelete(ctx: Context, cmd: cmds.UndeleteCommand) -> Message | None:
+    if cmd.dry_run:
+        return dry_run_reply(ctx, cmd.deployment_id, f"undelete `{cmd.deployment_id}`")
+    wire = ctx.ops.undelete(ctx.actor, cmd.deployment_id)
+    return note_change(ctx, cmd.deployment_id, f":recycle: {kit.mention(ctx.actor.user_id)} undeleted "
+                       f"`{cmd.deployment_id}` (state {wire.get('state')}).")
 
 
 def do_lora(ctx: Context, cmd: cmds.LoraCommand) -> Message | None:
     s = ctx.services
     if cmd.dry_run:
-        ctx.ops.authorize_change(ctx.actor, cmd.deployment_id)
-        return ui.plain(f":mag: Dry run — would {cmd.action} `{short_model(cmd.addon_model)}` "
-                        f"on `{cmd.deployment_id}`.", simulated=s.simulated)
+        return dry_run_reply(ctx, cmd.deployment_id,
+                             f"{cmd.action} `{short_model(cmd.addon_model)}` on `{cmd.deployment_id}`")
     ctx.ops.lora(ctx.actor, cmd.action, cmd.addon_model, cmd.deployment_id)
     verb = "loaded" if cmd.action == "load" else "unloaded"
     hint = (f" Query it as `{cmd.addon_model}#{s.gateway.deployment_name(cmd.deployment_id)}`."
             if cmd.action == "load" else "")
-    note = ui.plain(f":jigsaw: {kit.mention(ctx.actor.user_id)} {verb} LoRA `{short_model(cmd.addon_model)}` "
-                    f"on `{cmd.deployment_id}`.{hint}", simulated=s.simulated)
-    announce_in_thread(ctx, cmd.deployment_id, note)
-    return note
+    return note_change(ctx, cmd.deployment_id, f":jigsaw: {kit.mention(ctx.actor.user_id)} {verb} LoRA "
+                       f"`{short_model(cmd.addon_model)}` on `{cmd.deployment_id}`.{hint}")
 
 
 def do_owner(ctx: Context, cmd: cmds.OwnerCommand) -> Message | None:
-    s = ctx.services
     if cmd.dry_run:
-        ctx.ops.authorize_change(ctx.actor, cmd.deployment_id)
-        return ui.plain(f":mag: Dry run — would make {kit.mention(cmd.user_id)} the owner of `{cmd.deployment_id}`.")
+        return dry_run_reply(ctx, cmd.deployment_id,
+                             f"make {kit.mention(cmd.user_id)} the owner of `{cmd.deployment_id}`")
     record = ctx.ops.transfer(ctx.actor, cmd.deployment_id, cmd.user_id)
-    note = ui.plain(f":handshake: {kit.mention(cmd.user_id)} now owns `{record.id}` "
-                    f"(transferred by {kit.mention(ctx.actor.user_id)}).", simulated=s.simulated)
-    announce_in_thread(ctx, cmd.deployment_id, note)
-    return note
+    return note_change(ctx, cmd.deployment_id, f":handshake: {kit.mention(cmd.user_id)} now owns `{record.id}` "
+                       f"(transferred by {kit.mention(ctx.actor.user_id)}).")
 
 
 def do_adopt(ctx: Context, cmd: cmds.AdoptCommand) -> Message | None:

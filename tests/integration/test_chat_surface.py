@@ -310,3 +310,19 @@ def test_adopt_by_command_gives_the_deployment_a_tracking_message(stack):
     assert "adopted `mine-now`" in stack.wait_ephemeral("adopted")
     record = stack.services.store.deployment("mine-now")
     assert record.owner == "U_DEV" and record.channel == CHANNEL and record.thread_ts
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("undelete dry-1 --dry-run", "would undelete `dry-1`"),
+    ("owner dry-1 <@U0NEWOWNER|newowner> --dry-run", "would make <@U0NEWOWNER> the owner"),
+    ("lora load my-adapter --deployment dry-1 --dry-run", "would load `demo/my-adapter`"),
+])
+def test_dry_runs_check_who_may_and_change_nothing(stack, text, needle):
+    deploy(stack, f"deploy {MODEL} --deployment-id dry-1")
+    stack.fw(text)
+    assert needle in stack.wait_ephemeral("Dry run")
+    stack.fw(text, user="U_OTHER")
+    assert "owned by" in stack.wait_ephemeral("owned by", user="U_OTHER")
+    record = stack.services.store.deployment("dry-1")
+    assert record.owner == "U_DEV"
+    assert [r["action"] for r in stack.services.store.audit_trail("dry-1")] == ["deploy"]
