@@ -112,6 +112,21 @@ _MIRRORED = (
 _COMING_UP = ("CREATING", "DELETING", "DELETED")
 
 
+def _where(**columns: Any) -> tuple[str, tuple]:
+    """A WHERE clause matching every column given a value (a tuple means any of its values)."""
+    clauses, params = ["1=1"], []
+    for column, value in columns.items():
+        if value is None:
+            continue
+        if isinstance(value, tuple):
+            clauses.append(f"{column} IN ({', '.join('?' for _ in value)})")
+            params += list(value)
+        else:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    return " AND ".join(clauses), tuple(params)
+
+
 class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -124,18 +139,11 @@ class Store:
     def deployments(
         self, *, owner: str | None = None, channel: str | None = None, include_gone: bool = False
     ) -> list[DeploymentRecord]:
-        sql = "SELECT * FROM deployments WHERE 1=1"
-        params: list[Any] = []
-        if owner is not None:
-            sql += " AND owner = ?"
-            params.append(owner)
-        if channel is not None:
-            sql += " AND channel = ?"
-            params.append(channel)
+        where, params = _where(owner=owner, channel=channel)
         if not include_gone:
-            sql += " AND gone_at IS NULL"
-        sql += " ORDER BY created_at, id"
-        return [DeploymentRecord.from_row(r) for r in self.db.query(sql, tuple(params))]
+            where += " AND gone_at IS NULL"
+        sql = f"SELECT * FROM deployments WHERE {where} ORDER BY created_at, id"
+        return [DeploymentRecord.from_row(r) for r in self.db.query(sql, params)]
 
     def claim_deployment(
         self,
@@ -529,17 +537,9 @@ class Store:
 
     def bot_actions(self, *, deployment_id: str | None = None, kind: str | None = None,
                     statuses: tuple[str, ...] = ()) -> list[BotActionRow]:
-        sql, params = "SELECT * FROM bot_actions WHERE 1=1", []
-        if deployment_id is not None:
-            sql += " AND deployment_id = ?"
-            params.append(deployment_id)
-        if kind is not None:
-            sql += " AND kind = ?"
-            params.append(kind)
-        if statuses:
-            sql += f" AND status IN ({', '.join('?' for _ in statuses)})"
-            params += list(statuses)
-        return [BotActionRow.from_row(r) for r in self.db.query(sql + " ORDER BY due_at, id", tuple(params))]
+        where, params = _where(deployment_id=deployment_id, kind=kind, status=statuses or None)
+        sql = f"SELECT * FROM bot_actions WHERE {where} ORDER BY due_at, id"
+        return [BotActionRow.from_row(r) for r in self.db.query(sql, params)]
 
     def action_statuses(self, keys: list[str]) -> dict[str, str]:
         """The status of each of these action keys that was ever scheduled."""
@@ -657,14 +657,9 @@ class Store:
         return ApprovalRecord.from_row(row) if row else None
 
     def approvals(self, *, status: str | None = None, deployment_id: str | None = None) -> list[ApprovalRecord]:
-        sql, params = "SELECT * FROM approvals WHERE 1=1", []
-        if status is not None:
-            sql += " AND status = ?"
-            params.append(status)
-        if deployment_id is not None:
-            sql += " AND deployment_id = ?"
-            params.append(deployment_id)
-        return [ApprovalRecord.from_row(r) for r in self.db.query(sql + " ORDER BY created_at, id", tuple(params))]
+        where, params = _where(status=status, deployment_id=deployment_id)
+        sql = f"SELECT * FROM approvals WHERE {where} ORDER BY created_at, id"
+        return [ApprovalRecord.from_row(r) for r in self.db.query(sql, params)]
 
     def set_approval_message(self, token: str, channel: str, ts: str) -> None:
         self.db.execute("UPDATE approvals SET message_channel = ?, message_ts = ? WHERE id = ?", (channel, ts, token))
