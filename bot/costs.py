@@ -149,17 +149,43 @@ class DeploymentCost(CostFigures):
 _Key = tuple[str | None, bool, bool]
 
 
-def _figures(tally: Mapping[_Key, int], prices: Mapping[str, float]) -> dict[str, Any]:
+class Pricer:
+    """Price lookups per accelerator type, done once per type rather than once per tally."""
+
+    __slots__ = ("_cache", "prices")
+
+    def __init__(self, prices: Mapping[str, float]) -> None:
+        self.prices = prices
+        self._cache: dict[str | None, float | None] = {}
+
+    def price(self, accelerator_type: str | None) -> float | None:
+        try:
+            return self._cache[accelerator_type]
+        except KeyError:
+            price = self._cache[accelerator_type] = price_per_gpu_hour(accelerator_type, self.prices)
+            return price
+
+
+def _key_order(item: tuple[_Key, int]) -> tuple[str, bool, bool]:
+    acc_type, single_region, is_serving = item[0]
+    return acc_type or "", bool(single_region), bool(is_serving)
+
+
+def _figures(tally: Mapping[_Key, int], prices: Mapping[str, float] | Pricer) -> dict[str, Any]:
+    pricer = prices if isinstance(prices, Pricer) else Pricer(prices)
     total = serving = unpriced = 0
     known_usd = known_idle_usd = 0.0
     unknown: set[str] = set()
-    for (acc_type, single_region, is_serving), gpu_us in tally.items():
+    # Dollars are float sums: add them in one fixed order of the keys, so a tally merged from
+    # cached days gives exactly the figures of one integrated in a single pass.
+    items = sorted(tally.items(), key=_key_order) if len(tally) > 1 else tally.items()
+    for (acc_type, single_region, is_serving), gpu_us in items:
         if not gpu_us:
             continue
         total += gpu_us
         if is_serving:
             serving += gpu_us
-        price = price_per_gpu_hour(acc_type, prices)
+        price = pricer.price(acc_type)
         if price is None:
             unpriced += gpu_us
             unknown.add(acc_type or UNKNOWN_ACCELERATOR)
@@ -179,6 +205,9 @@ def _figures(tally: Mapping[_Key, int], prices: Mapping[str, float]) -> dict[str
         "unpriced_gpu_seconds": unpriced / _MICROS,
         "unknown_price_types": tuple(sorted(unknown)),
     }
+
+
+_NOTHING = _figures({}, {})
 
 
 def local_midnight(day: date, tz: tzinfo) -> datetime:
@@ -263,49 +292,77 @@ def integrate_us(
     """
     days = _days_between(start, end, tz)
     s_us, e_us = epoch_us(start), epoch_us(end)
-    midnights = [epoch_us(m) for m in (local_midnight(d, tz) for d in days[1:]) if start < m < end]
-    n_mid = len(midnights)
-
+    midnights = day_starts_us(days, tz)[1:]
+    pricer = Pricer(prices)
     results: dict[str, DeploymentCost] = {}
     for dep_id, rps in replicas_by.items():
         rps.sort(key=_at)
         sps = sorted(serving_by.get(dep_id, ()), key=_at)
-        cuts = sorted(
-            {s_us, e_us, *midnights}
-            | {p[1] for p in rps if s_us < p[1] < e_us}
-            | {p[1] for p in sps if s_us < p[1] < e_us}
-        )
-        per_day: list[dict[_Key, int]] = [{} for _ in days]
-        whole: dict[_Key, int] = {}
-        # One pass over the cuts, each pointer moving to the last point at or before the cut.
-        n_r, n_s = len(rps), len(sps)
-        ri = si = -1
-        di = 0
-        for k in range(len(cuts) - 1):
-            a = cuts[k]
-            while ri + 1 < n_r and rps[ri + 1][1] <= a:
-                ri += 1
-            if ri < 0:
-                continue
-            rp = rps[ri]
-            if rp[2] == 0:
-                continue
-            while si + 1 < n_s and sps[si + 1][1] <= a:
-                si += 1
-            while di < n_mid and midnights[di] <= a:
-                di += 1
-            key: _Key = (rp[3], rp[5], sps[si][2] if si >= 0 else False)
-            gpu_us = rp[2] * rp[4] * (cuts[k + 1] - a)
-            whole[key] = whole.get(key, 0) + gpu_us
-            day = per_day[di]
-            day[key] = day.get(key, 0) + gpu_us
-
-        results[dep_id] = DeploymentCost(
-            deployment_id=dep_id,
-            days=tuple(DayCost(day=d, **_figures(per_day[i], prices)) for i, d in enumerate(days)),
-            **_figures(whole, prices),
-        )
+        results[dep_id] = deployment_cost(dep_id, days, tally_days(rps, sps, s_us, e_us, midnights), pricer)
     return results
+
+
+def day_starts_us(days: Sequence[date], tz: tzinfo) -> list[int]:
+    """The instant each local day begins, in microseconds since the epoch."""
+    return [epoch_us(local_midnight(d, tz)) for d in days]
+
+
+def tally_days(rps: Sequence[tuple], sps: Sequence[tuple], s_us: int, e_us: int,
+               midnights: Sequence[int]) -> list[dict[_Key, int]]:
+    """GPU-microseconds per price key of one deployment over ``[s_us, e_us)``, one tally per
+    local day: ``midnights`` are the local midnights strictly inside the span, so there are
+    ``len(midnights) + 1`` days.
+
+    ``rps``/``sps`` are that deployment's points as for :func:`integrate_us`, sorted by time:
+    those inside the span and the last one at or before ``s_us``. A day's tally depends only on
+    the points up to its end, so the tallies of adjacent spans can be put side by side.
+    """
+    per_day: list[dict[_Key, int]] = [{} for _ in range(len(midnights) + 1)]
+    n_r, n_s = len(rps), len(sps)
+    if not n_r or rps[0][1] >= e_us:
+        return per_day  # no replicas before the span ends: nothing ran
+    cuts = sorted(
+        {s_us, e_us, *midnights}
+        | {p[1] for p in rps if s_us < p[1] < e_us}
+        | {p[1] for p in sps if s_us < p[1] < e_us}
+    )
+    n_mid = len(midnights)
+    # One pass over the cuts, each pointer moving to the last point at or before the cut.
+    ri = si = -1
+    di = 0
+    for k in range(len(cuts) - 1):
+        a = cuts[k]
+        while ri + 1 < n_r and rps[ri + 1][1] <= a:
+            ri += 1
+        if ri < 0:
+            continue
+        rp = rps[ri]
+        if rp[2] == 0:
+            continue
+        while si + 1 < n_s and sps[si + 1][1] <= a:
+            si += 1
+        while di < n_mid and midnights[di] <= a:
+            di += 1
+        key: _Key = (rp[3], rp[5], sps[si][2] if si >= 0 else False)
+        day = per_day[di]
+        day[key] = day.get(key, 0) + rp[2] * rp[4] * (cuts[k + 1] - a)
+    return per_day
+
+
+def deployment_cost(dep_id: str, days: Sequence[date], per_day: Sequence[Mapping[_Key, int]],
+                    prices: Mapping[str, float] | Pricer) -> DeploymentCost:
+    """One deployment's figures from its per-day tallies (one per local day of the window)."""
+    pricer = prices if isinstance(prices, Pricer) else Pricer(prices)
+    whole: dict[_Key, int] = {}
+    day_costs = []
+    for d, tally in zip(days, per_day, strict=True):
+        if tally:
+            for key, gpu_us in tally.items():
+                whole[key] = whole.get(key, 0) + gpu_us
+            day_costs.append(DayCost(day=d, **_figures(tally, pricer)))
+        else:
+            day_costs.append(DayCost(day=d, **_NOTHING))
+    return DeploymentCost(deployment_id=dep_id, days=tuple(day_costs), **_figures(whole, pricer))
 
 
 # -- periods ---------------------------------------------------------------------------------
