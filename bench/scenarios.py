@@ -91,33 +91,27 @@ def sweep_prep(args: dict) -> dict:
 
 
 def sweep(args: dict) -> dict:
-    """Timed: one reconcile pass, one metrics scrape, and every idle timer evaluated."""
-    from bot.lifecycle import LifecyclePolicy, digest, due_warnings, timers
+    """Timed: one reconcile pass, one metrics scrape and one lifecycle sweep, the bot's own jobs."""
     from bot.reconcile import sync
-    from storage.db import parse_iso
+    from bot.sweep import LifecycleEngine, TrafficScraper
 
     now = T0 + timedelta(seconds=60)
     services = services_for(args["db"], args["fireworks"], args["slack_api"], now)
-    store, gateway = services.store, services.gateway
+    store = services.store
+    scraper = TrafficScraper(services)
+    engine = LifecycleEngine(services, scraper=scraper)
     store.db.scalar("SELECT 1")  # open the connection outside the measurement
     rss_before = peak_rss_kb()
     cpu0, t0 = time.process_time(), time.perf_counter()
     report = sync(services)
     t1 = time.perf_counter()
-    rates = gateway.request_rates()
-    store.record_traffic_many(rates, now)
+    rates = scraper.scrape()
     t2 = time.perf_counter()
-    policy = LifecyclePolicy.from_settings(services.settings)
-    traffic = store.traffic_rows()
-    running = []
-    for record in store.deployments():
-        last = parse_iso((traffic.get(record.id) or {}).get("last_traffic_at"))
-        running.extend(timers(record, last, policy, now, services.prices))
-    digests = digest(due_warnings(running, policy, now, already=()))
+    swept = engine.sweep()
     t3 = time.perf_counter()
     cpu = time.process_time() - cpu0
     return {"wall_s": t3 - t0, "cpu_s": cpu, "sync_s": t1 - t0, "scrape_s": t2 - t1, "timers_s": t3 - t2,
-            "seen": report.seen, "scraped": len(rates), "timers": len(running), "digests": len(digests),
+            "seen": report.seen, "scraped": len(rates or {}), "warned": len(swept.warned), "posts": swept.posts,
             "peak_rss_kb": peak_rss_kb(), "rss_before_kb": rss_before}
 
 

@@ -171,4 +171,98 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE INDEX IF NOT EXISTS bot_actions_deployment ON bot_actions(deployment_id, kind)",
         ],
     ),
+    (
+        4,
+        "cost rollups: GPU time per deployment per closed local day",
+        [
+            # GPU-microseconds of one deployment over one whole local day (in the timezone
+            # ``tz``) that has ended, per accelerator type and placement, split into serving and
+            # idle; dollars are never cached (prices change). A day with no GPU time is one
+            # marker row with both 0, so "computed, nothing ran" differs from "not computed".
+            # Clustered by (tz, day) so a window is one range read.
+            """CREATE TABLE IF NOT EXISTS cost_rollups (
+                tz TEXT NOT NULL,                 -- IANA name, e.g. UTC or America/New_York
+                deployment_id TEXT NOT NULL,
+                day TEXT NOT NULL,                -- local date YYYY-MM-DD
+                day_end TEXT NOT NULL,            -- iso UTC of the next local midnight
+                accelerator_type TEXT NOT NULL,   -- '' = unknown
+                single_region INTEGER NOT NULL,
+                serving_us INTEGER NOT NULL,      -- GPU-microseconds with requests seen
+                idle_us INTEGER NOT NULL,         -- GPU-microseconds without
+                PRIMARY KEY (tz, day, deployment_id, accelerator_type, single_region)
+            ) WITHOUT ROWID""",
+            # The listing pages a sync read, by a digest of their bytes: a page that comes back
+            # byte for byte needs no decoding when its deployments are still stored as it showed
+            # them (``entries``: JSON of each one's compared columns).
+            """CREATE TABLE IF NOT EXISTS sync_pages (
+                digest BLOB PRIMARY KEY,
+                next_token TEXT,
+                entries TEXT NOT NULL,
+                seen_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX IF NOT EXISTS cost_rollups_invalidate ON cost_rollups(deployment_id, day_end)",
+            # Bumped by every change to the history: a reader caches what it computed only if
+            # nothing changed between its read and its write.
+            """CREATE TABLE IF NOT EXISTS cost_rollup_state (
+                id INTEGER PRIMARY KEY CHECK (id = 1),
+                gen INTEGER NOT NULL
+            )""",
+            "INSERT OR IGNORE INTO cost_rollup_state (id, gen) VALUES (1, 0)",
+            # A change point at time t sets the state every later day opens with, so it changes
+            # every day ending after t and nothing before; these keep every writer correct.
+            """CREATE TRIGGER IF NOT EXISTS replica_history_insert_rollups AFTER INSERT ON replica_history BEGIN
+                   DELETE FROM cost_rollups WHERE deployment_id = NEW.deployment_id AND day_end > NEW.at;
+                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
+               END""",
+            """CREATE TRIGGER IF NOT EXISTS replica_history_update_rollups AFTER UPDATE ON replica_history BEGIN
+                   DELETE FROM cost_rollups WHERE deployment_id = OLD.deployment_id AND day_end > OLD.at;
+                   DELETE FROM cost_rollups WHERE deployment_id = NEW.deployment_id AND day_end > NEW.at;
+                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
+               END""",
+            """CREATE TRIGGER IF NOT EXISTS replica_history_delete_rollups AFTER DELETE ON replica_history BEGIN
+                   DELETE FROM cost_rollups WHERE deployment_id = OLD.deployment_id AND day_end > OLD.at;
+                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
+               END""",
+            """CREATE TRIGGER IF NOT EXISTS traffic_history_insert_rollups AFTER INSERT ON traffic_history BEGIN
+                   DELETE FROM cost_rollups WHERE deployment_id = NEW.deployment_id AND day_end > NEW.at;
+                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
+               END""",
+            """CREATE TRIGGER IF NOT EXISTS traffic_history_update_rollups AFTER UPDATE ON traffic_history BEGIN
+                   DELETE FROM cost_rollups WHERE deployment_id = OLD.deployment_id AND day_end > OLD.at;
+                   DELETE FROM cost_rollups WHERE deployment_id = NEW.deployment_id AND day_end > NEW.at;
+                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
+               END""",
+            """CREATE TRIGGER IF NOT EXISTS traffic_history_delete_rollups AFTER DELETE ON traffic_history BEGIN
+                   DELETE FROM cost_rollups WHERE deployment_id = OLD.deployment_id AND day_end > OLD.at;
+                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
+               END""",
+        ],
+    ),
 ]
+MIGRATIONS.append(
+    (
+        5,
+        "deployments: a signature of the mirrored API object and a narrow table of sightings, so a sync of an unchanged account is cheap",
+        [
+            # blake2b of the object as ``marshal`` writes it (version 2: no back-references, so
+            # equal objects always give equal bytes). NULL until the next mirror writes it.
+            "ALTER TABLE deployments ADD COLUMN wire_sig BLOB",
+            # When a sync last saw each deployment unchanged. Kept out of ``deployments`` (whose
+            # rows carry the API object): bumping a column there rewrote every wide row on every
+            # pass. A deployment was last seen at the later of this and its ``last_seen_at``.
+            """CREATE TABLE IF NOT EXISTS deployment_sightings (
+                deployment_id TEXT PRIMARY KEY,
+                seen_at TEXT NOT NULL
+            ) WITHOUT ROWID""",
+            # The listing pages a sync read, by a digest of their bytes: a page that comes back
+            # byte for byte needs no decoding when its deployments are still stored as it showed
+            # them (``entries``: JSON of each one's compared columns).
+            """CREATE TABLE IF NOT EXISTS sync_pages (
+                digest BLOB PRIMARY KEY,
+                next_token TEXT,
+                entries TEXT NOT NULL,
+                seen_at TEXT NOT NULL
+            )""",
+        ],
+    )
+)

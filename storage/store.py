@@ -7,7 +7,9 @@ sent, the bot's own scheduled actions, approvals, budgets and scheduled posts.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import marshal
 import secrets
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -50,14 +52,19 @@ class DeploymentRecord:
 
     @classmethod
     def from_row(cls, row: dict) -> DeploymentRecord:
-        """A stored row; its ``wire`` JSON is parsed on first use, not here: most readers of a
-        full listing (timers, lists, the sweep) never look at it, and parsing 10k of them was a
-        large part of a sweep."""
-        data = {name: row.get(name) for name in _RECORD_FIELDS}
-        del data["wire"]
-        for flag in ("created_by_bot", "single_region", "ready_announced"):
-            data[flag] = bool(row.get(flag))
-        data["_wire_text"] = row.get("wire")
+        """A stored row as a mapping; see :meth:`from_values`."""
+        return cls.from_values(tuple(row.get(name) for name in _RECORD_FIELDS))
+
+    @classmethod
+    def from_values(cls, values: tuple) -> DeploymentRecord:
+        """The columns ``_RECORD_COLUMNS`` of a stored row, in that order. Its ``wire`` JSON is
+        parsed on first use, not here: most readers of a full listing (timers, lists, the sweep)
+        never look at it, and parsing 10k of them was a large part of a sweep."""
+        data = dict(zip(_RECORD_FIELDS, values, strict=True))
+        data["_wire_text"] = data.pop("wire")
+        data["created_by_bot"] = bool(data["created_by_bot"])
+        data["single_region"] = bool(data["single_region"])
+        data["ready_announced"] = bool(data["ready_announced"])
         record = cls.__new__(cls)
         record.__dict__.update(data)
         return record
@@ -86,6 +93,7 @@ DeploymentRecord.wire = _LazyWire()  # type: ignore[assignment]
 
 # dataclasses.fields() walks the class each call; a sweep builds a record per deployment.
 _RECORD_FIELDS = tuple(f.name for f in fields(DeploymentRecord))
+_RECORD_COLUMNS = ", ".join(_RECORD_FIELDS)
 # Ids per ``IN (...)`` query: well under SQLite's limit on bound parameters.
 _IN_CHUNK = 500
 
@@ -107,6 +115,37 @@ _MIRRORED = (
     "create_time",
     "wire",
 )
+
+# What a sync compares with the stored row to tell an unchanged deployment: the mirrored
+# columns, and the API object by its signature (re-encoding 10k objects as JSON to compare the
+# text was a third of a large account's sync).
+_COMPARED = tuple(k for k in _MIRRORED if k != "wire") + ("wire_sig",)
+
+
+_STATE = _COMPARED.index("state")
+
+
+def compared_values(mirrored: dict[str, Any]) -> tuple:
+    """The ``_COMPARED`` columns of a deployment as :meth:`Store.mirror` would store them."""
+    return tuple(
+        wire_signature(mirrored.get("wire")) if key == "wire_sig"
+        else int(bool(mirrored.get(key))) if key == "single_region"
+        else mirrored.get(key)
+        for key in _COMPARED
+    )
+
+
+def wire_signature(wire: dict | None) -> bytes | None:
+    """A digest of an API object that is equal for equal objects (same keys in the same order).
+
+    ``marshal`` version 2 writes no back-references, so the bytes depend only on the value, and
+    it is several times faster than ``json.dumps``. Objects equal but for key order get
+    different signatures: that only costs a full compare, never a missed change.
+    """
+    if wire is None:
+        return None
+    return hashlib.blake2b(marshal.dumps(wire, 2), digest_size=16).digest()
+
 
 # States from which READY means the deployment came up (again), not that an update finished.
 _COMING_UP = ("CREATING", "DELETING", "DELETED")
@@ -132,9 +171,16 @@ class Store:
         self.db = db
 
     # -- deployments ---------------------------------------------------------------------------
+    def _records(self, where: str, params: tuple) -> list[DeploymentRecord]:
+        # Plain tuples straight into records: a dict per row first cost as much as the query.
+        cursor = self.db.conn.cursor()
+        cursor.row_factory = None
+        cursor.execute(f"SELECT {_RECORD_COLUMNS} FROM deployments WHERE {where}", params)
+        return [DeploymentRecord.from_values(row) for row in cursor]
+
     def deployment(self, deployment_id: str) -> DeploymentRecord | None:
-        row = self.db.one("SELECT * FROM deployments WHERE id = ?", (deployment_id,))
-        return DeploymentRecord.from_row(row) if row else None
+        found = self._records("id = ?", (deployment_id,))
+        return found[0] if found else None
 
     def deployments(
         self, *, owner: str | None = None, channel: str | None = None, include_gone: bool = False
@@ -142,8 +188,7 @@ class Store:
         where, params = _where(owner=owner, channel=channel)
         if not include_gone:
             where += " AND gone_at IS NULL"
-        sql = f"SELECT * FROM deployments WHERE {where} ORDER BY created_at, id"
-        return [DeploymentRecord.from_row(r) for r in self.db.query(sql, params)]
+        return self._records(f"{where} ORDER BY created_at, id", params)
 
     def claim_deployment(
         self,
@@ -192,21 +237,23 @@ class Store:
         """
         ts = iso(observed_at or now)
         values = {k: mirrored.get(k) for k in _MIRRORED}
+        values["wire_sig"] = wire_signature(values["wire"])
         values["wire"] = json.dumps(values["wire"], sort_keys=True) if values["wire"] is not None else None
         values["single_region"] = int(bool(values["single_region"]))
         with self.db.write() as conn:
             before = self.deployment(deployment_id)
-            if before is not None and before.last_seen_at and ts is not None and ts < before.last_seen_at:
+            seen = max(before.last_seen_at or "", self._sighted(deployment_id) or "") if before else ""
+            if seen and ts is not None and ts < seen:
                 return before, before
             if before is None:
                 conn.execute(
-                    f"""INSERT INTO deployments (id, {", ".join(_MIRRORED)}, first_seen_at, last_seen_at,
+                    f"""INSERT INTO deployments (id, {", ".join(values)}, first_seen_at, last_seen_at,
                             created_at, updated_at)
-                        VALUES (?, {", ".join("?" for _ in _MIRRORED)}, ?, ?, ?, ?)""",
+                        VALUES (?, {", ".join("?" for _ in values)}, ?, ?, ?, ?)""",
                     (deployment_id, *values.values(), ts, ts, ts, ts),
                 )
             else:
-                cols = ", ".join(f"{k} = ?" for k in _MIRRORED)
+                cols = ", ".join(f"{k} = ?" for k in values)
                 conn.execute(
                     f"UPDATE deployments SET {cols}, last_seen_at = ?, gone_at = NULL, updated_at = ? WHERE id = ?",
                     (*values.values(), ts, ts, deployment_id),
@@ -224,57 +271,109 @@ class Store:
 
         A deployment Fireworks shows exactly as stored (same wire JSON and columns), not gone,
         not older than what is stored, and with nothing left to do about it (READY already
-        recorded and announced, adoption offered or owned) only has ``last_seen_at`` bumped, in
+        recorded and announced, adoption offered or owned) only has its sighting bumped, in
         one statement for the page; it is left out of the returned transitions, since the
         reconcile loop would find nothing to do for it. Every other deployment takes
         :meth:`mirror`, so its ``(before, after)`` is returned as before.
         """
         ts = iso(observed_at or now)
-        ids = [dep_id for dep_id, _ in items]
-        stored: dict[str, tuple] = {}
-        cols = ", ".join(_MIRRORED)
         with self.db.write() as conn:
-            for i in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[i:i + _IN_CHUNK]
-                for row in conn.execute(
-                    f"""SELECT id, {cols}, last_seen_at, gone_at, ready_at, ready_announced, owner,
-                               created_by_bot, adoption_offered_at
-                        FROM deployments WHERE id IN ({", ".join("?" for _ in chunk)})""", chunk):
-                    stored[row[0]] = tuple(row)
-            unchanged: list[tuple[str, str, str]] = []
+            stored = self._compared_rows([dep_id for dep_id, _ in items])
+            unchanged: list[str] = []
             changed: list[tuple[str, dict[str, Any]]] = []
             for dep_id, mirrored in items:
                 row = stored.get(dep_id)
-                if row is None or not self._settled(row, mirrored, ts):
+                if row is None or not self._settled(row, compared_values(mirrored), ts):
                     changed.append((dep_id, mirrored))
                 else:
-                    unchanged.append((ts, ts, dep_id))
-            if unchanged:
-                conn.executemany("UPDATE deployments SET last_seen_at = ?, updated_at = ? WHERE id = ?", unchanged)
+                    unchanged.append(dep_id)
+            conn.executemany("INSERT OR REPLACE INTO deployment_sightings (deployment_id, seen_at) VALUES (?, ?)",
+                             [(dep_id, ts) for dep_id in unchanged])
             return [self.mirror(dep_id, mirrored, now, observed_at=observed_at) for dep_id, mirrored in changed]
 
+    def _compared_rows(self, ids: list[str]) -> dict[str, tuple]:
+        """What :meth:`_settled` reads of each stored deployment, by id."""
+        stored: dict[str, tuple] = {}
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i:i + _IN_CHUNK]
+            for row in self.db.conn.execute(
+                f"""SELECT id, {", ".join(_COMPARED)}, MAX(COALESCE(last_seen_at, ''), COALESCE(s.seen_at, '')),
+                           gone_at, ready_at, ready_announced, owner, created_by_bot, adoption_offered_at
+                    FROM deployments LEFT JOIN deployment_sightings s ON s.deployment_id = id
+                    WHERE id IN ({", ".join("?" for _ in chunk)})""", chunk):
+                stored[row[0]] = tuple(row)
+        return stored
+
+    def confirm_unchanged(self, digest: bytes, entries: list[tuple[str, tuple]], now: datetime) -> bool:
+        """Record that Fireworks showed the page ``digest`` again, with these deployments exactly
+        as :meth:`page_entries` remembered them, if each is still stored that way with nothing
+        left to do about it (as :meth:`mirror_many` would find); else change nothing and return
+        False."""
+        ts = iso(now)
+        with self.db.write() as conn:
+            stored = self._compared_rows([dep_id for dep_id, _ in entries])
+            for dep_id, values in entries:
+                row = stored.get(dep_id)
+                if row is None or not self._settled(row, values, ts):
+                    return False
+            conn.execute("UPDATE sync_pages SET seen_at = ? WHERE digest = ?", (ts, digest))
+            conn.executemany("INSERT OR REPLACE INTO deployment_sightings (deployment_id, seen_at) VALUES (?, ?)",
+                             [(dep_id, ts) for dep_id, _ in entries])
+            at = _COMPARED.index
+            self.record_replicas_many(now, [
+                (dep_id, v[at("replicas")], v[at("accelerator_type")], v[at("accelerator_count")],
+                 bool(v[at("single_region")])) for dep_id, v in entries])
+        return True
+
+    # -- listing pages seen before ----------------------------------------------------------------
+    def known_pages(self) -> dict[bytes, str | None]:
+        """``{digest: next page token}`` of the listing pages remembered from earlier syncs."""
+        return {bytes(r[0]): r[1] for r in self.db.conn.execute("SELECT digest, next_token FROM sync_pages")}
+
+    def page_entries(self, digest: bytes) -> list[tuple[str, tuple]] | None:
+        """The deployments a remembered page showed, as ``(id, compared values)``."""
+        row = self.db.conn.execute("SELECT entries FROM sync_pages WHERE digest = ?", (digest,)).fetchone()
+        if row is None:
+            return None
+        sig = _COMPARED.index("wire_sig")
+        out = []
+        for dep_id, *values in json.loads(row[0]):
+            values[sig] = bytes.fromhex(values[sig]) if values[sig] is not None else None
+            out.append((dep_id, tuple(values)))
+        return out
+
+    def remember_page(self, digest: bytes, next_token: str | None, items: list[tuple[str, dict[str, Any]]],
+                      now: datetime) -> None:
+        """Remember a page just mirrored: its token and how it showed each deployment."""
+        sig = _COMPARED.index("wire_sig")
+        entries = []
+        for dep_id, mirrored in items:
+            values = list(compared_values(mirrored))
+            values[sig] = values[sig].hex() if values[sig] is not None else None
+            entries.append([dep_id, *values])
+        self.db.execute("INSERT OR REPLACE INTO sync_pages (digest, next_token, entries, seen_at) VALUES (?, ?, ?, ?)",
+                        (digest, next_token, json.dumps(entries, separators=(",", ":")), iso(now)))
+
+    def forget_pages_before(self, now: datetime) -> None:
+        """Drop the pages a complete listing at ``now`` no longer showed."""
+        self.db.execute("DELETE FROM sync_pages WHERE seen_at < ?", (iso(now),))
+
+    def _sighted(self, deployment_id: str) -> str | None:
+        return self.db.scalar("SELECT seen_at FROM deployment_sightings WHERE deployment_id = ?", (deployment_id,))
+
     @staticmethod
-    def _settled(row: tuple, mirrored: dict[str, Any], ts: str) -> bool:
-        """Whether ``row`` (as read by :meth:`mirror_many`) already holds ``mirrored`` and asks for
-        nothing more from the reconcile loop."""
-        n = len(_MIRRORED)
+    def _settled(row: tuple, values: tuple, ts: str) -> bool:
+        """Whether ``row`` (as read by :meth:`_compared_rows`) already holds ``values`` (see
+        :func:`compared_values`) and asks for nothing more from the reconcile loop."""
+        n = len(_COMPARED)
         last_seen_at, gone_at, ready_at, ready_announced, owner, created_by_bot, adoption_offered_at = row[1 + n:]
         if gone_at is not None or (last_seen_at and ts < last_seen_at):
             return False
-        state = mirrored.get("state")
-        if state == "READY" and not (ready_at and ready_announced):
+        if values[_STATE] == "READY" and not (ready_at and ready_announced):
             return False
         if owner is None and not created_by_bot and adoption_offered_at is None:
             return False
-        for i, key in enumerate(_MIRRORED):
-            value = mirrored.get(key)
-            if key == "wire":
-                value = json.dumps(value, sort_keys=True) if value is not None else None
-            elif key == "single_region":
-                value = int(bool(value))
-            if row[1 + i] != value:
-                return False
-        return True
+        return row[1:1 + n] == values
 
     def live_deployment_states(self) -> dict[str, str | None]:
         """``{id: state}`` of every deployment not gone, oldest first, without loading the records."""
@@ -403,22 +502,21 @@ class Store:
                 was.update((r[0], bool(r[1])) for r in conn.execute(
                     f"SELECT deployment_id, serving FROM traffic WHERE deployment_id IN ({', '.join('?' for _ in chunk)})",
                     chunk))
-            for deployment_id, request_rate in rates.items():
-                serving = request_rate > 0
-                conn.execute(
-                    """INSERT INTO traffic (deployment_id, last_traffic_at, serving, request_rate, scraped_at)
-                       VALUES (?, ?, ?, ?, ?)
-                       ON CONFLICT(deployment_id) DO UPDATE SET
-                         last_traffic_at = COALESCE(excluded.last_traffic_at, traffic.last_traffic_at),
-                         serving = excluded.serving, request_rate = excluded.request_rate,
-                         scraped_at = excluded.scraped_at""",
-                    (deployment_id, ts if serving else None, int(serving), request_rate, ts),
-                )
-                if was.get(deployment_id) != serving:
-                    conn.execute(
-                        "INSERT OR REPLACE INTO traffic_history (deployment_id, at, serving) VALUES (?, ?, ?)",
-                        (deployment_id, ts, int(serving)),
-                    )
+            rows = [(deployment_id, ts if request_rate > 0 else None, int(request_rate > 0), request_rate, ts)
+                    for deployment_id, request_rate in rates.items()]
+            conn.executemany(
+                """INSERT INTO traffic (deployment_id, last_traffic_at, serving, request_rate, scraped_at)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(deployment_id) DO UPDATE SET
+                     last_traffic_at = COALESCE(excluded.last_traffic_at, traffic.last_traffic_at),
+                     serving = excluded.serving, request_rate = excluded.request_rate,
+                     scraped_at = excluded.scraped_at""",
+                rows,
+            )
+            conn.executemany(
+                "INSERT OR REPLACE INTO traffic_history (deployment_id, at, serving) VALUES (?, ?, ?)",
+                [(row[0], ts, row[2]) for row in rows if was.get(row[0]) != bool(row[2])],
+            )
 
     def last_traffic(self, deployment_id: str) -> datetime | None:
         return parse_iso(self.db.scalar("SELECT last_traffic_at FROM traffic WHERE deployment_id = ?", (deployment_id,)))

@@ -306,6 +306,10 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._control_plane(method, path, query, body)
         except ApiError as err:
             self._send_error(err, openai)
+        except (BrokenPipeError, ConnectionResetError):
+            # The client stopped reading (it had what it wanted): nobody to answer, and the
+            # request was counted when its answer started.
+            self.close_connection = True
         except Exception as exc:  # a simulator bug must still answer like a server would
             self._send_error(ApiError("INTERNAL", f"simulator error: {exc!r}"), openai)
             raise
