@@ -9,25 +9,38 @@ our figure is from the invoice.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import gc
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from bot.costs import (
     DeploymentCost,
+    Pricer,
     Reconciliation,
+    SplitDay,
+    Tally,
+    deployment_cost,
     epoch_us,
-    integrate_us,
     local_midnight,
     month_bounds,
     month_projection,
+    point_time,
     reconcile_billing,
     results_for,
+    tally_days,
+    window_days,
 )
 from bot.pricing import SINGLE_REGION_MULTIPLIER, price_per_gpu_hour
 from bot.services import Services
 from storage.db import iso
 from storage.store import Store
+
+log = logging.getLogger("fwbot.costs")
 
 # billingUsage refuses spans longer than 31 days; ask in chunks of whole local days.
 BILLING_CHUNK_DAYS = 28
@@ -53,31 +66,54 @@ def deployment_meta(store: Store) -> dict[str, dict[str, Any]]:
 # fwbot writes (``iso``: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``); any other text comes back as is and
 # is parsed in Python. A month of history is hundreds of thousands of points: parsing each into
 # a datetime was most of a cost summary.
-_AT_US = """CASE WHEN length(at) = 27 AND substr(at, 20, 1) = '.' AND substr(at, 27) = 'Z'
-                 THEN CAST(strftime('%s', at) AS INTEGER) * 1000000 + CAST(substr(at, 21, 6) AS INTEGER)
-                 ELSE at END"""
-
-# The rows of a table from ``since`` on, plus each deployment's last row before ``since`` (it
-# sets the state the window opens with), as tuples normalised the way ``ReplicaPoint`` and
-# ``ServingPoint`` read a row.
-_REPLICA_POINTS = f"""
-    SELECT deployment_id, {_AT_US}, MAX(0, COALESCE(replicas, 0)), NULLIF(accelerator_type, ''),
-           CASE WHEN accelerator_count THEN MAX(1, accelerator_count) ELSE 1 END, single_region != 0
-    FROM replica_history WHERE at >= :since OR (deployment_id, at) IN (
-        SELECT deployment_id, MAX(at) FROM replica_history WHERE at < :since GROUP BY deployment_id)
-    ORDER BY deployment_id, at"""
-_SERVING_POINTS = f"""
-    SELECT deployment_id, {_AT_US}, COALESCE(serving, 0) != 0
-    FROM traffic_history WHERE at >= :since OR (deployment_id, at) IN (
-        SELECT deployment_id, MAX(at) FROM traffic_history WHERE at < :since GROUP BY deployment_id)
-    ORDER BY deployment_id, at"""
+def _at_us(col: str) -> str:
+    # unixepoch() (SQLite 3.38) is the cheaper of the two; both give whole seconds.
+    seconds = f"unixepoch({col})" if sqlite3.sqlite_version_info >= (3, 38) else f"CAST(strftime('%s', {col}) AS INTEGER)"
+    return f"""CASE WHEN length({col}) = 27 AND substr({col}, 20, 1) = '.' AND substr({col}, 27) = 'Z'
+                 THEN {seconds} * 1000000 + CAST(substr({col}, 21, 6) AS INTEGER)
+                 ELSE {col} END"""
 
 
-def _points(store: Store, sql: str, since: datetime) -> dict[str, list[tuple]]:
+def _span_sql(table: str, columns: str) -> str:
+    """Per deployment in ``:want`` (a JSON object ``{deployment_id: since}``): its last row before
+    ``since`` (it sets the state the span opens with) and its rows in ``[since, :until)``, as
+    tuples normalised the way ``ReplicaPoint`` and ``ServingPoint`` read a row. Both parts are
+    index seeks on the primary key (deployment_id, at), so a span of one day reads one day."""
+    return f"""
+    SELECT r.deployment_id, {_at_us("r.at")}, {columns} FROM json_each(:want) w JOIN {table} r
+        ON r.deployment_id = w.key
+       AND r.at = (SELECT MAX(h.at) FROM {table} h WHERE h.deployment_id = w.key AND h.at < w.value)
+    UNION ALL
+    SELECT r.deployment_id, {_at_us("r.at")}, {columns} FROM json_each(:want) w JOIN {table} r
+        ON r.deployment_id = w.key AND r.at >= w.value AND r.at < :until"""
+
+
+_REPLICA_SPAN = _span_sql("replica_history", """MAX(0, COALESCE(r.replicas, 0)), NULLIF(r.accelerator_type, ''),
+    CASE WHEN r.accelerator_count THEN MAX(1, r.accelerator_count) ELSE 1 END, r.single_region != 0""")
+_SERVING_SPAN = _span_sql("traffic_history", "COALESCE(r.serving, 0) != 0")
+
+# Every deployment with a replica point, and the time of its first: one index seek each (a skip
+# scan over the primary key) instead of a scan of the whole history.
+_FIRST_POINTS = f"""
+    WITH RECURSIVE ids(id) AS (
+        SELECT MIN(deployment_id) FROM replica_history
+        UNION ALL
+        SELECT (SELECT MIN(deployment_id) FROM replica_history WHERE deployment_id > ids.id)
+        FROM ids WHERE ids.id IS NOT NULL)
+    SELECT id, (SELECT {_at_us("at")} FROM replica_history WHERE deployment_id = ids.id ORDER BY at LIMIT 1)
+    FROM ids WHERE id IS NOT NULL"""
+
+_ROLLUPS = """SELECT deployment_id, day, accelerator_type, single_region, serving_us, idle_us FROM cost_rollups
+              WHERE tz = ? AND day >= ? AND day <= ?"""
+_CACHE = """INSERT OR REPLACE INTO cost_rollups (tz, deployment_id, day, day_end, accelerator_type, single_region,
+                                               serving_us, idle_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+
+
+def _points(cursor: sqlite3.Cursor, sql: str, want: Mapping[str, str], until: str) -> dict[str, list[tuple]]:
     by: dict[str, list[tuple]] = {}
-    cursor = store.db.conn.cursor()
-    cursor.row_factory = None  # plain tuples: a Row per point costs more than the point
-    for row in cursor.execute(sql, {"since": iso(since)}):
+    if not want:
+        return by
+    for row in cursor.execute(sql, {"want": json.dumps(want), "until": until}):
         if row[1].__class__ is not int:
             row = (row[0], epoch_us(row[1]), *row[2:])
         points = by.get(row[0])
@@ -85,26 +121,174 @@ def _points(store: Store, sql: str, since: datetime) -> dict[str, list[tuple]]:
             by[row[0]] = [row]
         else:
             points.append(row)
+    for points in by.values():
+        points.sort(key=point_time)
     return by
+
+
+def _tally(split: SplitDay) -> Tally:
+    acc_type, single, serving_us, idle_us = split
+    tally: Tally = {}
+    if serving_us:
+        tally[(acc_type, single, True)] = serving_us
+    if idle_us:
+        tally[(acc_type, single, False)] = idle_us
+    return tally
+
+
+def _rollup_rows(tz_name: str, dep_id: str, day: str, day_end: str, tally: Tally) -> list[tuple]:
+    """``cost_rollups`` rows of one deployment's day: serving and idle GPU time per accelerator
+    type and placement, or one marker row when nothing ran."""
+    split: dict[tuple[str, int], list[int]] = {}
+    for (acc_type, single, is_serving), gpu_us in tally.items():
+        pair = split.setdefault((acc_type or "", int(single)), [0, 0])
+        pair[0 if is_serving else 1] += gpu_us
+    if not split:
+        return [(tz_name, dep_id, day, day_end, "", 0, 0, 0)]
+    return [(tz_name, dep_id, day, day_end, acc_type, single, s_us, i_us)
+            for (acc_type, single), (s_us, i_us) in split.items()]
+
+
+def _after_read(services: Services) -> None:
+    """Seam between the read of the history and the write of its rollups (tests race here)."""
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """A month of a large fleet is a few hundred thousand small objects, none of them in a cycle;
+    the cyclic collector would walk them again and again while they are built (a quarter of
+    the time). Reference counting still frees everything as usual."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def costs_between(services: Services, start: datetime, end: datetime) -> dict[str, DeploymentCost]:
     """GPU-seconds, dollars and serving/idle split per deployment over ``[start, end)`` (up to now).
 
     The same figures as :func:`bot.costs.integrate` over ``store.replica_history(since=start)``
-    and ``store.traffic_points(since=start)``, read as plain tuples with integer times.
+    and ``store.traffic_points(since=start)``. Whole local days that have ended are taken from
+    ``cost_rollups`` (per deployment and day, serving and idle GPU time per accelerator type and
+    placement) where there is one, and the rest is integrated from the change points; the whole
+    days integrated here are then cached, unless the history changed meanwhile. Triggers on the
+    history tables drop the rollups a change point affects, so every writer of history keeps
+    the cache right; dollars are priced afresh on every call.
     """
-    store = services.store
-    start_utc, end_utc = start.astimezone(UTC), min(end, services.clock.now()).astimezone(UTC)
-    end_utc = max(start_utc, end_utc)
-    return integrate_us(
-        _points(store, _REPLICA_POINTS, start),
-        _points(store, _SERVING_POINTS, start),
-        start_utc,
-        end_utc,
-        prices=services.prices,
-        tz=services.settings.tz,
-    )
+    with _no_cyclic_gc():
+        return _costs_between(services, start, end)
+
+
+def _costs_between(services: Services, start: datetime, end: datetime) -> dict[str, DeploymentCost]:
+    tz, tz_name = services.settings.tz, services.settings.timezone
+    start_utc = start.astimezone(UTC)
+    end_utc = max(start_utc, min(end, services.clock.now()).astimezone(UTC))
+    s_us, e_us = epoch_us(start_utc), epoch_us(end_utc)
+    days = window_days(start_utc, end_utc, tz)
+    n = len(days)
+    bounds = [local_midnight(d, tz) for d in (*days, days[-1] + timedelta(days=1))]
+    starts = [epoch_us(b) for b in bounds]  # starts[i + 1] is where day i ends
+    # Days i0 .. i1 - 1 are whole and over (the window starts at or before them and now is past
+    # their end); only those are cached. i0 is 1 when the window starts mid-day.
+    closed = [i for i in range(n) if starts[i] >= s_us and starts[i + 1] <= e_us]
+    i0, i1 = (closed[0], closed[-1] + 1) if closed else (0, 0)
+
+    db = services.store.db
+    conn = db.conn
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: a Row per point costs more than the point
+    own_txn = not conn.in_transaction
+    if own_txn:
+        cursor.execute("BEGIN")  # one snapshot for the generation, the rollups and the points
+    try:
+        gen = cursor.execute("SELECT gen FROM cost_rollup_state WHERE id = 1").fetchone()[0]
+        first = {dep_id: at if at.__class__ is int else epoch_us(at)
+                 for dep_id, at in cursor.execute(_FIRST_POINTS)}
+        # Per deployment, one entry per day of the window: its rollup, or None.
+        rolled: dict[str, list[Tally | SplitDay | None]] = {}
+        if closed:
+            day_index = {days[i].isoformat(): i for i in closed}
+            for dep_id, day, acc_type, single, serving_us, idle_us in cursor.execute(
+                _ROLLUPS, (tz_name, days[i0].isoformat(), days[i1 - 1].isoformat())
+            ):
+                per = rolled.get(dep_id)
+                if per is None:
+                    per = rolled[dep_id] = [None] * n
+                i = day_index[day]
+                split = (acc_type or None, single, serving_us, idle_us)
+                had = per[i]
+                if had is None:
+                    per[i] = split
+                else:  # more than one accelerator type or placement that day
+                    tally = had if had.__class__ is dict else _tally(had)  # type: ignore[arg-type]
+                    tally.update(_tally(split))  # type: ignore[union-attr]
+                    per[i] = tally
+        # Per deployment, the first day integrated from points: the first whole day it needs
+        # (it had a replica point before the day ended) and has no rollup of, else the first
+        # day after the whole ones. A fresh span that would start on the first whole day starts
+        # at the window's start instead (one span rather than two).
+        fresh_from: dict[str, int] = {}
+        trailing: dict[str, str] = {}
+        leading: dict[str, str] = {}
+        since = [iso(b) for b in bounds]
+        since[0] = iso(start_utc)
+        none: list = [None] * n
+        for dep_id, first_us in first.items():
+            if first_us >= e_us:
+                continue  # nothing ran in the window: no day to read or cache
+            per = rolled.get(dep_id, none)
+            k = i0
+            while k < i1 and (first_us >= starts[k + 1] or per[k] is not None):
+                k += 1
+            f = 0 if k == i0 else k
+            fresh_from[dep_id] = f
+            if f < n:
+                trailing[dep_id] = since[f]
+            if f and i0:
+                leading[dep_id] = since[0]
+        replicas = _points(cursor, _REPLICA_SPAN, trailing, iso(end_utc))
+        serving = _points(cursor, _SERVING_SPAN, trailing, iso(end_utc))
+        lead_replicas = _points(cursor, _REPLICA_SPAN, leading, since[1]) if leading else {}
+        lead_serving = _points(cursor, _SERVING_SPAN, leading, since[1]) if leading else {}
+    finally:
+        if own_txn:
+            conn.commit()
+
+    pricer = Pricer(services.prices)
+    results: dict[str, DeploymentCost] = {}
+    cache: list[tuple] = []
+    nothing: tuple = ()
+    for dep_id, first_us in first.items():
+        f = fresh_from.get(dep_id)
+        if f is None:  # first point at or after the window's end
+            results[dep_id] = deployment_cost(dep_id, days, [None] * n, pricer)
+            continue
+        # Days before f: their rollups (None where the deployment had not started yet).
+        per_day = rolled.get(dep_id) or [None] * n
+        if f and i0:
+            per_day[0] = tally_days(lead_replicas.get(dep_id, nothing), lead_serving.get(dep_id, nothing),
+                                    s_us, starts[1], ())[0]
+        if f < n:
+            per_day[f:] = tally_days(replicas.get(dep_id, nothing), serving.get(dep_id, nothing),
+                                     starts[f] if f else s_us, e_us, starts[f + 1:n])
+            for i in range(max(f, i0), i1):
+                if first_us >= starts[i + 1]:
+                    continue  # no replica point before the day ended: no rollup needed
+                cache += _rollup_rows(tz_name, dep_id, days[i].isoformat(), since[i + 1], per_day[i])  # type: ignore[arg-type]
+        results[dep_id] = deployment_cost(dep_id, days, per_day, pricer)
+
+    _after_read(services)
+    if cache:
+        try:
+            with db.write() as wconn:
+                if wconn.execute("SELECT gen FROM cost_rollup_state WHERE id = 1").fetchone()[0] == gen:
+                    wconn.executemany(_CACHE, cache)
+        except sqlite3.Error as e:  # the figures stand; the next call computes them again
+            log.warning("cost rollups not cached: %s", e)
+    return results
 
 
 class BillingCheck(NamedTuple):

@@ -12,9 +12,10 @@ flagged, so nobody reads an unpriced A100 as free.
 from __future__ import annotations
 
 import bisect
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, NamedTuple
 
@@ -147,22 +148,25 @@ class DeploymentCost(CostFigures):
 
 # A tally is GPU-microseconds per price key: (accelerator type, single region, serving).
 _Key = tuple[str | None, bool, bool]
+Tally = dict[_Key, int]
 
 
 class Pricer:
-    """Price lookups per accelerator type, done once per type rather than once per tally."""
+    """Price lookups per accelerator type, done once per type rather than once per tally; and
+    the empty :class:`DayCost` of each date, shared (it is immutable)."""
 
-    __slots__ = ("_cache", "prices")
+    __slots__ = ("cache", "nothing", "prices")
 
     def __init__(self, prices: Mapping[str, float]) -> None:
         self.prices = prices
-        self._cache: dict[str | None, float | None] = {}
+        self.cache: dict[str | None, float | None] = {}
+        self.nothing: dict[date, DayCost] = {}
 
     def price(self, accelerator_type: str | None) -> float | None:
         try:
-            return self._cache[accelerator_type]
+            return self.cache[accelerator_type]
         except KeyError:
-            price = self._cache[accelerator_type] = price_per_gpu_hour(accelerator_type, self.prices)
+            price = self.cache[accelerator_type] = price_per_gpu_hour(accelerator_type, self.prices)
             return price
 
 
@@ -171,29 +175,39 @@ def _key_order(item: tuple[_Key, int]) -> tuple[str, bool, bool]:
     return acc_type or "", bool(single_region), bool(is_serving)
 
 
-def _figures(tally: Mapping[_Key, int], prices: Mapping[str, float] | Pricer) -> dict[str, Any]:
-    pricer = prices if isinstance(prices, Pricer) else Pricer(prices)
+def _sums(tally: Mapping[_Key, int], pricer: Pricer) -> tuple[int, int, int, float, float, set[str] | None]:
+    """GPU-µs in all, serving and unpriced; known and known idle dollars; the unpriced types."""
+    cache = pricer.cache
     total = serving = unpriced = 0
     known_usd = known_idle_usd = 0.0
-    unknown: set[str] = set()
-    # Dollars are float sums: add them in one fixed order of the keys, so a tally merged from
-    # cached days gives exactly the figures of one integrated in a single pass.
-    items = sorted(tally.items(), key=_key_order) if len(tally) > 1 else tally.items()
+    unknown: set[str] | None = None
+    # Dollars are float sums: with three keys or more, add them in one fixed order of the keys,
+    # so a tally merged from cached days gives exactly the figures of one integrated in one pass
+    # (with two, 0.0 + a + b is b + a exactly).
+    items = sorted(tally.items(), key=_key_order) if len(tally) > 2 else tally.items()
     for (acc_type, single_region, is_serving), gpu_us in items:
         if not gpu_us:
             continue
         total += gpu_us
         if is_serving:
             serving += gpu_us
-        price = pricer.price(acc_type)
+        price = cache[acc_type] if acc_type in cache else pricer.price(acc_type)
         if price is None:
             unpriced += gpu_us
+            if unknown is None:
+                unknown = set()
             unknown.add(acc_type or UNKNOWN_ACCELERATOR)
             continue
         usd = gpu_us / _MICROS / 3600 * price * (SINGLE_REGION_MULTIPLIER if single_region else 1.0)
         known_usd += usd
         if not is_serving:
             known_idle_usd += usd
+    return total, serving, unpriced, known_usd, known_idle_usd, unknown
+
+
+def _figures(tally: Mapping[_Key, int], prices: Mapping[str, float] | Pricer) -> dict[str, Any]:
+    total, serving, unpriced, known_usd, known_idle_usd, unknown = _sums(
+        tally, prices if isinstance(prices, Pricer) else Pricer(prices))
     return {
         "gpu_seconds": total / _MICROS,
         "serving_gpu_seconds": serving / _MICROS,
@@ -203,11 +217,39 @@ def _figures(tally: Mapping[_Key, int], prices: Mapping[str, float] | Pricer) ->
         "known_usd": known_usd,
         "known_idle_usd": known_idle_usd,
         "unpriced_gpu_seconds": unpriced / _MICROS,
-        "unknown_price_types": tuple(sorted(unknown)),
+        "unknown_price_types": tuple(sorted(unknown)) if unknown else (),
     }
 
 
-_NOTHING = _figures({}, {})
+_new = object.__new__
+_set = object.__setattr__  # what a frozen dataclass's own __init__ uses
+
+
+def _day_cost(day: date, tally: Mapping[_Key, int], pricer: Pricer) -> DayCost:
+    """``DayCost(day=day, **_figures(tally, pricer))``, built the way the frozen dataclass's
+    ``__init__`` builds it but without its keyword handling: a month of a large fleet is tens of
+    thousands of days, and that ``__init__`` was a third of building them."""
+    total, serving, unpriced, known_usd, known_idle_usd, unknown = _sums(tally, pricer)
+    cost = _new(DayCost)
+    _set(cost, "day", day)
+    _set(cost, "gpu_seconds", total / _MICROS)
+    _set(cost, "serving_gpu_seconds", serving / _MICROS)
+    _set(cost, "idle_gpu_seconds", (total - serving) / _MICROS)
+    _set(cost, "usd", None if unknown else known_usd)
+    _set(cost, "idle_usd", None if unknown else known_idle_usd)
+    _set(cost, "known_usd", known_usd)
+    _set(cost, "known_idle_usd", known_idle_usd)
+    _set(cost, "unpriced_gpu_seconds", unpriced / _MICROS)
+    _set(cost, "unknown_price_types", tuple(sorted(unknown)) if unknown else ())
+    return cost
+
+
+# _day_cost and _split_day_cost set every field; a field added to DayCost must be added there.
+if [f.name for f in fields(DayCost)] != [
+    "gpu_seconds", "serving_gpu_seconds", "idle_gpu_seconds", "usd", "idle_usd", "known_usd", "known_idle_usd",
+    "unpriced_gpu_seconds", "unknown_price_types", "day",
+]:
+    raise TypeError("DayCost changed: update _day_cost and _split_day_cost")
 
 
 def local_midnight(day: date, tz: tzinfo) -> datetime:
@@ -215,7 +257,8 @@ def local_midnight(day: date, tz: tzinfo) -> datetime:
     return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
-def _days_between(start: datetime, end: datetime, tz: tzinfo) -> list[date]:
+def window_days(start: datetime, end: datetime, tz: tzinfo) -> list[date]:
+    """The local days (in ``tz``) that ``[start, end)`` touches; one when it is empty."""
     first = start.astimezone(tz).date()
     last = (end - _US).astimezone(tz).date() if end > start else first
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
@@ -270,8 +313,8 @@ def epoch_us(value: str | datetime) -> int:
     return (_as_utc(value) - _EPOCH) // _US
 
 
-def _at(row: tuple) -> int:
-    return row[1]
+# The time (integer microseconds) of a normalised change point.
+point_time = operator.itemgetter(1)
 
 
 def integrate_us(
@@ -290,14 +333,14 @@ def integrate_us(
     already cut at ``now``. The lists are sorted here (stably: of two points at one instant the
     later one wins).
     """
-    days = _days_between(start, end, tz)
+    days = window_days(start, end, tz)
     s_us, e_us = epoch_us(start), epoch_us(end)
     midnights = day_starts_us(days, tz)[1:]
     pricer = Pricer(prices)
     results: dict[str, DeploymentCost] = {}
     for dep_id, rps in replicas_by.items():
-        rps.sort(key=_at)
-        sps = sorted(serving_by.get(dep_id, ()), key=_at)
+        rps.sort(key=point_time)
+        sps = sorted(serving_by.get(dep_id, ()), key=point_time)
         results[dep_id] = deployment_cost(dep_id, days, tally_days(rps, sps, s_us, e_us, midnights), pricer)
     return results
 
@@ -308,7 +351,7 @@ def day_starts_us(days: Sequence[date], tz: tzinfo) -> list[int]:
 
 
 def tally_days(rps: Sequence[tuple], sps: Sequence[tuple], s_us: int, e_us: int,
-               midnights: Sequence[int]) -> list[dict[_Key, int]]:
+               midnights: Sequence[int]) -> list[Tally]:
     """GPU-microseconds per price key of one deployment over ``[s_us, e_us)``, one tally per
     local day: ``midnights`` are the local midnights strictly inside the span, so there are
     ``len(midnights) + 1`` days.
@@ -317,7 +360,7 @@ def tally_days(rps: Sequence[tuple], sps: Sequence[tuple], s_us: int, e_us: int,
     those inside the span and the last one at or before ``s_us``. A day's tally depends only on
     the points up to its end, so the tallies of adjacent spans can be put side by side.
     """
-    per_day: list[dict[_Key, int]] = [{} for _ in range(len(midnights) + 1)]
+    per_day: list[Tally] = [{} for _ in range(len(midnights) + 1)]
     n_r, n_s = len(rps), len(sps)
     if not n_r or rps[0][1] >= e_us:
         return per_day  # no replicas before the span ends: nothing ran
@@ -349,19 +392,75 @@ def tally_days(rps: Sequence[tuple], sps: Sequence[tuple], s_us: int, e_us: int,
     return per_day
 
 
-def deployment_cost(dep_id: str, days: Sequence[date], per_day: Sequence[Mapping[_Key, int]],
+# A day of one accelerator type and placement, as :mod:`bot.cost_data` caches it:
+# ``(accelerator_type, single_region, serving_us, idle_us)``; the tally
+# ``{(type, single, True): serving_us, (type, single, False): idle_us}`` without its dict.
+SplitDay = tuple[str | None, bool, int, int]
+
+
+def _split_day_cost(day: date, split: SplitDay, pricer: Pricer, whole: dict[_Key, int]) -> DayCost:
+    """:func:`_day_cost` of a :data:`SplitDay`, exactly (two keys add up in either order), with
+    its GPU time added to ``whole``."""
+    acc_type, single_region, serving, idle = split
+    total = serving + idle
+    if not total:
+        return _nothing(day, pricer)
+    if serving:
+        key = (acc_type, single_region, True)
+        whole[key] = whole.get(key, 0) + serving
+    if idle:
+        key = (acc_type, single_region, False)
+        whole[key] = whole.get(key, 0) + idle
+    cache = pricer.cache
+    price = cache[acc_type] if acc_type in cache else pricer.price(acc_type)
+    cost = _new(DayCost)
+    _set(cost, "day", day)
+    _set(cost, "gpu_seconds", total / _MICROS)
+    _set(cost, "serving_gpu_seconds", serving / _MICROS)
+    _set(cost, "idle_gpu_seconds", idle / _MICROS)
+    if price is None:
+        _set(cost, "usd", None)
+        _set(cost, "idle_usd", None)
+        _set(cost, "known_usd", 0.0)
+        _set(cost, "known_idle_usd", 0.0)
+        _set(cost, "unpriced_gpu_seconds", total / _MICROS)
+        _set(cost, "unknown_price_types", (acc_type or UNKNOWN_ACCELERATOR,))
+        return cost
+    multiplier = SINGLE_REGION_MULTIPLIER if single_region else 1.0
+    idle_usd = idle / _MICROS / 3600 * price * multiplier
+    usd = serving / _MICROS / 3600 * price * multiplier + idle_usd
+    _set(cost, "usd", usd)
+    _set(cost, "idle_usd", idle_usd)
+    _set(cost, "known_usd", usd)
+    _set(cost, "known_idle_usd", idle_usd)
+    _set(cost, "unpriced_gpu_seconds", 0.0)
+    _set(cost, "unknown_price_types", ())
+    return cost
+
+
+def _nothing(day: date, pricer: Pricer) -> DayCost:
+    cost = pricer.nothing.get(day)
+    if cost is None:
+        cost = pricer.nothing[day] = DayCost(day=day)  # the defaults: nothing ran
+    return cost
+
+
+def deployment_cost(dep_id: str, days: Sequence[date], per_day: Sequence[Mapping[_Key, int] | SplitDay | None],
                     prices: Mapping[str, float] | Pricer) -> DeploymentCost:
-    """One deployment's figures from its per-day tallies (one per local day of the window)."""
+    """One deployment's figures from its per-day tallies (one per local day of the window; a
+    :data:`SplitDay` or ``None`` for nothing will do too)."""
     pricer = prices if isinstance(prices, Pricer) else Pricer(prices)
     whole: dict[_Key, int] = {}
     day_costs = []
     for d, tally in zip(days, per_day, strict=True):
-        if tally:
-            for key, gpu_us in tally.items():
-                whole[key] = whole.get(key, 0) + gpu_us
-            day_costs.append(DayCost(day=d, **_figures(tally, pricer)))
+        if not tally:
+            day_costs.append(_nothing(d, pricer))
+        elif tally.__class__ is tuple:
+            day_costs.append(_split_day_cost(d, tally, pricer, whole))  # type: ignore[arg-type]
         else:
-            day_costs.append(DayCost(day=d, **_NOTHING))
+            for key, gpu_us in tally.items():  # type: ignore[union-attr]
+                whole[key] = whole.get(key, 0) + gpu_us
+            day_costs.append(_day_cost(d, tally, pricer))  # type: ignore[arg-type]
     return DeploymentCost(deployment_id=dep_id, days=tuple(day_costs), **_figures(whole, pricer))
 
 
