@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -111,12 +112,14 @@ class _Handler(BaseHTTPRequestHandler):
         if length < 0 or length > MAX_BODY_BYTES:
             self._send(413 if length > 0 else 400, json.dumps({"error": "bad content length"}))
             return
-        raw = self.rfile.read(length) if length else b""
-        headers = {k.lower(): [v] for k, v in self.headers.items()}
-        resp = self.server.dispatch(raw, parts.query, headers)
-        self.server.metrics.requests.labels(kind="slack", status=str(resp.status)).inc()
-        content_type = (resp.headers.get("content-type") or ["application/json"])[0]
-        self._send(resp.status, resp.body or "", content_type, resp.headers)
+        services = self.server.services
+        with services.acks.acking() if services is not None else contextlib.nullcontext():
+            raw = self.rfile.read(length) if length else b""
+            headers = {k.lower(): [v] for k, v in self.headers.items()}
+            resp = self.server.dispatch(raw, parts.query, headers)
+            self.server.metrics.requests.labels(kind="slack", status=str(resp.status)).inc()
+            content_type = (resp.headers.get("content-type") or ["application/json"])[0]
+            self._send(resp.status, resp.body or "", content_type, resp.headers)
 
 
 def slack_body(text: str, content_type: str | None) -> Any:
@@ -231,8 +234,6 @@ def _refusal(status: int, error: str) -> BoltResponse:
 class BotHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    # Slack delivers bursts (a channel clicking at once); the default backlog of 5 resets the rest.
-    request_queue_size = 128
     # socketserver's default listen backlog is 5: a burst of Slack requests (a channel running
     # /fw at once) overflowed it, and the dropped connections were reset or retried a second later.
     request_queue_size = 128

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,40 @@ CATALOG_TTL_S = 600.0
 log = logging.getLogger("fwbot")
 
 
+# Work after an ack waits at most this long for the requests being acknowledged to be answered.
+ACK_FIRST_MAX_S = 1.0
+
+
+class AckGate:
+    """Slack requests being answered right now, so work after an ack can let them go first.
+
+    Slack drops a request not acknowledged within 3 seconds; the reply a person waits for after
+    an ack can come a moment later. Python runs one thread at a time, so during a burst the work
+    of earlier requests would otherwise take turns with the acks of later ones.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._acking = 0
+
+    @contextlib.contextmanager
+    def acking(self) -> Iterator[None]:
+        with self._cond:
+            self._acking += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._acking -= 1
+                if not self._acking:
+                    self._cond.notify_all()
+
+    def wait_quiet(self, timeout_s: float) -> None:
+        """Return once no request is being answered, or after ``timeout_s``."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._acking, timeout_s)
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -32,6 +67,7 @@ class Services:
     # requests (Fireworks calls, paced posts) never delays the next request's ack.
     work: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="fwbot-work"))
+    acks: AckGate = field(default_factory=lambda: AckGate())
     _catalog: list[dict] = field(default_factory=list)
     _catalog_at: float = 0.0
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -41,6 +77,7 @@ class Services:
         """Run ``fn(*args)`` on the work pool; a failure is logged and handed to ``on_error``."""
 
         def run() -> None:
+            self.acks.wait_quiet(ACK_FIRST_MAX_S)
             try:
                 fn(*args)
             except Exception as e:  # noqa: BLE001 - the user is told through on_error
