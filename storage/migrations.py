@@ -191,15 +191,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                 idle_us INTEGER NOT NULL,         -- GPU-microseconds without
                 PRIMARY KEY (tz, day, deployment_id, accelerator_type, single_region)
             ) WITHOUT ROWID""",
-            # The listing pages a sync read, by a digest of their bytes: a page that comes back
-            # byte for byte needs no decoding when its deployments are still stored as it showed
-            # them (``entries``: JSON of each one's compared columns).
-            """CREATE TABLE IF NOT EXISTS sync_pages (
-                digest BLOB PRIMARY KEY,
-                next_token TEXT,
-                entries TEXT NOT NULL,
-                seen_at TEXT NOT NULL
-            )""",
             "CREATE INDEX IF NOT EXISTS cost_rollups_invalidate ON cost_rollups(deployment_id, day_end)",
             # Bumped by every change to the history: a reader caches what it computed only if
             # nothing changed between its read and its write.
@@ -238,11 +229,9 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
                END""",
         ],
     ),
-]
-MIGRATIONS.append(
     (
         5,
-        "deployments: a signature of the mirrored API object and a narrow table of sightings, so a sync of an unchanged account is cheap",
+        "sync: a signature of each mirrored API object, sightings in a narrow table, the listing pages read",
         [
             # blake2b of the object as ``marshal`` writes it (version 2: no back-references, so
             # equal objects always give equal bytes). NULL until the next mirror writes it.
@@ -264,5 +253,5 @@ MIGRATIONS.append(
                 seen_at TEXT NOT NULL
             )""",
         ],
-    )
-)
+    ),
+]
