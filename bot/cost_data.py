@@ -67,8 +67,11 @@ def deployment_meta(store: Store) -> dict[str, dict[str, Any]]:
 # is parsed in Python. A month of history is hundreds of thousands of points: parsing each into
 # a datetime was most of a cost summary.
 def _at_us(col: str) -> str:
-    # unixepoch() (SQLite 3.38) is the cheaper of the two; both give whole seconds.
-    seconds = f"unixepoch({col})" if sqlite3.sqlite_version_info >= (3, 38) else f"CAST(strftime('%s', {col}) AS INTEGER)"
+    # The whole seconds from the text without its fraction: SQLite keeps times in milliseconds
+    # and rounds, so ``…:53.999950Z`` would come back as 54 s. unixepoch() (SQLite 3.38) is the
+    # cheaper of the two.
+    whole = f"substr({col}, 1, 19)"
+    seconds = f"unixepoch({whole})" if sqlite3.sqlite_version_info >= (3, 38) else f"CAST(strftime('%s', {whole}) AS INTEGER)"
     return f"""CASE WHEN length({col}) = 27 AND substr({col}, 20, 1) = '.' AND substr({col}, 27) = 'Z'
                  THEN {seconds} * 1000000 + CAST(substr({col}, 21, 6) AS INTEGER)
                  ELSE {col} END"""
