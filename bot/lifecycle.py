@@ -41,6 +41,7 @@ from storage.db import iso, parse_iso
 
 TimerKind = Literal["scale_to_zero", "auto_delete", "idle_paying"]
 TIMER_KINDS: tuple[TimerKind, ...] = ("scale_to_zero", "auto_delete", "idle_paying")
+_KIND_RANK = {kind: i for i, kind in enumerate(TIMER_KINDS)}
 
 # OpenAPI gatewayAutoscalingPolicy.scaleToZeroWindow: "Default is 1h. This must be at least 5 minutes."
 DEFAULT_SCALE_TO_ZERO_S = 3600.0
@@ -319,7 +320,13 @@ def timers(
                 **where,
             )
         )
-    return sorted(out, key=lambda t: (t.due, TIMER_KINDS.index(t.kind)))
+    if len(out) > 1:
+        out.sort(key=_timer_order)
+    return out
+
+
+def _timer_order(timer: Timer) -> tuple[datetime, int]:
+    return timer.due, _KIND_RANK[timer.kind]
 
 
 def _auto_delete(

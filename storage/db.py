@@ -26,7 +26,8 @@ def iso(dt: datetime | None) -> str | None:
 def parse_iso(text: str | None) -> datetime | None:
     if not text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    # Python 3.11 reads a trailing "Z" itself.
+    return datetime.fromisoformat(text)
 
 
 class Database:

@@ -66,7 +66,7 @@ class DeploymentRecord:
         data["single_region"] = bool(data["single_region"])
         data["ready_announced"] = bool(data["ready_announced"])
         record = cls.__new__(cls)
-        record.__dict__.update(data)
+        record.__dict__ = data
         return record
 
     @property
