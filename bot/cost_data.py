@@ -13,9 +13,11 @@ import contextlib
 import gc
 import json
 import logging
+import operator
 import sqlite3
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from typing import Any, NamedTuple
 
 from bot.costs import (
@@ -78,17 +80,16 @@ def _at_us(col: str) -> str:
 
 
 def _span_sql(table: str, columns: str) -> str:
-    """Per deployment in ``:want`` (a JSON object ``{deployment_id: since}``): its last row before
-    ``since`` (it sets the state the span opens with) and its rows in ``[since, :until)``, as
-    tuples normalised the way ``ReplicaPoint`` and ``ServingPoint`` read a row. Both parts are
-    index seeks on the primary key (deployment_id, at), so a span of one day reads one day."""
+    """Per deployment in ``:want`` (a JSON object ``{deployment_id: since}``): its rows in
+    ``[since, :until)`` and the last one before ``since`` (it sets the state the span opens
+    with), as tuples normalised the way ``ReplicaPoint`` and ``ServingPoint`` read a row. One
+    range of the primary key (deployment_id, at) each, so a span of one day reads one day."""
     return f"""
     SELECT r.deployment_id, {_at_us("r.at")}, {columns} FROM json_each(:want) w JOIN {table} r
         ON r.deployment_id = w.key
-       AND r.at = (SELECT MAX(h.at) FROM {table} h WHERE h.deployment_id = w.key AND h.at < w.value)
-    UNION ALL
-    SELECT r.deployment_id, {_at_us("r.at")}, {columns} FROM json_each(:want) w JOIN {table} r
-        ON r.deployment_id = w.key AND r.at >= w.value AND r.at < :until"""
+       AND r.at >= COALESCE((SELECT MAX(h.at) FROM {table} h WHERE h.deployment_id = w.key AND h.at < w.value),
+                            w.value)
+       AND r.at < :until"""
 
 
 _REPLICA_SPAN = _span_sql("replica_history", """MAX(0, COALESCE(r.replicas, 0)), NULLIF(r.accelerator_type, ''),
@@ -116,17 +117,21 @@ def _points(cursor: sqlite3.Cursor, sql: str, want: Mapping[str, str], until: st
     by: dict[str, list[tuple]] = {}
     if not want:
         return by
-    for row in cursor.execute(sql, {"want": json.dumps(want), "until": until}):
-        if row[1].__class__ is not int:
-            row = (row[0], epoch_us(row[1]), *row[2:])
-        points = by.get(row[0])
-        if points is None:
-            by[row[0]] = [row]
+    rows = cursor.execute(sql, {"want": json.dumps(want), "until": until}).fetchall()
+    if any(row[1].__class__ is not int for row in rows):
+        rows = [row if row[1].__class__ is int else (row[0], epoch_us(row[1]), *row[2:]) for row in rows]
+    for dep_id, points in groupby(rows, _deployment):
+        got = by.get(dep_id)
+        if got is None:
+            by[dep_id] = list(points)
         else:
-            points.append(row)
+            got.extend(points)
     for points in by.values():
         points.sort(key=point_time)
     return by
+
+
+_deployment = operator.itemgetter(0)
 
 
 def _tally(split: SplitDay) -> Tally:
