@@ -36,6 +36,7 @@ _AFTER_RATES = re.compile(
 METRICS_CHUNK = 1 << 20
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
 _LABEL_ESCAPE = re.compile(r'\\([\\"n])')
+_DEPLOYMENT_LABEL = re.compile(r'(?:^|,)\s*deployment_id\s*=\s*"([^"]*)"')
 
 # Fields compared when a create answers 409: the same id with the same ask is our own retry.
 _IDEMPOTENCY_FIELDS = (
@@ -142,6 +143,18 @@ def _wire(obj: Any) -> dict:
     return obj.to_dict(mode="json")
 
 
+def _sample_deployment(labels: str) -> str | None:
+    """The deployment id a sample's labels name (``deployment_id``, else ``deployment``)."""
+    if "\\" not in labels:  # nothing escaped: one search, no dict of every label
+        m = _DEPLOYMENT_LABEL.search(labels)
+        if m:
+            return m.group(1) or None
+        if "deployment=" not in labels.replace(" ", ""):
+            return None
+    found = _sample_labels(labels)
+    return found.get("deployment_id") or deployment_id_of(found.get("deployment", "")) or None
+
+
 def _sample_labels(text: str) -> dict[str, str]:
     """The labels of one Prometheus sample, ``\\\\``, ``\\"`` and ``\\n`` unescaped."""
     return {m.group(1): _LABEL_ESCAPE.sub(lambda e: "\n" if e.group(1) == "n" else e.group(1), m.group(2))
@@ -174,8 +187,7 @@ def request_rates_in(chunks: Iterable[bytes]) -> dict[str, float]:
         # begins in the block.
         after = _AFTER_RATES.search("\n" + block, start)
         for m in _RATE_SAMPLE.finditer(block, start, after.start() if after else len(block)):
-            labels = _sample_labels(m.group(1) or "")
-            dep = labels.get("deployment_id") or deployment_id_of(labels.get("deployment", ""))
+            dep = _sample_deployment(m.group(1) or "")
             if dep:
                 rates[dep] = rates.get(dep, 0.0) + float(m.group(2))
         if after:

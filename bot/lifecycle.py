@@ -212,12 +212,15 @@ class Digest:
 
 # -- timers -----------------------------------------------------------------------------------
 def _whole_seconds(dt: datetime) -> datetime:
-    return dt.astimezone(UTC).replace(microsecond=0)
+    return (dt if dt.tzinfo is UTC else dt.astimezone(UTC)).replace(microsecond=0)
 
 
 def _later(*times: datetime | None) -> datetime | None:
-    known = [t for t in times if t is not None]
-    return max(known) if known else None
+    latest = None
+    for t in times:
+        if t is not None and (latest is None or t > latest):
+            latest = t
+    return latest
 
 
 def idle_since(dep: DeploymentLike, last_traffic: datetime | None) -> datetime:
@@ -276,6 +279,7 @@ def timers(
     out: list[Timer] = []
     where = {"owner": dep.owner, "channel": dep.channel, "thread_ts": dep.thread_ts}
     postponed = _later(snoozed_until, keep_warm_until)
+    hourly = _hourly(dep, replicas, prices)
 
     if dep.state in ACTIVE_STATES and min_replicas == 0 and replicas > 0:
         window = dep.scale_to_zero_s if dep.scale_to_zero_s is not None else DEFAULT_SCALE_TO_ZERO_S
@@ -288,7 +292,7 @@ def timers(
                 _whole_seconds(start + timedelta(seconds=window)),
                 "platform_window",
                 start,
-                _hourly(dep, replicas, prices),
+                hourly,
                 **where,
             )
         )
@@ -297,7 +301,7 @@ def timers(
     if delete is not None:
         due, source, snoozed = delete
         out.append(
-            Timer(dep.id, "auto_delete", due, source, anchor, _hourly(dep, replicas, prices), snoozed=snoozed, **where)
+            Timer(dep.id, "auto_delete", due, source, anchor, hourly, snoozed=snoozed, **where)
         )
 
     if dep.state in ACTIVE_STATES and min_replicas >= 1 and replicas > 0:
@@ -305,7 +309,6 @@ def timers(
         snoozed = postponed is not None and postponed > due
         if snoozed:
             due = _whole_seconds(postponed)  # type: ignore[arg-type]
-        hourly = _hourly(dep, replicas, prices)
         idle_h = max(0.0, (now - anchor).total_seconds()) / 3600
         out.append(
             Timer(

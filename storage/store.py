@@ -377,8 +377,8 @@ class Store:
 
     def live_deployment_states(self) -> dict[str, str | None]:
         """``{id: state}`` of every deployment not gone, oldest first, without loading the records."""
-        return {r["id"]: r["state"] for r in self.db.query(
-            "SELECT id, state FROM deployments WHERE gone_at IS NULL ORDER BY created_at, id")}
+        return dict(self.db.conn.execute(
+            "SELECT id, state FROM deployments WHERE gone_at IS NULL ORDER BY created_at, id").fetchall())
 
     def mark_gone(self, deployment_id: str, now: datetime) -> None:
         self.db.execute(
@@ -445,23 +445,15 @@ class Store:
         ts = iso(at)
         appended = []
         with self.db.write() as conn:
-            last = {}
-            ids = [p[0] for p in points]
-            for i in range(0, len(ids), _IN_CHUNK):
-                chunk = ids[i:i + _IN_CHUNK]
-                last.update((r["deployment_id"], r) for r in conn.execute(
-                    f"""SELECT h.* FROM replica_history h JOIN (
-                            SELECT deployment_id, MAX(at) AS at FROM replica_history
-                            WHERE deployment_id IN ({", ".join("?" for _ in chunk)}) GROUP BY deployment_id
-                        ) m ON m.deployment_id = h.deployment_id AND m.at = h.at""", chunk))
+            # Each deployment's last point by an index seek (a scan of every point of the page's
+            # deployments grew with their history).
+            last = {r[0]: r[1:] for r in conn.execute(
+                """SELECT w.value, h.replicas, h.accelerator_type, h.accelerator_count, h.single_region
+                   FROM json_each(?) w JOIN replica_history h ON h.deployment_id = w.value
+                    AND h.at = (SELECT MAX(at) FROM replica_history WHERE deployment_id = w.value)""",
+                (json.dumps([p[0] for p in points]),))}
             for deployment_id, replicas, accelerator_type, accelerator_count, single_region in points:
-                prev = last.get(deployment_id)
-                if prev and (
-                    prev["replicas"] == replicas
-                    and prev["accelerator_type"] == accelerator_type
-                    and prev["accelerator_count"] == accelerator_count
-                    and bool(prev["single_region"]) == single_region
-                ):
+                if last.get(deployment_id) == (replicas, accelerator_type, accelerator_count, int(single_region)):
                     continue
                 conn.execute(
                     """INSERT OR REPLACE INTO replica_history

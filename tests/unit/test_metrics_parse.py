@@ -49,3 +49,11 @@ def test_crlf_lines_and_a_last_line_without_newline():
 
 def test_no_samples_is_no_rates():
     assert request_rates_in([b"# nothing here\n", b""]) == {}
+
+
+def test_the_deployment_label_is_found_by_name_not_by_suffix():
+    text = (b'request_counter_total:sum_by_deployment{base_deployment_id="z", deployment_id="a"} 1\n'
+            b'request_counter_total:sum_by_deployment{ deployment_id = "b" ,x="y"} 2\n'
+            b'request_counter_total:sum_by_deployment{base_deployment_id="z"} 4\n'
+            b'request_counter_total:sum_by_deployment{deployment="accounts/demo/deployments/c",a="\\\\"} 8\n')
+    assert request_rates_in([text]) == {"a": 1.0, "b": 2.0, "c": 8.0}
