@@ -144,6 +144,18 @@ def _tally(split: SplitDay) -> Tally:
     return tally
 
 
+def _sum(a: Tally, b: Tally) -> Tally:
+    total = dict(a)
+    for key, gpu_us in b.items():
+        total[key] = total.get(key, 0) + gpu_us
+    return total
+
+
+def _less(whole: Tally, part: Tally) -> Tally:
+    """What is left of a day's tally without a part of it (both exact, so nothing goes negative)."""
+    return {key: rest for key, gpu_us in whole.items() if (rest := gpu_us - part.get(key, 0))}
+
+
 def _rollup_rows(tz_name: str, dep_id: str, day: str, day_end: str, tally: Tally) -> list[tuple]:
     """``cost_rollups`` rows of one deployment's day: serving and idle GPU time per accelerator
     type and placement, or one marker row when nothing ran."""
@@ -199,10 +211,16 @@ def _costs_between(services: Services, start: datetime, end: datetime) -> dict[s
     n = len(days)
     bounds = [local_midnight(d, tz) for d in (*days, days[-1] + timedelta(days=1))]
     starts = [epoch_us(b) for b in bounds]  # starts[i + 1] is where day i ends
+    since = [iso(b) for b in bounds]
+    start_iso, end_iso = iso(start_utc), iso(end_utc)
     # Days i0 .. i1 - 1 are whole and over (the window starts at or before them and now is past
-    # their end); only those are cached. i0 is 1 when the window starts mid-day.
+    # their end). i0 is 1 when the window starts mid-day: that day (``lead``) is over too, and
+    # it is cached whole; the window's part of it is then the cached day less the part before
+    # the window, when that part is the shorter one to read.
     closed = [i for i in range(n) if starts[i] >= s_us and starts[i + 1] <= e_us]
     i0, i1 = (closed[0], closed[-1] + 1) if closed else (0, 0)
+    lead = i0 == 1
+    cached = range(0 if lead else i0, i1)
 
     db = services.store.db
     conn = db.conn
@@ -217,10 +235,10 @@ def _costs_between(services: Services, start: datetime, end: datetime) -> dict[s
                  for dep_id, at in cursor.execute(_FIRST_POINTS)}
         # Per deployment, one entry per day of the window: its rollup, or None.
         rolled: dict[str, list[Tally | SplitDay | None]] = {}
-        if closed:
-            day_index = {days[i].isoformat(): i for i in closed}
+        if cached:
+            day_index = {days[i].isoformat(): i for i in cached}
             for dep_id, day, acc_type, single, serving_us, idle_us in cursor.execute(
-                _ROLLUPS, (tz_name, days[i0].isoformat(), days[i1 - 1].isoformat())
+                _ROLLUPS, (tz_name, days[cached[0]].isoformat(), days[i1 - 1].isoformat())
             ):
                 per = rolled.get(dep_id)
                 if per is None:
@@ -234,15 +252,15 @@ def _costs_between(services: Services, start: datetime, end: datetime) -> dict[s
                     tally = had if had.__class__ is dict else _tally(had)  # type: ignore[arg-type]
                     tally.update(_tally(split))  # type: ignore[union-attr]
                     per[i] = tally
-        # Per deployment, the first day integrated from points: the first whole day it needs
-        # (it had a replica point before the day ended) and has no rollup of, else the first
-        # day after the whole ones. A fresh span that would start on the first whole day starts
-        # at the window's start instead (one span rather than two).
+        # Per deployment, the first day integrated from points (f): the first whole day it
+        # needs (it had a replica point before the day ended) and has no rollup of, else the
+        # first day after the whole ones. A span that would start on the first whole day starts
+        # at the window's start instead (at the start of its day, when that day is ``lead``).
         fresh_from: dict[str, int] = {}
         trailing: dict[str, str] = {}
-        leading: dict[str, str] = {}
-        since = [iso(b) for b in bounds]
-        since[0] = iso(start_utc)
+        lead_to_end: dict[str, str] = {}  # [start of day 0 or of the window, end of day 0)
+        lead_before: dict[str, str] = {}  # [start of day 0, start of the window)
+        prefix_shorter = lead and s_us - starts[0] < starts[1] - s_us
         none: list = [None] * n
         for dep_id, first_us in first.items():
             if first_us >= e_us:
@@ -254,13 +272,20 @@ def _costs_between(services: Services, start: datetime, end: datetime) -> dict[s
             f = 0 if k == i0 else k
             fresh_from[dep_id] = f
             if f < n:
-                trailing[dep_id] = since[f]
-            if f and i0:
-                leading[dep_id] = since[0]
-        replicas = _points(cursor, _REPLICA_SPAN, trailing, iso(end_utc))
-        serving = _points(cursor, _SERVING_SPAN, trailing, iso(end_utc))
-        lead_replicas = _points(cursor, _REPLICA_SPAN, leading, since[1]) if leading else {}
-        lead_serving = _points(cursor, _SERVING_SPAN, leading, since[1]) if leading else {}
+                trailing[dep_id] = since[f] if f or lead else start_iso
+            if f and lead and first_us < starts[1]:
+                if per[0] is None:
+                    lead_to_end[dep_id] = since[0]  # the whole day, to cache it
+                elif prefix_shorter:
+                    lead_before[dep_id] = since[0]
+                else:
+                    lead_to_end[dep_id] = start_iso
+        replicas = _points(cursor, _REPLICA_SPAN, trailing, end_iso)
+        serving = _points(cursor, _SERVING_SPAN, trailing, end_iso)
+        lead_replicas = _points(cursor, _REPLICA_SPAN, lead_to_end, since[1])
+        lead_serving = _points(cursor, _SERVING_SPAN, lead_to_end, since[1])
+        before_replicas = _points(cursor, _REPLICA_SPAN, lead_before, start_iso)
+        before_serving = _points(cursor, _SERVING_SPAN, lead_before, start_iso)
     finally:
         if own_txn:
             conn.commit()
@@ -276,16 +301,34 @@ def _costs_between(services: Services, start: datetime, end: datetime) -> dict[s
             continue
         # Days before f: their rollups (None where the deployment had not started yet).
         per_day = rolled.get(dep_id) or [None] * n
-        if f and i0:
-            per_day[0] = tally_days(lead_replicas.get(dep_id, nothing), lead_serving.get(dep_id, nothing),
-                                    s_us, starts[1], ())[0]
+        day0 = None
+        if lead:
+            day0, per_day[0] = per_day[0], None  # the whole of day 0; the window has part of it
         if f < n:
-            per_day[f:] = tally_days(replicas.get(dep_id, nothing), serving.get(dep_id, nothing),
-                                     starts[f] if f else s_us, e_us, starts[f + 1:n])
+            rps, sps = replicas.get(dep_id, nothing), serving.get(dep_id, nothing)
+            if f == 0 and lead:  # from the start of day 0, cut at the window's start
+                segments = tally_days(rps, sps, starts[0], e_us, [s_us, *starts[1:n]])
+                before, per_day[:] = segments[0], segments[1:]
+                if first_us < starts[1]:
+                    cache += _rollup_rows(tz_name, dep_id, days[0].isoformat(), since[1],
+                                          _sum(before, per_day[0]))  # type: ignore[arg-type]
+            else:
+                per_day[f:] = tally_days(rps, sps, starts[f] if f else s_us, e_us, starts[f + 1:n])
             for i in range(max(f, i0), i1):
                 if first_us >= starts[i + 1]:
                     continue  # no replica point before the day ended: no rollup needed
                 cache += _rollup_rows(tz_name, dep_id, days[i].isoformat(), since[i + 1], per_day[i])  # type: ignore[arg-type]
+        if dep_id in lead_before:
+            before = tally_days(before_replicas.get(dep_id, nothing), before_serving.get(dep_id, nothing),
+                                starts[0], s_us, ())[0]
+            per_day[0] = _less(day0 if day0.__class__ is dict else _tally(day0), before)  # type: ignore[arg-type]
+        elif dep_id in lead_to_end:
+            rps, sps = lead_replicas.get(dep_id, nothing), lead_serving.get(dep_id, nothing)
+            if day0 is None:
+                before, per_day[0] = tally_days(rps, sps, starts[0], starts[1], [s_us])
+                cache += _rollup_rows(tz_name, dep_id, days[0].isoformat(), since[1], _sum(before, per_day[0]))
+            else:
+                per_day[0] = tally_days(rps, sps, s_us, starts[1], ())[0]
         results[dep_id] = deployment_cost(dep_id, days, per_day, pricer)
 
     _after_read(services)

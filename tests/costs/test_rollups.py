@@ -269,6 +269,38 @@ def test_windows_that_start_and_end_mid_day_reuse_what_overlaps(tmp_path):
         assert_same(s, start, end)
 
 
+@pytest.mark.parametrize(("hour", "read"), [(5, "before the window"), (19, "the window's part")])
+def test_a_window_starting_mid_day_caches_that_whole_day_and_reads_the_shorter_part(tmp_path, hour, read):
+    now = UTC_DAY + timedelta(days=6, hours=12)
+    s = services(tmp_path, now)
+    write(s, *random_history(random.Random(hour), UTC_DAY - timedelta(days=2), now,
+                             special=midnights(UTC_DAY.date(), 7, UTC)))
+    start = UTC_DAY + timedelta(days=1, hours=hour, minutes=17)
+    assert_same(s, start, now)
+    assert days_cached(s, "a")[0] == "2026-11-02"  # the window's first day, whole
+    assert_same(s, start, now)
+    # Doctor the cached 2 Nov: the window's part of it follows only when it is derived from it.
+    with s.store.db.write() as conn:
+        doctored = conn.execute("UPDATE cost_rollups SET idle_us = idle_us + 3600000000 "
+                                "WHERE deployment_id = 'a' AND day = '2026-11-02'").rowcount
+    got, want = cost_data.costs_between(s, start, now)["a"], reference(s, start, now)["a"]
+    extra = 3600 * doctored if read == "before the window" else 0
+    assert got.days[0].gpu_seconds == want.days[0].gpu_seconds + extra
+    assert got.days[1:] == want.days[1:]
+
+
+def test_the_day_before_cached_days_is_cached_whole_when_a_window_starts_in_it(tmp_path):
+    now = UTC_DAY + timedelta(days=7, hours=8)
+    s = services(tmp_path, now)
+    write(s, *random_history(random.Random(17), UTC_DAY - timedelta(days=1), now, deps=("a", "b")))
+    assert_same(s, UTC_DAY + timedelta(days=3), now)  # caches 4 Nov on
+    assert days_cached(s, "a")[0] == "2026-11-04"
+    assert_same(s, UTC_DAY + timedelta(days=2, hours=5), now)  # 3 Nov is read whole and cached
+    assert days_cached(s, "a")[0] == "2026-11-03"
+    for hour in (4, 6, 20, 23):  # then the window's part of it is derived from it
+        assert_same(s, UTC_DAY + timedelta(days=2, hours=hour, seconds=1), now)
+
+
 def test_a_deployment_that_starts_mid_window_needs_no_rollups_before_it_started(tmp_path):
     now = UTC_DAY + timedelta(days=10, hours=4)
     s = services(tmp_path, now)
