@@ -7,6 +7,20 @@ migration: add the next number.
 
 from __future__ import annotations
 
+
+def _rollup_trigger(table: str, event: str) -> str:
+    """The trigger that drops the cost rollups a change to one history row affects: every day of
+    that deployment ending after the row's time (the old and the new row's, for an update), and
+    bumps the generation readers compare before caching."""
+    rows = {"INSERT": ("NEW",), "UPDATE": ("OLD", "NEW"), "DELETE": ("OLD",)}[event]
+    deletes = "".join(f"""
+                   DELETE FROM cost_rollups WHERE deployment_id = {r}.deployment_id AND day_end > {r}.at;"""
+                      for r in rows)
+    return f"""CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_rollups AFTER {event} ON {table} BEGIN{deletes}
+                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
+               END"""
+
+
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (
         1,
@@ -201,32 +215,8 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "INSERT OR IGNORE INTO cost_rollup_state (id, gen) VALUES (1, 0)",
             # A change point at time t sets the state every later day opens with, so it changes
             # every day ending after t and nothing before; these keep every writer correct.
-            """CREATE TRIGGER IF NOT EXISTS replica_history_insert_rollups AFTER INSERT ON replica_history BEGIN
-                   DELETE FROM cost_rollups WHERE deployment_id = NEW.deployment_id AND day_end > NEW.at;
-                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
-               END""",
-            """CREATE TRIGGER IF NOT EXISTS replica_history_update_rollups AFTER UPDATE ON replica_history BEGIN
-                   DELETE FROM cost_rollups WHERE deployment_id = OLD.deployment_id AND day_end > OLD.at;
-                   DELETE FROM cost_rollups WHERE deployment_id = NEW.deployment_id AND day_end > NEW.at;
-                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
-               END""",
-            """CREATE TRIGGER IF NOT EXISTS replica_history_delete_rollups AFTER DELETE ON replica_history BEGIN
-                   DELETE FROM cost_rollups WHERE deployment_id = OLD.deployment_id AND day_end > OLD.at;
-                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
-               END""",
-            """CREATE TRIGGER IF NOT EXISTS traffic_history_insert_rollups AFTER INSERT ON traffic_history BEGIN
-                   DELETE FROM cost_rollups WHERE deployment_id = NEW.deployment_id AND day_end > NEW.at;
-                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
-               END""",
-            """CREATE TRIGGER IF NOT EXISTS traffic_history_update_rollups AFTER UPDATE ON traffic_history BEGIN
-                   DELETE FROM cost_rollups WHERE deployment_id = OLD.deployment_id AND day_end > OLD.at;
-                   DELETE FROM cost_rollups WHERE deployment_id = NEW.deployment_id AND day_end > NEW.at;
-                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
-               END""",
-            """CREATE TRIGGER IF NOT EXISTS traffic_history_delete_rollups AFTER DELETE ON traffic_history BEGIN
-                   DELETE FROM cost_rollups WHERE deployment_id = OLD.deployment_id AND day_end > OLD.at;
-                   UPDATE cost_rollup_state SET gen = gen + 1 WHERE id = 1;
-               END""",
+            *(_rollup_trigger(table, event) for table in ("replica_history", "traffic_history")
+              for event in ("INSERT", "UPDATE", "DELETE")),
         ],
     ),
     (
