@@ -264,7 +264,7 @@ def _offer_adoptions(services: Services, deployment_ids: list[str]) -> None:
 
 
 def _offer_line(services: Services, record: DeploymentRecord) -> str:
-    return (f"`{record.id}` · `{record.base_model}` · {record.replicas or 0} replicas · worst case "
+    return (f"`{record.id}` · `{record.base_model}` · {kit.counted(record.replicas or 0, 'replica')} · worst case "
             f"{format_usd(record_usd_per_hour(record, services.prices))}")
 
 

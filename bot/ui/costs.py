@@ -87,7 +87,7 @@ def _group_line(rank: int, group: GroupCost, by: str) -> str:
     parts.append(f"{group.gpu_hours:,.1f} GPU-h")
     if by != "deployment":
         n = len(group.deployments)
-        parts.append(f"{n} deployment{'s' if n != 1 else ''}")
+        parts.append(kit.counted(n, "deployment"))
     if group.change is not None:
         parts.append(change_text(group.change))
     return " · ".join(parts)
@@ -211,7 +211,7 @@ def _digest_line(line: DeploymentLine) -> str:
 def digest_summary(digest: OwnerDigest) -> str:
     """``You own 3 deployments, $412.00 this week, $96.00 of it idle. Biggest: `a` ($300.00).``"""
     n = digest.deployment_count
-    owns = f"You own {n} deployment{'s' if n != 1 else ''}"
+    owns = f"You own {kit.counted(n, 'deployment')}"
     if not digest.lines:
         return f"{owns}; none of them ran {digest.label}."
     text = (

@@ -128,13 +128,13 @@ def deployment_list(rows: Iterable[tuple[dict, float | None, str | None]], *, sc
         state = wire.get("state") or "?"
         lines.append(
             f"{STATE_EMOJI.get(state, '')} `{dep_id}` · {short_model(wire.get('baseModel') or '?')} · "
-            f"{_hardware(wire)} · {wire.get('replicaCount') or 0} replicas · "
+            f"{_hardware(wire)} · {kit.counted(wire.get('replicaCount') or 0, 'replica')} · "
             f"{format_usd(usd)} max · {kit.mention(owner)}"
         )
     for wire, usd, _ in rows:
         if usd and (wire.get("replicaCount") or 0) > 0:
             burn += usd * (wire.get("replicaCount") or 0) / max(1, wire.get("maxReplicaCount") or 1)
-    header = f"{len(rows)} deployment{'s' if len(rows) != 1 else ''}" + (" you own" if scope == "mine" else "")
+    header = kit.counted(len(rows), "deployment") + (" you own" if scope == "mine" else "")
     blocks = [kit.section(f"*{header}* · running now: {format_usd(burn)}")]
     for i in range(0, len(lines), 10):
         blocks.append(kit.section("\n".join(lines[i:i + 10])))

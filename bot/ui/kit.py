@@ -54,6 +54,11 @@ def escape(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 replica``, ``2 replicas``, ``0 deployments``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def mention(user_id: str | None) -> str:
     return f"<@{user_id}>" if user_id else "nobody"
 
