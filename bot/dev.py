@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.app import SIMULATED_ACCOUNT, SIMULATED_KEY, Bot, create_bot, quiet_libraries
+from bot.app import SIMULATED_ACCOUNT, SIMULATED_KEY, Bot, create_bot, quiet_libraries, settle_heap
 from bot.config import Settings
 
 log = logging.getLogger("fwbot.dev")
@@ -146,6 +146,7 @@ def main(host: str = "127.0.0.1", port: int = 8700, db: str | None = None) -> in
             return 1
         raise
 
+    settle_heap()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

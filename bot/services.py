@@ -30,12 +30,16 @@ class AckGate:
 
     Slack drops a request not acknowledged within 3 seconds; the reply a person waits for after
     an ack can come a moment later. Python runs one thread at a time, so during a burst the work
-    of earlier requests would otherwise take turns with the acks of later ones.
+    of earlier requests would otherwise take turns with the acks of later ones. Work starts once
+    no request has been answered for ``quiet_s`` (a burst has gaps between its requests, shorter
+    than that), or when its own time limit is up.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, quiet_s: float = 0.025) -> None:
+        self.quiet_s = quiet_s
         self._cond = threading.Condition()
         self._acking = 0
+        self._last_ack = float("-inf")
 
     @contextlib.contextmanager
     def acking(self) -> Iterator[None]:
@@ -46,13 +50,22 @@ class AckGate:
         finally:
             with self._cond:
                 self._acking -= 1
+                self._last_ack = time.monotonic()
                 if not self._acking:
                     self._cond.notify_all()
 
     def wait_quiet(self, timeout_s: float) -> None:
-        """Return once no request is being answered, or after ``timeout_s``."""
+        """Return once no request is being answered and none was for ``quiet_s``, or after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
         with self._cond:
-            self._cond.wait_for(lambda: not self._acking, timeout_s)
+            while (now := time.monotonic()) < deadline:
+                if self._acking:
+                    self._cond.wait(deadline - now)
+                    continue
+                quiet_for = now - self._last_ack
+                if quiet_for >= self.quiet_s:
+                    return
+                self._cond.wait(min(self.quiet_s - quiet_for, deadline - now))
 
 
 @dataclass
@@ -71,6 +84,8 @@ class Services:
     _catalog: list[dict] = field(default_factory=list)
     _catalog_at: float = 0.0
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock)
+    _work_pending: int = 0
+    _work_done: threading.Condition = field(default_factory=threading.Condition)
 
     def after_ack(self, fn: Callable[..., Any], *args: Any, on_error: Callable[[BaseException], Any] | None = None
                   ) -> None:
@@ -87,8 +102,19 @@ class Services:
                         on_error(e)
                     except Exception:  # noqa: BLE001 - the error path must not raise
                         log.exception("could not report a failure")
+            finally:
+                with self._work_done:
+                    self._work_pending -= 1
+                    self._work_done.notify_all()
 
+        with self._work_done:
+            self._work_pending += 1
         self.work.submit(run)
+
+    def wait_work_done(self, timeout_s: float) -> bool:
+        """Wait until every piece of work after an ack has finished; False on timeout."""
+        with self._work_done:
+            return self._work_done.wait_for(lambda: not self._work_pending, timeout_s)
 
     @property
     def prices(self) -> dict[str, float]:

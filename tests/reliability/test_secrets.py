@@ -68,6 +68,7 @@ def test_secrets_appear_in_no_log_message_error_or_page(stack, capture):
     ws.wait_for(lambda: stack.services.store.db.scalar("SELECT COUNT(*) FROM audit WHERE deployment_id = 'sec-1'"))
     for text in ("list all", "get sec-1", "audit", "help", "deploy --bogus", "models"):
         seen.append(json.dumps(stack.fw(text).json))
+    assert stack.services.wait_work_done(10)  # their replies are out before the faults below
     # Fireworks faults and a refused key
     sim.faults.fail_next(3, 503)
     stack.fw("get sec-1")

@@ -46,3 +46,15 @@ def test_work_does_not_wait_forever_behind_a_stream_of_requests():
 def test_no_request_no_wait():
     gate = AckGate()
     gate.wait_quiet(60)  # returns at once
+
+
+def test_a_serving_process_takes_its_start_up_heap_out_of_the_collectors_reach():
+    import gc
+
+    from bot.app import settle_heap
+
+    try:
+        settle_heap()
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # this is a test process: let it collect what it builds later

@@ -557,3 +557,11 @@ def test_help_by_alias_and_unknown_topic() -> None:
     with pytest.raises(UsageError) as e:
         help_text("nope")
     assert e.value.subcommand == "help"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_characters="<&\\\"“”'‘’"), max_size=60))
+def test_plain_text_is_split_like_the_character_lexer_does(text):
+    from bot.grammar import _lex, _lex_units
+
+    assert list(_lex(text)) == list(_lex_units(text, False))
