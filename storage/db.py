@@ -20,7 +20,9 @@ def iso(dt: datetime | None) -> str | None:
     """Times are stored as RFC3339 UTC text, which sorts correctly as text."""
     if dt is None:
         return None
-    return dt.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return dt.isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" → "Z"
 
 
 def parse_iso(text: str | None) -> datetime | None:

@@ -294,14 +294,16 @@ class Store:
     def _compared_rows(self, ids: list[str]) -> dict[str, tuple]:
         """What :meth:`_settled` reads of each stored deployment, by id."""
         stored: dict[str, tuple] = {}
+        cursor = self.db.conn.cursor()
+        cursor.row_factory = None  # plain tuples, compared as they come
         for i in range(0, len(ids), _IN_CHUNK):
             chunk = ids[i:i + _IN_CHUNK]
-            for row in self.db.conn.execute(
+            for row in cursor.execute(
                 f"""SELECT id, {", ".join(_COMPARED)}, MAX(COALESCE(last_seen_at, ''), COALESCE(s.seen_at, '')),
                            gone_at, ready_at, ready_announced, owner, created_by_bot, adoption_offered_at
                     FROM deployments LEFT JOIN deployment_sightings s ON s.deployment_id = id
                     WHERE id IN ({", ".join("?" for _ in chunk)})""", chunk):
-                stored[row[0]] = tuple(row)
+                stored[row[0]] = row
         return stored
 
     def confirm_unchanged(self, digest: bytes, entries: list[tuple[str, tuple]], now: datetime) -> bool:
@@ -375,6 +377,11 @@ class Store:
             return False
         return row[1:1 + n] == values
 
+    def known_live_ids(self) -> list[str]:
+        """Ids of the deployments not gone that Fireworks has shown (state known), in no order."""
+        return [r[0] for r in self.db.conn.execute(
+            "SELECT id FROM deployments WHERE gone_at IS NULL AND state IS NOT NULL").fetchall()]
+
     def live_deployment_states(self) -> dict[str, str | None]:
         """``{id: state}`` of every deployment not gone, oldest first, without loading the records."""
         return dict(self.db.conn.execute(
@@ -447,7 +454,9 @@ class Store:
         with self.db.write() as conn:
             # Each deployment's last point by an index seek (a scan of every point of the page's
             # deployments grew with their history).
-            last = {r[0]: r[1:] for r in conn.execute(
+            cursor = conn.cursor()
+            cursor.row_factory = None
+            last = {r[0]: r[1:] for r in cursor.execute(
                 """SELECT w.value, h.replicas, h.accelerator_type, h.accelerator_count, h.single_region
                    FROM json_each(?) w JOIN replica_history h ON h.deployment_id = w.value
                     AND h.at = (SELECT MAX(at) FROM replica_history WHERE deployment_id = w.value)""",
