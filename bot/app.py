@@ -415,9 +415,10 @@ def settle_heap() -> None:
     milliseconds, in the middle of a burst of acks; that was most of /fw's slowest acks.
 
     Called by the processes that serve (``fwbot run``, ``fwbot dev``), not by :func:`create_bot`:
-    a test process builds hundreds of bots, and what it froze would never be collected.
+    a test process builds hundreds of bots, and what it froze would never be collected. No
+    collection first: it would hold every thread for as long as the stall it prevents, as the
+    process starts serving; the few start-up cycles that are already garbage stay, once.
     """
-    gc.collect()
     gc.freeze()
 
 
