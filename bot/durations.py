@@ -56,7 +56,7 @@ def format_api_duration(seconds: float) -> str:
     return f"{seconds:.3f}".rstrip("0") + "s"
 
 
-_API = re.compile(r"^(\d+(?:\.\d+)?)s$")
+_API = re.compile(r"^(\d+(?:\.\d+)?)s\Z")
 
 
 def parse_api_duration(text: str | None) -> float | None:

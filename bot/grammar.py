@@ -250,14 +250,14 @@ def tokenize(text: str) -> list[str]:
     return [t.text for t in _lex(text)]
 
 
-_SAFE_WORD = re.compile(r"^[A-Za-z0-9_@%+=:,./-]+$")
+_SAFE_WORD = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 
 
 def quote(args: Sequence[str]) -> str:
     """The inverse of :func:`tokenize`: text (Slack-escaped) that tokenizes back to ``args``."""
     out = []
     for arg in args:
-        if not _SAFE_WORD.match(arg):
+        if not _SAFE_WORD.fullmatch(arg):  # not match with $: that passes "0\n"
             arg = '"' + "".join("\\" + c if c in _DQ_ESCAPABLE else c for c in arg) + '"'
         out.append(slack_escape(arg))
     return " ".join(out)
@@ -393,8 +393,8 @@ def _choice(text: str, ctx: _Ctx) -> str:
     raise _Invalid(f"must be one of {', '.join(f'`{c}`' for c in ctx.choices)}, not `{text}`.{hint}")
 
 
-_USER_RE = re.compile(r"^<@([UW][A-Z0-9]+)>$|^([UW][A-Z0-9]{2,})$")
-_CHANNEL_RE = re.compile(r"^<#([CG][A-Z0-9]+)>$|^([CG][A-Z0-9]{2,})$")
+_USER_RE = re.compile(r"^<@([UW][A-Z0-9]+)>\Z|^([UW][A-Z0-9]{2,})\Z")
+_CHANNEL_RE = re.compile(r"^<#([CG][A-Z0-9]+)>\Z|^([CG][A-Z0-9]{2,})\Z")
 
 
 def _user(text: str) -> str:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 # Fireworks resource ids (contract §1).
-RESOURCE_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+RESOURCE_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?\Z")  # \Z: $ would pass "id\n"
 
 PUBLIC_CATALOG_ACCOUNT = "fireworks"
 

@@ -43,7 +43,7 @@ SHAPE_PRESETS: tuple[str, ...] = (
     "chat",
     "summarization",
 )
-_SHAPE_NAME_RE = re.compile(r"^accounts/[^/\s]+/deploymentShapes/[^/\s]+(/versions/[^/\s]+)?$")
+_SHAPE_NAME_RE = re.compile(r"^accounts/[^/\s]+/deploymentShapes/[^/\s]+(/versions/[^/\s]+)?\Z")
 
 # Load-target keys firectl documents; the API currently honours only "default".
 LOAD_TARGET_KEYS: tuple[str, ...] = (

@@ -565,3 +565,15 @@ def test_plain_text_is_split_like_the_character_lexer_does(text):
     from bot.grammar import _lex, _lex_units
 
     assert list(_lex(text)) == list(_lex_units(text, False))
+
+
+def test_a_word_ending_in_a_newline_is_quoted():
+    name = "0\n"
+    cmd = p("deploy x --display-name " + quote([name]))
+    assert isinstance(cmd, DeployCommand) and cmd.spec.display_name == name
+
+
+def test_an_id_never_keeps_a_trailing_newline():
+    cmd = p('deploy x --deployment-id "my-dep\n"')
+    assert isinstance(cmd, DeployCommand) and cmd.spec.deployment_id == "my-dep"
+    assert "deployment id" in err('deploy x --deployment-id "my-dep\nx"').message.lower()
