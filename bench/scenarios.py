@@ -204,28 +204,19 @@ def summary_floor(args: dict) -> dict:
 def timed_summary(args: dict) -> dict:
     """The month-to-date cost summary by owner, from the stored history: the timed part."""
     from bot import costs
+    from bot.cost_data import costs_between, deployment_meta
 
     services = services_for(args["db"], None, None, T0)
     store = services.store
     rollups_before = store.db.scalar("SELECT count(*) FROM cost_rollups")  # also opens the connection
     start, end = T0 - timedelta(days=args["days"]), T0
     t0 = time.perf_counter()
-    try:
-        from bot.cost_data import costs_between, deployment_meta
-
-        results = costs_between(services, start, end)
-        meta = deployment_meta(store)
-        source = "bot.cost_data"
-    except ImportError:
-        results = costs.integrate(store.replica_history(since=start), store.traffic_history(), start, end,
-                                  prices=services.prices, tz=services.settings.tz, now=T0)
-        meta = {r.id: {"owner": r.owner, "channel": r.channel, "base_model": r.base_model}
-                for r in store.deployments(include_gone=True)}
-        source = "bot.costs.integrate"
+    results = costs_between(services, start, end)
+    meta = deployment_meta(store)
     report = costs.cost_report(results, meta, "owner", label="last 30 days")
     wall = time.perf_counter() - t0
     assert len(report.groups) == len({d.owner for d in fleet(args["n"])} & set(USERS))
-    return {"wall_s": wall, "deployments": len(results), "source": source, "rollups_before": rollups_before,
+    return {"wall_s": wall, "deployments": len(results), "rollups_before": rollups_before,
             "rollups_after": store.db.scalar("SELECT count(*) FROM cost_rollups")}
 
 
