@@ -224,8 +224,7 @@ def _costs_between(services: Services, start: datetime, end: datetime) -> dict[s
 
     db = services.store.db
     conn = db.conn
-    cursor = conn.cursor()
-    cursor.row_factory = None  # plain tuples: a Row per point costs more than the point
+    cursor = db.tuples()  # a Row per point would cost more than the point
     own_txn = not conn.in_transaction
     if own_txn:
         cursor.execute("BEGIN")  # one snapshot for the generation, the rollups and the points

@@ -173,8 +173,7 @@ class Store:
     # -- deployments ---------------------------------------------------------------------------
     def _records(self, where: str, params: tuple) -> list[DeploymentRecord]:
         # Plain tuples straight into records: a dict per row first cost as much as the query.
-        cursor = self.db.conn.cursor()
-        cursor.row_factory = None
+        cursor = self.db.tuples()
         cursor.execute(f"SELECT {_RECORD_COLUMNS} FROM deployments WHERE {where}", params)
         return [DeploymentRecord.from_values(row) for row in cursor]
 
@@ -294,8 +293,7 @@ class Store:
     def _compared_rows(self, ids: list[str]) -> dict[str, tuple]:
         """What :meth:`_settled` reads of each stored deployment, by id."""
         stored: dict[str, tuple] = {}
-        cursor = self.db.conn.cursor()
-        cursor.row_factory = None  # plain tuples, compared as they come
+        cursor = self.db.tuples()  # compared as they come
         for i in range(0, len(ids), _IN_CHUNK):
             chunk = ids[i:i + _IN_CHUNK]
             for row in cursor.execute(
@@ -454,9 +452,7 @@ class Store:
         with self.db.write() as conn:
             # Each deployment's last point by an index seek (a scan of every point of the page's
             # deployments grew with their history).
-            cursor = conn.cursor()
-            cursor.row_factory = None
-            last = {r[0]: r[1:] for r in cursor.execute(
+            last = {r[0]: r[1:] for r in self.db.tuples().execute(
                 """SELECT w.value, h.replicas, h.accelerator_type, h.accelerator_count, h.single_region
                    FROM json_each(?) w JOIN replica_history h ON h.deployment_id = w.value
                     AND h.at = (SELECT MAX(at) FROM replica_history WHERE deployment_id = w.value)""",
