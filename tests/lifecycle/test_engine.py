@@ -418,7 +418,9 @@ def test_a_second_click_on_a_handled_warning_is_answered(life):
     # A client still showing the old message (a stale view) keeps the buttons.
     stale_copy = life.ws.add_message(CHANNEL, "U0FWBOT", text=warning.text, blocks=warning.blocks)
     life.click(warning, "lc_keep_warm_1h")
-    life.ws.wait_for(lambda: sim_dep(life, "twice").min_replica_count == 1)
+    # The warning is edited once the resolution is on record (the min changes a moment before).
+    life.ws.wait_for(lambda: "kept warm until" in message_text(life.latest(warning)))
+    assert sim_dep(life, "twice").min_replica_count == 1
     life.click(stale_copy, "lc_scale_to_zero", user="U_ADMIN")
     text = life.ephemeral("Nothing was done", user="U_ADMIN")
     assert "already handled" in text and "kept warm until" in text
