@@ -17,6 +17,7 @@ from bot.services import Services
 from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui.kit import Message
+from handlers.acking import acked_first
 from handlers.commands import Context, announce_in_thread, do_get, reply
 
 log = logging.getLogger("fwbot.actions")
@@ -87,8 +88,8 @@ def register(app: App, services: Services, metrics) -> None:
             reply(ctx.respond, message)
 
     @app.action("confirm_delete")
-    def confirm_delete(ack, body, respond, client) -> None:
-        ack()
+    @acked_first(services)
+    def confirm_delete(body, respond, client) -> None:
         ctx = context(body, respond, client)
         data = _json_value(body)
         dep_id, hard = str(data.get("d") or ""), bool(data.get("h"))
@@ -113,8 +114,8 @@ def register(app: App, services: Services, metrics) -> None:
         guarded(ctx, run)
 
     @app.action("confirm_scale")
-    def confirm_scale(ack, body, respond, client) -> None:
-        ack()
+    @acked_first(services)
+    def confirm_scale(body, respond, client) -> None:
         ctx = context(body, respond, client)
         data = _json_value(body)
         dep_id, replicas = str(data.get("d") or ""), data.get("r") or 0
@@ -136,8 +137,8 @@ def register(app: App, services: Services, metrics) -> None:
         guarded(ctx, run)
 
     @app.action("confirm_cancel")
-    def confirm_cancel(ack, respond) -> None:
-        ack()
+    @acked_first(services)
+    def confirm_cancel(respond) -> None:
         respond(delete_original=True)
 
     def deployment_button(action_id: str | re.Pattern[str]):
@@ -145,8 +146,8 @@ def register(app: App, services: Services, metrics) -> None:
 
         def decorate(fn):
             @app.action(action_id)
-            def listener(ack, body, respond, client) -> None:
-                ack()
+            @acked_first(services)
+            def listener(body, respond, client) -> None:
                 ctx = context(body, respond, client)
                 dep_id = _value(body)
                 guarded(ctx, lambda: _bad_id(dep_id) or fn(ctx, dep_id, body))

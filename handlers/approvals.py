@@ -24,6 +24,7 @@ from bot.approvals import (
 from bot.services import Services
 from bot.ui import approvals as ui
 from bot.ui.kit import Message
+from handlers.acking import acked_first
 from handlers.approvals_gate import ApproverDirectory, audit, carry_out, report
 from storage.store import ApprovalRecord
 
@@ -84,8 +85,8 @@ def register(app: App, services: Services, metrics) -> None:
         tell(channel, user, ui.late_click(outcome))
 
     @app.action(ui.APPROVE)
-    def approve(ack, body) -> None:
-        ack()
+    @acked_first(services)
+    def approve(body) -> None:
         user = body["user"]["id"]
         _, channel, _ = _clicked(body)
         record = bound_request(body, user)
@@ -105,8 +106,8 @@ def register(app: App, services: Services, metrics) -> None:
         carry_out(services, metrics, record.id)
 
     @app.action(ui.REJECT)
-    def reject(ack, body, client) -> None:
-        ack()
+    @acked_first(services)
+    def reject(body, client) -> None:
         user = body["user"]["id"]
         _, channel, _ = _clicked(body)
         record = bound_request(body, user)
@@ -154,11 +155,11 @@ def register(app: App, services: Services, metrics) -> None:
         assert decided is not None
         audit(services, user, "reject", "ok", decided,
               detail=f"rejected {decided.kind} requested by {decided.requester}: {reason}")
-        report(services, decided, tell_requester=True)
+        services.after_ack(lambda: report(services, decided, tell_requester=True))
 
     @app.action(ui.CANCEL)
-    def cancel(ack, body, respond) -> None:
-        ack()
+    @acked_first(services)
+    def cancel(body, respond) -> None:
         user = body["user"]["id"]
         token, channel, _ = _clicked(body)
         record = store.approval(token) if token else None

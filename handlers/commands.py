@@ -84,13 +84,16 @@ def register(app: App, services: Services, metrics) -> None:
         ack()
         ctx = Context(services, ops, Actor(user, body.get("channel_id"), services.is_admin(user)),
                       respond, client, body, metrics)
+
+        def failed(_e: BaseException) -> None:
+            reply(respond, ui.problem(INTERNAL_ERROR))
         if cmd.verb == "deploy_modal":
             from handlers.views import open_deploy_modal
 
-            # The trigger expires 3 s after the command: open the form right here.
-            open_deploy_modal(ctx, body["trigger_id"])
+            # The trigger expires 3 s after the command; work after an ack starts within 1 s.
+            services.after_ack(open_deploy_modal, ctx, body["trigger_id"], on_error=failed)
             return
-        services.after_ack(run_verb, ctx, cmd, on_error=lambda _e: reply(respond, ui.problem(INTERNAL_ERROR)))
+        services.after_ack(run_verb, ctx, cmd, on_error=failed)
 
 
 INTERNAL_ERROR = ("fwbot hit an internal error and did not finish that request. "

@@ -20,6 +20,7 @@ from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui.kit import Message
 from handlers import commands
+from handlers.acking import acked_first
 from handlers.commands import Context, announce_in_thread, reply
 
 log = logging.getLogger("fwbot.costs")
@@ -195,11 +196,11 @@ def register(app: App, services: Services, metrics) -> None:
         reply(respond, message)
 
     @app.action("cost_scale_to_zero")
-    def on_scale_to_zero(ack, body, respond, client) -> None:
-        ack()
+    @acked_first(services)
+    def on_scale_to_zero(body, respond, client) -> None:
         run_button(body, respond, client, scale_to_zero)
 
     @app.action("cost_delete")
-    def on_delete(ack, body, respond, client) -> None:
-        ack()
+    @acked_first(services)
+    def on_delete(body, respond, client) -> None:
         run_button(body, respond, client, delete_idle)

@@ -9,6 +9,7 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
 from bot.services import Services
+from handlers.acking import acked_first, tell_internal_error
 
 log = logging.getLogger("fwbot.handlers")
 
@@ -52,13 +53,7 @@ def register(app: App, services: Services) -> None:
     @app.error
     def on_error(error: Exception, body: dict, respond, logger) -> None:
         log.exception("unhandled error in a listener", exc_info=error)
-        try:
-            if body.get("response_url"):
-                respond(response_type="ephemeral", replace_original=False,
-                        text=":boom: fwbot hit an internal error and did not finish that request. "
-                             "Nothing further was changed; the error is in fwbot's log.")
-        except Exception:  # noqa: BLE001 - the error path must not raise
-            log.exception("could not tell the user about an error")
+        tell_internal_error(body, respond)
 
 
 STALE_BUTTON = (":information_source: fwbot does not know this button (it may be from an older version of "
@@ -71,8 +66,8 @@ def register_fallbacks(app: App, services: Services) -> None:
     """Answers for interactions no listener claimed, so a click never goes unanswered."""
 
     @app.action(re.compile(".*"))
-    def unknown_action(ack, body, respond) -> None:
-        ack()
+    @acked_first(services)
+    def unknown_action(body, respond) -> None:
         action = (body.get("actions") or [{}])[0]
         log.info("no listener for action %r", action.get("action_id"))
         if action.get("url"):  # a link button: Slack opened the link, there is nothing to do
@@ -83,8 +78,8 @@ def register_fallbacks(app: App, services: Services) -> None:
             _tell(services, body["user"]["id"], STALE_BUTTON)
 
     @app.view(re.compile(".*"))
-    def unknown_view(ack, body) -> None:
-        ack()
+    @acked_first(services)
+    def unknown_view(body) -> None:
         log.info("no listener for view %r", (body.get("view") or {}).get("callback_id"))
         _tell(services, body["user"]["id"], STALE_FORM)
 

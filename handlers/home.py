@@ -13,6 +13,7 @@ from bot.sweep import LifecycleEngine
 from bot.ui import kit
 from bot.ui.deployments import plain
 from bot.ui.home import render_home
+from handlers.acking import acked_first
 from handlers.lifecycle import kept_warm_message
 
 log = logging.getLogger("fwbot.home")
@@ -34,14 +35,15 @@ def register(app: App, services: Services) -> None:
     engine = LifecycleEngine(services)
 
     @app.event("app_home_opened")
+    @acked_first(services)
     def home_opened(event, client) -> None:
         if event.get("tab", "home") == "home":
             publish_home(engine, client, event["user"])
 
     def on_home(action_id: str, run) -> None:
         @app.action(action_id)
-        def listener(ack, body, client) -> None:
-            ack()
+        @acked_first(services)
+        def listener(body, client) -> None:
             user = body["user"]["id"]
             actor = Actor(user, None, services.is_admin(user))
             dep_id = str((body.get("actions") or [{}])[0].get("value") or "")

@@ -26,6 +26,7 @@ from bot.ui import deployments as dui
 from bot.ui import kit
 from bot.ui import lifecycle as ui
 from bot.ui.kit import Message
+from handlers.acking import acked_first, tell_internal_error
 from handlers.commands import VERBS, Context, reply
 from storage.store import DeploymentRecord, WarningRow
 
@@ -112,8 +113,8 @@ def register(app: App, services: Services, metrics) -> None:
 
     def on_warning(action_id: str, run: Callable[[Click, Any, Any], Message | None]) -> None:
         @app.action(action_id)
-        def listener(ack, body, respond, client) -> None:
-            ack()
+        @acked_first(services)
+        def listener(body, respond, client) -> None:
             try:
                 click = check(body, respond)
                 if click is None:
@@ -178,7 +179,7 @@ def register(app: App, services: Services, metrics) -> None:
     on_warning("lc_transfer", hand_over)
 
     @app.view(ui.TRANSFER_CALLBACK)
-    def hand_over_submitted(ack, body, view) -> None:
+    def hand_over_submitted(ack, body, view, respond) -> None:
         dep_id = str(view.get("private_metadata") or "")
         actor = Actor(body["user"]["id"], None, services.is_admin(body["user"]["id"]))
         new_owner = picked_user(view)
@@ -199,16 +200,20 @@ def register(app: App, services: Services, metrics) -> None:
             ack(response_action="errors", errors={ui.TRANSFER_BLOCK: error})
             return
         ack()
-        record = ops.transfer(actor, dep_id, new_owner)
-        engine.note_in_thread(record, dui.plain(
-            f":handshake: {kit.mention(new_owner)} now owns `{dep_id}` (handed over by {kit.mention(actor.user_id)}); "
-            "its warnings go to them from now on.", simulated=services.simulated))
-        engine.edit_tracking(dep_id)
+
+        def hand_over() -> None:
+            record = ops.transfer(actor, dep_id, new_owner)
+            engine.note_in_thread(record, dui.plain(
+                f":handshake: {kit.mention(new_owner)} now owns `{dep_id}` (handed over by "
+                f"{kit.mention(actor.user_id)}); its warnings go to them from now on.", simulated=services.simulated))
+            engine.edit_tracking(dep_id)
+
+        services.after_ack(hand_over, on_error=lambda _e: tell_internal_error(body, respond))
 
     # -- after fwbot deleted something --------------------------------------------------------
     @app.action("lc_undelete")
-    def undelete(ack, body, respond, client) -> None:
-        ack()
+    @acked_first(services)
+    def undelete(body, respond, client) -> None:
         row = store.warning_by_token(_value(body))
         if row is None:
             reply(respond, dui.plain(":information_source: This button belongs to no deletion fwbot knows."))
@@ -241,6 +246,7 @@ def register(app: App, services: Services, metrics) -> None:
 
     # -- owners who leave Slack ---------------------------------------------------------------
     @app.event("user_change")
+    @acked_first(services)
     def user_changed(event) -> None:
         user = event.get("user")
         if isinstance(user, dict) and isinstance(user.get("id"), str) and user.get("deleted") is True:

@@ -18,6 +18,7 @@ from bot.pricing import format_usd, worst_case_usd_per_hour
 from bot.services import Services
 from bot.spec import DeploymentSpec, SpecError
 from bot.ui import kit
+from handlers.acking import acked_first, tell_internal_error
 from handlers.commands import Context, execute_deploy, reply
 
 log = logging.getLogger("fwbot.views")
@@ -219,8 +220,8 @@ def open_deploy_modal(ctx: Context, trigger_id: str) -> None:
 def register(app: App, services: Services, metrics) -> None:
     ops = Operations(services)
 
-    def _live_update(ack, body, client, respond) -> None:
-        ack()
+    @acked_first(services)
+    def _live_update(body, client, respond) -> None:
         view = body.get("view")
         if not view:  # these ids only live in the deploy modal
             if body.get("response_url"):
@@ -260,14 +261,18 @@ def register(app: App, services: Services, metrics) -> None:
         meta = _metadata(body["view"])
         ctx = Context(services, ops, Actor(user, meta.get("channel"), services.is_admin(user)),
                       respond, client, body, metrics)
-        try:
-            ops.validate_deploy(planned)
-            from handlers.approvals_gate import needs_approval, request_approval
 
-            reason = needs_approval(services, planned=planned)
-            message = (request_approval(ctx, kind="deploy", planned=planned, reason=reason) if reason
-                       else execute_deploy(ctx, planned))
-        except (UserError, FireworksError) as e:
-            message = kit.Message(text=e.message, blocks=[kit.section(f":warning: Deploy failed: {e.message}")])
-        if message is not None:
-            services.poster.tell(user, message, meta.get("channel"))
+        def deploy() -> None:
+            try:
+                ops.validate_deploy(planned)
+                from handlers.approvals_gate import needs_approval, request_approval
+
+                reason = needs_approval(services, planned=planned)
+                message = (request_approval(ctx, kind="deploy", planned=planned, reason=reason) if reason
+                           else execute_deploy(ctx, planned))
+            except (UserError, FireworksError) as e:
+                message = kit.Message(text=e.message, blocks=[kit.section(f":warning: Deploy failed: {e.message}")])
+            if message is not None:
+                services.poster.tell(user, message, meta.get("channel"))
+
+        services.after_ack(deploy, on_error=lambda _e: tell_internal_error(body, respond))

@@ -1,0 +1,59 @@
+"""Listeners answer Slack first and work after.
+
+A listener's slow part (Fireworks calls, Slack posts, opening a form) runs on fwbot's work pool
+(``Services.after_ack``), as the ``/fw`` command's does: that pool lets the acks of a burst of
+requests go first, and Bolt's listener threads are free again at once. A listener whose answer is
+a plain ack is written without ``ack`` and decorated with :func:`acked_first`. Listeners that
+answer with content (a modal's field errors) check what they must, ack, and hand the rest to
+``services.after_ack`` themselves.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from bot.services import Services
+
+log = logging.getLogger("fwbot.handlers")
+
+INTERNAL_ERROR = (":boom: fwbot hit an internal error and did not finish that request. "
+                  "Nothing further was changed; the error is in fwbot's log.")
+
+_KW = inspect.Parameter.POSITIONAL_OR_KEYWORD
+
+
+def tell_internal_error(body: dict, respond: Any) -> None:
+    """Tell the person whose request failed unexpectedly; never raises."""
+    try:
+        if respond is not None and (body.get("response_url") or (body.get("user") or {}).get("id")):
+            respond(response_type="ephemeral", replace_original=False, text=INTERNAL_ERROR)
+    except Exception:  # noqa: BLE001 - the error path must not raise
+        log.exception("could not tell the user about an error")
+
+
+def acked_first(services: Services) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a listener body (which takes no ``ack``): Slack is answered at once, the body runs
+    on the work pool with the arguments it names. An unexpected failure is logged and the user told."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        wanted = list(inspect.signature(fn).parameters)
+        if "ack" in wanted:
+            raise TypeError(f"{fn.__name__} is acknowledged for it; it must not take `ack`")
+
+        def listener(ack: Any, body: dict, respond: Any = None, **kwargs: Any) -> None:
+            ack()
+            given = {"body": body, "respond": respond, **kwargs}
+            services.after_ack(lambda: fn(**{name: given[name] for name in wanted}),
+                               on_error=lambda _e: tell_internal_error(body, respond))
+
+        # Bolt passes a listener the arguments its signature names: ours, plus the body's.
+        names = ["ack", "body", "respond"] + [n for n in wanted if n not in ("body", "respond")]
+        listener.__signature__ = inspect.Signature([inspect.Parameter(n, _KW) for n in names])  # type: ignore[attr-defined]
+        listener.__name__ = listener.__qualname__ = fn.__name__
+        listener.__doc__ = fn.__doc__
+        return listener
+
+    return decorate
