@@ -124,22 +124,27 @@ class TrafficScraper:
 
 
 # -- people -----------------------------------------------------------------------------------
+# What fwbot reads of a Slack user object, and so all it keeps.
+PROFILE_FIELDS = ("id", "name", "tz", "deleted", "is_bot")
+
+
 class SlackDirectory:
-    """Who people are in Slack (timezone, still active), asked at most once per TTL per person."""
+    """Who people are in Slack (timezone, still active), asked at most once per TTL per person.
+
+    What Slack said is kept in SQLite (``slack_people``), so a restart does not ask again about
+    every owner; a ``user_change`` event replaces it at once (:meth:`learn`).
+    """
 
     def __init__(self, services: Services, ttl_s: float = PROFILE_TTL_S) -> None:
         self.s = services
         self.ttl_s = ttl_s
-        self._cache: dict[str, tuple[datetime, dict]] = {}
-        self._lock = threading.Lock()
 
     def profile(self, user_id: str) -> dict | None:
-        """``users.info`` of a person (cached); ``None`` when Slack could not say."""
+        """``users.info`` of a person (kept ``ttl_s``); ``None`` when Slack could not say."""
         now = self.s.clock.now()
-        with self._lock:
-            hit = self._cache.get(user_id)
-            if hit and (now - hit[0]).total_seconds() < self.ttl_s:
-                return hit[1]
+        stored = self.s.store.person(user_id)
+        if stored is not None and 0 <= (now - stored[0]).total_seconds() < self.ttl_s:
+            return stored[1]
         try:
             user = self.s.poster.client.users_info(user=user_id)["user"]
         except SlackApiError as e:
@@ -147,9 +152,14 @@ class SlackDirectory:
                 log.warning("users.info %s failed: %s", user_id, e.response.get("error"))
                 return None
             user = {"id": user_id, "deleted": True}
-        with self._lock:
-            self._cache[user_id] = (now, user)
-        return user
+        return self.learn(user, now)
+
+    def learn(self, user: dict, now: datetime | None = None) -> dict:
+        """Keep what Slack says of a person (from ``users.info`` or a ``user_change`` event)."""
+        now = now or self.s.clock.now()
+        kept = {k: user[k] for k in PROFILE_FIELDS if k in user}
+        self.s.store.remember_person(str(user["id"]), kept, now)
+        return kept
 
     def tz(self, user_id: str | None) -> str | None:
         if not user_id:
@@ -168,10 +178,6 @@ class SlackDirectory:
 
     def is_bot(self, user_id: str) -> bool:
         return bool((self.profile(user_id) or {}).get("is_bot"))
-
-    def forget(self, user_id: str) -> None:
-        with self._lock:
-            self._cache.pop(user_id, None)
 
 
 # -- what the timers depend on ----------------------------------------------------------------

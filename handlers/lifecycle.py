@@ -249,6 +249,8 @@ def register(app: App, services: Services, metrics) -> None:
     @acked_first(services)
     def user_changed(event) -> None:
         user = event.get("user")
-        if isinstance(user, dict) and isinstance(user.get("id"), str) and user.get("deleted") is True:
-            engine.directory.forget(user["id"])
+        if not (isinstance(user, dict) and isinstance(user.get("id"), str)):
+            return
+        engine.directory.learn(user)
+        if user.get("deleted") is True:
             engine.offer_orphans(only=user["id"])

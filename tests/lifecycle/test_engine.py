@@ -514,6 +514,39 @@ def test_the_sweep_notices_a_departed_owner_without_the_event(life):
     assert len([m for m in life.thread("quiet") if "no longer in this Slack workspace" in message_text(m)]) == 1
 
 
+
+def users_info_calls(life, user: str) -> int:
+    return len([c for c in life.ws.calls if c.method == "users.info" and c.params.get("user") == user])
+
+
+def test_what_slack_said_of_an_owner_outlives_a_restart_for_an_hour(life):
+    life.deploy("kept", "--min-replica-count 1", user="U_OTHER")
+    life.tick(10)
+    asked = users_info_calls(life, "U_OTHER")
+    assert asked >= 1
+    assert life.store.person("U_OTHER")[1]["deleted"] is False
+    life.restart()
+    life.tick(10)
+    life.tick(10)
+    assert users_info_calls(life, "U_OTHER") == asked  # the new process read it from SQLite
+    life.clock.advance(3600)
+    life.tick(10)
+    assert users_info_calls(life, "U_OTHER") == asked + 1
+
+
+def test_a_user_change_event_replaces_what_fwbot_knows_of_a_person(life):
+    life.deploy("moved", "--min-replica-count 1", user="U_OTHER")
+    life.tick(10)
+    asked = users_info_calls(life, "U_OTHER")
+    user = life.ws.user("U_OTHER")
+    user.tz = "Asia/Tokyo"
+    life.ws.send_event({"type": "user_change", "user": life.ws.user_json(user)})
+    life.ws.wait_for(lambda: life.store.person("U_OTHER")[1]["tz"] == "Asia/Tokyo")
+    assert set(life.store.person("U_OTHER")[1]) <= {"id", "name", "tz", "deleted", "is_bot"}
+    life.tick(10)
+    assert users_info_calls(life, "U_OTHER") == asked
+
+
 # -- traffic ---------------------------------------------------------------------------------
 def test_scrapes_are_spaced_and_back_off_for_as_long_as_retry_after_says(life):
     sim, scraper = life.stack.sim, TrafficScraper(life.stack.services)
