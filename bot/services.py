@@ -21,7 +21,8 @@ CATALOG_TTL_S = 600.0
 log = logging.getLogger("fwbot")
 
 
-# Work after an ack waits at most this long for the requests being acknowledged to be answered.
+# Work after an ack waits at most this long for the requests being acknowledged to be answered;
+# after that it goes on one piece at a time until they are.
 ACK_FIRST_MAX_S = 1.0
 
 
@@ -32,7 +33,8 @@ class AckGate:
     an ack can come a moment later. Python runs one thread at a time, so during a burst the work
     of earlier requests would otherwise take turns with the acks of later ones. Work starts once
     no request has been answered for ``quiet_s`` (a burst has gaps between its requests, shorter
-    than that), or when its own time limit is up.
+    than that). Work that has waited its time limit starts anyway, but only one such piece at a
+    time runs while requests keep coming: the replies trickle out and the acks stay on time.
     """
 
     def __init__(self, quiet_s: float = 0.025) -> None:
@@ -40,6 +42,10 @@ class AckGate:
         self._cond = threading.Condition()
         self._acking = 0
         self._last_ack = float("-inf")
+        self._overdue_running = False
+        # One waiter watches the clock; the others queue on this lock, asleep, instead of all
+        # waking at every ack of a burst to compete for the interpreter with the acks.
+        self._watcher = threading.Lock()
 
     @contextlib.contextmanager
     def acking(self) -> Iterator[None]:
@@ -54,18 +60,32 @@ class AckGate:
                 if not self._acking:
                     self._cond.notify_all()
 
-    def wait_quiet(self, timeout_s: float) -> None:
-        """Return once no request is being answered and none was for ``quiet_s``, or after ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        with self._cond:
-            while (now := time.monotonic()) < deadline:
-                if self._acking:
-                    self._cond.wait(deadline - now)
-                    continue
-                quiet_for = now - self._last_ack
-                if quiet_for >= self.quiet_s:
-                    return
-                self._cond.wait(min(self.quiet_s - quiet_for, deadline - now))
+    @contextlib.contextmanager
+    def admitted(self, timeout_s: float) -> Iterator[bool]:
+        """Hold a piece of work until it may run; yields whether it was let in as overdue."""
+        overdue = self._admit(time.monotonic() + timeout_s)
+        try:
+            yield overdue
+        finally:
+            if overdue:
+                with self._cond:
+                    self._overdue_running = False
+                    self._cond.notify_all()
+
+    def _admit(self, deadline: float) -> bool:
+        with self._watcher, self._cond:
+            while True:
+                now = time.monotonic()
+                quiet_left = 0.0 if self._acking else self.quiet_s - (now - self._last_ack)
+                if not self._acking and quiet_left <= 0:
+                    return False
+                if now >= deadline and not self._overdue_running:
+                    self._overdue_running = True
+                    return True
+                if now < deadline:
+                    self._cond.wait(deadline - now if self._acking else min(quiet_left, deadline - now))
+                else:  # overdue, behind another overdue piece: until it ends, or quiet
+                    self._cond.wait(None if self._acking else quiet_left)
 
 
 @dataclass
@@ -92,9 +112,9 @@ class Services:
         """Run ``fn(*args)`` on the work pool; a failure is logged and handed to ``on_error``."""
 
         def run() -> None:
-            self.acks.wait_quiet(ACK_FIRST_MAX_S)
             try:
-                fn(*args)
+                with self.acks.admitted(ACK_FIRST_MAX_S):
+                    fn(*args)
             except Exception as e:  # noqa: BLE001 - the user is told through on_error
                 log.exception("work after an ack failed")
                 if on_error is not None:

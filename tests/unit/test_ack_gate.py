@@ -19,8 +19,9 @@ def test_work_waits_until_no_request_is_being_answered():
             order.append("acked")
 
     def work() -> None:
-        gate.wait_quiet(5)
-        order.append("work")
+        with gate.admitted(5) as overdue:
+            order.append("work")
+            assert not overdue
 
     t1 = threading.Thread(target=request)
     t1.start()
@@ -39,13 +40,47 @@ def test_work_does_not_wait_forever_behind_a_stream_of_requests():
     gate = AckGate()
     with gate.acking():
         done = threading.Event()
-        threading.Thread(target=lambda: (gate.wait_quiet(0.01), done.set())).start()
+
+        def work() -> None:
+            with gate.admitted(0.01) as overdue:
+                assert overdue
+                done.set()
+
+        threading.Thread(target=work).start()
         assert done.wait(5)
+
+
+def test_overdue_work_runs_one_piece_at_a_time_until_the_requests_stop():
+    gate = AckGate()
+    first_in, finish_first = threading.Event(), threading.Event()
+
+    def work(hold: threading.Event | None) -> None:
+        with gate.admitted(0.01):
+            if hold is not None:
+                first_in.set()
+                hold.wait(5)
+
+    with gate.acking():
+        first = threading.Thread(target=work, args=(finish_first,))
+        first.start()
+        assert first_in.wait(5)
+        others = [threading.Thread(target=work, args=(None,)) for _ in range(3)]
+        for t in others:
+            t.start()
+        for t in others:
+            t.join(0.1)
+        assert all(t.is_alive() for t in others)  # behind the overdue piece still running
+        finish_first.set()
+        first.join(5)
+    for t in others:
+        t.join(5)
+        assert not t.is_alive()
 
 
 def test_no_request_no_wait():
     gate = AckGate()
-    gate.wait_quiet(60)  # returns at once
+    with gate.admitted(60) as overdue:  # at once
+        assert not overdue
 
 
 def test_a_serving_process_takes_its_start_up_heap_out_of_the_collectors_reach():
