@@ -45,6 +45,7 @@ from bot.lifecycle import (
     due_actions,
     due_warnings,
     keep_warm_revert_key,
+    quiet_until,
     stale_reason,
     timers,
     warning_key,
@@ -297,12 +298,28 @@ class LifecycleEngine:
         return timers(dep, st.last_traffic, self.policy, now, self.s.prices, snoozed_until=st.snoozed_until,
                       keep_warm_until=st.keep_warm_until, scaled_up_at=st.scaled_up_at)
 
-    def snapshot(self, now: datetime, records: list[DeploymentRecord] | None = None) -> Snapshot:
-        """Everything a sweep decides from, in a few queries whatever the number of deployments."""
+    def snapshot(self, now: datetime, records: list[DeploymentRecord] | None = None, *,
+                 due_only: bool = False) -> Snapshot:
+        """Everything a sweep decides from, in a few queries whatever the number of deployments.
+
+        ``due_only``: a deployment with no open warning whose :func:`quiet_until` is still ahead
+        can have nothing due now; it gets no timers (``[]``), and costs the sweep a bound instead.
+        """
         store = self.s.store
         records = store.deployments() if records is None else records
         history = History.load(store, records[0].id if len(records) == 1 else None)
-        current = {d.id: self.timers_for(d, now, history.of(d.id)) for d in records}
+        if due_only:
+            watched, policy, traffic = store.deployments_with_open_warnings(), self.policy, history.traffic
+            current = {}
+            for d in records:
+                if d.id not in watched:
+                    quiet = quiet_until(d, traffic.get(d.id), policy)
+                    if quiet is None or now < quiet:
+                        current[d.id] = []
+                        continue
+                current[d.id] = self.timers_for(d, now, history.of(d.id))
+        else:
+            current = {d.id: self.timers_for(d, now, history.of(d.id)) for d in records}
         about: dict[str, list[WarningRow]] = {}
         for row in store.warnings_about([(t.deployment_id, t.kind, t.due_iso) for ts in current.values() for t in ts]):
             about.setdefault(row.deployment_id, []).append(row)
@@ -400,7 +417,7 @@ class LifecycleEngine:
         """One pass: the bot's due actions, then warnings (edits, re-posts, new ones), then owners."""
         report = SweepReport()
         now = self.s.clock.now()
-        snap = self.snapshot(now)
+        snap = self.snapshot(now, due_only=True)
         for dep in snap.records:
             for action in self._due_actions(dep, snap, now):
                 self.s.store.schedule_action(action.key, action.kind, dep.id, action.due, now,
@@ -408,7 +425,7 @@ class LifecycleEngine:
         self.run_actions(report)
         if report.actions:  # what they changed (a deletion, a revert) shows in the timers from now on
             now = self.s.clock.now()
-            snap = self.snapshot(now)
+            snap = self.snapshot(now, due_only=True)
         self._edit_stale(snap, now, report)
         self._post_due(snap, now, report)
         report.orphans = self.offer_orphans(now=now, records=snap.records)

@@ -574,6 +574,11 @@ class Store:
             params += list(statuses)
         return self._warnings(where, tuple(params))
 
+    def deployments_with_open_warnings(self) -> set[str]:
+        """Ids of the deployments with a warning claimed or sent and not yet resolved."""
+        return {r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT deployment_id FROM warnings WHERE status IN ('claimed', 'sent')").fetchall()}
+
     def warnings_in_message(self, channel: str, ts: str) -> list[WarningRow]:
         return self._warnings("w.channel = ? AND w.ts = ?", (channel, ts))
 

@@ -19,6 +19,7 @@ from bot.lifecycle import (
     due_actions,
     due_warnings,
     idle_since,
+    quiet_until,
     stale_reason,
     timers,
     warning_key,
@@ -465,3 +466,52 @@ def test_stale_idle_report_after_traffic_and_warned_at():
     # traffic before the warning was posted is the stretch it was about, not a resumption
     ts2 = timers(d, at(2.5 * H), POLICY, now, PRICES)
     assert stale_reason(key, ts2, d, at(2.5 * H), now, warned_at=at(3 * H)).startswith("the due time moved")
+
+
+# -- property: a quiet deployment has nothing due ---------------------------------------------
+@settings(max_examples=600, deadline=None)
+@given(
+    state=st.sampled_from(["READY", "UPDATING", "FAILED", "CREATING", "DELETED"]),
+    last=st.one_of(st.none(), st.integers(-3 * 86400, 20 * 86400)),
+    before_us=st.one_of(st.integers(1, 2_000_000), st.integers(1, 3 * 86400 * 10**6)),
+    min_replicas=st.integers(0, 2),
+    replicas=st.one_of(st.none(), st.integers(0, 3)),
+    unused=st.one_of(st.none(), st.sampled_from([0, 60, 3600, 86400, 30 * 86400])),
+    window=st.one_of(st.none(), st.integers(0, 7200)),
+    delete_time=st.one_of(st.none(), st.integers(-86400, 30 * 86400)),
+    ready=st.one_of(st.none(), st.integers(0, 86400)),
+    delete_leads=st.lists(st.integers(0, 3 * 86400), max_size=3),
+    stz_lead=st.integers(0, 7200),
+    idle_after=st.integers(0, 4 * 86400),
+    snoozed=st.one_of(st.none(), st.integers(0, 40 * 86400)),
+    kept_warm=st.one_of(st.none(), st.integers(0, 40 * 86400)),
+    scaled_up=st.one_of(st.none(), st.integers(0, 20 * 86400)),
+    micros=st.integers(0, 999_999),
+)
+def test_before_quiet_until_nothing_is_due(state, last, before_us, min_replicas, replicas, unused, window, delete_time,
+                                           ready, delete_leads, stz_lead, idle_after, snoozed, kept_warm, scaled_up,
+                                           micros):
+    policy = LifecyclePolicy(warn_before_delete_s=tuple(delete_leads), warn_before_scale_to_zero_s=stz_lead,
+                             idle_paying_after_s=idle_after)
+    d = dep(state=state, min_replicas=min_replicas, replicas=replicas, unused_delete_s=unused,
+            scale_to_zero_s=window, delete_time=iso(at(delete_time)) if delete_time is not None else None,
+            ready_at=iso(at(ready, microseconds=micros)) if ready is not None else None)
+    last_dt = at(last, microseconds=micros) if last is not None else None
+    opt = {k: (at(v) if v is not None else None) for k, v in
+           {"snoozed_until": snoozed, "keep_warm_until": kept_warm, "scaled_up_at": scaled_up}.items()}
+    quiet = quiet_until(d, last_dt, policy)
+    if quiet is None:
+        assert timers(d, last_dt, policy, at(0), PRICES, **opt) == []
+        return
+    now = quiet - timedelta(microseconds=before_us)  # the hardest cases are just before it
+    ts = timers(d, last_dt, policy, now, PRICES, **opt)
+    assert due_warnings(ts, policy, now, []) == []
+    assert due_actions(d, ts, policy, now) == []
+    assert all(t.due - timedelta(seconds=max(warning_leads(t, policy), default=0.0)) > now for t in ts)
+
+
+def test_a_fresh_deployment_is_quiet_until_its_first_warning_window_with_the_default_policy():
+    d = dep(min_replicas=0, replicas=1)
+    # scale to zero after 1 h, warned 10 min before: nothing can be due for 50 min
+    assert quiet_until(d, at(0), POLICY) == at(3000 - 1)
+    assert quiet_until(dep(state="DELETED"), at(0), POLICY) is None
