@@ -85,6 +85,19 @@ class Stack:
 
         return self.ws.wait_for(find, timeout=timeout)
 
+    def open_deploy_form(self, model: str, user: str = "U_DEV") -> tuple[Any, dict[str, dict[str, Any]]]:
+        """``/fw deploy`` with no arguments, then the form's model and H100 picked: the view, and
+        the values to submit (add the other fields)."""
+        self.fw("deploy", user=user)
+        view = self.ws.wait_for(lambda: (self.ws.views_for(user) or [None])[-1])
+
+        def picked(value: str, label: str) -> dict[str, Any]:
+            return {"type": "static_select",
+                    "selected_option": {"value": value, "text": {"type": "plain_text", "text": label}}}
+
+        return view, {"model": {"v": picked(f"accounts/fireworks/models/{model}", model)},
+                      "acc_type": {"v": picked("NVIDIA_H100_80GB", "H100")}}
+
     def stop(self) -> None:
         self.bot.stop()
         self.ws.stop()

@@ -466,15 +466,9 @@ def test_no_approvers_means_approvals_off(make_stack):
 
 
 def test_the_deploy_form_goes_through_the_same_gate(stack):
-    stack.fw("deploy")
-    view = stack.ws.wait_for(lambda: (stack.ws.views_for("U_DEV") or [None])[-1])
-    model = {"type": "static_select", "selected_option": {"value": f"accounts/fireworks/models/{MODEL}",
-                                                          "text": {"type": "plain_text", "text": MODEL}}}
-    acc = {"type": "static_select", "selected_option": {"value": "NVIDIA_H100_80GB",
-                                                        "text": {"type": "plain_text", "text": "H100"}}}
+    view, picked = stack.open_deploy_form(MODEL)
     r = stack.ws.submit_view("U_DEV", view.id, values={
-        "model": {"v": model}, "acc_type": {"v": acc}, "acc_count": {"v": "1"}, "min": {"v": "0"},
-        "max": {"v": "8"}, "deployment_id": {"v": "from-form"}})
+        **picked, "acc_count": {"v": "1"}, "min": {"v": "0"}, "max": {"v": "8"}, "deployment_id": {"v": "from-form"}})
     assert r.status == 200, r.json
     msg = stack.ws.wait_for(lambda: request_messages(stack) or None)[0]
     assert "from-form" in message_text(msg) and "$64.00/h" in message_text(msg)

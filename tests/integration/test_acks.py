@@ -48,16 +48,11 @@ def test_a_confirmed_delete_is_answered_before_fireworks_is_called(stack):
 
 
 def test_a_submitted_deploy_form_is_answered_before_the_deployment_is_created(stack):
-    stack.fw("deploy")
-    view = stack.ws.wait_for(lambda: (stack.ws.views_for("U_DEV") or [None])[-1])
-    model = {"type": "static_select", "selected_option": {"value": f"accounts/fireworks/models/{MODEL}",
-                                                           "text": {"type": "plain_text", "text": MODEL}}}
-    acc = {"type": "static_select", "selected_option": {"value": "NVIDIA_H100_80GB",
-                                                         "text": {"type": "plain_text", "text": "H100"}}}
+    view, picked = stack.open_deploy_form(MODEL)
     stack.sim.faults.latency_ms = SLOW_MS
     answer = stack.ws.submit_view("U_DEV", view.id, values={
-        "model": {"v": model}, "acc_type": {"v": acc}, "acc_count": {"v": "1"},
-        "min": {"v": "0"}, "max": {"v": "1"}, "stz": {"v": ""}, "deployment_id": {"v": "slow-form"}})
+        **picked, "acc_count": {"v": "1"}, "min": {"v": "0"}, "max": {"v": "1"}, "stz": {"v": ""},
+        "deployment_id": {"v": "slow-form"}})
     assert answer.status == 200 and not answer.body.strip()  # a plain ack closes the form
     assert sim_state(stack, "slow-form") is None
     stack.ws.wait_for(lambda: sim_state(stack, "slow-form"), timeout=20)

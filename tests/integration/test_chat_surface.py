@@ -198,21 +198,15 @@ def test_dry_run_validates_and_creates_nothing(stack):
 
 
 def test_deploy_modal_validates_inline_then_creates(stack):
-    stack.fw("deploy")
-    view = stack.ws.wait_for(lambda: (stack.ws.views_for("U_DEV") or [None])[-1])
-    model_opt = {"type": "static_select", "selected_option": {"value": f"accounts/fireworks/models/{MODEL}",
-                                                               "text": {"type": "plain_text", "text": MODEL}}}
-    acc_opt = {"type": "static_select", "selected_option": {"value": "NVIDIA_H100_80GB",
-                                                             "text": {"type": "plain_text", "text": "H100"}}}
+    view, picked = stack.open_deploy_form(MODEL)
     bad = stack.ws.submit_view("U_DEV", view.id, values={
-        "model": {"v": model_opt}, "acc_type": {"v": acc_opt}, "acc_count": {"v": "1"},
-        "min": {"v": "3"}, "max": {"v": "1"}, "stz": {"v": "soon"}})
+        **picked, "acc_count": {"v": "1"}, "min": {"v": "3"}, "max": {"v": "1"}, "stz": {"v": "soon"}})
     assert bad.json["response_action"] == "errors"
     assert set(bad.json["errors"]) >= {"min", "stz"}
     assert deployments(stack) == []
     good = stack.ws.submit_view("U_DEV", view.id, values={
-        "model": {"v": model_opt}, "acc_type": {"v": acc_opt}, "acc_count": {"v": "1"},
-        "min": {"v": "1"}, "max": {"v": "2"}, "stz": {"v": ""}, "deployment_id": {"v": "from-modal"}})
+        **picked, "acc_count": {"v": "1"}, "min": {"v": "1"}, "max": {"v": "2"}, "stz": {"v": ""},
+        "deployment_id": {"v": "from-modal"}})
     assert good.status == 200
     dep = stack.ws.wait_for(lambda: [d for d in deployments(stack) if d.name.endswith("/from-modal")] or None)[0]
     assert (dep.min_replica_count, dep.max_replica_count) == (1, 2)
