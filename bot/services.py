@@ -22,8 +22,9 @@ log = logging.getLogger("fwbot")
 
 
 # Work after an ack waits at most this long for the requests being acknowledged to be answered;
-# after that it goes on one piece at a time until they are.
+# after that it goes on one piece at a time until they are, and after the second limit anyway.
 ACK_FIRST_MAX_S = 1.0
+ACK_FIRST_HARD_MAX_S = 3.0
 
 
 class AckGate:
@@ -35,6 +36,7 @@ class AckGate:
     no request has been answered for ``quiet_s`` (a burst has gaps between its requests, shorter
     than that). Work that has waited its time limit starts anyway, but only one such piece at a
     time runs while requests keep coming: the replies trickle out and the acks stay on time.
+    Past a second, hard limit a piece starts whatever runs, so no reply waits longer than that.
     """
 
     def __init__(self, quiet_s: float = 0.025) -> None:
@@ -61,31 +63,41 @@ class AckGate:
                     self._cond.notify_all()
 
     @contextlib.contextmanager
-    def admitted(self, timeout_s: float) -> Iterator[bool]:
-        """Hold a piece of work until it may run; yields whether it was let in as overdue."""
-        overdue = self._admit(time.monotonic() + timeout_s)
+    def admitted(self, timeout_s: float, hard_timeout_s: float | None = None) -> Iterator[str]:
+        """Hold a piece of work until it may run. Yields how it was let in: ``"quiet"``,
+        ``"overdue"`` (the one overdue piece running while requests come) or ``"forced"`` (past
+        ``hard_timeout_s``, 3 × ``timeout_s`` unless given)."""
+        start = time.monotonic()
+        hard = start + (hard_timeout_s if hard_timeout_s is not None else 3 * timeout_s)
+        how = self._admit(start + timeout_s, hard)
         try:
-            yield overdue
+            yield how
         finally:
-            if overdue:
+            if how == "overdue":
                 with self._cond:
                     self._overdue_running = False
                     self._cond.notify_all()
 
-    def _admit(self, deadline: float) -> bool:
-        with self._watcher, self._cond:
-            while True:
-                now = time.monotonic()
-                quiet_left = 0.0 if self._acking else self.quiet_s - (now - self._last_ack)
-                if not self._acking and quiet_left <= 0:
-                    return False
-                if now >= deadline and not self._overdue_running:
-                    self._overdue_running = True
-                    return True
-                if now < deadline:
-                    self._cond.wait(deadline - now if self._acking else min(quiet_left, deadline - now))
-                else:  # overdue, behind another overdue piece: until it ends, or quiet
-                    self._cond.wait(None if self._acking else quiet_left)
+    def _admit(self, deadline: float, hard: float) -> str:
+        if not self._watcher.acquire(timeout=max(0.0, hard - time.monotonic())):
+            return "forced"
+        try:
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    quiet_left = 0.0 if self._acking else self.quiet_s - (now - self._last_ack)
+                    if not self._acking and quiet_left <= 0:
+                        return "quiet"
+                    if now >= hard:
+                        return "forced"
+                    if now >= deadline and not self._overdue_running:
+                        self._overdue_running = True
+                        return "overdue"
+                    # Until quiet, the deadline or (past it) the overdue piece's end, and the hard limit.
+                    wake = hard if now >= deadline else deadline
+                    self._cond.wait(min(wake - now, quiet_left) if not self._acking else wake - now)
+        finally:
+            self._watcher.release()
 
 
 @dataclass
@@ -113,7 +125,7 @@ class Services:
 
         def run() -> None:
             try:
-                with self.acks.admitted(ACK_FIRST_MAX_S):
+                with self.acks.admitted(ACK_FIRST_MAX_S, ACK_FIRST_HARD_MAX_S):
                     fn(*args)
             except Exception as e:  # noqa: BLE001 - the user is told through on_error
                 log.exception("work after an ack failed")

@@ -992,4 +992,24 @@ class SlackWorkspace:
         lines.append("  recent deliveries to the app:")
         for kind, delivery in self.deliveries[-5:]:
             lines.append(f"    {kind}: {delivery.status} {delivery.error or ''} {delivery.body[:120]!r}")
+        lines += _busy_threads()
         return "\n".join(lines)
+
+
+def _busy_threads(limit: int = 12) -> list[str]:
+    """Where this process's named worker threads are now (the app runs in-process in tests), so a
+    wait that timed out shows what the app was stuck on."""
+    import sys
+    import threading
+    import traceback
+
+    names = {t.ident: t.name for t in threading.enumerate()}
+    out = ["  threads of the app in this process (innermost frames):"]
+    for ident, frame in sys._current_frames().items():
+        name = names.get(ident, "?")
+        if not name.startswith(("fwbot", "Thread")) or len(out) > limit:
+            continue
+        stack = traceback.extract_stack(frame)[-4:]
+        out.append(f"    {name}: " + " <- ".join(f"{f.name} ({f.filename.rsplit('/', 1)[-1]}:{f.lineno})"
+                                                for f in reversed(stack)))
+    return out

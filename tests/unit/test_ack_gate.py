@@ -19,9 +19,9 @@ def test_work_waits_until_no_request_is_being_answered():
             order.append("acked")
 
     def work() -> None:
-        with gate.admitted(5) as overdue:
+        with gate.admitted(5) as how:
             order.append("work")
-            assert not overdue
+            assert how == "quiet"
 
     t1 = threading.Thread(target=request)
     t1.start()
@@ -42,8 +42,8 @@ def test_work_does_not_wait_forever_behind_a_stream_of_requests():
         done = threading.Event()
 
         def work() -> None:
-            with gate.admitted(0.01) as overdue:
-                assert overdue
+            with gate.admitted(0.01) as how:
+                assert how == "overdue"
                 done.set()
 
         threading.Thread(target=work).start()
@@ -55,7 +55,7 @@ def test_overdue_work_runs_one_piece_at_a_time_until_the_requests_stop():
     first_in, finish_first = threading.Event(), threading.Event()
 
     def work(hold: threading.Event | None) -> None:
-        with gate.admitted(0.01):
+        with gate.admitted(0.01, 60):
             if hold is not None:
                 first_in.set()
                 hold.wait(5)
@@ -77,10 +77,31 @@ def test_overdue_work_runs_one_piece_at_a_time_until_the_requests_stop():
         assert not t.is_alive()
 
 
+def test_past_the_hard_limit_work_runs_whatever_else_runs():
+    gate = AckGate()
+    release = threading.Event()
+    started = threading.Event()
+
+    def stuck_overdue_piece() -> None:
+        with gate.admitted(0.01, 60) as how:
+            assert how == "overdue"
+            started.set()
+            release.wait(10)
+
+    with gate.acking():  # a request that is never answered
+        blocker = threading.Thread(target=stuck_overdue_piece)
+        blocker.start()
+        assert started.wait(5)
+        with gate.admitted(0.01, 0.2) as how:
+            assert how == "forced"
+        release.set()
+        blocker.join(5)
+
+
 def test_no_request_no_wait():
     gate = AckGate()
-    with gate.admitted(60) as overdue:  # at once
-        assert not overdue
+    with gate.admitted(60) as how:  # at once
+        assert how == "quiet"
 
 
 def test_a_serving_process_takes_its_start_up_heap_out_of_the_collectors_reach():
