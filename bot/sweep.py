@@ -302,24 +302,26 @@ class LifecycleEngine:
                  due_only: bool = False) -> Snapshot:
         """Everything a sweep decides from, in a few queries whatever the number of deployments.
 
-        ``due_only``: a deployment with no open warning whose :func:`quiet_until` is still ahead
-        can have nothing due now; it gets no timers (``[]``), and costs the sweep a bound instead.
+        ``due_only`` (every deployment, for the sweep): only deployments with an open warning or
+        whose :func:`quiet_until` has come are in it; the others can have nothing due now, and
+        cost the sweep a bound from a few columns instead of a record and its timers.
         """
         store = self.s.store
-        records = store.deployments() if records is None else records
-        history = History.load(store, records[0].id if len(records) == 1 else None)
         if due_only:
+            history = History.load(store)
             watched, policy, traffic = store.deployments_with_open_warnings(), self.policy, history.traffic
-            current = {}
-            for d in records:
-                if d.id not in watched:
-                    quiet = quiet_until(d, traffic.get(d.id), policy)
+            due_ids = []
+            for f in store.timer_fields():
+                if f.id not in watched:
+                    quiet = quiet_until(f, traffic.get(f.id), policy)
                     if quiet is None or now < quiet:
-                        current[d.id] = []
                         continue
-                current[d.id] = self.timers_for(d, now, history.of(d.id))
+                due_ids.append(f.id)
+            records = store.deployments_with_ids(due_ids)
         else:
-            current = {d.id: self.timers_for(d, now, history.of(d.id)) for d in records}
+            records = store.deployments() if records is None else records
+            history = History.load(store, records[0].id if len(records) == 1 else None)
+        current = {d.id: self.timers_for(d, now, history.of(d.id)) for d in records}
         about: dict[str, list[WarningRow]] = {}
         for row in store.warnings_about([(t.deployment_id, t.kind, t.due_iso) for ts in current.values() for t in ts]):
             about.setdefault(row.deployment_id, []).append(row)
@@ -428,7 +430,7 @@ class LifecycleEngine:
             snap = self.snapshot(now, due_only=True)
         self._edit_stale(snap, now, report)
         self._post_due(snap, now, report)
-        report.orphans = self.offer_orphans(now=now, records=snap.records)
+        report.orphans = self.offer_orphans(now=now)
         return report
 
     def _due_actions(self, dep: DeploymentRecord, snap: Snapshot, now: datetime):
@@ -700,18 +702,15 @@ class LifecycleEngine:
         return ui.local_time(when, self.directory.tz(user), now)
 
     # -- owners who left Slack ------------------------------------------------------------------
-    def offer_orphans(self, *, now: datetime | None = None, only: str | None = None,
-                      records: list[DeploymentRecord] | None = None) -> list[str]:
+    def offer_orphans(self, *, now: datetime | None = None, only: str | None = None) -> list[str]:
         """Offer the deployments of deactivated owners to their channel for adoption (once each)."""
         store = self.s.store
         now = now or self.s.clock.now()
-        if records is None:
-            records = store.deployments(owner=only)
-        records = [r for r in records if r.owner and r.state not in GONE_STATES]
+        departed = [o for o in ([only] if only else store.live_owners()) if self.directory.has_left(o)]
+        records = [r for owner in departed for r in store.deployments(owner=owner)
+                   if r.owner and r.state not in GONE_STATES]
         offered: list[str] = []
-        for owner in sorted({r.owner for r in records if r.owner}):
-            if not self.directory.has_left(owner):
-                continue
+        for owner in departed:
             for dep in (r for r in records if r.owner == owner):
                 key = f"owner_left:{dep.id}:{owner}"
                 if not store.claim_post(key, now, channel=dep.channel or self.policy.alert_channel):

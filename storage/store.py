@@ -13,7 +13,7 @@ import marshal
 import secrets
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from storage.db import Database, iso, parse_iso
 
@@ -90,6 +90,25 @@ class _LazyWire:
 
 # Set after the dataclass is made, so ``wire`` stays a required field of ``__init__``.
 DeploymentRecord.wire = _LazyWire()  # type: ignore[assignment]
+
+class TimerFields(NamedTuple):
+    """The columns of a deployment that bound when its timers can next need anything (see
+    ``bot.lifecycle.quiet_until``): a sweep reads these for every deployment and whole records
+    only for the few that may have something due."""
+
+    id: str
+    owner: str | None
+    state: str | None
+    gone_at: str | None
+    min_replicas: int | None
+    replicas: int | None
+    unused_delete_s: float | None
+    scale_to_zero_s: float | None
+    delete_time: str | None
+    ready_at: str | None
+    create_time: str | None
+    first_seen_at: str
+
 
 # dataclasses.fields() walks the class each call; a sweep builds a record per deployment.
 _RECORD_FIELDS = tuple(f.name for f in fields(DeploymentRecord))
@@ -180,6 +199,27 @@ class Store:
     def deployment(self, deployment_id: str) -> DeploymentRecord | None:
         found = self._records("id = ?", (deployment_id,))
         return found[0] if found else None
+
+    def deployments_with_ids(self, ids: list[str]) -> list[DeploymentRecord]:
+        """These deployments' records, in the order of ``ids`` (unknown ids left out)."""
+        found: dict[str, DeploymentRecord] = {}
+        for i in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[i:i + _IN_CHUNK]
+            found.update((r.id, r) for r in self._records(f"id IN ({', '.join('?' for _ in chunk)})", tuple(chunk)))
+        return [found[i] for i in ids if i in found]
+
+    def timer_fields(self) -> list[TimerFields]:
+        """:class:`TimerFields` of every deployment not gone, in the order of :meth:`deployments`."""
+        cursor = self.db.tuples()
+        cursor.execute(f"SELECT {', '.join(TimerFields._fields)} FROM deployments WHERE gone_at IS NULL "
+                       "ORDER BY created_at, id")
+        make = TimerFields._make
+        return [make(row) for row in cursor]
+
+    def live_owners(self) -> list[str]:
+        """Everyone who owns a deployment not gone, sorted."""
+        return [r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT owner FROM deployments WHERE gone_at IS NULL AND owner IS NOT NULL ORDER BY owner")]
 
     def deployments(
         self, *, owner: str | None = None, channel: str | None = None, include_gone: bool = False
