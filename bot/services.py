@@ -119,13 +119,17 @@ class Services:
     _work_pending: int = 0
     _work_done: threading.Condition = field(default_factory=threading.Condition)
 
-    def after_ack(self, fn: Callable[..., Any], *args: Any, on_error: Callable[[BaseException], Any] | None = None
-                  ) -> None:
-        """Run ``fn(*args)`` on the work pool; a failure is logged and handed to ``on_error``."""
+    def after_ack(self, fn: Callable[..., Any], *args: Any, on_error: Callable[[BaseException], Any] | None = None,
+                  wait_for_acks: bool = True) -> None:
+        """Run ``fn(*args)`` on the work pool; a failure is logged and handed to ``on_error``.
+
+        It waits for the requests being answered (:class:`AckGate`) unless ``wait_for_acks`` is
+        false: work bound to a ``trigger_id``, which Slack honours for 3 seconds only."""
 
         def run() -> None:
             try:
-                with self.acks.admitted(ACK_FIRST_MAX_S, ACK_FIRST_HARD_MAX_S):
+                with self.acks.admitted(ACK_FIRST_MAX_S, ACK_FIRST_HARD_MAX_S) if wait_for_acks \
+                        else contextlib.nullcontext():
                     fn(*args)
             except Exception as e:  # noqa: BLE001 - the user is told through on_error
                 log.exception("work after an ack failed")

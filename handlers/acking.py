@@ -5,7 +5,10 @@ A listener's slow part (Fireworks calls, Slack posts, opening a form) runs on fw
 requests go first, and Bolt's listener threads are free again at once. A listener whose answer is
 a plain ack is written without ``ack`` and decorated with :func:`acked_first`. Listeners that
 answer with content (a modal's field errors) check what they must, ack, and hand the rest to
-``services.after_ack`` themselves.
+:func:`then`.
+
+Work that opens a form with the request's ``trigger_id`` says so (``opens_view``): Slack honours
+a trigger for 3 seconds only, so that work starts at once instead of waiting behind other acks.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from bot.services import Services
 
 log = logging.getLogger("fwbot.handlers")
 
-INTERNAL_ERROR = (":boom: fwbot hit an internal error and did not finish that request. "
+# What a person is told when their request failed in fwbot itself.
+INTERNAL_ERROR = ("fwbot hit an internal error and did not finish that request. "
                   "Nothing further was changed; the error is in fwbot's log.")
 
 _KW = inspect.Parameter.POSITIONAL_OR_KEYWORD
@@ -29,14 +33,19 @@ def tell_internal_error(body: dict, respond: Any) -> None:
     """Tell the person whose request failed unexpectedly; never raises."""
     try:
         if respond is not None and (body.get("response_url") or (body.get("user") or {}).get("id")):
-            respond(response_type="ephemeral", replace_original=False, text=INTERNAL_ERROR)
+            respond(response_type="ephemeral", replace_original=False, text=":boom: " + INTERNAL_ERROR)
     except Exception:  # noqa: BLE001 - the error path must not raise
         log.exception("could not tell the user about an error")
 
 
-def acked_first(services: Services) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def then(services: Services, fn: Callable[[], Any], body: dict, respond: Any, *, opens_view: bool = False) -> None:
+    """Run ``fn`` on the work pool after the ack; an unexpected failure is logged and the user told."""
+    services.after_ack(fn, on_error=lambda _e: tell_internal_error(body, respond), wait_for_acks=not opens_view)
+
+
+def acked_first(services: Services, *, opens_view: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a listener body (which takes no ``ack``): Slack is answered at once, the body runs
-    on the work pool with the arguments it names. An unexpected failure is logged and the user told."""
+    on the work pool with the arguments it names (see :func:`then`)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         wanted = list(inspect.signature(fn).parameters)
@@ -46,8 +55,8 @@ def acked_first(services: Services) -> Callable[[Callable[..., Any]], Callable[.
         def listener(ack: Any, body: dict, respond: Any = None, **kwargs: Any) -> None:
             ack()
             given = {"body": body, "respond": respond, **kwargs}
-            services.after_ack(lambda: fn(**{name: given[name] for name in wanted}),
-                               on_error=lambda _e: tell_internal_error(body, respond))
+            then(services, lambda: fn(**{name: given[name] for name in wanted}), body, respond,
+                 opens_view=opens_view)
 
         # Bolt passes a listener the arguments its signature names: ours, plus the body's.
         names = ["ack", "body", "respond"] + [n for n in wanted if n not in ("body", "respond")]

@@ -106,7 +106,7 @@ def register(app: App, services: Services, metrics) -> None:
         carry_out(services, metrics, record.id)
 
     @app.action(ui.REJECT)
-    @acked_first(services)
+    @acked_first(services, opens_view=True)
     def reject(body, client) -> None:
         user = body["user"]["id"]
         _, channel, _ = _clicked(body)

@@ -20,6 +20,7 @@ from bot.services import Services
 from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui.kit import Message
+from handlers.acking import INTERNAL_ERROR
 
 log = logging.getLogger("fwbot.commands")
 
@@ -90,14 +91,10 @@ def register(app: App, services: Services, metrics) -> None:
         if cmd.verb == "deploy_modal":
             from handlers.views import open_deploy_modal
 
-            # The trigger expires 3 s after the command; work after an ack starts within 1 s.
-            services.after_ack(open_deploy_modal, ctx, body["trigger_id"], on_error=failed)
+            # The trigger expires 3 s after the command: no waiting behind other acks.
+            services.after_ack(open_deploy_modal, ctx, body["trigger_id"], on_error=failed, wait_for_acks=False)
             return
         services.after_ack(run_verb, ctx, cmd, on_error=failed)
-
-
-INTERNAL_ERROR = ("fwbot hit an internal error and did not finish that request. "
-                  "Nothing further was changed; the error is in fwbot's log.")
 
 
 def run_verb(ctx: Context, cmd: cmds.ParsedCommand) -> None:

@@ -26,7 +26,7 @@ from bot.ui import deployments as dui
 from bot.ui import kit
 from bot.ui import lifecycle as ui
 from bot.ui.kit import Message
-from handlers.acking import acked_first, tell_internal_error
+from handlers.acking import acked_first, then
 from handlers.commands import VERBS, Context, reply
 from storage.store import DeploymentRecord, WarningRow
 
@@ -111,9 +111,10 @@ def register(app: App, services: Services, metrics) -> None:
         assert dep is not None
         return Click(row, dep, actor_of(services, body))
 
-    def on_warning(action_id: str, run: Callable[[Click, Any, Any], Message | None]) -> None:
+    def on_warning(action_id: str, run: Callable[[Click, Any, Any], Message | None], *,
+                   opens_view: bool = False) -> None:
         @app.action(action_id)
-        @acked_first(services)
+        @acked_first(services, opens_view=opens_view)
         def listener(body, respond, client) -> None:
             try:
                 click = check(body, respond)
@@ -176,7 +177,7 @@ def register(app: App, services: Services, metrics) -> None:
         client.views_open(trigger_id=body["trigger_id"], view=ui.render_transfer_modal(click.dep.id, click.dep.owner))
         return None
 
-    on_warning("lc_transfer", hand_over)
+    on_warning("lc_transfer", hand_over, opens_view=True)
 
     @app.view(ui.TRANSFER_CALLBACK)
     def hand_over_submitted(ack, body, view, respond) -> None:
@@ -208,7 +209,7 @@ def register(app: App, services: Services, metrics) -> None:
                 f"{kit.mention(actor.user_id)}); its warnings go to them from now on.", simulated=services.simulated))
             engine.edit_tracking(dep_id)
 
-        services.after_ack(hand_over, on_error=lambda _e: tell_internal_error(body, respond))
+        then(services, hand_over, body, respond)
 
     # -- after fwbot deleted something --------------------------------------------------------
     @app.action("lc_undelete")

@@ -18,7 +18,7 @@ from bot.pricing import format_usd, worst_case_usd_per_hour
 from bot.services import Services
 from bot.spec import DeploymentSpec, SpecError
 from bot.ui import kit
-from handlers.acking import acked_first, tell_internal_error
+from handlers.acking import acked_first, then
 from handlers.commands import Context, execute_deploy, reply
 
 log = logging.getLogger("fwbot.views")
@@ -275,4 +275,4 @@ def register(app: App, services: Services, metrics) -> None:
             if message is not None:
                 services.poster.tell(user, message, meta.get("channel"))
 
-        services.after_ack(deploy, on_error=lambda _e: tell_internal_error(body, respond))
+        then(services, deploy, body, respond)

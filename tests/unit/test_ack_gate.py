@@ -114,3 +114,19 @@ def test_a_serving_process_takes_its_start_up_heap_out_of_the_collectors_reach()
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()  # this is a test process: let it collect what it builds later
+
+
+def test_work_bound_to_a_trigger_does_not_wait_behind_the_acks():
+    from bot.services import Services
+
+    services = Services(settings=None, store=None, gateway=None, clock=None, poster=None, simulated=True)  # type: ignore[arg-type]
+    waited, at_once = threading.Event(), threading.Event()
+    try:
+        with services.acks.acking():  # a request being answered
+            services.after_ack(waited.set)
+            services.after_ack(at_once.set, wait_for_acks=False)
+            assert at_once.wait(5)
+            assert not waited.is_set()  # held for 1 s or until the request is answered
+        assert waited.wait(5)
+    finally:
+        services.work.shutdown(wait=True)
