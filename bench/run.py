@@ -175,21 +175,22 @@ def ack_latency(table: Table, sizes: Sizes, quick: bool) -> None:
                 send_all(child.hello["url"], world.ask("bodies", text=text, senders=2, each=2)["bodies"],
                          SIGNING_SECRET)
                 child.ask("drain")
-            pooled: dict[str, tuple[list[float], int]] = {name: ([], 0) for name, _ in apps}
+            latencies: dict[str, list[float]] = {name: [] for name, _ in apps}
+            failures = dict.fromkeys(latencies, 0)
             n = sizes.senders * sizes.each
             # The apps take turns, burst by burst, and each app's figures pool its bursts: a
             # moment when the machine is busy falls on both apps, not on one app's only burst.
             for _ in range(sizes.rounds):
                 for name, child in apps:
                     bodies = world.ask("bodies", text=text, senders=sizes.senders, each=sizes.each)["bodies"]
-                    latencies, failures = send_all(child.hello["url"], bodies, SIGNING_SECRET)
+                    burst, failed = send_all(child.hello["url"], bodies, SIGNING_SECRET)
                     if not child.ask("drain").get("drained"):
                         raise RuntimeError(f"{name} {label}: the work after the acks did not finish")
-                    if len(latencies) != n:
-                        raise RuntimeError(f"{name} {label}: {len(latencies)} answers to {n} requests")
-                    pooled[name][0].extend(latencies)
-                    pooled[name] = (pooled[name][0], pooled[name][1] + failures)
-            figures = {name: (quantile(lat, 50), quantile(lat, 99), fails) for name, (lat, fails) in pooled.items()}
+                    if len(burst) != n:
+                        raise RuntimeError(f"{name} {label}: {len(burst)} answers to {n} requests")
+                    latencies[name] += burst
+                    failures[name] += failed
+            figures = {name: (quantile(lat, 50), quantile(lat, 99), failures[name]) for name, lat in latencies.items()}
             (bp50, bp99, bfail), (fp50, fp99, ffail) = figures["bare"], figures["fwbot"]
             n *= sizes.rounds
             note = f" ({ffail} of {n} not acked)" if ffail else ""

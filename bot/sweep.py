@@ -706,12 +706,11 @@ class LifecycleEngine:
         """Offer the deployments of deactivated owners to their channel for adoption (once each)."""
         store = self.s.store
         now = now or self.s.clock.now()
-        departed = [o for o in ([only] if only else store.live_owners()) if self.directory.has_left(o)]
-        records = [r for owner in departed for r in store.deployments(owner=owner)
-                   if r.owner and r.state not in GONE_STATES]
         offered: list[str] = []
-        for owner in departed:
-            for dep in (r for r in records if r.owner == owner):
+        for owner in ([only] if only else store.live_owners()):
+            if not self.directory.has_left(owner):
+                continue
+            for dep in (r for r in store.deployments(owner=owner) if r.state not in GONE_STATES):
                 key = f"owner_left:{dep.id}:{owner}"
                 if not store.claim_post(key, now, channel=dep.channel or self.policy.alert_channel):
                     continue

@@ -91,13 +91,13 @@ class _LazyWire:
 # Set after the dataclass is made, so ``wire`` stays a required field of ``__init__``.
 DeploymentRecord.wire = _LazyWire()  # type: ignore[assignment]
 
+
 class TimerFields(NamedTuple):
     """The columns of a deployment that bound when its timers can next need anything (see
     ``bot.lifecycle.quiet_until``): a sweep reads these for every deployment and whole records
     only for the few that may have something due."""
 
     id: str
-    owner: str | None
     state: str | None
     gone_at: str | None
     min_replicas: int | None
@@ -770,7 +770,6 @@ class Store:
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (key, value, iso(now)),
         )
-
 
     # -- people (what Slack said of them) -------------------------------------------------------
     def person(self, user_id: str) -> tuple[datetime, dict] | None:

@@ -14,8 +14,10 @@ import inspect
 import itertools
 import json
 import secrets
+import sys
 import threading
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -999,10 +1001,6 @@ class SlackWorkspace:
 def _busy_threads(limit: int = 12) -> list[str]:
     """Where this process's named worker threads are now (the app runs in-process in tests), so a
     wait that timed out shows what the app was stuck on."""
-    import sys
-    import threading
-    import traceback
-
     names = {t.ident: t.name for t in threading.enumerate()}
     out = ["  threads of the app in this process (innermost frames):"]
     for ident, frame in sys._current_frames().items():
