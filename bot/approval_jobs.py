@@ -11,9 +11,8 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from slack_sdk.errors import SlackApiError
-
 from bot.approvals import EXPIRED, PENDING, expiry_due, recovery_due, reminder_due
+from bot.outbox import Target
 from bot.scheduler import Job
 from bot.services import Services
 from bot.ui import approvals as ui
@@ -39,16 +38,17 @@ def send_reminders(services: Services) -> list[str]:
         if not reminder_due(status=record.status, created_at=record.created_at, expires=record.expires_at,
                             reminded_at=record.reminded_at, now=now):
             continue
-        if not services.store.mark_approval_reminded(record.id, now):
-            continue
+        key = f"approval-reminder:{record.id}"
+        with services.store.db.write():
+            if not services.store.mark_approval_reminded(record.id, now):
+                continue
+            if record.message_channel and record.message_ts:
+                services.outbox.enqueue(key, "note", [
+                    Target("request thread", channel=record.message_channel, thread_ts=record.message_ts),
+                    Target("approval channel", channel=record.message_channel)],
+                    ui.reminder_message(record, approvers=services.settings.approvers, simulated=services.simulated))
         done.append(record.id)
-        if record.message_channel and record.message_ts:
-            try:
-                services.poster.post(record.message_channel, ui.reminder_message(
-                    record, approvers=services.settings.approvers, simulated=services.simulated),
-                    thread_ts=record.message_ts)
-            except SlackApiError as e:
-                log.warning("could not remind about approval %s: %s", record.id, e.response.get("error"))
+        services.outbox.deliver(key)
     return done
 
 
@@ -69,12 +69,10 @@ def expire_requests(services: Services) -> list[str]:
               detail=f"{expired.kind} requested by {expired.requester} expired without a decision")
         report(services, expired, tell_requester=True)
         if expired.message_channel and expired.message_ts:
-            try:
-                services.poster.post(expired.message_channel, ui.expired_notice(
-                    expired, approvers=services.settings.approvers, simulated=services.simulated),
-                    thread_ts=expired.message_ts)
-            except SlackApiError as e:
-                log.warning("could not note expiry of approval %s: %s", expired.id, e.response.get("error"))
+            services.outbox.send(f"approval-expired:{expired.id}", "note", [
+                Target("request thread", channel=expired.message_channel, thread_ts=expired.message_ts),
+                Target("approval channel", channel=expired.message_channel)],
+                ui.expired_notice(expired, approvers=services.settings.approvers, simulated=services.simulated))
     return done
 
 

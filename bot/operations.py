@@ -165,15 +165,11 @@ class Operations:
         """Ask Fireworks to validate without creating (``validateOnly``)."""
         return self.s.gateway.create_deployment(planned.deployment_id, planned.fields, validate_only=True)
 
-    def create(self, actor: Actor, planned: Planned, *, channel: str | None, thread_ts: str | None,
-               approved_by: str | None = None) -> dict:
-        """Create the deployment, recording the owner first so a crash leaves no orphan."""
-        store, now = self.s.store, self.s.clock.now()
-        name = self.s.gateway.deployment_name(planned.deployment_id)
-        store.claim_deployment(
-            planned.deployment_id, name, owner=actor.user_id, channel=channel, now=now, created_by_bot=True,
-            unused_delete_s=planned.spec.unused_auto_delete_s, thread_ts=thread_ts,
-        )
+    def create(self, actor: Actor, planned: Planned, *, approved_by: str | None = None) -> dict:
+        """Create a deployment whose owner claim the caller recorded first (so a crash leaves no
+        orphan): mirror what Fireworks answers, or drop the claim when it refused."""
+        store = self.s.store
+        channel = actor.channel_id
         request = {"spec": planned.spec.model_dump(mode="json"), "fields": planned.fields}
         if approved_by:
             request["approved_by"] = approved_by

@@ -16,6 +16,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.fireworks import FireworksError, deployment_id_of
 from bot.operations import mirrored_fields, record_usd_per_hour
+from bot.outbox import Target, deployment_targets
 from bot.pricing import format_usd
 from bot.services import Services
 from bot.ui import deployments as ui
@@ -137,7 +138,8 @@ def sync(services: Services) -> SyncReport:
             gone = store.deployment(record.id)
             if gone:
                 _edit_tracking(services, gone)
-                _thread_note(services, gone, ":ghost: This deployment was deleted outside fwbot "
+                _thread_note(services, gone, f"vanished:{gone.id}:{iso(now)}",
+                             ":ghost: This deployment was deleted outside fwbot "
                              "(Fireworks no longer lists it).")
     return report
 
@@ -172,7 +174,7 @@ def recover_interrupted_creates(services: Services) -> list[tuple[str, str]]:
             store.mirror(dep_id, mirrored_fields(listed[dep_id]), now, observed_at=now)
             outcome, detail = "ok", "confirmed at start-up: fwbot stopped before Fireworks answered the create"
         else:
-            store.forget_deployment(dep_id)
+            settle_not_created(services, record)
             outcome, detail = "error", "not created: fwbot stopped before Fireworks answered the create"
         store.audit(actor=record.owner or "fwbot", action="deploy", result=outcome, now=now, deployment_id=dep_id,
                     channel=record.channel, detail=detail)
@@ -188,8 +190,25 @@ def _forget_unconfirmed_create(services: Services, dep_id: str, now, report: Syn
     record = services.store.deployment(dep_id)
     if record is None or now - (parse_iso(record.created_at) or now) <= UNCONFIRMED_CREATE_GRACE:
         return
-    services.store.forget_deployment(dep_id)
+    settle_not_created(services, record)
     report.forgotten.append(dep_id)
+
+
+def settle_not_created(services: Services, record: DeploymentRecord) -> None:
+    """A create Fireworks never made: drop the claim, turn its "Creating…" message into the truth,
+    and tell the requester. A tracking post still in the outbox then has nothing to show."""
+    services.store.forget_deployment(record.id)
+    if record.channel and record.thread_ts:
+        try:
+            services.poster.update(record.channel, record.thread_ts, ui.tracking_message(
+                None, deployment_id=record.id, usd=None, owner=record.owner, simulated=services.simulated,
+                status_line=ui.NOT_CREATED, buttons=False))
+        except SlackApiError as e:
+            log.warning("could not correct the tracking message of %s: %s", record.id, e.response.get("error"))
+    if record.owner:
+        services.outbox.send(f"not-created:{record.id}:{record.created_at}", "note",
+                             [Target("requester DM", user=record.owner)],
+                             ui.plain(f"`{record.id}`: {ui.NOT_CREATED}", simulated=services.simulated))
 
 
 def _on_transition(services: Services, before: DeploymentRecord | None, after: DeploymentRecord,
@@ -230,14 +249,11 @@ def _edit_tracking(services: Services, record: DeploymentRecord) -> bool:
         return False
 
 
-def _thread_note(services: Services, record: DeploymentRecord, text: str) -> None:
+def _thread_note(services: Services, record: DeploymentRecord, key: str, text: str) -> None:
     if not (record.channel and record.thread_ts):
         return
-    try:
-        services.poster.post(record.channel, ui.plain(text, simulated=services.simulated),
-                             thread_ts=record.thread_ts)
-    except SlackApiError as e:
-        log.warning("could not post in the thread of %s: %s", record.id, e.response.get("error"))
+    services.outbox.send(key, "note", deployment_targets(services, record.id),
+                         ui.plain(text, simulated=services.simulated))
 
 
 # Up to this many deployments found outside fwbot in one pass get an offer (and thread) each;

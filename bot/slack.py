@@ -48,10 +48,16 @@ class ChannelPacer:
         self._sleep = sleep
         self._monotonic = monotonic
         self._next: dict[str, float] = {}
-        # A restarted process does not know when its predecessor last posted (it may have been
-        # just before it died): treat every channel as posted to at start.
-        self._first_slot = monotonic() + interval
+        self._first_slot = monotonic()
         self._lock = threading.Lock()
+
+    def posted_recently(self, channels: dict[str, float]) -> None:
+        """What a predecessor posted just before this process started (channel → seconds ago,
+        from the outbox's record): those channels' next slot is a whole interval after it."""
+        now = self._monotonic()
+        with self._lock:
+            for channel, ago in channels.items():
+                self._next[channel] = max(self._next.get(channel, now), now - ago + self.interval)
 
     def wait(self, channel: str) -> None:
         with self._lock:
@@ -60,6 +66,18 @@ class ChannelPacer:
             self._next[channel] = slot + self.interval
         if slot > now:
             self._sleep(slot - now)
+
+    def try_slot(self, channel: str) -> float:
+        """Take ``channel``'s slot if it is free now (0.0); else how many seconds until it is,
+        taking nothing. For callers that must not sleep (the shared work pool): the effect waits
+        in the outbox instead, and the delivery thread sends it when its slot comes."""
+        with self._lock:
+            now = self._monotonic()
+            slot = self._next.get(channel, self._first_slot)
+            if slot > now:
+                return slot - now
+            self._next[channel] = now + self.interval
+            return 0.0
 
     def sent(self, channel: str) -> None:
         """A post to ``channel`` just finished: the next one waits a whole interval from now.

@@ -51,6 +51,7 @@ from bot.lifecycle import (
     warning_key,
 )
 from bot.operations import Actor, Operations, UserError
+from bot.outbox import Kind, Posted, Target, deployment_targets
 from bot.pricing import worst_case_usd_per_hour
 from bot.reconcile import render_tracking
 from bot.services import Services
@@ -58,7 +59,7 @@ from bot.spec import DeploymentChange
 from bot.ui import lifecycle as ui
 from bot.ui.kit import Message
 from storage.db import iso, parse_iso
-from storage.store import BotActionRow, DeploymentRecord, WarningRow
+from storage.store import BotActionRow, DeploymentRecord, WarningRow, new_token
 
 log = logging.getLogger("fwbot.lifecycle")
 
@@ -73,10 +74,17 @@ MAX_SCRAPE_BACKOFF_S = 600.0
 # People are looked up in Slack at most this often (timezone, deactivated).
 PROFILE_TTL_S = 3600.0
 ACTION_MAX_ATTEMPTS = 5
+ACTION_RETRY_FIRST_S = 30.0  # then 1m, 2m, 4m: about a quarter of an hour before a human is told
+WARNINGS = "warnings"  # the outbox kind of warning posts
 FINISHED = ("done", "cancelled", "failed")
-# Slack errors after which posting to that channel again is pointless.
-PERMANENT_POST_ERRORS = frozenset({"channel_not_found", "not_in_channel", "is_archived", "invalid_blocks",
-                                   "msg_too_long", "restricted_action"})
+
+
+class NotConfirmed(Exception):
+    """Fireworks answered, but reading the deployment back does not show the change."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 # -- traffic ----------------------------------------------------------------------------------
@@ -402,22 +410,29 @@ class LifecycleEngine:
         except SlackApiError as e:
             log.warning("could not edit the tracking message of %s: %s", deployment_id, e.response.get("error"))
 
-    def note_in_thread(self, dep: DeploymentRecord | None, message: Message, **extra: Any) -> dict | None:
-        """Post in the deployment's thread (or its channel, or the alert channel)."""
-        channel = (dep.channel if dep else None) or self.policy.alert_channel
-        if dep is None or channel is None:
+    def note_in_thread(self, dep: DeploymentRecord | None, message: Message, *, key: str | None = None,
+                       wait: bool | None = None, **extra: Any) -> dict | None:
+        """Post in the deployment's thread, through the outbox: if the thread or channel refuses,
+        the owner gets it by DM, else the alert channel. Returns where it landed (``channel``,
+        ``ts``), or ``None`` while it waits for its channel's slot or a retry. ``key`` makes a
+        repeat of the same intent (a re-run after a crash) post nothing twice."""
+        if dep is None:
             return None
-        thread = dep.thread_ts if channel == dep.channel else None
-        try:
-            return self.s.poster.post(channel, message, thread_ts=thread, **extra)
-        except SlackApiError as e:
-            log.warning("could not post about %s in %s: %s", dep.id, channel, e.response.get("error"))
+        delivery = self.s.outbox.send(key or f"note:{dep.id}:{new_token()}", "note",
+                                      deployment_targets(self.s, dep.id, owner=dep.owner), message,
+                                      extra=extra or None, wait=wait)
+        if delivery.posted is None:
+            if delivery.error:
+                log.warning("could not post about %s anywhere: %s", dep.id, delivery.error)
             return None
+        return {"channel": delivery.posted.channel, "ts": delivery.posted.ts}
 
     # -- the sweep ------------------------------------------------------------------------------
     def sweep(self) -> SweepReport:
         """One pass: the bot's due actions, then warnings (edits, re-posts, new ones), then owners."""
         report = SweepReport()
+        # Posts that wait for a retry, or that a crash left unfinished, go first.
+        self.s.outbox.run_due(wait=True)
         now = self.s.clock.now()
         snap = self.snapshot(now, due_only=True)
         for dep in snap.records:
@@ -455,8 +470,12 @@ class LifecycleEngine:
     def _post_due(self, snap: Snapshot, now: datetime, report: SweepReport) -> None:
         store = self.s.store
         pending: list[tuple[TimerWarning, WarningRow]] = []
-        # Claimed but never sent (a crash or a failed post): post now if it is still the one due.
+        # Claimed rows whose post is in the outbox are delivered (or resumed after a crash) there.
+        in_outbox = {int(i) for e in store.effects.open(WARNINGS) for i in e.payload["args"]["rows"]}
+        # Claimed but never handed to the outbox (a crash in between): post now if still due.
         for row in store.warnings(statuses=("claimed",)):
+            if row.id in in_outbox:
+                continue
             others = [k for k in snap.keys(row.deployment_id) if k != row.key]
             still = [w for w in due_warnings(snap.current.get(row.deployment_id, []), self.policy, now, others)
                      if w.key == warning_key(*row.key)]
@@ -481,42 +500,87 @@ class LifecycleEngine:
             tzs = {d.owner: self.directory.tz(d.owner) for d in deps.values() if d is not None and d.owner}
             message = ui.render_digest(group.warnings, deps, {w.key: rows[w.key].token for w in group.warnings},  # type: ignore[arg-type]
                                        owner_tz=tzs, simulated=self.s.simulated)
-            try:
-                posted = self.s.poster.post(group.channel, message, thread_ts=group.thread_ts)
-            except SlackApiError as e:
-                error = str(e.response.get("error"))
-                log.warning("could not post %d warning(s) in %s: %s", len(group_rows), group.channel, error)
-                if error in PERMANENT_POST_ERRORS:
-                    for row in group_rows:
-                        store.resolve_warning(row.id, f"could not be posted: {error}", now, status="stale")
+            targets = [Target("thread", channel=group.channel, thread_ts=group.thread_ts)] if group.thread_ts else []
+            targets.append(Target("channel", channel=group.channel))
+            targets += [Target("owner DM", user=owner) for owner in dict.fromkeys(
+                d.owner for d in deps.values() if d is not None and d.owner)]
+            if self.policy.alert_channel and self.policy.alert_channel != group.channel:
+                targets.append(Target("alert channel", channel=self.policy.alert_channel))
+            ids = sorted(r.id for r in group_rows)
+            delivery = self.s.outbox.send(
+                f"warnings:{','.join(map(str, ids))}", WARNINGS, targets, message,
+                args={"rows": ids, "snapshots": {str(rows[w.key].id): snapshot_of(w) for w in group.warnings}})
+            if delivery.posted is None:
                 continue
             report.posts += 1
-            for w in group.warnings:
-                store.mark_warning_sent(rows[w.key].id, posted["channel"], posted["ts"], now, snapshot=snapshot_of(w))
-                report.warned.append(w.key)
+            report.warned += [w.key for w in group.warnings]
 
     # -- the bot's own actions ------------------------------------------------------------------
     def run_actions(self, report: SweepReport | None = None) -> None:
-        """Carry out every due action, and re-run those a crash interrupted."""
+        """Carry out every due action, and re-run those a crash interrupted.
+
+        A failed attempt is retried with backoff (:data:`ACTION_RETRY_FIRST_S`, doubling); after
+        :data:`ACTION_MAX_ATTEMPTS` the action fails and the people concerned are told the truth.
+        """
         now = self.s.clock.now()
         for row in self.s.store.runnable_actions(now):
+            retry_at = parse_iso(row.payload.get("retry_at"))
+            if retry_at is not None and now < retry_at:
+                continue
             try:
                 outcome = self._run(row, now)
             except Exception as e:  # noqa: BLE001 - one failing action must not hold up the others
                 message = getattr(e, "message", None) or str(e) or type(e).__name__
-                log.warning("%s failed (attempt %d): %s", row.key, row.attempts + 1, message,
-                            exc_info=not isinstance(e, FireworksError | SlackApiError | UserError))
-                if row.attempts + 1 >= ACTION_MAX_ATTEMPTS:
-                    self.s.store.finish_action(row.key, "failed", message, now)
-                    outcome = ("failed", message)
-                else:
+                attempts = int(row.payload.get("failures") or 0) + 1
+                log.warning("%s failed (attempt %d of %d): %s", row.key, attempts, ACTION_MAX_ATTEMPTS, message,
+                            exc_info=not isinstance(e, FireworksError | SlackApiError | UserError | NotConfirmed))
+                if attempts < ACTION_MAX_ATTEMPTS:
+                    delay = ACTION_RETRY_FIRST_S * 2 ** max(0, attempts - 1)
+                    self.s.store.note_action_progress(row.key, now, retry_at=iso(now + timedelta(seconds=delay)),
+                                                      failures=attempts, last_error=message)
                     continue
+                self.s.store.finish_action(row.key, "failed", message, now)
+                self._tell_action_failed(row, attempts, message, now)
+                outcome = ("failed", message)
+                if report is not None:
+                    report.actions.append((row.key, *outcome))
+                continue
             if outcome is None:
                 continue
             status, result = outcome
             self.s.store.finish_action(row.key, status, result, now)
             if report is not None:
                 report.actions.append((row.key, status, result))
+
+    def _tell_action_failed(self, row: BotActionRow, attempts: int, error: str, now: datetime) -> None:
+        """An action fwbot gave up on: the thread, the owner (DM) and the alert channel hear the truth."""
+        if row.kind != "auto_delete":
+            return
+        dep = self.refresh_quietly(row.deployment_id) or self.s.store.deployment(row.deployment_id)
+        if dep is None:
+            return
+        message = ui.render_auto_delete_failed(dep, simulated=self.s.simulated, attempts=attempts, error=error,
+                                               usd_per_hour=self._usd_now(dep))
+        self.ops.audit(FWBOT, "auto-delete", "error", deployment_id=dep.id, channel=dep.channel,
+                       request={"due": iso(row.due_at)}, detail=f"gave up after {attempts} attempts: {error}")
+        due = iso(row.due_at)
+        for r in self.s.store.warnings(deployment_id=dep.id):
+            if r.timer == "auto_delete" and r.due == due and r.is_open:
+                self.s.store.resolve_warning(r.id, f"fwbot could not delete it ({error}); it is still running", now)
+                self.refresh_message(r.channel, r.ts)
+        outbox, key = self.s.outbox, f"auto-delete-failed:{row.key}"
+        outbox.send(f"{key}:thread", "note", deployment_targets(self.s, dep.id, alert=False), message)
+        if dep.owner:
+            outbox.send(f"{key}:owner", "note", [Target("owner DM", user=dep.owner)], message)
+        if self.policy.alert_channel:
+            outbox.send(f"{key}:alert", "note", [Target("alert channel", channel=self.policy.alert_channel)], message)
+
+    def refresh_quietly(self, deployment_id: str) -> DeploymentRecord | None:
+        """:meth:`refresh`, or ``None`` when Fireworks cannot be read right now."""
+        try:
+            return self.refresh(deployment_id)
+        except FireworksError:
+            return None
 
     def _run(self, row: BotActionRow, now: datetime) -> tuple[str, str] | None:
         if row.kind == "snooze":
@@ -567,16 +631,21 @@ class LifecycleEngine:
         return scraped is not None and (now - scraped).total_seconds() <= limit
 
     def _auto_delete(self, row: BotActionRow, now: datetime) -> tuple[str, str] | None:
-        """Soft-delete an unused deployment, re-checking everything first; then say so."""
+        """Soft-delete an unused deployment, re-checking everything first; say so once Fireworks
+        confirms it. Fireworks is read first on every attempt: a deletion an earlier attempt sent
+        (before a crash, or answered 5xx although it landed) is confirmed, not sent again; one that
+        did not take is decided afresh (traffic, keep-warms) and sent again."""
         store, dep_id = self.s.store, row.deployment_id
-        if not row.payload.get("deleting_at"):
+        dep = self.refresh(dep_id)
+        deleted = dep is None or dep.gone_at is not None or dep.state in GONE_STATES
+        if deleted and not row.payload.get("deleting_at"):
+            return "cancelled", "the deployment was already gone"
+        if not deleted:
+            assert dep is not None
             if not self._traffic_is_fresh(dep_id, now):
                 log.info("auto-delete of %s waits for fresh traffic data", dep_id)
                 return None
             store.start_action(row.key, now)
-            dep = self.refresh(dep_id)
-            if dep is None or dep.gone_at is not None or dep.state in GONE_STATES:
-                return "cancelled", "the deployment was already gone"
             still = self._due_actions(dep, self.snapshot(now, [dep]), now)
             if row.key not in {a.key for a in still}:
                 return "cancelled", "no longer due (traffic, a keep-warm, a snooze or a changed setting)"
@@ -588,25 +657,27 @@ class LifecycleEngine:
                 if e.status == 400:
                     return "cancelled", f"Fireworks refused: {e.message}"
                 raise
-            self.ops.audit(FWBOT, "auto-delete", "ok", deployment_id=dep_id, channel=dep.channel,
-                           request={"due": iso(row.due_at), "reason": row.payload.get("reason")})
-        dep = self.refresh(dep_id)
+            dep = self.refresh(dep_id)
+            if dep is not None and dep.gone_at is None and dep.state not in GONE_STATES:
+                raise NotConfirmed(f"Fireworks accepted the delete, but `{dep_id}` is still {dep.state}")
+        if not row.payload.get("audited"):
+            self.ops.audit(FWBOT, "auto-delete", "ok", deployment_id=dep_id, channel=dep.channel if dep else None,
+                           request={"due": iso(row.due_at), "reason": row.payload.get("reason")},
+                           detail="confirmed: Fireworks reports it deleted")
+            store.note_action_progress(row.key, now, audited=True)
         if dep is None:
             return "done", "deleted"
-        if not row.payload.get("notice_ts"):
-            due = iso(row.due_at)
-            rows = [r for r in store.warnings(deployment_id=dep_id) if r.timer == "auto_delete" and r.due == due]
-            token = rows[-1].token if rows else None
-            anchor = warning_of(rows[-1]).timer.anchor if rows else None
-            for r in rows:
-                store.resolve_warning(r.id, "fwbot deleted it (soft delete; Undelete brings it back)", now)
-            for channel, ts in {(r.channel, r.ts) for r in rows}:
-                self.refresh_message(channel, ts)
-            if token is not None:
-                idle_s = (now - anchor).total_seconds() if anchor else None
-                posted = self.note_in_thread(dep, ui.render_auto_deleted(dep, simulated=self.s.simulated, token=token,
-                                                                         idle_s=idle_s))
-                store.note_action_progress(row.key, now, notice_ts=(posted or {}).get("ts") or "unposted")
+        due = iso(row.due_at)
+        rows = [r for r in store.warnings(deployment_id=dep_id) if r.timer == "auto_delete" and r.due == due]
+        for r in rows:
+            store.resolve_warning(r.id, "fwbot deleted it (soft delete; Undelete brings it back)", now)
+        for channel, ts in {(r.channel, r.ts) for r in rows}:
+            self.refresh_message(channel, ts)
+        if rows:
+            anchor = warning_of(rows[-1]).timer.anchor
+            self.note_in_thread(dep, ui.render_auto_deleted(dep, simulated=self.s.simulated, token=rows[-1].token,
+                                                            idle_s=(now - anchor).total_seconds() if anchor else None),
+                                key=f"auto-deleted:{row.key}")
         self.edit_tracking(dep_id)
         return "done", "deleted"
 
@@ -726,6 +797,27 @@ class LifecycleEngine:
 
     def _usd_now(self, dep: DeploymentRecord) -> float | None:
         return current_usd_per_hour(dep, self.s.prices)
+
+
+def effect_kinds() -> dict[str, Kind]:
+    """How the outbox treats warning posts: sent only while still claimed, marked sent with the
+    post, and marked stale (with why) when no place would take them."""
+
+    def still_wanted(s: Services, args: dict) -> bool:
+        rows = [s.store.warning(int(i)) for i in args["rows"]]
+        return all(r is not None and r.status == "claimed" for r in rows)
+
+    def on_sent(s: Services, args: dict, posted: Posted) -> None:
+        now = s.clock.now()
+        for i in args["rows"]:
+            s.store.mark_warning_sent(int(i), posted.channel, posted.ts, now, snapshot=args["snapshots"][str(i)])
+
+    def on_failed(s: Services, args: dict, error: str) -> None:
+        now = s.clock.now()
+        for i in args["rows"]:
+            s.store.resolve_warning(int(i), f"could not be posted anywhere: {error}", now, status="stale")
+
+    return {WARNINGS: Kind(on_sent=on_sent, on_failed=on_failed, still_wanted=still_wanted)}
 
 
 def jobs(services: Services, metrics) -> list:

@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 from bot.approvals import APPROVED, approval_reason, expand_approvers, expires_at, is_usergroup
 from bot.fireworks import AlreadyExists, FireworksError, NotFound
 from bot.operations import Actor, Operations, UserError
+from bot.outbox import Kind, Posted, Target
 from bot.pricing import deployment_worst_case, format_usd
 from bot.services import Services
 from bot.spec import DeploymentChange, DeploymentSpec, format_accelerators
@@ -28,6 +29,7 @@ from storage.store import ApprovalRecord, new_token
 
 log = logging.getLogger("fwbot.approvals")
 
+APPROVAL_POST = "approval"  # the outbox kind of approval requests
 GROUP_CACHE_S = 60.0
 # Re-validation tolerates rounding, not a price or shape that moved since the approval.
 USD_TOLERANCE = 0.005
@@ -118,31 +120,69 @@ def request_approval(ctx, *, kind: str, reason: str, planned: Any = None, deploy
         request.update(hard=bool(hard), owner=record.owner if record else None)
     else:
         raise ValueError(f"unknown approval kind {kind!r}")
-    token = new_token()
-    record = s.store.create_approval(
-        token=token, kind=kind, requester=ctx.actor.user_id, channel=ctx.actor.channel_id or ctx.actor.user_id,
-        deployment_id=deployment_id, request=request, usd_per_hour=usd, now=now,
-        expires_at=expires_at(now, s.settings.approval_expiry),
-    )
     where = s.settings.approval_channel or ctx.actor.channel_id
-    try:
-        if not where:
-            raise UserError("there is no channel to ask the approvers in; set FWBOT_APPROVAL_CHANNEL.")
-        posted = s.poster.post(where, ui.request_message(record, approvers=s.settings.approvers,
-                                                         simulated=s.simulated))
-    except (SlackApiError, UserError) as e:
-        s.store.decide_approval(token, status="cancelled", by="fwbot", now=now, reason="could not be posted")
-        audit(s, "fwbot", "approval request", "error", record, detail=f"could not post the request in {where}")
-        if isinstance(e, UserError):
-            raise
-        raise UserError(f"I could not post the approval request in <#{where}> "
-                        f"(`{e.response.get('error')}`); invite me there or ask an admin.") from None
-    s.store.set_approval_message(token, posted["channel"], posted["ts"])
-    audit(s, ctx.actor.user_id, "approval request", "pending", record,
-          detail=f"{kind}, worst case {format_usd(usd)}: {reason}")
+    if not where:
+        raise UserError("there is no channel to ask the approvers in; set FWBOT_APPROVAL_CHANNEL.")
+    token = new_token()
+    # The request and its post are one intent, written together: a crash before the post is
+    # finished by the outbox after the restart, never left pending with no message.
+    with s.store.db.write():
+        record = s.store.create_approval(
+            token=token, kind=kind, requester=ctx.actor.user_id, channel=ctx.actor.channel_id or ctx.actor.user_id,
+            deployment_id=deployment_id, request=request, usd_per_hour=usd, now=now,
+            expires_at=expires_at(now, s.settings.approval_expiry),
+        )
+        s.outbox.enqueue(f"approval:{token}", APPROVAL_POST, [Target("approval channel", channel=where)],
+                         args={"token": token, "reason": reason})
+    delivery = s.outbox.deliver(f"approval:{token}")
     stored = s.store.approval(token)
     assert stored is not None
-    return ui.waiting_message(stored, approvers=s.settings.approvers, simulated=s.simulated)
+    if delivery.error:
+        if stored.status == "cancelled":
+            raise UserError(f"I could not post the approval request in <#{where}> (`{delivery.error}`); "
+                            "invite me there or ask an admin. Nothing was requested.")
+        raise UserError(f"the approval request could not be posted ({delivery.error}).")
+    return ui.waiting_message(stored, approvers=s.settings.approvers, simulated=s.simulated,
+                              queued_in=None if delivery.posted else where)
+
+
+def effect_kinds() -> dict:
+    """How the outbox posts approval requests: rendered when sent, remembered with the request
+    (and audited) once Slack has it; a request no channel would take is cancelled, and the
+    requester is told by DM."""
+
+    def render(s: Services, args: dict) -> Message | None:
+        record = s.store.approval(args["token"])
+        if record is None:
+            return None
+        return ui.request_message(record, approvers=s.settings.approvers, simulated=s.simulated)
+
+    def still_wanted(s: Services, args: dict) -> bool:
+        record = s.store.approval(args["token"])
+        return record is not None and record.status == "pending"
+
+    def on_sent(s: Services, args: dict, posted: Posted) -> None:
+        s.store.set_approval_message(args["token"], posted.channel, posted.ts)
+        record = s.store.approval(args["token"])
+        assert record is not None
+        audit(s, record.requester, "approval request", "pending", record,
+              detail=f"{record.kind}, worst case {format_usd(record.usd_per_hour)}: {args.get('reason')}")
+
+    def on_failed(s: Services, args: dict, error: str) -> None:
+        now = s.clock.now()
+        if not s.store.decide_approval(args["token"], status="cancelled", by="fwbot", now=now,
+                                       reason=f"could not be posted: {error}"):
+            return
+        record = s.store.approval(args["token"])
+        assert record is not None
+        audit(s, "fwbot", "approval request", "error", record, detail=f"could not post the request: {error}")
+        text = (f":warning: Your request to {record.kind} `{record.deployment_id}` could not be shown to the "
+                f"approvers ({kit.escape(error)}), so it was cancelled and nothing was done. Ask an admin to "
+                "invite fwbot to the approval channel, then ask again.")
+        s.outbox.enqueue(f"approval-unposted:{record.id}", "note", [Target("requester DM", user=record.requester)],
+                         Message(text=text, blocks=[kit.section(text)]))
+
+    return {APPROVAL_POST: Kind(render=render, still_wanted=still_wanted, on_sent=on_sent, on_failed=on_failed)}
 
 
 def audit(services: Services, actor: str, action: str, result: str, record: ApprovalRecord,
@@ -279,8 +319,5 @@ def report(services: Services, record: ApprovalRecord, *, tell_requester: bool) 
         except SlackApiError as e:
             log.warning("could not edit approval message %s: %s", record.id, e.response.get("error"))
     if tell_requester:
-        try:
-            services.poster.dm(record.requester, ui.outcome_for_requester(record, simulated=services.simulated))
-        except SlackApiError as e:
-            log.warning("could not tell %s about approval %s: %s", record.requester, record.id,
-                        e.response.get("error"))
+        services.outbox.send(f"approval-outcome:{record.id}", "note", [Target("requester DM", user=record.requester)],
+                             ui.outcome_for_requester(record, simulated=services.simulated))

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from storage.db import Database, iso, parse_iso
+from storage.effects import Effects
 
 
 @dataclass
@@ -188,6 +189,7 @@ def _where(**columns: Any) -> tuple[str, tuple]:
 class Store:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.effects = Effects(db)
 
     # -- deployments ---------------------------------------------------------------------------
     def _records(self, where: str, params: tuple) -> list[DeploymentRecord]:

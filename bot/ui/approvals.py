@@ -144,11 +144,14 @@ def decided_message(record: ApprovalRecord, *, simulated: bool) -> Message:
     return Message(text=f"{line} — {what(record)} for {kit.mention(record.requester)}", blocks=blocks)
 
 
-def waiting_message(record: ApprovalRecord, *, approvers: Sequence[str], simulated: bool) -> Message:
-    """What the requester sees: waiting for approval, where, with a Cancel button."""
-    where = kit.channel_link(record.message_channel or record.channel)
+def waiting_message(record: ApprovalRecord, *, approvers: Sequence[str], simulated: bool,
+                    queued_in: str | None = None) -> Message:
+    """What the requester sees: waiting for approval, where, with a Cancel button. ``queued_in``:
+    the request is not in that channel yet (its 1-message-per-second turn is coming)."""
+    where = kit.channel_link(queued_in or record.message_channel or record.channel)
+    asked = f"It goes to {where} in a moment" if queued_in else f"Asked in {where}"
     text = (f":hourglass_flowing_sand: Waiting for approval — *{what(record)}* needs an approver because "
-            f"{kit.escape(record.request.get('why') or '?')}. Asked in {where}; approvers: "
+            f"{kit.escape(record.request.get('why') or '?')}. {asked}; approvers: "
             f"{approvers_text(approvers)}. It expires {when(record.expires_at)}; I'll message you the outcome.")
     return Message(text=text, blocks=[
         kit.section(text),

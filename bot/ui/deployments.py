@@ -167,6 +167,10 @@ def models_list(models: Sequence[dict], query: str | None, *, simulated: bool) -
     return Message(text=f"{len(models)} models", blocks=blocks)
 
 
+NOT_CREATED = (":x: Not created: fwbot stopped before Fireworks confirmed the create, and Fireworks does not "
+               "have it. Nothing was created and nothing costs money; run the command again.")
+
+
 def plain(text: str, *, simulated: bool = False) -> Message:
     return Message(text=text, blocks=[kit.section(text), kit.footer_context(simulated)] if simulated
                    else [kit.section(text)])

@@ -310,6 +310,25 @@ def render_auto_deleted(
     )
 
 
+def render_auto_delete_failed(
+    dep: DeploymentLike,
+    *,
+    simulated: bool,
+    attempts: int,
+    error: str,
+    usd_per_hour: float | None,
+) -> Message:
+    """The truth when fwbot gave up deleting an unused deployment: it is still there, billing."""
+    state = getattr(dep, "state", None) or "running"
+    body = (
+        f":rotating_light: {kit.mention(dep.owner)} fwbot tried to delete {_name(dep)} {kit.counted(attempts, 'time')} "
+        f"and could not: {kit.escape(error)}. It is still {state.lower()} and can cost {format_usd(usd_per_hour)}. "
+        f"Delete it with `/fw delete {kit.escape(dep.id)}`, or keep it with `/fw keep {kit.escape(dep.id)}`."
+    )
+    return Message(text=f"fwbot could not delete {dep.id}; it is still {state.lower()}",
+                   blocks=[kit.section(body), kit.footer_context(simulated)])
+
+
 def _keep_effect(raised_from: int | None, usd_per_hour: float | None, hours: float) -> str:
     cost = f"{format_usd(usd_per_hour)} while warm, {_usd(None if usd_per_hour is None else usd_per_hour * hours)} in all"
     if raised_from is None:

@@ -39,6 +39,9 @@ class Channel:
     is_im: bool = False
     im_user: str | None = None  # the human on the other side of a bot DM
     created: int = 0
+    is_private: bool = False  # the bot posts only where it is a member (chat:write.public is for public ones)
+    bot_member: bool = True
+    is_archived: bool = False
 
 
 @dataclass
@@ -66,6 +69,9 @@ class Message:
     reply_broadcast: bool = False
     # a slash command echoed into the channel (``response_type: in_channel``) shows who ran it
     command_echo: str | None = None
+    # the app's message metadata ({"event_type", "event_payload"}), returned by history reads
+    # that ask for it (``include_all_metadata``)
+    metadata: dict | None = None
 
     @property
     def is_bot(self) -> bool:
@@ -92,6 +98,8 @@ class Message:
                                                                   "deleted": False, "team_id": team_id})
         if self.edited:
             out["edited"] = {"user": self.user, "ts": self.ts}
+        if self.metadata is not None:
+            out["metadata"] = self.metadata
         return out
 
 

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from .workspace import SlackWorkspace
 
 MAX_TEXT = 40_000
-SCOPES = "commands,chat:write,chat:write.public,users:read,im:write,usergroups:read,files:write,files:read"
+SCOPES = ("commands,chat:write,chat:write.public,users:read,im:write,usergroups:read,files:write,files:read,"
+          "channels:history,groups:history,im:history")
 
 
 class ApiError(Exception):
@@ -170,15 +171,74 @@ def _message_content(params: dict[str, Any], need_content: bool = True) -> tuple
     return text, blocks
 
 
+def _metadata(params: dict[str, Any]) -> dict | None:
+    """``metadata``: {"event_type": str, "event_payload": object}, as JSON text or an object."""
+    raw = params.get("metadata")
+    if raw in (None, ""):
+        return None
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+    except ValueError:
+        raise ApiError("invalid_metadata_format") from None
+    if not (isinstance(value, dict) and isinstance(value.get("event_type"), str)
+            and isinstance(value.get("event_payload"), dict)):
+        raise ApiError("invalid_metadata_schema")
+    return {"event_type": value["event_type"], "event_payload": value["event_payload"]}
+
+
+def _postable(channel) -> None:
+    """Why Slack would refuse a bot's post here, as its error."""
+    if channel.is_archived:
+        raise ApiError("is_archived")
+    if channel.is_private and not channel.bot_member:
+        raise ApiError("not_in_channel")
+
+
 @method("chat.postMessage")
 def chat_post_message(ws: SlackWorkspace, params: dict[str, Any]) -> dict[str, Any]:
     channel = _channel(ws, params)
+    _postable(channel)
     text, blocks = _message_content(params)
     thread_ts = params.get("thread_ts") or None
     message = ws.add_message(channel.id, BOT_USER_ID, text=text, blocks=blocks,
                              thread_ts=str(thread_ts) if thread_ts else None,
-                             reply_broadcast=_flag(params, "reply_broadcast"))
+                             reply_broadcast=_flag(params, "reply_broadcast"), metadata=_metadata(params))
     return {"channel": channel.id, "ts": message.ts, "message": message.to_slack(ws.team_id)}
+
+
+def _history(ws: SlackWorkspace, channel, params: dict[str, Any], messages: list) -> dict[str, Any]:
+    if channel.is_private and not channel.bot_member:
+        raise ApiError("not_in_channel")
+    oldest = float(params.get("oldest") or 0)
+    with_metadata = _flag(params, "include_all_metadata")
+    shown = []
+    for m in messages:
+        if m.deleted or m.ephemeral_to is not None or float(m.ts) < oldest:
+            continue
+        out = m.to_slack(ws.team_id)
+        if not with_metadata:
+            out.pop("metadata", None)
+        shown.append(out)
+    page, meta = _page(shown, params)
+    return {"messages": page, "has_more": bool(meta["next_cursor"]), "response_metadata": meta}
+
+
+@method("conversations.history")
+def conversations_history(ws: SlackWorkspace, params: dict[str, Any]) -> dict[str, Any]:
+    channel = _channel(ws, params)
+    # Newest first, top-level messages (and replies broadcast to the channel), as Slack returns them.
+    top = [m for m in ws._messages.get(channel.id, []) if not m.is_reply or m.reply_broadcast]
+    return _history(ws, channel, params, list(reversed(top)))
+
+
+@method("conversations.replies")
+def conversations_replies(ws: SlackWorkspace, params: dict[str, Any]) -> dict[str, Any]:
+    channel = _channel(ws, params)
+    ts = str(_required(params, "ts"))
+    thread = [m for m in ws._messages.get(channel.id, []) if m.ts == ts or m.thread_ts == ts]
+    if not thread:
+        raise ApiError("thread_not_found")
+    return _history(ws, channel, params, thread)
 
 
 @method("chat.postEphemeral")

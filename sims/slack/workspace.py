@@ -206,6 +206,21 @@ class SlackWorkspace:
             self._touch()
             return channel
 
+    def set_channel(self, channel_id: str, *, archived: bool | None = None, bot_member: bool | None = None,
+                    private: bool | None = None) -> Channel:
+        """Archive a channel, or take the bot out of it (a private channel then refuses its posts
+        with ``not_in_channel``), as a workspace admin or member would."""
+        with self._lock:
+            channel = self._channel_or_raise(channel_id)
+            if archived is not None:
+                channel.is_archived = archived
+            if bot_member is not None:
+                channel.bot_member = bot_member
+            if private is not None:
+                channel.is_private = private
+            self._touch()
+            return channel
+
     def add_usergroup(self, group_id: str, handle: str, users: list[str] | None = None, name: str = "",
                       description: str = "") -> Usergroup:
         with self._lock:
@@ -552,7 +567,8 @@ class SlackWorkspace:
                     "user": channel.im_user, "is_user_deleted": self._users[channel.im_user].deleted,
                     "priority": 0}
         return {"id": channel.id, "name": channel.name, "name_normalized": channel.name, "is_channel": True,
-                "is_group": False, "is_im": False, "is_mpim": False, "is_private": False, "is_archived": False,
+                "is_group": False, "is_im": False, "is_mpim": False, "is_private": channel.is_private,
+                "is_archived": channel.is_archived,
                 "is_general": False, "is_member": BOT_USER_ID in self.members(channel), "created": channel.created,
                 "creator": "", "is_shared": False, "is_org_shared": False, "context_team_id": self.team_id,
                 "topic": {"value": "", "creator": "", "last_set": 0},
@@ -578,12 +594,13 @@ class SlackWorkspace:
 
     def add_message(self, channel: str, user: str, *, text: str = "", blocks: list[dict] | None = None,
                     thread_ts: str | None = None, ephemeral_to: str | None = None, files: tuple[dict, ...] = (),
-                    reply_broadcast: bool = False, command_echo: str | None = None) -> Message:
+                    reply_broadcast: bool = False, command_echo: str | None = None,
+                    metadata: dict | None = None) -> Message:
         with self._lock:
             ts = self.next_ts()
             message = Message(ts=ts, channel=channel, user=user, text=text, blocks=bk.with_ids(blocks, ts),
                               thread_ts=thread_ts, ephemeral_to=ephemeral_to, files=files,
-                              reply_broadcast=reply_broadcast, command_echo=command_echo)
+                              reply_broadcast=reply_broadcast, command_echo=command_echo, metadata=metadata)
             self._messages.setdefault(channel, []).append(message)
             if thread_ts and ephemeral_to is None:
                 self._bump_reply_count(channel, thread_ts)

@@ -32,7 +32,8 @@ def test_without_a_fireworks_key_the_embedded_simulator_runs_and_says_so(tmp_pat
     try:
         ws.events_url = f"{bot.serve_http('127.0.0.1', 0)}/slack/events"
         ws.slash_command(user="U_DEV", channel=CHANNEL, text="deploy llama-v3p1-8b-instruct --deployment-id sim-1")
-        msg = ws.wait_for(lambda: [m for m in ws.messages(CHANNEL) if m.ephemeral_to is None and m.edited] or None)
+        msg = ws.wait_for(lambda: [m for m in ws.messages(CHANNEL) if m.ephemeral_to is None and m.is_bot
+                                   and "sim-1" in m.text] or None)
         assert "simulated Fireworks" in message_text(msg[-1])
         assert bot.simulator is not None and bot.services.gateway.base_url == bot.simulator.url
         r = ws.slash_command(user="U_DEV", channel=CHANNEL, text="help")

@@ -58,7 +58,9 @@ def test_deploy_is_acked_fast_creates_exactly_that_and_turns_ready(stack, clock)
 
     record = stack.ws.wait_for(lambda: stack.services.store.deployment(dep_id))
     assert record.owner == "U_DEV" and record.channel == CHANNEL and record.created_by_bot
-    msg = stack.ws.wait_for(lambda: (m := tracking_message(stack, dep_id)).edited and m)
+    # Posted before the create and edited after it, or (when the channel's slot was taken) posted
+    # once its turn came, rendered then: either way it shows the deployment being created.
+    msg = stack.ws.wait_for(lambda: (m := tracking_message(stack, dep_id)) and "$16.00/h" in message_text(m) and m)
     text = message_text(msg)
     assert "Creating" in text and "$16.00/h" in text and "<@U_DEV>" in text
 

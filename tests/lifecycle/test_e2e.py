@@ -135,9 +135,14 @@ def test_fwbot_run_warns_once_across_sigkill_keeps_warm_and_reverts(tmp_path):
         wait(lambda: sdk.deployments.get("warm").min_replica_count == 0, 15, "the keep-warm revert")
         wait(lambda: any("Keep-warm of `warm` ended" in message_text(m) for m in thread_of(TEAM, "warm")), 10,
              "the revert's note")
-        with sqlite3.connect(db) as conn:
-            reverts = conn.execute("SELECT key, status FROM bot_actions WHERE kind = 'keep_warm_revert'").fetchall()
-        assert reverts == [(key, "done")]  # the one revert on record, carried out once
+
+        def reverts() -> list:
+            with sqlite3.connect(db) as conn:
+                return conn.execute("SELECT key, status FROM bot_actions WHERE kind = 'keep_warm_revert'").fetchall()
+
+        # The note goes out before the action is closed; give the close its moment.
+        wait(lambda: reverts() == [(key, "done")], 5, "the revert closed as done")
+        assert reverts() == [(key, "done")]  # the one revert on record, carried out once
 
         # Fireworks scales cold to zero on its own; the one warning is edited to say so.
         wait(lambda: sdk.deployments.get("cold").replica_count == 0, 25, "cold scaled to zero")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.slack import ChannelPacer
 
 
@@ -39,10 +41,23 @@ def test_a_slow_post_spaces_the_next_from_when_it_finished():
     assert ft.slept == [1.0]
 
 
-def test_right_after_start_a_channel_waits_a_whole_interval():
-    # The previous process may have posted just before it died.
+def test_right_after_start_a_channel_the_previous_process_posted_to_waits_out_its_interval():
+    # The outbox recorded a post to C1 0.25 s before this process started; C2 had none.
     ft = FakeTime()
     pacer = ChannelPacer(1.0, sleep=ft.sleep, monotonic=ft.monotonic)
-    ft.t += 0.25
+    pacer.posted_recently({"C1": 0.25})
+    pacer.wait("C2")
     pacer.wait("C1")
     assert ft.slept == [0.75]
+
+
+def test_try_slot_never_sleeps_and_takes_a_free_slot_only():
+    ft = FakeTime()
+    pacer = ChannelPacer(1.0, sleep=ft.sleep, monotonic=ft.monotonic)
+    assert pacer.try_slot("C1") == 0.0
+    ft.t += 0.4
+    assert pacer.try_slot("C1") == pytest.approx(0.6)
+    assert pacer.try_slot("C2") == 0.0
+    ft.t += 0.6
+    assert pacer.try_slot("C1") == 0.0
+    assert ft.slept == []

@@ -1,0 +1,115 @@
+"""The ``effects`` table: Slack posts fwbot intends, kept until confirmed or handed to a human.
+
+A row is written in the same transaction as the intent it carries out (a claimed warning, a new
+approval request, a deployment's owner claim). Its status moves ``pending`` → ``sending`` (an
+attempt whose outcome is unknown until Slack answers) → ``done`` (Slack's ts kept in
+``result``), ``failed`` (no target would take it; a human was told where possible) or
+``cancelled`` (no longer wanted when its turn came). Every status change is a compare-and-set
+on the row, so two deliverers never both finish one effect.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from storage.db import Database, iso, parse_iso
+
+OPEN = ("pending", "sending")
+
+
+@dataclass(frozen=True)
+class EffectRow:
+    id: int
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_at: datetime
+    result: dict[str, Any] | None
+    error: str | None
+    created_at: datetime
+
+    @classmethod
+    def from_row(cls, row: dict) -> EffectRow:
+        next_at, created_at = parse_iso(row["next_at"]), parse_iso(row["created_at"])
+        assert next_at is not None and created_at is not None
+        return cls(id=row["id"], key=row["key"], kind=row["kind"], payload=json.loads(row["payload"]),
+                   status=row["status"], attempts=row["attempts"], next_at=next_at,
+                   result=json.loads(row["result"]) if row["result"] else None, error=row["error"],
+                   created_at=created_at)
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN
+
+
+class Effects:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def add(self, key: str, kind: str, payload: dict[str, Any], now: datetime,
+            not_before: datetime | None = None) -> bool:
+        """Record an intended effect; False when one with this key already exists (it is the same one)."""
+        cur = self.db.execute(
+            "INSERT INTO effects (key, kind, payload, status, attempts, next_at, created_at, updated_at) "
+            "VALUES (?, ?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
+            (key, kind, json.dumps(payload, default=str), iso(not_before or now), iso(now), iso(now)))
+        return cur.rowcount == 1
+
+    def get(self, key: str) -> EffectRow | None:
+        row = self.db.one("SELECT * FROM effects WHERE key = ?", (key,))
+        return EffectRow.from_row(row) if row else None
+
+    def due(self, now: datetime, limit: int = 200) -> list[EffectRow]:
+        """Open effects whose time has come, oldest first."""
+        rows = self.db.query("SELECT * FROM effects WHERE status IN ('pending', 'sending') AND next_at <= ? "
+                             "ORDER BY id LIMIT ?", (iso(now), limit))
+        return [EffectRow.from_row(r) for r in rows]
+
+    def open(self, kind: str | None = None) -> list[EffectRow]:
+        where, params = ("AND kind = ?", (kind,)) if kind else ("", ())
+        rows = self.db.query(f"SELECT * FROM effects WHERE status IN ('pending', 'sending') {where} ORDER BY id",
+                             params)
+        return [EffectRow.from_row(r) for r in rows]
+
+    def next_due_at(self) -> datetime | None:
+        return parse_iso(self.db.scalar("SELECT MIN(next_at) FROM effects WHERE status IN ('pending', 'sending')"))
+
+    def start_attempt(self, effect_id: int, now: datetime) -> bool:
+        """Mark an attempt as under way (committed before Slack is called: a crash leaves it
+        ``sending``, an outcome to look up, never a post to make blindly again)."""
+        cur = self.db.execute("UPDATE effects SET status = 'sending', attempts = attempts + 1, updated_at = ? "
+                              "WHERE id = ? AND status IN ('pending', 'sending')", (iso(now), effect_id))
+        return cur.rowcount == 1
+
+    def retry_at(self, effect_id: int, when: datetime, error: str, now: datetime) -> bool:
+        cur = self.db.execute("UPDATE effects SET status = 'pending', next_at = ?, error = ?, updated_at = ? "
+                              "WHERE id = ? AND status IN ('pending', 'sending')",
+                              (iso(when), error, iso(now), effect_id))
+        return cur.rowcount == 1
+
+    def finish(self, effect_id: int, status: str, now: datetime, *, result: dict[str, Any] | None = None,
+               error: str | None = None) -> bool:
+        """Close an open effect (compare-and-set: only the first close counts)."""
+        cur = self.db.execute(
+            "UPDATE effects SET status = ?, result = ?, error = COALESCE(?, error), updated_at = ? "
+            "WHERE id = ? AND status IN ('pending', 'sending')",
+            (status, json.dumps(result) if result is not None else None, error, iso(now), effect_id))
+        return cur.rowcount == 1
+
+    def recent_posts(self, since: datetime) -> dict[str, datetime]:
+        """The latest post (or attempt) per channel since a time, as recorded."""
+        out: dict[str, datetime] = {}
+        for r in self.db.query("SELECT result, updated_at FROM effects WHERE updated_at >= ? AND result IS NOT NULL",
+                               (iso(since),)):
+            channel, at = json.loads(r["result"]).get("channel"), parse_iso(r["updated_at"])
+            if channel and at is not None and (channel not in out or at > out[channel]):
+                out[channel] = at
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {r["status"]: r["n"] for r in self.db.query("SELECT status, COUNT(*) AS n FROM effects GROUP BY status")}
