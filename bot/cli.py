@@ -28,13 +28,20 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("sim", help="the Fireworks control-plane simulator alone", add_help=False)
 
     args = parser.parse_args(argv)
-    if args.command == "run":
-        from bot.app import run
+    from storage.db import DatabaseProblem
 
-        return run(args.host, args.port)
-    from bot.dev import main as dev_main
+    try:
+        if args.command == "run":
+            from bot.app import run
 
-    return dev_main(args.host, args.port, args.db)
+            return run(args.host, args.port)
+        from bot.dev import main as dev_main
+
+        return dev_main(args.host, args.port, args.db)
+    except DatabaseProblem as e:
+        # A file fwbot cannot use is the operator's to fix, not a bug: one line, no traceback.
+        print(f"{parser.prog if args.command == 'run' else 'fwbot dev'}: {e.message}", file=sys.stderr, flush=True)
+        return 2
 
 
 if __name__ == "__main__":

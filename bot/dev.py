@@ -8,9 +8,12 @@ start exactly this wiring (``start``) on free ports.
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import signal
+import socket
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any
 
 from bot.app import SIMULATED_ACCOUNT, SIMULATED_KEY, Bot, create_bot, quiet_libraries, settle_heap
 from bot.config import Settings
+from storage.db import Database, file_problem
 
 log = logging.getLogger("fwbot.dev")
 
@@ -125,25 +129,101 @@ def start(host: str = "127.0.0.1", port: int = 8700, db: str | Path | None = Non
 
 def _fresh_default_db() -> Path:
     """The workspace and the simulator live in memory, so the default database starts empty too:
-    rows left by an earlier run would name deployments and messages that no longer exist."""
-    DEV_DB.parent.mkdir(parents=True, exist_ok=True)
+    rows left by an earlier run would name deployments and messages that no longer exist.
+    Only called with the database's lock held (:func:`_hold_db`): it never deletes the file of
+    a ``fwbot dev`` that is running."""
     for suffix in ("", "-wal", "-shm"):
-        Path(f"{DEV_DB}{suffix}").unlink(missing_ok=True)
+        try:
+            Path(f"{DEV_DB}{suffix}").unlink(missing_ok=True)
+        except OSError as e:
+            raise file_problem(DEV_DB, e) from e
     return DEV_DB
 
 
+# The lock this process holds on its database for as long as it lives (closed by the OS at exit).
+_held_locks: list[int] = []
+
+
+def _hold_db(db: Path) -> str | None:
+    """Take the database's lock (``<db>.lock`` beside it, ``flock``, held for the process's life).
+
+    ``None`` once held; if another process holds it, what is known of that process (its pid).
+    Nothing is deleted or opened before this, so a second ``fwbot dev`` never touches the
+    database of the one that is running. The lock file itself is never deleted: a process
+    holding a deleted lock file would no longer exclude anyone.
+    """
+    lock = Path(f"{db}.lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as e:
+        raise file_problem(db, e) from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            os.close(fd)
+            raise file_problem(lock, e) from e
+        try:
+            holder = os.read(fd, 64).decode(errors="replace").strip()
+        except OSError:
+            holder = ""
+        os.close(fd)
+        return f"pid {holder}" if holder.isdigit() else "pid unknown"
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    _held_locks.append(fd)
+    return None
+
+
+def _port_taken(host: str, port: int) -> bool:
+    """Whether something already listens on ``host:port`` (checked before any file is touched)."""
+    if port == 0:
+        return False
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            return e.errno == errno.EADDRINUSE
+    return False
+
+
+def _port_in_use(host: str, port: int) -> int:
+    print(f"fwbot dev: port {port} on {host} is in use (another fwbot dev?); "
+          f"try `fwbot dev --port {port + 1}`", file=sys.stderr, flush=True)
+    return 1
+
+
 def main(host: str = "127.0.0.1", port: int = 8700, db: str | None = None) -> int:
+    path = Path(db) if db else DEV_DB
+    holder = _hold_db(path)
+    if holder is not None:
+        print(f"fwbot dev: another fwbot dev is running with {path} ({holder}); "
+              "stop it or use --db/--port", file=sys.stderr, flush=True)
+        return 1
+    if _port_taken(host, port):
+        return _port_in_use(host, port)
+    if db is None:
+        _fresh_default_db()  # ours alone now: the lock is held and the port is free
+    # The file is checked (and migrated) before anything starts, so a database fwbot cannot use
+    # is one line (bot.cli), not a traceback after the simulator's and workspace's start-up logs.
+    check = Database(path)
+    try:
+        check.migrate()
+    finally:
+        check.close()
+
     logging.basicConfig(level=os.environ.get("FWBOT_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     quiet_libraries()
     env = {k: v for k, v in os.environ.items() if k.startswith("FWBOT_") and k != "FWBOT_DB"}
     try:
-        stack = start(host, port, db or _fresh_default_db(), env=env)
+        stack = start(host, port, path, env=env)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
-            print(f"fwbot dev: port {port} on {host} is in use (another fwbot dev?); "
-                  f"try `fwbot dev --port {port + 1}`", flush=True)
-            return 1
+            return _port_in_use(host, port)
         raise
 
     settle_heap()
