@@ -380,6 +380,35 @@ class DeploymentChange(_Request):
     unused_auto_delete_s: float | None = None
     load_targets: dict[str, float] | None = None
     enable_addons: bool | None = None
+    # The hardware a new ``deployment_shape`` brings, read from Fireworks when the shape is
+    # resolved (``with_shape``). Never sent: on the shape path Fireworks sets the accelerator
+    # itself. Kept in the change so everything that prices it (the command, the approval gate,
+    # the re-check before an approved run) prices the new hardware, not the old.
+    shape_accelerator_type: str | None = None
+    shape_accelerator_count: int | None = None
+
+    @model_validator(mode="after")
+    def _shape_hardware(self) -> DeploymentChange:
+        if (self.shape_accelerator_type is not None or self.shape_accelerator_count is not None) \
+                and self.deployment_shape is None:
+            raise SpecError("a shape's hardware was given without `--deployment-shape`", "deployment-shape")
+        if self.shape_accelerator_count is not None and self.shape_accelerator_count < 1:
+            raise SpecError("a shape has at least one accelerator per replica", "deployment-shape")
+        return self
+
+    def with_shape(self, shape_name: str, accelerator_type: str | None,
+                   accelerator_count: int | None) -> DeploymentChange:
+        """This change with its shape resolved: the shape's full name and the hardware it brings."""
+        return self.model_copy(update={
+            "deployment_shape": shape_name,
+            "shape_accelerator_type": accelerator_type,
+            "shape_accelerator_count": int(accelerator_count) if accelerator_count else None,
+        })
+
+    @property
+    def shape_hardware_known(self) -> bool:
+        """Whether this change's new shape (if any) has been resolved to its accelerator type."""
+        return self.deployment_shape is None or self.shape_accelerator_type is not None
 
     @property
     def fields_set(self) -> frozenset[str]:
@@ -392,7 +421,7 @@ class DeploymentChange(_Request):
     @property
     def api_fields_set(self) -> frozenset[str]:
         """The set fields that go to the API (everything but bot policy)."""
-        return frozenset(f for f in self.fields_set if _WIRE[f][2] is not None)
+        return frozenset(f for f in self.fields_set if f in _WIRE and _WIRE[f][2] is not None)
 
     def update_mask(self) -> str:
         """The PATCH ``updateMask``: comma-separated snake_case paths, in a stable order."""
@@ -418,12 +447,19 @@ class DeploymentChange(_Request):
                 after["autoscalingPolicy"] = policy
             else:
                 after[key] = self._wire_value(field)
+        if self.deployment_shape is not None and self.deployment_shape != current.get("deploymentShape"):
+            # A new shape brings its own hardware: the shape's when it was resolved, otherwise
+            # unknown (priced as unknown, never as the old hardware).
+            after["acceleratorType"] = self.shape_accelerator_type
+            after["acceleratorCount"] = self.shape_accelerator_count
         return after
 
     def apply_to(self, current: Mapping[str, Any]) -> dict[str, Any]:
         """The camelCase wire deployment as it will look after this change (``current`` untouched).
 
         A shape preset must be resolved to a shape name first, as for ``DeploymentSpec.api_fields``.
+        A new shape's hardware is the one ``with_shape`` gave; without it the accelerator after
+        the change is unknown (``None``), so its worst case prices as unknown, not as the old one.
         """
         if is_shape_preset(self.deployment_shape):
             raise ValueError(f"shape preset {self.deployment_shape!r} must be resolved to a shape name first")
@@ -464,7 +500,21 @@ class DeploymentChange(_Request):
                 after_text = _show(field, after)
             if before_text != after_text:
                 rows.append((label, before_text, after_text))
+        if self.deployment_shape is not None and self.shape_hardware_known:
+            before_hw = _hardware(current)
+            after_hw = _hardware(after)
+            if before_hw != after_hw:
+                rows.append(("Hardware per replica", before_hw, after_hw))
         return rows
+
+
+def _hardware(wire: Mapping[str, Any]) -> str:
+    """``2 × H100``: the accelerators per replica of a camelCase wire deployment."""
+    kind = wire.get("acceleratorType")
+    count = wire.get("acceleratorCount")
+    if kind in (None, "", "ACCELERATOR_TYPE_UNSPECIFIED"):
+        return "unknown"
+    return format_accelerators(kind, int(count) if count else 1)
 
 
 def _show(field: str, wire: Mapping[str, Any]) -> str:

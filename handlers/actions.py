@@ -6,6 +6,8 @@ import json
 import logging
 import re
 import threading
+from dataclasses import dataclass
+from typing import Any
 
 from slack_bolt import App
 
@@ -13,12 +15,14 @@ from bot import spec as cmds
 from bot.fireworks import FireworksError, NotFound
 from bot.names import resource_id_problem
 from bot.operations import Actor, Operations, UserError
+from bot.pricing import deployment_worst_case
 from bot.services import Services
 from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui.kit import Message
 from handlers.acking import acked_first
 from handlers.commands import Context, announce_in_thread, do_get, reply
+from storage.store import DeploymentRecord
 
 log = logging.getLogger("fwbot.actions")
 
@@ -61,6 +65,45 @@ class DeleteOnce:
         return None
 
 
+@dataclass(frozen=True)
+class ScaleCheck:
+    """A scale that passed :func:`check_scale`: the deployment as read just now and its worst case."""
+
+    record: DeploymentRecord | None
+    current: dict
+    usd: float | None
+
+
+def check_scale(ctx: Context, deployment_id: Any, replicas: Any) -> ScaleCheck:
+    """Everything checked before a deployment is scaled, by ``/fw scale`` and by the confirm_scale
+    button alike (a button's value may be forged or out of date): a replica count, a deployment id
+    fwbot could have written, who may change it, the deployment as it is now, and its min..max
+    range. Raises :class:`UserError` with a message for the person; nothing is changed."""
+    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+        raise UserError(f"`{kit.escape(kit.clip(str(replicas), 40))}` is not a replica count (a whole number, "
+                        "0 or more); nothing was changed.")
+    problem = (resource_id_problem(deployment_id, "deployment id") if isinstance(deployment_id, str)
+               else "that is not a deployment id")
+    if problem:
+        raise UserError(kit.escape(kit.clip(problem, 300)) + "; nothing was changed.")
+    record = ctx.ops.authorize_change(ctx.actor, deployment_id)
+    try:
+        current = ctx.services.gateway.get_deployment(deployment_id)
+    except NotFound:
+        raise UserError(f"there is no deployment `{deployment_id}`; nothing was changed.") from None
+    if current.get("state") in ("DELETED", "DELETING"):
+        raise UserError(f"`{deployment_id}` is deleted; `/fw undelete {deployment_id}` first. Nothing was changed.")
+    lo = int(current.get("minReplicaCount") or 0)
+    raw_hi = current.get("maxReplicaCount")
+    hi = int(raw_hi) if raw_hi is not None else max(lo, 1)  # the API's default max
+    if not lo <= replicas <= hi:
+        raise UserError(
+            f"{replicas} replicas is outside `{deployment_id}`'s range (min {lo}, max {hi}); "
+            f"change the range with `/fw update {deployment_id} --min-replica-count/--max-replica-count`."
+        )
+    return ScaleCheck(record, current, deployment_worst_case(current, ctx.services.prices))
+
+
 def _bad_id(deployment_id: str) -> Message | None:
     """A reply for a button whose deployment id fwbot could not have written, else None."""
     problem = resource_id_problem(deployment_id, "deployment id")
@@ -70,6 +113,11 @@ def _bad_id(deployment_id: str) -> Message | None:
 
 
 def register(app: App, services: Services, metrics) -> None:
+    from handlers import replies
+
+    # Every reply through a response_url is checked and, if Slack does not take it, sent to the
+    # user directly. (Wired here for now; it belongs in handlers/__init__.py next to errors.register.)
+    replies.install(app, services)
     ops = Operations(services)
     once = DeleteOnce(services)
 
@@ -92,11 +140,15 @@ def register(app: App, services: Services, metrics) -> None:
     def confirm_delete(body, respond, client) -> None:
         ctx = context(body, respond, client)
         data = _json_value(body)
-        dep_id, hard = str(data.get("d") or ""), bool(data.get("h"))
+        dep_id, given_hard = str(data.get("d") or ""), data.get("h", 0)
+        hard = bool(given_hard)
 
         def run():
             if (bad := _bad_id(dep_id)) is not None:
                 return bad
+            if given_hard not in (0, 1) or isinstance(given_hard, float):
+                # fwbot writes 0 or 1 here; a value it never writes asks for nothing it confirmed.
+                return ui.problem("that button's value is not one fwbot made; nothing was changed.")
             with once.lock(dep_id):
                 done = once.already_done(dep_id, hard)
                 if done:
@@ -118,15 +170,12 @@ def register(app: App, services: Services, metrics) -> None:
     def confirm_scale(body, respond, client) -> None:
         ctx = context(body, respond, client)
         data = _json_value(body)
-        dep_id, replicas = str(data.get("d") or ""), data.get("r") or 0
-        if not isinstance(replicas, int) or isinstance(replicas, bool):
-            # Only fwbot writes this value; anything else was not produced by its own button.
-            reply(respond, ui.problem("that button's value is not one fwbot made; nothing was changed."))
-            return
+        dep_id, replicas = data.get("d"), data.get("r")
 
         def run():
-            if (bad := _bad_id(dep_id)) is not None:
-                return bad
+            # The button's value is checked as the command's would be, against the deployment
+            # as it is now: the value may be forged, or the range changed since it was posted.
+            check_scale(ctx, dep_id, replicas)
             ops.scale(ctx.actor, dep_id, replicas)
             respond(replace_original=True, text=f"Scaled `{dep_id}` to {replicas}.")
             announce_in_thread(ctx, dep_id, ui.plain(

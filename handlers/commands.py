@@ -8,21 +8,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt import App
-from slack_sdk.errors import SlackApiError
 
 from bot import spec as cmds
 from bot.fireworks import FireworksError, NotFound, ScalingUp
 from bot.grammar import UsageError, help_text, parse
 from bot.names import short_model
 from bot.operations import Actor, Operations, UserError, record_usd_per_hour
+from bot.outbox import Kind, Posted, Target, deployment_targets
 from bot.pricing import deployment_worst_case, format_usd
+from bot.reconcile import render_tracking
 from bot.services import Services
 from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui.kit import Message
-from handlers.acking import INTERNAL_ERROR
+from handlers.acking import describe_failure
+from storage.store import new_token
 
 log = logging.getLogger("fwbot.commands")
+
+TRACKING = "tracking"  # the outbox kind of tracking messages
 
 
 @dataclass
@@ -41,7 +45,19 @@ class Context:
 
 
 def reply(respond: Callable[..., Any], message: Message, *, replace: bool = False) -> None:
-    respond(response_type="ephemeral", replace_original=replace, **message.payload())
+    """Answer ephemerally through ``respond``. Every request with a response_url gets a
+    ``handlers.replies.CheckedRespond``, which tells the user directly when Slack does not take the
+    reply; a plain Bolt ``respond`` that failed is at least logged here, never passed over."""
+    try:
+        result = respond(response_type="ephemeral", replace_original=replace, **message.payload())
+    except Exception:  # noqa: BLE001 - e.g. Bolt's respond without a response_url
+        log.warning("could not deliver a reply: %s", message.text[:100], exc_info=True)
+        return
+    from handlers.replies import CheckedRespond
+
+    status = getattr(result, "status_code", None)
+    if isinstance(status, int) and not 200 <= status < 300 and not isinstance(respond, CheckedRespond):
+        log.warning("Slack did not take a reply (HTTP %s): %s", status, message.text[:100])
 
 
 def extra_help(services: Services) -> list[str]:
@@ -60,6 +76,12 @@ def extra_help(services: Services) -> list[str]:
         )
     else:
         notes.append("*Approvals are off* (no `FWBOT_APPROVERS` configured): requests run at once.")
+    alert = f"<#{s.alert_channel}>" if s.alert_channel else "the alert channel (none is set)"
+    notes.append(
+        "*Messages:* fwbot announces a change only once Fireworks shows it. When a channel or thread "
+        f"refuses its posts (archived, private without fwbot), the owner gets them by DM, then {alert}; "
+        "what it could not do after its retries is said there too."
+    )
     if services.simulated:
         notes.append(":test_tube: This fwbot talks to *simulated Fireworks*: nothing costs money.")
     return notes
@@ -87,7 +109,7 @@ def register(app: App, services: Services, metrics) -> None:
                       respond, client, body, metrics)
 
         def failed(_e: BaseException) -> None:
-            reply(respond, ui.problem(INTERNAL_ERROR))
+            reply(respond, ui.problem(describe_failure(_e, services.store.db.path)))
         if cmd.verb == "deploy_modal":
             from handlers.views import open_deploy_modal
 
@@ -137,36 +159,84 @@ def deploy(ctx: Context, spec: cmds.DeploymentSpec, *, dry_run: bool) -> Message
 
 
 def execute_deploy(ctx: Context, planned, *, approved_by: str | None = None) -> Message | None:
-    """Post the tracking message, create the deployment, and edit the message with the outcome."""
-    s = ctx.services
+    """Claim the deployment and queue its tracking message (one intent, written before Fireworks
+    is asked), create it, then show the outcome on that message.
+
+    The tracking message goes out through the outbox: at once when the channel's slot is free,
+    else a moment later from the delivery thread (rendered then, so it shows the latest state);
+    either way this worker never sleeps on a busy channel.
+    """
+    s, dep_id = ctx.services, planned.deployment_id
     requested = (f":hourglass_flowing_sand: Creating… requested by {kit.mention(ctx.actor.user_id)}"
                  f" (worst case {format_usd(planned.usd_per_hour)})")
     if approved_by:
         requested += f", approved by {kit.mention(approved_by)}"
-    pending = ui.tracking_message(None, deployment_id=planned.deployment_id, usd=planned.usd_per_hour,
-                                  owner=ctx.actor.user_id, simulated=s.simulated, status_line=requested)
-    posted = post_tracking(ctx, pending)
+    key = f"tracking:{dep_id}"
+    with s.store.db.write():
+        s.store.claim_deployment(dep_id, s.gateway.deployment_name(dep_id), owner=ctx.actor.user_id,
+                                 channel=ctx.actor.channel_id, now=s.clock.now(), created_by_bot=True,
+                                 unused_delete_s=planned.spec.unused_auto_delete_s)
+        s.outbox.enqueue(key, TRACKING, tracking_targets(ctx),
+                         args={"deployment": dep_id, "requested": requested, "usd": planned.usd_per_hour,
+                               "owner": ctx.actor.user_id})
+    s.outbox.deliver(key)
     try:
-        wire = ctx.ops.create(ctx.actor, planned, channel=posted["channel"] if posted else None,
-                              thread_ts=posted["ts"] if posted else None, approved_by=approved_by)
+        wire = ctx.ops.create(ctx.actor, planned, approved_by=approved_by)
     except FireworksError as e:
+        failed = ui.tracking_message(None, deployment_id=dep_id, usd=planned.usd_per_hour, owner=ctx.actor.user_id,
+                                     simulated=s.simulated, status_line=create_failed_line(dep_id, e), buttons=False)
+        posted = s.outbox.withdraw(key, "the create failed").posted
         if posted:
-            s.poster.update(posted["channel"], posted["ts"], ui.tracking_message(
-                None, deployment_id=planned.deployment_id, usd=planned.usd_per_hour, owner=ctx.actor.user_id,
-                simulated=s.simulated, status_line=create_failed_line(planned.deployment_id, e), buttons=False))
+            s.poster.update(posted.channel, posted.ts, failed)
         raise
-    if posted:
+    delivery = s.outbox.outcome(key)
+    if delivery.posted:
         # Render from the store, so whichever of this edit and the reconcile loop's comes last
         # shows the latest state.
-        from bot.reconcile import render_tracking
-
-        record = s.store.deployment(planned.deployment_id)
+        record = s.store.deployment(dep_id)
         if record is not None:
-            s.poster.update(posted["channel"], posted["ts"], render_tracking(s, record))
+            s.poster.update(delivery.posted.channel, delivery.posted.ts, render_tracking(s, record))
         return None
-    return ui.tracking_message(wire, deployment_id=planned.deployment_id, usd=planned.usd_per_hour,
+    if delivery.queued:
+        return None  # rendered when its turn comes, so it shows the state of that moment
+    return ui.tracking_message(wire, deployment_id=dep_id, usd=planned.usd_per_hour,
                                owner=ctx.actor.user_id, simulated=s.simulated,
                                status_line=f"{requested}. Fireworks is starting it.")
+
+
+def tracking_targets(ctx: Context) -> list[Target]:
+    """Where a new deployment's tracking message goes: the channel asked in, else a DM."""
+    channel = ctx.actor.channel_id
+    return ([Target("channel", channel=channel)] if channel else []) + [
+        Target("requester DM", user=ctx.actor.user_id)]
+
+
+def effect_kinds() -> dict[str, Kind]:
+    """The tracking message of a new deployment: rendered when sent (the create may have moved
+    on), and remembered as the deployment's thread once Slack has it."""
+
+    def render(s: Services, args: dict) -> Message | None:
+        record = s.store.deployment(args["deployment"])
+        if record is None:
+            return None  # the create was refused or never happened: there is nothing to track
+        if record.state is None:
+            return ui.tracking_message(None, deployment_id=record.id, usd=args.get("usd"), owner=args.get("owner"),
+                                       simulated=s.simulated, status_line=args["requested"])
+        return render_tracking(s, record)
+
+    def on_sent(s: Services, args: dict, posted: Posted) -> None:
+        if s.store.deployment(args["deployment"]) is not None:
+            s.store.set_deployment_fields(args["deployment"], s.clock.now(), channel=posted.channel,
+                                          thread_ts=posted.ts)
+
+    def after_sent(s: Services, args: dict, posted: Posted) -> None:
+        # Posted by a run that died, found in Slack after the create was settled as not made.
+        if s.store.deployment(args["deployment"]) is None:
+            s.poster.update(posted.channel, posted.ts, ui.tracking_message(
+                None, deployment_id=args["deployment"], usd=args.get("usd"), owner=args.get("owner"),
+                simulated=s.simulated, status_line=ui.NOT_CREATED, buttons=False))
+
+    return {TRACKING: Kind(render=render, on_sent=on_sent, after_sent=after_sent)}
 
 
 def create_failed_line(deployment_id: str, error: FireworksError) -> str:
@@ -178,22 +248,6 @@ def create_failed_line(deployment_id: str, error: FireworksError) -> str:
     return (f":warning: Fireworks did not confirm the create ({kit.escape(error.message)}). If `{deployment_id}` was "
             "created after all, this message turns into its tracking message at the next sync; otherwise "
             "nothing was created. Nothing will be created twice.")
-
-
-def post_tracking(ctx: Context, message: Message) -> dict | None:
-    """Post in the channel the command came from; if the bot cannot post there, in a DM."""
-    channel = ctx.actor.channel_id
-    poster = ctx.services.poster
-    if channel:
-        try:
-            return poster.post(channel, message)
-        except SlackApiError as e:
-            log.info("cannot post in %s (%s); using a DM", channel, e.response.get("error"))
-    try:
-        return poster.dm(ctx.actor.user_id, message)
-    except SlackApiError:
-        log.exception("cannot DM %s", ctx.actor.user_id)
-        return None
 
 
 def do_list(ctx: Context, cmd: cmds.ListCommand) -> Message:
@@ -227,11 +281,21 @@ def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
     except NotFound:
         raise UserError(f"there is no deployment `{cmd.deployment_id}`.") from None
     change = cmd.change
-    if change.deployment_shape and cmds.is_shape_preset(change.deployment_shape):
-        shape = ctx.ops.resolve_shape(current.get("baseModel", ""), change.deployment_shape,
-                                       bool(current.get("enableAddons")))
-        name = (shape.get("snapshot") or {}).get("name") or shape.get("name")
-        change = change.model_copy(update={"deployment_shape": name})
+    if change.deployment_shape:
+        # A shape decides the hardware. Resolve it (a preset or a full name) to the shape Fireworks
+        # offers for this model and the accelerators it brings, so the diff, the price and the
+        # approval gate see the new hardware rather than the old.
+        wanted = change.deployment_shape
+        try:
+            shape = ctx.ops.resolve_shape(current.get("baseModel", ""), wanted, bool(current.get("enableAddons")))
+        except UserError:
+            if cmds.is_shape_preset(wanted):
+                raise
+            shape = None  # not among the validated shapes for this model: its hardware stays unknown
+        if shape is not None:
+            snap = shape.get("snapshot") or {}
+            name = wanted if not cmds.is_shape_preset(wanted) else (snap.get("name") or shape.get("name"))
+            change = change.with_shape(name, snap.get("acceleratorType"), snap.get("acceleratorCount"))
     problem = change.problem_with(current)
     if problem:
         raise UserError(problem)
@@ -241,7 +305,13 @@ def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
     after = change.apply_to(current)
     before_usd, after_usd = deployment_worst_case(current, s.prices), deployment_worst_case(after, s.prices)
     lines = [f"• *{label}:* {before} → {after_text}" for label, before, after_text in diff]
-    money = f"*Worst case:* {format_usd(before_usd)} → {format_usd(after_usd)}"
+    if change.shape_hardware_known:
+        money = f"*Worst case:* {format_usd(before_usd)} → {format_usd(after_usd)}"
+    else:
+        lines.append("• *Hardware per replica:* decided by the shape (Fireworks does not offer it as a "
+                     f"validated shape for `{short_model(current.get('baseModel') or '?')}`)")
+        money = (f"*Worst case:* {format_usd(before_usd)} → unknown: fwbot cannot tell what hardware "
+                 "that shape brings")
     if cmd.dry_run:
         return Message(text=f"Dry run: update {cmd.deployment_id}", blocks=[
             kit.section(f":mag: Dry run — `{cmd.deployment_id}` would change:\n" + "\n".join(lines)),
@@ -261,17 +331,12 @@ def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
 
 
 def do_scale(ctx: Context, cmd: cmds.ScaleCommand) -> Message | None:
+    from handlers.actions import check_scale
+
     s = ctx.services
-    record = ctx.ops.authorize_change(ctx.actor, cmd.deployment_id)
-    current = s.gateway.get_deployment(cmd.deployment_id)
-    hi = int(current.get("maxReplicaCount") or 0)
-    lo = int(current.get("minReplicaCount") or 0)
-    if cmd.replicas > hi or cmd.replicas < lo:
-        raise UserError(
-            f"{cmd.replicas} replicas is outside `{cmd.deployment_id}`'s range (min {lo}, max {hi}); "
-            f"change the range with `/fw update {cmd.deployment_id} --min-replica-count/--max-replica-count`."
-        )
-    usd = deployment_worst_case(current, s.prices)
+    # The same checks the confirm_scale button makes (who may, the deployment, its range).
+    checked = check_scale(ctx, cmd.deployment_id, cmd.replicas)
+    record, usd = checked.record, checked.usd
     if cmd.dry_run:
         return ui.plain(f":mag: Dry run — would scale `{cmd.deployment_id}` to {cmd.replicas} replicas "
                         f"(worst case stays {format_usd(usd)}).", simulated=s.simulated)
@@ -422,13 +487,12 @@ def do_audit(ctx: Context, cmd: cmds.AuditCommand) -> Message:
 
 
 def announce_in_thread(ctx: Context, deployment_id: str, message: Message) -> None:
-    """Changes made from anywhere are also noted in the deployment's own thread."""
+    """Changes made from anywhere are also noted in the deployment's own thread (through the
+    outbox: the owner by DM, or the alert channel, when the thread refuses)."""
     record = ctx.services.store.deployment(deployment_id)
     if record and record.channel and record.thread_ts:
-        try:
-            ctx.services.poster.post(record.channel, message, thread_ts=record.thread_ts)
-        except SlackApiError as e:
-            log.info("could not note %s in its thread: %s", deployment_id, e.response.get("error"))
+        ctx.services.outbox.send(f"note:{deployment_id}:{new_token()}", "note",
+                                 deployment_targets(ctx.services, deployment_id), message)
 
 
 VERBS: dict[str, Callable[[Context, Any], Message | None]] = {

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import secrets
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from pydantic import ValidationError
@@ -11,7 +16,7 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
 from bot.durations import DurationError, parse_go_duration
-from bot.fireworks import FireworksError
+from bot.fireworks import AlreadyExists, FireworksError
 from bot.names import ACCELERATOR_TYPES, accelerator_label, resource_id_problem, short_model
 from bot.operations import Actor, Operations, UserError
 from bot.pricing import format_usd, worst_case_usd_per_hour
@@ -25,6 +30,10 @@ log = logging.getLogger("fwbot.views")
 
 CALLBACK = "deploy_modal"
 NO_SHAPE = "none"
+# How long opening the form waits for the model catalog before it shows a "loading" form and
+# fills it in when Fireworks answers (Slack honours the trigger for 3 s only).
+OPEN_WAIT_S = 2.0
+_loading = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fwbot-form")
 DURATION_BLOCKS = {
     "stz": ("scale_to_zero_window_s", "Scale to zero after idle"),
     "unused": ("unused_auto_delete_s", "Delete if unused for"),
@@ -55,8 +64,60 @@ def _metadata(view: dict) -> dict:
         return {}
     if not isinstance(meta, dict):
         return {}
-    channel = meta.get("channel")
-    return {"channel": channel if isinstance(channel, str) and channel else None}
+    channel, token = meta.get("channel"), meta.get("form")
+    return {"channel": channel if isinstance(channel, str) and channel else None,
+            "form": token if isinstance(token, str) and token else None}
+
+
+def _private_metadata(channel: str | None, token: str | None) -> str:
+    return json.dumps({"channel": channel, "form": token})
+
+
+def form_key(view: dict) -> str | None:
+    """What identifies one deploy form across its submissions: the token put in its metadata when
+    it was opened, else Slack's view id. A second Submit of the same form, a re-delivered request
+    or a double click all carry the same key."""
+    token = _metadata(view).get("form")
+    if token:
+        return "form:" + token
+    view_id = view.get("id")
+    return "view:" + view_id if isinstance(view_id, str) and view_id else None
+
+
+def form_deployment_id(base_model: str, key: str) -> str:
+    """The deployment id a form creates when it does not name one: readable (the model) and fixed
+    for the form (a digest of its key), so two submissions of it cannot create two deployments."""
+    stem = short_model(base_model).lower()
+    stem = "".join(c if c.isalnum() else "-" for c in stem).strip("-")[:48].strip("-") or "dep"
+    if not stem[0].isalpha():
+        stem = "d-" + stem
+    return f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+
+
+class FormClaims:
+    """One deployment (or approval request) per deploy form: the first submission claims the
+    form's key in SQLite, with the deployment id it creates; later ones are told it was taken."""
+
+    PREFIX = "deploy_form:"
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._lock = threading.Lock()
+
+    def claim(self, key: str, deployment_id: str) -> str | None:
+        """Claim ``key`` for ``deployment_id``; the id it was claimed for before, or None if now ours."""
+        store = self.services.store
+        with self._lock:
+            taken = store.get_kv(self.PREFIX + key)
+            if taken:
+                return taken
+            store.set_kv(self.PREFIX + key, deployment_id, self.services.clock.now())
+            return None
+
+    def release(self, key: str) -> None:
+        """Nothing was created nor requested: the form may be submitted again."""
+        with self._lock:
+            self.services.store.set_kv(self.PREFIX + key, "", self.services.clock.now())
 
 
 def read_form(values: dict) -> dict[str, Any]:
@@ -147,7 +208,8 @@ def live_cost(services: Services, form: dict[str, Any], shapes: list[dict] | Non
             f"{accelerator_label(acc_type)})" + (f" · {format_usd(usd * 24, '/day')}" if usd is not None else ""))
 
 
-def build_modal(services: Services, *, channel: str | None, form: dict[str, Any] | None = None) -> dict:
+def build_modal(services: Services, *, channel: str | None, form: dict[str, Any] | None = None,
+                token: str | None = None) -> dict:
     form = form or {}
     models = _models(services)
     shapes = _shapes(services, form.get("model"))
@@ -199,13 +261,29 @@ def build_modal(services: Services, *, channel: str | None, form: dict[str, Any]
     if services.simulated:
         blocks.append(kit.footer_context(True))
     return kit.modal("Deploy a model", blocks, callback_id=CALLBACK, submit="Deploy",
-                     private_metadata=json.dumps({"channel": channel}))
+                     private_metadata=_private_metadata(channel, token))
+
+
+def loading_modal(channel: str | None, token: str, text: str = ":hourglass_flowing_sand: Loading the model "
+                  "catalog from Fireworks…") -> dict:
+    """The form while Fireworks is slow to list the models (no Submit: nothing to submit yet)."""
+    return kit.modal("Deploy a model", [kit.section(text)], callback_id=CALLBACK, submit=None,
+                     private_metadata=_private_metadata(channel, token))
 
 
 def open_deploy_modal(ctx: Context, trigger_id: str) -> None:
+    """Open the form within the trigger's 3 s: with the catalog if Fireworks lists it in time,
+    otherwise as a "loading" form that is filled in when it does."""
+    channel, token = ctx.actor.channel_id, secrets.token_hex(8)
+    pending = _loading.submit(build_modal, ctx.services, channel=channel, token=token)
     try:
-        view = build_modal(ctx.services, channel=ctx.actor.channel_id)
-        ctx.client.views_open(trigger_id=trigger_id, view=view)
+        try:
+            view, late = pending.result(timeout=OPEN_WAIT_S), False
+        except FutureTimeout:
+            view, late = loading_modal(channel, token), True
+        opened = ctx.client.views_open(trigger_id=trigger_id, view=view)
+        if late:
+            _fill_in(ctx, opened.get("view") or {}, pending, channel, token)
     except FireworksError as e:
         reply(ctx.respond, kit.Message(text=f"Could not load the model catalog: {e.message}",
                                        blocks=[kit.section(f":warning: Could not load the model catalog: {e.message}")]))
@@ -217,8 +295,25 @@ def open_deploy_modal(ctx: Context, trigger_id: str) -> None:
                                                            "run `/fw deploy` again.")]))
 
 
+def _fill_in(ctx: Context, opened: dict, pending, channel: str | None, token: str) -> None:
+    """Replace the "loading" form with the real one once Fireworks has listed the models."""
+    try:
+        view = pending.result()
+    except FireworksError as e:
+        view = loading_modal(channel, token, f":warning: Could not load the model catalog: {kit.escape(e.message)}. "
+                                             "Close this and run `/fw deploy` again.")
+    if not opened.get("id"):
+        return
+    try:
+        ctx.client.views_update(view_id=opened["id"], hash=opened.get("hash"), view=view)
+    except SlackApiError as e:
+        # Closed meanwhile, or already replaced: nothing to fill in.
+        log.info("could not fill in the deploy form: %s", e.response.get("error"))
+
+
 def register(app: App, services: Services, metrics) -> None:
     ops = Operations(services)
+    claims = FormClaims(services)
 
     @acked_first(services)
     def _live_update(body, client, respond) -> None:
@@ -232,7 +327,8 @@ def register(app: App, services: Services, metrics) -> None:
         meta = _metadata(view)
         try:
             client.views_update(view_id=view["id"], hash=view.get("hash"),
-                                view=build_modal(services, channel=meta.get("channel"), form=form))
+                                view=build_modal(services, channel=meta.get("channel"), form=form,
+                                                 token=meta.get("form")))
         except SlackApiError as e:
             # hash_conflict: the user typed again; the next keystroke refreshes it.
             log.info("live cost update skipped: %s", e.response.get("error"))
@@ -242,37 +338,66 @@ def register(app: App, services: Services, metrics) -> None:
 
     @app.view(CALLBACK)
     def submit(ack, body, client, respond) -> None:
-        form = read_form((body["view"].get("state") or {}).get("values") or {})
+        # Only what needs no Fireworks call is checked before the ack (Slack waits 3 s at most and
+        # a Fireworks call can take longer): field formats and min ≤ max, answered inline.
+        view = body.get("view") or {}
+        form = read_form((view.get("state") or {}).get("values") or {})
         spec, errors = validate_form(form)
         if errors:
             ack(response_action="errors", errors=errors)
             return
         assert spec is not None
-        try:
-            planned = ops.plan_deploy(spec)
-        except UserError as e:
-            ack(response_action="errors", errors={"model": kit.clip(e.message, 150)})
-            return
-        except FireworksError as e:
-            ack(response_action="errors", errors={"model": kit.clip(f"Fireworks: {e.message}", 150)})
-            return
         ack()
         user = body["user"]["id"]
-        meta = _metadata(body["view"])
+        meta = _metadata(view)
         ctx = Context(services, ops, Actor(user, meta.get("channel"), services.is_admin(user)),
                       respond, client, body, metrics)
+        key = form_key(view)
+        if key and not spec.deployment_id:
+            spec = spec.model_copy(update={"deployment_id": form_deployment_id(spec.base_model, key)})
+        then(services, lambda: deploy_from_form(ctx, spec, key), body, respond)
 
-        def deploy() -> None:
+    def deploy_from_form(ctx: Context, spec: DeploymentSpec, key: str | None) -> None:
+        """After the ack: the Fireworks checks, the approval gate, the create; the outcome goes
+        to the user directly (the form is closed by then)."""
+        user, channel = ctx.actor.user_id, ctx.actor.channel_id
+        if key and spec.deployment_id:
+            taken = claims.claim(key, spec.deployment_id)
+            if taken:
+                services.poster.tell(user, kit.Message(
+                    text=f"This deploy form was already submitted (`{taken}`); nothing new was created.",
+                    blocks=[kit.section(f":information_source: This deploy form was already submitted: it is for "
+                                        f"`{taken}` (see its tracking message, or `/fw get {taken}`). Nothing new "
+                                        "was created; run `/fw deploy` for another deployment.")]), channel)
+                return
+        keep_claim = creating = False
+        try:
+            planned = ops.plan_deploy(spec)
             try:
                 ops.validate_deploy(planned)
-                from handlers.approvals_gate import needs_approval, request_approval
+            except AlreadyExists:
+                mine = services.store.deployment(planned.deployment_id)
+                if mine and mine.owner == user and mine.created_by_bot:
+                    keep_claim = True  # e.g. an earlier submission of this very form created it
+                    raise UserError(f"`{planned.deployment_id}` exists already and is yours; nothing new was "
+                                    f"created (`/fw get {planned.deployment_id}`).") from None
+                raise UserError(f"a deployment `{planned.deployment_id}` exists already; choose another "
+                                "deployment id.") from None
+            from handlers.approvals_gate import needs_approval, request_approval
 
-                reason = needs_approval(services, planned=planned)
-                message = (request_approval(ctx, kind="deploy", planned=planned, reason=reason) if reason
-                           else execute_deploy(ctx, planned))
-            except (UserError, FireworksError) as e:
-                message = kit.Message(text=e.message, blocks=[kit.section(f":warning: Deploy failed: {e.message}")])
-            if message is not None:
-                services.poster.tell(user, message, meta.get("channel"))
-
-        then(services, deploy, body, respond)
+            reason = needs_approval(services, planned=planned)
+            creating = True
+            message = (request_approval(ctx, kind="deploy", planned=planned, reason=reason) if reason
+                       else execute_deploy(ctx, planned))
+        except (UserError, FireworksError) as e:
+            if isinstance(e, FireworksError):
+                # A create Fireworks did not confirm may have landed: its id stays this form's.
+                keep_claim = creating and e.retryable
+                text = kit.escape(e.message)
+            else:
+                text = e.message
+            message = kit.Message(text=e.message, blocks=[kit.section(f":warning: Deploy failed: {text}")])
+            if key and not keep_claim:
+                claims.release(key)  # nothing was created nor requested: the form may be sent again
+        if message is not None:
+            services.poster.tell(user, message, channel)
