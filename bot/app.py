@@ -2,32 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import json
 import logging
 import os
 import signal
 import threading
-import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from slack_bolt import App
-from slack_bolt.context import BoltContext
-from slack_bolt.request import BoltRequest
-from slack_bolt.request.internals import build_context
-from slack_bolt.response import BoltResponse
-from slack_sdk.signature import SignatureVerifier
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.fireworks import FireworksGateway
+from bot.front_door import (  # noqa: F401 - the front door's names, as other code imports them from here
+    MAX_BODY_BYTES,
+    SIGNATURE_WINDOW_S,
+    BotHTTPServer,
+    ReplayGuard,
+    malformed,
+    slack_body,
+)
+from bot.outbox import Outbox
 from bot.services import Services
 from bot.slack import Poster, make_web_client
 from storage.db import Database
@@ -36,8 +34,6 @@ from storage.store import Store
 log = logging.getLogger("fwbot")
 
 SIMULATED_KEY = "sim-key"
-SIGNATURE_WINDOW_S = 300  # Slack's (and Bolt's) tolerance for a request's timestamp
-MAX_BODY_BYTES = 1_000_000  # Slack's payloads are far smaller; anything bigger is not Slack
 SIMULATED_ACCOUNT = "demo"
 
 
@@ -72,235 +68,6 @@ def build_app(services: Services, *, signing_secret: str, token_verification: bo
     )
     register(app, services, metrics or Metrics())
     return app
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: BotHTTPServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt: str, *args: Any) -> None:  # quiet; our own logging says what matters
-        log.debug("http %s", fmt % args)
-
-    def _send(self, status: int, body: bytes | str, content_type: str = "application/json",
-              headers: dict[str, Any] | None = None) -> None:
-        data = body.encode() if isinstance(body, str) else body
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            for item in v if isinstance(v, list) else [v]:
-                if k.lower() not in ("content-length", "content-type"):
-                    self.send_header(k, item)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        path = urlsplit(self.path).path
-        if path == "/healthz":
-            ok, detail = self.server.health()
-            self._send(200 if ok else 503, json.dumps(detail))
-        elif path == "/metrics":
-            self._send(200, generate_latest(self.server.metrics.registry), CONTENT_TYPE_LATEST)
-        else:
-            self._send(404, json.dumps({"error": "not found"}))
-
-    def do_POST(self) -> None:
-        parts = urlsplit(self.path)
-        if parts.path != "/slack/events":
-            self._send(404, json.dumps({"error": "not found"}))
-            return
-        try:
-            length = max(0, int(self.headers.get("Content-Length") or 0))
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            self._send(413 if length > 0 else 400, json.dumps({"error": "bad content length"}))
-            return
-        services = self.server.services
-        with services.acks.acking() if services is not None else contextlib.nullcontext():
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): [v] for k, v in self.headers.items()}
-            resp = self.server.dispatch(raw, parts.query, headers)
-            self.server.metrics.requests.labels(kind="slack", status=str(resp.status)).inc()
-            content_type = (resp.headers.get("content-type") or ["application/json"])[0]
-            self._send(resp.status, resp.body or "", content_type, resp.headers)
-
-
-def slack_body(text: str, content_type: str | None) -> Any:
-    """A request body as Slack means it: JSON (events), or a form whose ``payload`` field, when
-    the form has one, holds the interaction's JSON."""
-    if content_type == "application/json" or text.startswith("{"):
-        return json.loads(text)
-    fields = dict(parse_qsl(text, keep_blank_values=True))
-    return json.loads(fields["payload"]) if "payload" in fields else fields
-
-
-_INTERACTIONS = ("block_actions", "view_submission", "view_closed", "block_suggestion", "shortcut",
-                 "message_action")
-
-
-def _is_text(value: Any, *, required: bool = False) -> bool:
-    return isinstance(value, str) and bool(value) if required else value is None or isinstance(value, str)
-
-
-def _view_problem(view: Any) -> str | None:
-    if not isinstance(view, dict):
-        return "view is not an object"
-    if not (_is_text(view.get("type"), required=True) and _is_text(view.get("id")) and _is_text(view.get("callback_id")) and _is_text(view.get("private_metadata"))
-            and _is_text(view.get("hash"))):
-        return "view ids are not text"
-    values = (view.get("state") or {}).get("values", {}) if isinstance(view.get("state") or {}, dict) else None
-    if not isinstance(values, dict) or not all(
-            isinstance(block, dict) and all(isinstance(entry, dict) for entry in block.values())
-            for block in values.values()):
-        return "view state is not block -> action -> object"
-    return None
-
-
-def malformed(body: Any) -> str | None:
-    """What is wrong with a signed body, judged by the shapes Slack sends; ``None`` if nothing.
-
-    Listeners rely on these shapes (a user id, a list of actions, a view with state); checking
-    them once here means a hostile but validly signed body is refused with 400 instead of
-    raising inside a listener.
-    """
-    if not isinstance(body, dict):
-        return "body is not an object"
-    if "command" in body:
-        if not (_is_text(body.get("user_id"), required=True) and _is_text(body.get("command"), required=True)):
-            return "slash command without user or command"
-        if not all(_is_text(body.get(k)) for k in ("text", "channel_id", "response_url", "trigger_id")):
-            return "slash command field is not text"
-        return None
-    kind = body.get("type")
-    if not _is_text(kind, required=True):
-        return "no payload type"
-    if kind in _INTERACTIONS:
-        user = body.get("user")
-        if not isinstance(user, dict) or not _is_text(user.get("id"), required=True):
-            return "interaction without a user id"
-        if not all(_is_text(body.get(k)) for k in ("response_url", "trigger_id")):
-            return "response_url or trigger_id is not text"
-        if not all(body.get(k) is None or isinstance(body.get(k), dict)
-                   for k in ("channel", "container", "message", "team", "state")):
-            return "channel, container, message, team or state is not an object"
-        if body.get("view") is not None and (problem := _view_problem(body["view"])):
-            return problem
-    if kind == "block_actions":
-        actions = body.get("actions")
-        if not isinstance(actions, list) or not actions or not all(
-                isinstance(a, dict) and _is_text(a.get("action_id"), required=True) and _is_text(a.get("block_id"))
-                and _is_text(a.get("value")) and (a.get("selected_option") is None
-                                                  or isinstance(a.get("selected_option"), dict))
-                for a in actions):
-            return "actions are not a list of {action_id, block_id, value}"
-    if kind in ("view_submission", "view_closed") and body.get("view") is None:
-        return "view submission without a view"
-    if kind == "event_callback" and not (isinstance(body.get("event"), dict)
-                                         and _is_text(body["event"].get("type"), required=True)):
-        return "event without a type"
-    return None
-
-
-class ReplayGuard:
-    """Remembers the signatures of accepted Slack requests for as long as they could verify.
-
-    Slack signs every request afresh, so the same signature arriving twice is a replay of one
-    request (a captured click or command sent again within the 5-minute window), not a second
-    decision by a person. Kept in memory: after a restart the one-shot checks of each action
-    (status compare-and-set, already-deleted) still stop a replay from acting twice.
-    """
-
-    def __init__(self, window_s: float = SIGNATURE_WINDOW_S, clock=time.monotonic) -> None:
-        self.window_s = window_s
-        self._clock = clock
-        # Signatures in the order they came (and so by time), to drop the expired ones from the
-        # front at O(1) each: filtering the whole set on every request cost O(requests in the
-        # last 5 minutes) per request, a millisecond at a few thousand.
-        self._order: deque[tuple[float, str]] = deque()
-        self._seen: set[str] = set()
-        self._lock = threading.Lock()
-
-    def first_time(self, signature: str) -> bool:
-        """True the first time a signature is offered within the window, False for a replay."""
-        now = self._clock()
-        with self._lock:
-            order = self._order
-            while order and now - order[0][0] > self.window_s:
-                self._seen.discard(order.popleft()[1])
-            if signature in self._seen:
-                return False
-            self._seen.add(signature)
-            order.append((now, signature))
-            return True
-
-
-def _refusal(status: int, error: str) -> BoltResponse:
-    return BoltResponse(status=status, body=json.dumps({"error": error}),
-                        headers={"content-type": ["application/json"]})
-
-
-class BotHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    # socketserver's default listen backlog is 5: a burst of Slack requests (a channel running
-    # /fw at once) overflowed it, and the dropped connections were reset or retried a second later.
-    request_queue_size = 128
-
-    def __init__(self, addr: tuple[str, int], app: App, services: Services, metrics: Metrics,
-                 signing_secret: str | None = None) -> None:
-        super().__init__(addr, _Handler)
-        self.app = app
-        self.services = services
-        self.metrics = metrics
-        self.verifier = SignatureVerifier(signing_secret) if signing_secret else None
-        self.replays = ReplayGuard()
-
-    def dispatch(self, raw: bytes, query: str, headers: dict[str, list[str]]) -> BoltResponse:
-        """Verify, de-duplicate and parse a Slack request before Bolt sees it.
-
-        The signature is checked on the raw bytes first, so nothing of an unsigned body is ever
-        parsed; a signed body that is not what Slack sends is answered 400, never a crash.
-        """
-        timestamp = (headers.get("x-slack-request-timestamp") or [""])[0]
-        signature = (headers.get("x-slack-signature") or [""])[0]
-        try:
-            valid = self.verifier is not None and self.verifier.is_valid(raw, timestamp, signature)
-        except (ValueError, TypeError):
-            valid = False
-        if not valid:
-            log.info("refused a Slack request with a missing, wrong or expired signature")
-            return _refusal(401, "invalid request")
-        if not self.replays.first_time(signature):
-            log.warning("refused a replayed Slack request (same signature seen within %ss)", SIGNATURE_WINDOW_S)
-            return _refusal(401, "replayed request")
-        try:
-            text = raw.decode("utf-8")
-            request = BoltRequest(body=text, query=query, headers=headers)
-            body = slack_body(text, request.content_type)
-            if body != request.body:
-                # Bolt takes any form body containing the word "payload" (a channel, a user name,
-                # `/fw get payload-api`) for an interaction and drops every field; use the real one.
-                request.body = body
-                request.context = build_context(BoltContext({}), body)
-            problem = malformed(request.body)
-        except (ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
-            problem = f"unreadable body ({e.__class__.__name__})"
-        if problem:
-            log.warning("refused a signed Slack request that is not well formed: %s", problem)
-            return _refusal(400, "malformed request")
-        try:
-            return self.app.dispatch(request)
-        except Exception:  # noqa: BLE001 - a bug must not drop the connection without an answer
-            log.exception("dispatching a Slack request failed")
-            return _refusal(500, "internal error")
-
-    def health(self) -> tuple[bool, dict]:
-        try:
-            self.services.store.db.scalar("SELECT 1")
-        except Exception as e:  # noqa: BLE001 - reported, not raised
-            return False, {"ok": False, "db": str(e)}
-        return True, {"ok": True, "simulated_fireworks": self.services.simulated}
 
 
 @dataclass
@@ -351,10 +118,23 @@ class Bot:
         # Work already acked finishes (and reports back) before the clients and database close.
         self.app.listener_runner.listener_executor.shutdown(wait=True)
         self.services.work.shutdown(wait=True)
+        self.services.outbox.stop()
         self.services.gateway.close()
         if self.simulator is not None:
             self.simulator.stop()
         self.services.store.db.close()
+
+
+def build_outbox(services: Services, metrics: Metrics) -> Outbox:
+    """The outbox with every kind of effect the bot posts (see bot/outbox.py)."""
+    from bot import cost_jobs, sweep
+    from handlers import approvals_gate, commands
+
+    outbox = Outbox(services, metrics)
+    for module in (sweep, approvals_gate, commands, cost_jobs):
+        for name, kind in module.effect_kinds().items():
+            outbox.register(name, kind)
+    return outbox
 
 
 def start_embedded_simulator(clock: Clock | None = None, **overrides: Any):
@@ -395,6 +175,7 @@ def create_bot(settings: Settings, *, clock: Clock | None = None, simulator: Any
     services = Services(settings=settings, store=store, gateway=gateway, clock=clock, poster=Poster(client),
                         simulated=settings.simulated)
     metrics = Metrics()
+    services.outbox = build_outbox(services, metrics)
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         raise SystemExit("SLACK_SIGNING_SECRET is not set (needed for HTTP mode)")
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "unused"
@@ -403,6 +184,8 @@ def create_bot(settings: Settings, *, clock: Clock | None = None, simulator: Any
     recover_interrupted_creates(services)  # before serving: nothing of ours can be in flight yet
     app = build_app(services, signing_secret=secret, token_verification=token_verification, metrics=metrics)
     bot = Bot(settings=settings, services=services, app=app, metrics=metrics, simulator=simulator)
+    # Posts a crash left unfinished are looked up in Slack, then finished, before anything new.
+    services.outbox.start()
     if with_scheduler:
         from bot.scheduler import start_scheduler
 

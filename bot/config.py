@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     db: str = Field(default="./fwbot.db", alias="FWBOT_DB")
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="FWBOT_ADMINS")
     approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="FWBOT_APPROVERS")
+    # Slack team (T…) and enterprise (E…) ids whose requests are served; empty = the installed
+    # team, learned from auth.test at start-up.
+    allowed_teams: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="FWBOT_ALLOWED_TEAMS")
     approval_threshold_usd_per_hour: float = Field(default=20.0, alias="FWBOT_APPROVAL_THRESHOLD_USD_PER_HOUR")
     approval_channel: str | None = Field(default=None, alias="FWBOT_APPROVAL_CHANNEL")
     approval_expiry: float = Field(default=24 * 3600.0, alias="FWBOT_APPROVAL_EXPIRY")
@@ -100,7 +103,7 @@ class Settings(BaseSettings):
             file_secret_settings,
         )
 
-    @field_validator("admins", "approvers", mode="before")
+    @field_validator("admins", "approvers", "allowed_teams", mode="before")
     @classmethod
     def _split_ids(cls, v: Any) -> list[str]:
         return _csv(v)
