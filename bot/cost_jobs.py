@@ -37,6 +37,7 @@ from bot.costs import (
     results_for,
     sent_thresholds,
 )
+from bot.outbox import Kind, Posted, Target
 from bot.services import Services
 from bot.ui import costs as cost_ui
 from storage.db import iso
@@ -46,6 +47,7 @@ log = logging.getLogger("fwbot.cost_jobs")
 # A slot missed while fwbot was down is still posted if it is at most this old.
 SUMMARY_CATCH_UP = timedelta(hours=12)
 CHECK_INTERVAL_S = 900.0
+SCHEDULED_POST = "scheduled_post"  # the outbox kind of summaries, digests and budget alerts
 # Crontab counts weekdays from Sunday = 0 (7 too); apscheduler 3 from Monday = 0. Names agree.
 _CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 # How far back to look for the previous cron time: short first, so frequent crons stay cheap.
@@ -167,23 +169,42 @@ class PostReport:
     failed: list[str] = field(default_factory=list)
 
 
-def _post_once(services: Services, key: str, channel: str | None, send, report: PostReport) -> dict | None:
-    """Claim ``key``, run ``send()`` (returns Slack's ``{channel, ts}``), record it as posted."""
+def _post_once(services: Services, keys: list[str], targets: list[Target], message, report: PostReport,
+               channel: str | None = None) -> dict | None:
+    """Claim ``keys`` and hand the post to the outbox in one transaction, then deliver it (this
+    job may wait for the channel's slot). Posted: the keys are marked posted with Slack's ts (in
+    the outbox's hook). Refused everywhere: the claims are released, so the next run tries again.
+    A transient failure leaves it to the outbox's retries, across restarts too."""
     store, now = services.store, services.clock.now()
-    if not store.claim_post(key, now, channel):
-        report.already.append(key)
-        return None
-    try:
-        posted = send()
-    except SlackApiError as e:
-        # Slack answered with an error, so nothing was posted: let the next run try again.
-        store.release_post(key)
-        report.failed.append(key)
-        log.warning("scheduled post %s failed: %s", key, e.response.get("error"))
-        return None
-    store.mark_posted(key, services.clock.now(), channel=posted.get("channel"), ts=posted.get("ts"))
-    report.posted.append(key)
-    return posted
+    with store.db.write():
+        claimed = [k for k in keys if store.claim_post(k, now, channel)]
+        if not claimed:
+            report.already += keys
+            return None
+        effect = f"post:{claimed[0]}:{iso(now)}"
+        services.outbox.enqueue(effect, SCHEDULED_POST, targets, message, args={"keys": claimed})
+    delivery = services.outbox.deliver(effect, wait=True)
+    if delivery.posted is not None:
+        report.posted += claimed
+        return {"channel": delivery.posted.channel, "ts": delivery.posted.ts}
+    if delivery.error:
+        report.failed += claimed
+        log.warning("scheduled post %s failed: %s", claimed[0], delivery.error)
+    return None
+
+
+def effect_kinds() -> dict[str, Kind]:
+    """Scheduled posts (summaries, digests, budget alerts) through the outbox."""
+
+    def on_sent(s: Services, args: dict, posted: Posted) -> None:
+        for key in args["keys"]:
+            s.store.mark_posted(key, s.clock.now(), channel=posted.channel, ts=posted.ts)
+
+    def on_failed(s: Services, args: dict, error: str) -> None:
+        for key in args["keys"]:
+            s.store.release_post(key)
+
+    return {SCHEDULED_POST: Kind(on_sent=on_sent, on_failed=on_failed)}
 
 
 def _posted_message(services: Services, key: str) -> dict | None:
@@ -210,7 +231,22 @@ def _upload_chart(services: Services, key: str, channel: str, thread_ts: str, re
         )
         return {"channel": channel, "ts": thread_ts}
 
-    _post_once(services, f"chart:{key}", channel, send, out)
+    store, now, chart_key = services.store, services.clock.now(), f"chart:{key}"
+    # A file upload is not a chat message, so it cannot go through the outbox: claimed before it
+    # is sent and released when Slack refuses it (the next run tries again); a crash in between
+    # loses the chart, never the message it illustrates.
+    if not store.claim_post(chart_key, now, channel):
+        out.already.append(chart_key)
+        return
+    try:
+        send()
+    except SlackApiError as e:
+        store.release_post(chart_key)
+        out.failed.append(chart_key)
+        log.warning("chart %s failed: %s", chart_key, e.response.get("error"))
+        return
+    store.mark_posted(chart_key, services.clock.now(), channel=channel, ts=thread_ts)
+    out.posted.append(chart_key)
 
 
 def post_summaries(services: Services, *, grace: timedelta = SUMMARY_CATCH_UP) -> PostReport:
@@ -244,7 +280,7 @@ def post_summaries(services: Services, *, grace: timedelta = SUMMARY_CATCH_UP) -
         message = cost_ui.render_channel_summary(channel, report, budget=budget, projected=projected,
                                                  simulated=services.simulated)
         key = f"summary:{channel}:{iso(window.start)}"
-        _post_once(services, key, channel, lambda ch=channel, m=message: services.poster.post(ch, m), out)
+        _post_once(services, [key], [Target("channel", channel=channel)], message, out, channel)
         # The chart has its own key, so one that failed before is retried under the same message.
         posted = _posted_message(services, key)
         if posted:
@@ -261,7 +297,7 @@ def post_summaries(services: Services, *, grace: timedelta = SUMMARY_CATCH_UP) -
         digest = owner_digest(owner, week_results, digest_meta, label=week.label)
         message = cost_ui.render_owner_digest(digest, simulated=services.simulated)
         key = f"digest:{owner}:{week_key(slot, tz)}"
-        _post_once(services, key, None, lambda o=owner, m=message: services.poster.dm(o, m), out)
+        _post_once(services, [key], [Target("owner DM", user=owner)], message, out)
         posted = _posted_message(services, key)
         if posted and digest.lines:
             mine = results_for(week_results, digest_meta, owner=owner)
@@ -294,26 +330,15 @@ def check_budgets(services: Services) -> PostReport:
         first_day = month.month_start.date()
         sent = sent_thresholds(store.scheduled_post_keys(f"budget:{channel}:{first_day:%Y-%m}:"), channel, first_day)
         due = budget_alerts_due(month.projected, budget, sent)
-        claimed = [t for t in due if store.claim_post(budget_alert_key(channel, first_day, t), now, channel)]
-        if not claimed:
+        if not due:
             continue
         report = cost_report(month.results, meta, by="deployment", label=month.label)
         message = cost_ui.render_budget_alert(
-            channel, max(claimed), spent=month.spent, projected=month.projected, budget=budget,
+            channel, max(due), spent=month.spent, projected=month.projected, budget=budget,
             month_label=month.label, report=report, simulated=services.simulated,
         )
-        keys = [budget_alert_key(channel, first_day, t) for t in claimed]
-        try:
-            posted = services.poster.post(channel, message)
-        except SlackApiError as e:
-            for key in keys:
-                store.release_post(key)
-            out.failed += keys
-            log.warning("budget alert for %s failed: %s", channel, e.response.get("error"))
-            continue
-        for key in keys:
-            store.mark_posted(key, services.clock.now(), channel=posted["channel"], ts=posted["ts"])
-        out.posted += keys
+        _post_once(services, [budget_alert_key(channel, first_day, t) for t in due],
+                   [Target("channel", channel=channel)], message, out, channel)
     return out
 
 

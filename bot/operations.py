@@ -247,9 +247,16 @@ class Operations:
             self.authorize_change(actor, deployment_id)
         self.s.gateway.delete_deployment(deployment_id, hard=hard, ignore_checks=True)
         try:
-            self.mirror(self.s.gateway.get_deployment(deployment_id))
+            _, after = self.mirror(self.s.gateway.get_deployment(deployment_id))
         except NotFound:
             self.s.store.mark_gone(deployment_id, self.s.clock.now())
+        else:
+            # Said only once Fireworks shows it: a delete it accepted but did not carry out is no deletion.
+            if after.state not in ("DELETING", "DELETED"):
+                self.audit(actor.user_id, "delete", "error", deployment_id=deployment_id, channel=actor.channel_id,
+                           request={"hard": hard}, detail=f"Fireworks accepted the delete but shows it {after.state}")
+                raise UserError(f"Fireworks accepted the delete, but `{deployment_id}` is still {after.state}; "
+                                "it was not deleted. Try again in a minute.")
         self.audit(actor.user_id, "delete", "ok", deployment_id=deployment_id, channel=actor.channel_id,
                    request={"hard": hard, **({"approved_by": approved_by, "approval": approval_id} if approved_by else {})})
 

@@ -14,6 +14,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.services import Services
+from storage.db import database_problem
 
 log = logging.getLogger("fwbot.scheduler")
 
@@ -34,9 +35,13 @@ def _guarded(job: Job, metrics) -> Callable[[], None]:
         try:
             job.run()
             metrics.job_runs.labels(job=job.name, result="ok").inc()
-        except Exception:  # noqa: BLE001 - a failed run is logged; the next one retries
+        except Exception as e:  # noqa: BLE001 - a failed run is logged; the next one retries
             metrics.job_runs.labels(job=job.name, result="error").inc()
-            log.exception("scheduled job %s failed", job.name)
+            problem = database_problem(e)
+            if problem is not None:  # the file or its disk, not a bug: one line naming the file
+                log.error("scheduled job %s failed: %s", job.name, problem.message)
+            else:
+                log.exception("scheduled job %s failed", job.name)
 
     return run
 

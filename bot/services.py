@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.fireworks import FireworksGateway
 from bot.slack import Poster
+from storage.db import database_problem
 from storage.store import Store
 
 CATALOG_TTL_S = 600.0
@@ -134,7 +135,11 @@ class Services:
                         else contextlib.nullcontext():
                     fn(*args)
             except Exception as e:  # noqa: BLE001 - the user is told through on_error
-                log.exception("work after an ack failed")
+                problem = database_problem(e, self.store.db.path)
+                if problem is None:
+                    log.exception("work after an ack failed")
+                elif on_error is None:
+                    log.error("work after an ack failed: %s", problem.message)
                 if on_error is not None:
                     try:
                         on_error(e)

@@ -8,9 +8,10 @@ from bot.services import Services
 
 
 def register(app: App, services: Services, metrics) -> None:
-    from handlers import actions, approvals, commands, costs, errors, home, lifecycle, views
+    from handlers import actions, approvals, commands, costs, errors, home, lifecycle, replies, views
 
     errors.register(app, services)
+    replies.install(app, services)
     commands.register(app, services, metrics)
     actions.register(app, services, metrics)
     views.register(app, services, metrics)

@@ -113,11 +113,7 @@ def _bad_id(deployment_id: str) -> Message | None:
 
 
 def register(app: App, services: Services, metrics) -> None:
-    from handlers import replies
 
-    # Every reply through a response_url is checked and, if Slack does not take it, sent to the
-    # user directly. (Wired here for now; it belongs in handlers/__init__.py next to errors.register.)
-    replies.install(app, services)
     ops = Operations(services)
     once = DeleteOnce(services)
 

@@ -53,7 +53,7 @@ def register(app: App, services: Services) -> None:
     @app.error
     def on_error(error: Exception, body: dict, respond, logger) -> None:
         log.exception("unhandled error in a listener", exc_info=error)
-        tell_internal_error(body, respond)
+        tell_internal_error(body, respond, error, services.store.db.path)
 
 
 STALE_BUTTON = (":information_source: fwbot does not know this button (it may be from an older version of "

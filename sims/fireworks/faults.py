@@ -26,6 +26,7 @@ class Faults:
         self._scripted: list[InjectedFailure] = []
         self._lose_creates = 0
         self.lose_mode = "close"
+        self._matching: list[list] = []
 
     def fail_next(self, n: int = 1, status: int = 503, retry_after: float | None = None) -> None:
         """The next ``n`` control-plane calls fail with ``status`` (503, 500, 429, ...)."""
@@ -43,6 +44,30 @@ class Faults:
         with self._lock:
             self._lose_creates += 1
             self.lose_mode = mode
+
+    def fail_matching(self, method: str, path_pattern: str, n: int | None = 1, status: int = 503,
+                      after_commit: bool = False) -> None:
+        """The next ``n`` calls (``None``: all, until :meth:`clear_matching`) whose HTTP method and
+        path match fail with ``status``. ``after_commit``: the call takes effect first and only its
+        answer is the failure (a response lost on the way back)."""
+        import re
+
+        with self._lock:
+            self._matching.append([method.upper(), re.compile(path_pattern), n, InjectedFailure(status), after_commit])
+
+    def clear_matching(self) -> None:
+        with self._lock:
+            self._matching.clear()
+
+    def take_matching(self, method: str, path: str, *, after_commit: bool) -> InjectedFailure | None:
+        with self._lock:
+            for rule in self._matching:
+                m, pattern, left, failure, late = rule
+                if m == method and late == after_commit and pattern.fullmatch(path) and (left is None or left > 0):
+                    if left is not None:
+                        rule[2] = left - 1
+                    return failure
+        return None
 
     def take_failure(self) -> InjectedFailure | None:
         """The failure to inject into the current call, if any (scripted first, then random)."""

@@ -341,7 +341,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             readable = public and method == "GET" and account == catalog.PUBLIC_ACCOUNT
             if account != sim.config.account_id and not readable:
                 raise ApiError("PERMISSION_DENIED", f"the API key has no access to accounts/{account}")
-        failure = sim.faults.take_failure()
+        failure = sim.faults.take_failure() or sim.faults.take_matching(method, path, after_commit=False)
         if failure is not None:
             code = CODE_FOR_HTTP.get(failure.status, "UNAVAILABLE")
             raise ApiError(code, f"injected fault: HTTP {failure.status}", retry_after=failure.retry_after)
@@ -356,6 +356,9 @@ class RequestHandler(BaseHTTPRequestHandler):
                 call = Call(match.group(1), match.groups()[1:], query, body, sim.now())
                 result = handler(sim, call)
             sim.persist()
+        late = sim.faults.take_matching(method, path, after_commit=True)
+        if late is not None:
+            raise ApiError(CODE_FOR_HTTP.get(late.status, "UNAVAILABLE"), "injected fault: response lost after commit")
         if is_create and not _truthy(query.get("validateOnly")):
             lost = sim.faults.take_lost_create()
             if lost == "close":

@@ -91,9 +91,11 @@ def signed_click(stack, user, channel, ts, action_id, value, block_id="approval"
 
 
 def replay(stack, delivery):
-    """Send the very same click again, freshly signed (a retried request): the button must be one-shot
-    even when the signature is new."""
-    body = payloads.interactive_body(delivery.payload)
+    """Click the very same button again, freshly signed: the button must be one-shot even when the
+    signature and the trigger are new. (A re-delivery of the same click, same trigger id, is
+    dropped at the front door before it reaches any listener: tests/reliability/test_front_door.py.)"""
+    payload = {**delivery.payload, "trigger_id": f"{delivery.payload.get('trigger_id', 't')}-again-{next(_clicks)}"}
+    body = payloads.interactive_body(payload)
     return stack.ws.send_raw(body, stack.ws.signed_headers(body, timestamp=int(time.time()) - 100 - next(_clicks)))
 
 

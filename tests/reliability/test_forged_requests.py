@@ -113,7 +113,9 @@ def wait_tracked(stack, dep_id: str) -> None:
         record = stack.services.store.deployment(dep_id)
         if not (record and record.state and record.thread_ts):
             return False
-        return stack.ws.message(record.channel, record.thread_ts).edited
+        # Edited after the create, or posted after it (its channel's slot was taken), rendered then.
+        message = stack.ws.message(record.channel, record.thread_ts)
+        return message.edited or "requested by" not in message_text(message)
 
     stack.ws.wait_for(done, timeout=10)
 
