@@ -13,6 +13,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from slack_bolt import App
+from slack_bolt.response import BoltResponse
 
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
@@ -22,6 +23,7 @@ from bot.front_door import (  # noqa: F401 - the front door's names, as other co
     SIGNATURE_WINDOW_S,
     BotHTTPServer,
     ReplayGuard,
+    TeamGate,
     malformed,
     slack_body,
 )
@@ -104,6 +106,18 @@ class Bot:
         """Receive Slack's requests over a Socket Mode WebSocket (no public URL needed)."""
         from slack_bolt.adapter.socket_mode import SocketModeHandler
 
+        # Socket Mode requests do not come through the HTTP front door: the same team check runs
+        # as Bolt middleware, before any listener.
+        gate = TeamGate(self.settings.allowed_teams, learn=self.app.client.auth_test)
+
+        def allowed_team(body, next) -> BoltResponse | None:  # noqa: A002 - Bolt's name
+            refusal = gate.refusal(body) if isinstance(body, dict) and not body.get("ssl_check") else None
+            if refusal:
+                log.warning("refused a Socket Mode request: %s", refusal)
+                return BoltResponse(status=403, body="")
+            return next()
+
+        self.app.use(allowed_team)
         self.socket_mode = SocketModeHandler(self.app, app_token)
         self.socket_mode.connect()
 

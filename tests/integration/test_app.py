@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 
 from bot.app import create_bot
@@ -68,7 +70,7 @@ def test_restart_keeps_ownership(tmp_path):
         first.sim.stop()
 
 
-def test_socket_mode_receives_commands_and_clicks_over_the_websocket(tmp_path):
+def test_socket_mode_receives_commands_and_clicks_over_the_websocket(tmp_path, caplog):
     ws = SlackWorkspace(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, app_token="xapp-test")
     ws.start(host="127.0.0.1", port=0)
     seed_workspace(ws)
@@ -89,6 +91,15 @@ def test_socket_mode_receives_commands_and_clicks_over_the_websocket(tmp_path):
         click = ws.click("U_DEV", CHANNEL, confirm.ts, "confirm_delete")
         assert click.status == 200
         ws.wait_for(lambda: bot.services.store.deployment("sock-1").state in ("DELETING", "DELETED"))
+        # A workspace the app was also installed in, but whose requests fwbot does not serve.
+        ws.team_id = "T0STRANGER"
+        ws.slash_command(user="U_DEV", channel=CHANNEL, text="deploy llama-v3p1-8b-instruct --deployment-id sock-2")
+        ws.slash_command(user="U_DEV", channel=CHANNEL, text="list all")
+        time.sleep(1.0)
+        assert bot.services.store.deployment("sock-2") is None
+        assert not any("sock-1" in message_text(m) for m in ws.messages(CHANNEL)
+                       if m.ephemeral_to == "U_DEV" and "list" in m.text.lower())
+        assert "refused a Socket Mode request" in caplog.text
     finally:
         bot.stop()
         ws.stop()
