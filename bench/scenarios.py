@@ -21,6 +21,7 @@ import bot.costs  # noqa: E402, F401
 import bot.lifecycle  # noqa: E402, F401
 import bot.reconcile  # noqa: E402, F401
 from bench.fleet import BOT_TOKEN, SIGNING_SECRET, T0, USERS, fleet  # noqa: E402
+from bot.app import Metrics, build_outbox  # noqa: E402
 from bot.clock import FakeClock  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.fireworks import FireworksGateway  # noqa: E402
@@ -53,8 +54,11 @@ def services_for(db_path: str, fireworks_url: str | None, slack_api: str | None,
     # The pacer spaces posts a second apart per channel, as it must for real Slack; that is
     # waiting, not work, and it is the same with or without any of the code measured here.
     poster = Poster(make_web_client(BOT_TOKEN, slack_api or "http://127.0.0.1:9/api/"), ChannelPacer(0.0))
-    return Services(settings=settings, store=Store(db), gateway=gateway, clock=FakeClock(now), poster=poster,
-                    simulated=False)
+    services = Services(settings=settings, store=Store(db), gateway=gateway, clock=FakeClock(now), poster=poster,
+                        simulated=False)
+    # The bot's own outbox (as create_bot wires it): every post of the sweep goes through it.
+    services.outbox = build_outbox(services, Metrics())
+    return services
 
 
 # -- idle baseline --------------------------------------------------------------------------------
