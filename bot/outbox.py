@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import timedelta
@@ -45,6 +46,9 @@ PERMANENT_ERRORS = frozenset({
 })
 # How far back a crashed attempt's message can be in Slack's history.
 LOOKUP_MARGIN = timedelta(minutes=2)
+# Finished effects are kept a week (for a look at what was posted where), then dropped.
+KEEP_FINISHED = timedelta(days=7)
+PRUNE_EVERY_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -195,8 +199,6 @@ class Outbox:
     def withdraw(self, key: str, reason: str, timeout_s: float = 30.0) -> Delivery:
         """Cancel an effect that is not posted yet; if an attempt is under way, wait for it. Returns
         the outcome: ``posted`` when it was posted after all (the caller edits that message)."""
-        import time
-
         deadline = time.monotonic() + timeout_s
         while True:
             row = self.s.store.effects.get(key)
@@ -244,8 +246,12 @@ class Outbox:
             self._wake.notify_all()
 
     def _loop(self) -> None:
+        pruned_at = 0.0
         while not self._stop.is_set():
             try:
+                if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                    pruned_at = time.monotonic()
+                    self.s.store.effects.prune(self.s.clock.now() - KEEP_FINISHED)
                 pause = self.run_due()
             except Exception:  # noqa: BLE001 - the loop must survive a bad row or a database hiccup
                 log.exception("the outbox could not deliver")
@@ -266,8 +272,6 @@ class Outbox:
 
     def drain(self, timeout_s: float = 10.0) -> bool:
         """Deliver everything due now, waiting for slots (tests and shutdown). False if some is left."""
-        import time
-
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             self.run_due(wait=True)

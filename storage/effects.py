@@ -111,5 +111,11 @@ class Effects:
                 out[channel] = at
         return out
 
+    def prune(self, before: datetime) -> int:
+        """Drop finished effects last touched before ``before`` (open ones are never dropped)."""
+        cur = self.db.execute("DELETE FROM effects WHERE status IN ('done', 'failed', 'cancelled') AND updated_at < ?",
+                              (iso(before),))
+        return cur.rowcount
+
     def counts(self) -> dict[str, int]:
         return {r["status"]: r["n"] for r in self.db.query("SELECT status, COUNT(*) AS n FROM effects GROUP BY status")}

@@ -1,0 +1,60 @@
+"""storage/effects.py on a real SQLite file: idempotent keys, compare-and-set closes, pruning."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from storage.db import Database
+from storage.effects import Effects
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def effects(tmp_path) -> Effects:
+    db = Database(tmp_path / "fwbot.db")
+    db.migrate()
+    return Effects(db)
+
+
+def test_a_key_is_recorded_once_and_its_first_close_wins(tmp_path):
+    e = effects(tmp_path)
+    assert e.add("k", "note", {"targets": []}, T0)
+    assert not e.add("k", "note", {"targets": ["other"]}, T0)  # the same intent, not a second one
+    row = e.get("k")
+    assert row is not None and row.status == "pending" and row.payload == {"targets": []}
+    assert e.start_attempt(row.id, T0)
+    assert e.get("k").status == "sending" and e.get("k").attempts == 1
+    assert e.finish(row.id, "done", T0, result={"channel": "C1", "ts": "1.0"})
+    assert not e.finish(row.id, "failed", T0, error="late")  # already closed
+    assert not e.start_attempt(row.id, T0)
+    assert e.get("k").status == "done" and e.get("k").result == {"channel": "C1", "ts": "1.0"}
+
+
+def test_due_respects_backoff_and_order(tmp_path):
+    e = effects(tmp_path)
+    e.add("a", "note", {}, T0)
+    e.add("b", "note", {}, T0)
+    a = e.get("a")
+    assert a is not None
+    e.retry_at(a.id, T0 + timedelta(seconds=4), "503", T0)
+    assert [r.key for r in e.due(T0)] == ["b"]
+    assert [r.key for r in e.due(T0 + timedelta(seconds=4))] == ["a", "b"]
+    assert e.get("a").error == "503" and e.get("a").status == "pending"
+
+
+def test_prune_drops_only_finished_effects_older_than_the_limit(tmp_path):
+    e = effects(tmp_path)
+    for key in ("old-done", "old-open", "new-done"):
+        e.add(key, "note", {}, T0)
+    e.finish(e.get("old-done").id, "done", T0, result={"channel": "C1", "ts": "1"})
+    e.finish(e.get("new-done").id, "done", T0 + timedelta(days=8), result={"channel": "C2", "ts": "2"})
+    assert e.prune(T0 + timedelta(days=7)) == 1
+    assert e.get("old-done") is None and e.get("old-open") is not None and e.get("new-done") is not None
+
+
+def test_recent_posts_tell_the_pacer_where_a_predecessor_just_posted(tmp_path):
+    e = effects(tmp_path)
+    e.add("x", "note", {}, T0)
+    e.finish(e.get("x").id, "done", T0, result={"channel": "C1", "ts": "1"})
+    assert e.recent_posts(T0 - timedelta(seconds=1)) == {"C1": T0}
+    assert e.recent_posts(T0 + timedelta(seconds=1)) == {}
