@@ -1,4 +1,5 @@
-"""Scheduled jobs of approvals: one reminder, expiry, and finishing approved runs a crash cut short.
+"""Scheduled jobs of approvals: one reminder, expiry, closing requests nobody could decide, and
+finishing approved runs a crash cut short.
 
 Each step is keyed by a compare-and-set on the request's row (``reminded_at IS NULL``, ``status =
 'pending'``, the run's start time), so running the sweep twice, or on two threads, or after a
@@ -11,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.approvals import EXPIRED, PENDING, expiry_due, recovery_due, reminder_due
+from bot.approvals import CANCELLED, EXPIRED, PENDING, expiry_due, recovery_due, reminder_due
 from bot.outbox import Target
 from bot.scheduler import Job
 from bot.services import Services
@@ -29,6 +30,7 @@ class ApprovalSweep:
     reminded: list[str] = field(default_factory=list)
     expired: list[str] = field(default_factory=list)
     recovered: list[str] = field(default_factory=list)
+    dead_ends: list[str] = field(default_factory=list)
 
 
 def send_reminders(services: Services) -> list[str]:
@@ -76,6 +78,38 @@ def expire_requests(services: Services) -> list[str]:
     return done
 
 
+def close_dead_ends(services: Services) -> list[str]:
+    """Cancel pending requests nobody but their requester could decide any more (the approver or
+    admin lists changed since they were asked), at once rather than at expiry; the requester is
+    told why and what to do. A group whose members could not be read counts as someone."""
+    from handlers.approvals_gate import audit, directory_for, report
+
+    done: list[str] = []
+    pending = services.store.approvals(status=PENDING)
+    if not pending:
+        return done
+    directory = directory_for(services)
+    deciders = {r: directory.deciders(r) for r in {record.requester for record in pending}}
+    admins = frozenset(services.settings.admins)
+    for record in pending:
+        found = deciders[record.requester]
+        stand_ins = admins - {record.requester} if record.request.get("admin_fallback") else frozenset()
+        if found.users or found.unknown or stand_ins:
+            continue
+        reason = ("nobody but the requester can approve it any more (no other approver or admin is configured); "
+                  "ask whoever runs fwbot to add one, then ask again")
+        if not services.store.decide_approval(record.id, status=CANCELLED, by="fwbot", now=services.clock.now(),
+                                              reason=reason, check_expiry=False):
+            continue
+        closed = services.store.approval(record.id)
+        assert closed is not None
+        done.append(record.id)
+        audit(services, "fwbot", "approval cancel", "ok", closed,
+              detail=f"{closed.kind} requested by {closed.requester}: {reason}")
+        report(services, closed, tell_requester=True)
+    return done
+
+
 def recover_approved(services: Services, metrics, *, booted_at: datetime) -> list[str]:
     """Run approved requests whose run never finished: its runner died (a restart) or outlived its lease.
 
@@ -101,8 +135,9 @@ def sweep(services: Services, metrics, *, booted_at: datetime) -> ApprovalSweep:
     """One pass of everything time-driven about approvals."""
     return ApprovalSweep(
         recovered=recover_approved(services, metrics, booted_at=booted_at),
-        reminded=send_reminders(services),
         expired=expire_requests(services),
+        dead_ends=close_dead_ends(services),
+        reminded=send_reminders(services),
     )
 
 

@@ -72,13 +72,66 @@ def expand_approvers(configured: Iterable[str], group_members: Mapping[str, Coll
 def decision_refusal(user_id: str, *, requester: str, approvers: Collection[str]) -> str | None:
     """Why ``user_id`` may not approve or reject this request, or ``None`` when they may.
 
-    The requester is never their own approver, even when they are on the approver list.
+    ``approvers``: everyone who may decide this request (see :func:`deciders_for`; admins are among
+    them when they stand in). The requester is never their own approver, even when they are on the
+    approver list.
     """
     if user_id == requester:
         return "you asked for this, so someone else must approve or reject it. You can cancel it instead."
     if user_id not in approvers:
         return "only approvers can approve or reject requests, and you are not one of them."
     return None
+
+
+@dataclass(frozen=True)
+class Deciders:
+    """Who may decide one request.
+
+    ``shown``: the ids to name to people (users and ``S…`` groups); ``users``: the user ids known to
+    be allowed; ``admins``: the admins stand in, because no approver other than the requester is
+    known; ``unknown``: approver groups whose members could not be read (their members may decide,
+    fwbot just cannot name them now).
+    """
+
+    shown: tuple[str, ...]
+    users: frozenset[str]
+    admins: bool = False
+    unknown: tuple[str, ...] = ()
+
+    @property
+    def nobody(self) -> bool:
+        """Nobody but the requester could ever decide it: a request that would only wait and expire."""
+        return not self.users and not self.unknown
+
+
+def deciders_for(requester: str, *, configured: Sequence[str], groups: Mapping[str, Collection[str]],
+                 admins: Sequence[str], unread: Collection[str] = ()) -> Deciders:
+    """Who may decide a request by ``requester``.
+
+    The configured approvers (users, and members of groups) other than the requester; when there
+    is no such person, the admins other than the requester stand in, so a sole approver's own
+    request is not left for nobody. ``groups``: members of the groups that could be read;
+    ``unread``: groups whose lookup failed.
+    """
+    shown: list[str] = []
+    users: set[str] = set()
+    for approver in configured:
+        if is_usergroup(approver):
+            if approver in unread:
+                shown.append(approver)
+                continue
+            members = set(groups.get(approver, ())) - {requester}
+            if members:
+                shown.append(approver)
+                users |= members
+        elif approver != requester and approver not in shown:
+            shown.append(approver)
+            users.add(approver)
+    unknown = tuple(g for g in configured if is_usergroup(g) and g in unread)
+    if users:
+        return Deciders(tuple(shown), frozenset(users), False, unknown)
+    stand_ins = tuple(dict.fromkeys(a for a in admins if a != requester))
+    return Deciders(tuple(shown) + stand_ins, frozenset(stand_ins), bool(stand_ins), unknown)
 
 
 def expires_at(created_at: datetime, expiry_s: float) -> datetime:

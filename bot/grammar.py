@@ -783,7 +783,7 @@ _TABLE: tuple[Subcommand, ...] = (
     Subcommand(
         "delete",
         "Deployments",
-        "Delete a deployment (asks for confirmation)",
+        "Delete a deployment (its owner or an admin confirms once; anyone else asks an approver)",
         _simple(DeleteCommand, deployment_id="id", hard="hard"),
         positionals=(_ID,),
         flags=(
@@ -792,6 +792,9 @@ _TABLE: tuple[Subcommand, ...] = (
             _DRY_RUN,
         ),
         example="/fw delete my-llama",
+        details="The owner or an admin gets one confirmation; anyone else's delete becomes an approval request "
+        "when approvals are on (you see who can approve it, and the owner is told by DM) and is refused when "
+        "they are off. The Delete buttons on tracking messages and cost digests follow the same rule.",
     ),
     Subcommand(
         "undelete",
@@ -860,10 +863,13 @@ _TABLE: tuple[Subcommand, ...] = (
     Subcommand(
         "audit",
         "Ownership & lifecycle",
-        "Who did what: recent actions on one deployment or all",
+        "Who did what, when and why: the newest actions on one deployment or all",
         _simple(AuditCommand, deployment_id="id"),
         positionals=(Positional("id", "<id>", "deployment_id", "Only this deployment.", False, default="all"),),
         example="/fw audit my-llama",
+        details="Newest 25 entries, each with when (in your Slack timezone), who (by name), what changed "
+        "(e.g. `Min replicas 1 → 2`, the value before taken from fwbot's own trail) and, for approved requests, "
+        "who approved and why it needed approval; rejections show their reason. Older entries are counted, not shown.",
     ),
     Subcommand(
         "cost",

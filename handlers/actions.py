@@ -21,6 +21,7 @@ from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui.kit import Message
 from handlers.acking import acked_first
+from handlers.approvals_gate import ask_to_delete, may_delete_now
 from handlers.commands import Context, announce_in_thread, do_get, reply
 from storage.store import DeploymentRecord
 
@@ -145,6 +146,12 @@ def register(app: App, services: Services, metrics) -> None:
             if given_hard not in (0, 1) or isinstance(given_hard, float):
                 # fwbot writes 0 or 1 here; a value it never writes asks for nothing it confirmed.
                 return ui.problem("that button's value is not one fwbot made; nothing was changed.")
+            if not may_delete_now(ctx, dep_id):
+                # The one delete rule: not the owner (any more) nor an admin, so an approver is asked;
+                # the waiting message takes the confirmation's place and is replaced by the outcome.
+                waiting = ask_to_delete(ctx, dep_id, hard=hard, reply_url=body.get("response_url"))
+                respond(replace_original=True, **waiting.payload())
+                return None
             with once.lock(dep_id):
                 done = once.already_done(dep_id, hard)
                 if done:
@@ -207,6 +214,8 @@ def register(app: App, services: Services, metrics) -> None:
 
     @deployment_button("dep_delete")
     def delete_from_message(ctx: Context, dep_id: str, body: dict) -> Message | None:
+        if not may_delete_now(ctx, dep_id):
+            return ask_to_delete(ctx, dep_id)  # the one delete rule: anyone else asks an approver
         with once.lock(dep_id):
             done = once.already_done(dep_id, False)
             if done:

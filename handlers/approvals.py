@@ -21,12 +21,13 @@ from bot.approvals import (
     click_outcome,
     decision_refusal,
 )
+from bot.outbox import Target
 from bot.services import Services
 from bot.ui import approvals as ui
 from bot.ui.kit import Message
 from handlers.acking import acked_first
-from handlers.approvals_gate import ApproverDirectory, audit, carry_out, report
-from storage.store import ApprovalRecord
+from handlers.approvals_gate import audit, carry_out, directory_for, report
+from storage.store import ApprovalRecord, new_token
 
 log = logging.getLogger("fwbot.approvals")
 
@@ -41,14 +42,13 @@ def _clicked(body: dict) -> tuple[str, str | None, str | None]:
 
 def register(app: App, services: Services, metrics) -> None:
     store = services.store
-    directory = ApproverDirectory(services)
+    directory = directory_for(services)
 
     def tell(channel: str | None, user: str, message: Message) -> None:
-        """An answer only the clicker sees, where they clicked (or in a DM)."""
-        if channel:
-            services.poster.ephemeral(channel, user, message)
-        else:
-            services.poster.dm(user, message)
+        """An answer only the clicker sees, where they clicked (or, through the outbox, in a DM)."""
+        if channel and services.poster.ephemeral(channel, user, message):
+            return
+        services.outbox.send(f"approval-answer:{new_token()}", "note", [Target("clicker DM", user=user)], message)
 
     def bound_request(body: dict, user: str) -> ApprovalRecord | None:
         """The request this click names, if the token exists and belongs to the clicked message."""
@@ -66,7 +66,7 @@ def register(app: App, services: Services, metrics) -> None:
         return record
 
     def may_decide(record: ApprovalRecord, user: str, channel: str | None) -> bool:
-        refusal = decision_refusal(user, requester=record.requester, approvers=directory.members())
+        refusal = decision_refusal(user, requester=record.requester, approvers=directory.may_decide(record))
         if refusal:
             metrics.operations.labels(verb="approval", result="refused").inc()
             audit(services, user, "approval click", "refused", record, detail=refusal)
@@ -132,7 +132,7 @@ def register(app: App, services: Services, metrics) -> None:
         if record is None:
             ack(response_action="errors", errors={ui.REASON_BLOCK: "fwbot knows no such request."})
             return
-        refusal = decision_refusal(user, requester=record.requester, approvers=directory.members())
+        refusal = decision_refusal(user, requester=record.requester, approvers=directory.may_decide(record))
         if refusal:
             audit(services, user, "approval click", "refused", record, detail=refusal)
             ack(response_action="errors", errors={ui.REASON_BLOCK: refusal})
@@ -172,7 +172,10 @@ def register(app: App, services: Services, metrics) -> None:
             tell(channel, user, ui.refusal(problem))
             return
         if not store.decide_approval(token, status=CANCELLED, by=user, now=services.clock.now(), check_expiry=False):
-            lost(token, user, channel)
+            # A stale "waiting" message: answer with what did happen, in its place (no Cancel any more).
+            current = store.approval(token)
+            assert current is not None
+            respond(replace_original=True, **ui.stale_cancel(current, now=services.clock.now()).payload())
             return
         decided = store.approval(token)
         assert decided is not None

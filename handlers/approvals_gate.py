@@ -14,8 +14,20 @@ import time
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
+from slack_sdk.webhook import WebhookClient
 
-from bot.approvals import APPROVED, approval_reason, expand_approvers, expires_at, is_usergroup
+from bot.approvals import (
+    APPROVED,
+    CANCELLED,
+    FINAL,
+    PENDING,
+    Deciders,
+    approval_reason,
+    deciders_for,
+    expand_approvers,
+    expires_at,
+    is_usergroup,
+)
 from bot.fireworks import AlreadyExists, FireworksError, NotFound
 from bot.operations import Actor, Operations, UserError
 from bot.outbox import Kind, Posted, Target
@@ -30,9 +42,12 @@ from storage.store import ApprovalRecord, new_token
 log = logging.getLogger("fwbot.approvals")
 
 APPROVAL_POST = "approval"  # the outbox kind of approval requests
+OWNER_NOTICE = "approval_owner"  # the owner's DM about a request to delete their deployment
 GROUP_CACHE_S = 60.0
 # Re-validation tolerates rounding, not a price or shape that moved since the approval.
 USD_TOLERANCE = 0.005
+# A response_url that does not answer in this long is given up on (the requester gets a DM anyway).
+RESPONSE_URL_TIMEOUT_S = 5.0
 
 
 def needs_approval(services: Services, *, planned: Any = None, before_usd: float | None = None,
@@ -46,6 +61,29 @@ def needs_approval(services: Services, *, planned: Any = None, before_usd: float
         before_usd=before_usd,
         foreign_delete=foreign_delete,
     )
+
+
+def may_delete_now(ctx, deployment_id: str) -> bool:
+    """The one rule every delete entry point follows (``/fw delete``, its confirmation, the
+    tracking message's and the cost digest's Delete buttons): the owner or an admin confirms once
+    and deletes (True); anyone else asks an approver (False: :func:`ask_to_delete`). With approvals
+    off, or a deployment nobody owns, anyone else is refused with who owns it (``UserError``)."""
+    s = ctx.services
+    record = s.store.deployment(deployment_id)
+    if ctx.actor.is_admin or (record is not None and record.owner == ctx.actor.user_id):
+        return True
+    if needs_approval(s, foreign_delete=True) and record is not None and record.owner:
+        return False
+    ctx.ops.authorize_change(ctx.actor, deployment_id)  # raises with who owns it, or how to claim it
+    return True
+
+
+def ask_to_delete(ctx, deployment_id: str, *, hard: bool = False, reply_url: str | None = None) -> Message:
+    """Someone other than the owner asks to delete a deployment: an approval request."""
+    reason = needs_approval(ctx.services, foreign_delete=True)
+    assert reason is not None
+    return request_approval(ctx, kind="delete", deployment_id=deployment_id, reason=reason, hard=hard,
+                            reply_url=reply_url)
 
 
 class ApproverDirectory:
@@ -76,24 +114,67 @@ class ApproverDirectory:
             self._cache[group_id] = (time.monotonic(), members)
         return members
 
-    def members(self) -> frozenset[str]:
+    def _groups(self) -> tuple[dict[str, frozenset[str]], set[str]]:
+        """Members of the configured groups that could be read, and the groups that could not."""
         groups: dict[str, frozenset[str]] = {}
+        unread: set[str] = set()
         for approver in self.services.settings.approvers:
             if is_usergroup(approver):
                 found = self._group(approver)
-                if found is not None:
+                if found is None:
+                    unread.add(approver)
+                else:
                     groups[approver] = found
+        return groups, unread
+
+    def members(self) -> frozenset[str]:
+        groups, _ = self._groups()
         return expand_approvers(self.services.settings.approvers, groups)
+
+    def deciders(self, requester: str) -> Deciders:
+        """Who may decide a request by ``requester`` now: approvers other than them, else the admins."""
+        s = self.services.settings
+        groups, unread = self._groups()
+        return deciders_for(requester, configured=s.approvers, groups=groups, admins=s.admins, unread=unread)
+
+    def may_decide(self, record: ApprovalRecord) -> frozenset[str]:
+        """Everyone who may decide this request now. Admins who were named as stand-ins when it was
+        asked keep that right even if an approver turned up since."""
+        allowed = set(self.deciders(record.requester).users)
+        if record.request.get("admin_fallback"):
+            allowed |= {a for a in self.services.settings.admins if a != record.requester}
+        return frozenset(allowed)
+
+
+def directory_for(services: Services) -> ApproverDirectory:
+    """The one approver directory (and its group cache) of these services."""
+    found = getattr(services, "_fwbot_approver_directory", None)
+    if found is None:
+        found = ApproverDirectory(services)
+        services._fwbot_approver_directory = found  # type: ignore[attr-defined]
+    return found
 
 
 # -- asking ----------------------------------------------------------------------------------------
 def request_approval(ctx, *, kind: str, reason: str, planned: Any = None, deployment_id: str | None = None,
                      change: DeploymentChange | None = None, diff: list[str] | None = None,
-                     usd: float | None = None, before_usd: float | None = None, hard: bool = False) -> Message:
-    """Store the request, post it for the approvers, and return the requester's "waiting" message."""
+                     usd: float | None = None, before_usd: float | None = None, hard: bool = False,
+                     reply_url: str | None = None) -> Message:
+    """Store the request, post it for the approvers, and return the requester's "waiting" message.
+
+    Who can decide it is worked out now and named: the approvers other than the requester, else
+    the admins standing in. When nobody else at all could, nothing is stored and the requester is
+    told at once what to do instead (raised as ``UserError``). A delete of someone else's
+    deployment is also told to its owner by DM. ``reply_url``: a response_url whose "original" is
+    the waiting message (a slash command's, or a click's whose message the waiting message
+    replaces), kept so the waiting message can be replaced by the outcome; a slash command's is
+    taken from the request by default.
+    """
     s = ctx.services
     now = s.clock.now()
+    requester = ctx.actor.user_id
     request: dict[str, Any] = {"why": reason}
+    owner: str | None = None
     if kind == "deploy":
         # The chosen id is fixed in the stored spec, so a re-run after a crash creates the same
         # deployment (a second create answers 409 and is read back) instead of a second one.
@@ -115,14 +196,37 @@ def request_approval(ctx, *, kind: str, reason: str, planned: Any = None, deploy
             wire = s.gateway.get_deployment(deployment_id)
         except NotFound:
             raise UserError(f"there is no deployment `{deployment_id}`.") from None
+        if wire.get("state") in ("DELETED", "DELETING") and not hard:
+            raise UserError(f"`{deployment_id}` is already deleted; there is nothing to ask for.")
         record = s.store.deployment(deployment_id)
+        owner = record.owner if record else None
         usd = deployment_worst_case(wire, s.prices)
-        request.update(hard=bool(hard), owner=record.owner if record else None)
+        request.update(hard=bool(hard), owner=owner)
+        asked = _already_asked(s, requester, deployment_id, bool(hard))
+        if asked is not None:  # a second click or command for the same delete: the same request
+            return ui.waiting_message(asked, approvers=s.settings.approvers, simulated=s.simulated, again=True)
     else:
         raise ValueError(f"unknown approval kind {kind!r}")
     where = s.settings.approval_channel or ctx.actor.channel_id
     if not where:
         raise UserError("there is no channel to ask the approvers in; set FWBOT_APPROVAL_CHANNEL.")
+    directory = directory_for(s)
+    deciders = directory.deciders(requester)
+    if deciders.nobody:
+        # A request nobody could decide would only wait and expire: say so now, with what to do.
+        s.store.audit(actor=requester, action="approval request", result="refused", now=now,
+                      deployment_id=deployment_id, channel=ctx.actor.channel_id,
+                      request={"kind": kind, "requester": requester},
+                      detail=f"{kind}: nobody but the requester can approve it (no other approver, no other admin)")
+        raise UserError(ui.nobody_can_approve(
+            kind=kind, deployment_id=deployment_id, requester_is_approver=requester in directory.members(),
+            owner=owner, threshold_text=format_usd(s.settings.approval_threshold_usd_per_hour)))
+    request.update(deciders=list(deciders.shown), admin_fallback=deciders.admins)
+    if reply_url is None and (ctx.body or {}).get("command"):
+        reply_url = ctx.body.get("response_url")
+    if reply_url:
+        request["response_url"] = reply_url
+    tell_owner = kind == "delete" and owner is not None and owner != requester
     token = new_token()
     # The request and its post are one intent, written together: a crash before the post is
     # finished by the outbox after the restart, never left pending with no message.
@@ -134,7 +238,12 @@ def request_approval(ctx, *, kind: str, reason: str, planned: Any = None, deploy
         )
         s.outbox.enqueue(f"approval:{token}", APPROVAL_POST, [Target("approval channel", channel=where)],
                          args={"token": token, "reason": reason})
+        if tell_owner:
+            s.outbox.enqueue(f"approval-owner:{token}", OWNER_NOTICE, [Target("owner DM", user=owner)],
+                             args={"token": token, "where": where})
     delivery = s.outbox.deliver(f"approval:{token}")
+    if tell_owner:
+        s.outbox.deliver(f"approval-owner:{token}")
     stored = s.store.approval(token)
     assert stored is not None
     if delivery.error:
@@ -146,10 +255,21 @@ def request_approval(ctx, *, kind: str, reason: str, planned: Any = None, deploy
                               queued_in=None if delivery.posted else where)
 
 
+def _already_asked(services: Services, requester: str, deployment_id: str, hard: bool) -> ApprovalRecord | None:
+    """The same person's pending request to delete the same deployment the same way, if any."""
+    now = services.clock.now()
+    for record in services.store.approvals(status=PENDING, deployment_id=deployment_id):
+        if (record.kind == "delete" and record.requester == requester and record.expires_at > now
+                and bool(record.request.get("hard")) == hard):
+            return record
+    return None
+
+
 def effect_kinds() -> dict:
     """How the outbox posts approval requests: rendered when sent, remembered with the request
     (and audited) once Slack has it; a request no channel would take is cancelled, and the
-    requester is told by DM."""
+    requester is told by DM. The owner's DM about a delete request is rendered when sent, so it
+    shows the request's state of that moment."""
 
     def render(s: Services, args: dict) -> Message | None:
         record = s.store.approval(args["token"])
@@ -182,7 +302,20 @@ def effect_kinds() -> dict:
         s.outbox.enqueue(f"approval-unposted:{record.id}", "note", [Target("requester DM", user=record.requester)],
                          Message(text=text, blocks=[kit.section(text)]))
 
-    return {APPROVAL_POST: Kind(render=render, still_wanted=still_wanted, on_sent=on_sent, on_failed=on_failed)}
+    def render_owner_notice(s: Services, args: dict) -> Message | None:
+        record = s.store.approval(args["token"])
+        if record is None:
+            return None
+        return ui.owner_notice(record, approvers=s.settings.approvers, simulated=s.simulated, where=args.get("where"))
+
+    def owner_notice_wanted(s: Services, args: dict) -> bool:
+        # A request that never reached the approvers (fwbot cancelled it) is nothing to worry the owner about.
+        record = s.store.approval(args["token"])
+        return record is not None and not (record.status == CANCELLED and record.decided_by == "fwbot"
+                                           and not record.message_ts)
+
+    return {APPROVAL_POST: Kind(render=render, still_wanted=still_wanted, on_sent=on_sent, on_failed=on_failed),
+            OWNER_NOTICE: Kind(render=render_owner_notice, still_wanted=owner_notice_wanted)}
 
 
 def audit(services: Services, actor: str, action: str, result: str, record: ApprovalRecord,
@@ -311,13 +444,43 @@ def carry_out(services: Services, metrics, token: str) -> ApprovalRecord | None:
 
 
 def report(services: Services, record: ApprovalRecord, *, tell_requester: bool) -> None:
-    """Edit the request message to its decided form (buttons gone) and tell the requester."""
+    """Edit the request message to its decided form (buttons gone), replace the requester's
+    "waiting" message, tell the requester, and tell the owner of a deployment someone else asked
+    to delete how it ended."""
     if record.message_channel and record.message_ts:
         try:
             services.poster.update(record.message_channel, record.message_ts,
                                    ui.decided_message(record, simulated=services.simulated))
         except SlackApiError as e:
             log.warning("could not edit approval message %s: %s", record.id, e.response.get("error"))
+    settle_waiting(services, record)
     if tell_requester:
         services.outbox.send(f"approval-outcome:{record.id}", "note", [Target("requester DM", user=record.requester)],
                              ui.outcome_for_requester(record, simulated=services.simulated))
+    settled = record.status in FINAL and (record.status != APPROVED or record.result is not None)
+    owner = record.request.get("owner") if record.kind == "delete" else None
+    never_asked = record.status == CANCELLED and record.decided_by == "fwbot" and not record.message_ts
+    if settled and owner and owner not in (record.requester, record.decided_by) and not never_asked:
+        services.outbox.send(f"approval-owner-outcome:{record.id}", "note", [Target("owner DM", user=owner)],
+                             ui.owner_notice(record, approvers=services.settings.approvers,
+                                             simulated=services.simulated))
+
+
+def settle_waiting(services: Services, record: ApprovalRecord) -> None:
+    """Replace the requester's ephemeral "waiting for approval" message (its Cancel button with it)
+    by the request's state, through the response_url kept with the request. Slack keeps a
+    response_url for 30 minutes: later, the DM tells the requester, and a click on the stale
+    Cancel button is answered with what happened (handlers/approvals.py)."""
+    url = record.request.get("response_url")
+    if not url or record.status == PENDING:
+        return
+    message = ui.settled_for_requester(record, simulated=services.simulated)
+    try:
+        resp = WebhookClient(url=url, timeout=RESPONSE_URL_TIMEOUT_S,  # type: ignore[arg-type]
+                             retry_handlers=[]).send_dict(
+            {"replace_original": True, "response_type": "ephemeral", **message.payload()})
+    except Exception as e:  # noqa: BLE001 - best effort: the outcome DM is the durable word
+        log.info("could not replace the waiting message of approval %s: %s", record.id, type(e).__name__)
+        return
+    if not 200 <= resp.status_code < 300:
+        log.info("could not replace the waiting message of approval %s: HTTP %s", record.id, resp.status_code)

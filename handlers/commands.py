@@ -364,28 +364,31 @@ def confirm_message(question: str, ok_label: str, action_id: str, value: dict) -
 
 
 def do_delete(ctx: Context, cmd: cmds.DeleteCommand) -> Message | None:
-    s = ctx.services
-    record = s.store.deployment(cmd.deployment_id)
-    is_owner = record is not None and record.owner == ctx.actor.user_id
-    if not (is_owner or ctx.actor.is_admin):
-        from handlers.approvals_gate import needs_approval, request_approval
+    """The owner or an admin is asked once (a Delete button, no second dialog); anyone else's
+    delete goes to an approver (the rule every delete entry point follows: approvals_gate)."""
+    from handlers.approvals_gate import ask_to_delete, may_delete_now
 
-        reason = needs_approval(s, foreign_delete=True)
-        if reason and record is not None and record.owner:
-            return request_approval(ctx, kind="delete", deployment_id=cmd.deployment_id, reason=reason,
-                                    hard=cmd.hard, usd=None)
-        ctx.ops.authorize_change(ctx.actor, cmd.deployment_id)  # raises with who owns it
+    s = ctx.services
+    direct = may_delete_now(ctx, cmd.deployment_id)
     try:
         wire = s.gateway.get_deployment(cmd.deployment_id)
     except NotFound:
         raise UserError(f"there is no deployment `{cmd.deployment_id}`.") from None
     how = "permanently (cannot be undone)" if cmd.hard else "(can be undone with `/fw undelete` until purged)"
     if cmd.dry_run:
-        return ui.plain(f":mag: Dry run — would delete `{cmd.deployment_id}` {how}.", simulated=s.simulated)
+        would = "delete" if direct else "ask an approver to let you delete"
+        return ui.plain(f":mag: Dry run — would {would} `{cmd.deployment_id}` {how}.", simulated=s.simulated)
+    if not direct:
+        return ask_to_delete(ctx, cmd.deployment_id, hard=cmd.hard)
     replicas = wire.get("replicaCount") or 0
-    return confirm_message(
-        f"Delete `{cmd.deployment_id}` {how}? It has {replicas} replica(s) running now.",
-        "Delete", "confirm_delete", {"d": cmd.deployment_id, "h": int(cmd.hard)})
+    question = f"Delete `{cmd.deployment_id}` {how}? It has {replicas} replica(s) running now."
+    return Message(text=question, blocks=[
+        kit.section(question),
+        kit.actions(
+            kit.button("Delete", "confirm_delete", {"d": cmd.deployment_id, "h": int(cmd.hard)}, style="danger"),
+            kit.button("Cancel", "confirm_cancel", "cancel"),
+        ),
+    ])
 
 
 def dry_run_reply(ctx: Context, deployment_id: str, what: str) -> Message:
@@ -470,20 +473,25 @@ def do_query(ctx: Context, cmd: cmds.QueryCommand) -> Message:
 
 
 def do_audit(ctx: Context, cmd: cmds.AuditCommand) -> Message:
-    rows = ctx.services.store.audit_trail(cmd.deployment_id, limit=25)
+    """Who did what, when (in the reader's timezone) and why: bot/ui/audit.py renders the rows,
+    with each shown deployment's whole trail for the values before a change, and the approvals
+    the rows belong to."""
+    from bot.ui import audit as audit_ui
+
+    store = ctx.services.store
+    rows = store.audit_trail(cmd.deployment_id, limit=audit_ui.PAGE + 1)
     if not rows:
         return ui.plain("No audit entries" + (f" for `{cmd.deployment_id}`." if cmd.deployment_id else "."))
-    lines = []
-    for r in rows:
-        what = f"`{r['deployment_id']}` " if r["deployment_id"] and not cmd.deployment_id else ""
-        detail = f" — {kit.escape(kit.clip(r['detail'], 200))}" if r.get("detail") else ""
-        actor = kit.mention(r["actor"]) if r["actor"].startswith(("U", "W")) else r["actor"]
-        lines.append(f"`{r['at'][:19].replace('T', ' ')}` {actor} *{r['action']}* {what}→ {r['result']}{detail}")
-    title = f"Audit trail{' of `' + cmd.deployment_id + '`' if cmd.deployment_id else ''} (newest first)"
-    blocks = [kit.section(f"*{title}*")]
-    for i in range(0, len(lines), 10):
-        blocks.append(kit.section("\n".join(lines[i:i + 10])))
-    return Message(text=title, blocks=blocks)
+    shown = rows[:audit_ui.PAGE]
+    trails = {dep: store.audit_trail(dep, limit=audit_ui.HISTORY_MAX)
+              for dep in dict.fromkeys(r["deployment_id"] for r in shown if r["deployment_id"])}
+    approvals = {aid: store.approval(aid) for aid in dict.fromkeys(audit_ui.approval_id(r) for r in shown) if aid}
+    older: int | None = 0
+    if len(rows) > audit_ui.PAGE:
+        whole = trails.get(cmd.deployment_id or "") if cmd.deployment_id else None
+        older = len(whole) - len(shown) if whole is not None and len(whole) < audit_ui.HISTORY_MAX else None
+    return audit_ui.render(shown, deployment_id=cmd.deployment_id, trails=trails, approvals=approvals,
+                           older=older, simulated=ctx.services.simulated)
 
 
 def announce_in_thread(ctx: Context, deployment_id: str, message: Message) -> None:

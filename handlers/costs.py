@@ -158,13 +158,17 @@ def scale_to_zero(ctx: Context, deployment_id: str) -> Message:
 
 
 def delete_idle(ctx: Context, deployment_id: str) -> Message:
-    """The digest's "Delete" (Slack already asked for confirmation)."""
+    """The digest's "Delete" (Slack already asked for confirmation, once). The same rule as every
+    delete: the owner or an admin deletes; anyone else asks an approver."""
     from handlers.actions import refresh_tracking
+    from handlers.approvals_gate import ask_to_delete, may_delete_now
 
     s = ctx.services
-    record = ctx.ops.authorize_change(ctx.actor, deployment_id)
+    record = s.store.deployment(deployment_id)
     if record is not None and (record.gone or record.state in ("DELETED", "DELETING")):
         return ui.plain(f"`{deployment_id}` is already deleted.")
+    if not may_delete_now(ctx, deployment_id):
+        return ask_to_delete(ctx, deployment_id)
     try:
         ctx.ops.delete(ctx.actor, deployment_id)
     except NotFound:

@@ -41,6 +41,26 @@ def approvers_text(approvers: Sequence[str]) -> str:
     return ", ".join(approver_mention(a) for a in approvers) or "nobody"
 
 
+def who(user_id: str | None) -> str:
+    """A person as Slack shows them (a mention renders as their name); fwbot itself by name."""
+    if user_id == "fwbot":
+        return "fwbot"
+    return kit.mention(user_id)
+
+
+def deciders_text(record: ApprovalRecord, approvers: Sequence[str]) -> str:
+    """Who can decide this request: as worked out when it was asked (the requester left out, admins
+    standing in when nobody else is an approver); ``approvers`` for requests stored before that."""
+    named = record.request.get("deciders")
+    if named is None:
+        return approvers_text([a for a in approvers if a != record.requester])
+    text = approvers_text(named)
+    if record.request.get("admin_fallback"):
+        text += (" (fwbot admins stand in: nobody on the approver list but the requester could "
+                 "approve it)")
+    return text
+
+
 def when(moment: datetime | None) -> str:
     return kit.slack_date(moment) if moment else "an unknown time"
 
@@ -93,7 +113,7 @@ def request_message(record: ApprovalRecord, *, approvers: Sequence[str], simulat
     blocks = [
         kit.header(f"Approval needed: {record.kind} {record.deployment_id or ''}".strip()),
         *_head(record),
-        kit.context(f"Approvers: {approvers_text(approvers)} · expires {when(record.expires_at)} · "
+        kit.context(f"Who can decide: {deciders_text(record, approvers)} · expires {when(record.expires_at)} · "
                     "the requester cannot approve their own request"),
         kit.actions(
             kit.button("Approve", APPROVE, record.id, style="primary"),
@@ -116,7 +136,8 @@ def decision_line(record: ApprovalRecord) -> str:
     if record.status == EXPIRED:
         return f"{emoji} Expired {when(record.expires_at)}: nobody decided in time."
     if record.status == CANCELLED:
-        return f"{emoji} Cancelled by {kit.mention(record.decided_by)} · {when(record.decided_at)}"
+        why = f": {kit.escape(kit.clip(record.reason, 500))}" if record.reason and record.decided_by == "fwbot" else ""
+        return f"{emoji} Cancelled by {who(record.decided_by)} · {when(record.decided_at)}{why}"
     return f"{emoji} Waiting for an approver (expires {when(record.expires_at)})"
 
 
@@ -145,14 +166,18 @@ def decided_message(record: ApprovalRecord, *, simulated: bool) -> Message:
 
 
 def waiting_message(record: ApprovalRecord, *, approvers: Sequence[str], simulated: bool,
-                    queued_in: str | None = None) -> Message:
+                    queued_in: str | None = None, again: bool = False) -> Message:
     """What the requester sees: waiting for approval, where, with a Cancel button. ``queued_in``:
-    the request is not in that channel yet (its 1-message-per-second turn is coming)."""
+    the request is not in that channel yet (its 1-message-per-second turn is coming). ``again``:
+    they had asked for exactly this already, and this is that request."""
     where = kit.channel_link(queued_in or record.message_channel or record.channel)
     asked = f"It goes to {where} in a moment" if queued_in else f"Asked in {where}"
+    if again:
+        asked = f"You asked for this already {when(record.created_at)}, in {where}; nothing new was requested"
     text = (f":hourglass_flowing_sand: Waiting for approval — *{what(record)}* needs an approver because "
-            f"{kit.escape(record.request.get('why') or '?')}. {asked}; approvers: "
-            f"{approvers_text(approvers)}. It expires {when(record.expires_at)}; I'll message you the outcome.")
+            f"{kit.escape(record.request.get('why') or '?')}. {asked}; who can approve it: "
+            f"{deciders_text(record, approvers)}. It expires {when(record.expires_at)}; I'll message you the outcome "
+            "and update this message.")
     return Message(text=text, blocks=[
         kit.section(text),
         kit.section(money(record)),
@@ -169,6 +194,93 @@ def cancelled_for_requester(record: ApprovalRecord) -> Message:
     return Message(text=text, blocks=[kit.section(text)])
 
 
+def settled_for_requester(record: ApprovalRecord, *, simulated: bool) -> Message:
+    """The requester's "waiting for approval" message once the request is decided: the decision,
+    who and when, and what ran; no Cancel button any more."""
+    ran = run_line(record)
+    text = f"Your request to *{what(record)}*: {decision_line(record)}"
+    blocks = [kit.section(text)]
+    if record.status == REJECTED and record.reason:
+        blocks = [kit.section(f"Your request to *{what(record)}*: {STATUS_EMOJI[REJECTED]} Rejected by "
+                              f"{who(record.decided_by)} · {when(record.decided_at)}"),
+                  kit.section(f"*Reason:* {kit.escape(kit.clip(record.reason, 1500))}")]
+    if ran:
+        blocks.append(kit.section(ran))
+    blocks.append(kit.footer_context(simulated))
+    return Message(text=f"Your request to {what(record)}: {record.status}", blocks=blocks)
+
+
+def stale_cancel(record: ApprovalRecord, *, now: datetime) -> Message:
+    """The answer to a Cancel click on a request that is no longer waiting: what happened to it, by
+    whom and when. It replaces the stale "waiting" message, so its button goes away."""
+    if record.status == PENDING and now >= record.expires_at:
+        head = f"{STATUS_EMOJI[EXPIRED]} It expired {when(record.expires_at)}: nobody decided in time. Nothing ran."
+    elif record.status == APPROVED and record.result is None:
+        head = (f"{STATUS_EMOJI[APPROVED]} Already approved by {who(record.decided_by)} · {when(record.decided_at)}, "
+                "and it is running now, so it can no longer be cancelled.")
+    elif record.status == PENDING:
+        head = f"{STATUS_EMOJI[PENDING]} It is still waiting for an approver."
+    else:
+        verb = {EXPIRED: "expired", CANCELLED: "cancelled"}.get(record.status, record.status)
+        by = f" by {who(record.decided_by)}" if record.status != EXPIRED and record.decided_by else ""
+        at = record.expires_at if record.status == EXPIRED else record.decided_at
+        head = f"{STATUS_EMOJI.get(record.status, '')} Already {verb}{by} · {when(at)}."
+    text = f"Your request to *{what(record)}* was not cancelled now. {head} Your click changed nothing."
+    blocks = [kit.section(text)]
+    if record.status == REJECTED and record.reason:
+        blocks.append(kit.section(f"*Reason:* {kit.escape(kit.clip(record.reason, 1500))}"))
+    ran = run_line(record)
+    if ran and record.result is not None:
+        blocks.append(kit.section(ran))
+    return Message(text=text, blocks=blocks)
+
+
+def nobody_can_approve(*, kind: str, deployment_id: str | None, requester_is_approver: bool,
+                       owner: str | None, threshold_text: str) -> str:
+    """Why a request was not made at all: nobody but the requester could ever approve it. What to
+    do instead depends on the request."""
+    dep = f"`{kit.escape(deployment_id or '?')}`"
+    who_else = ("you are the only approver (`FWBOT_APPROVERS`)" if requester_is_approver
+                else "there is no approver (`FWBOT_APPROVERS`) who could be read")
+    text = (f"nobody but you can approve this: {who_else}, and no fwbot admin (`FWBOT_ADMINS`) other than you "
+            "can stand in. So nothing was requested and nothing ran (a request would only have waited and "
+            "expired).\n*What you can do:* ")
+    if kind == "delete":
+        text += (f"ask its owner {kit.mention(owner)} to delete {dep}, or to hand it to you "
+                 f"(`/fw owner {kit.escape(deployment_id or '<id>')} @you`); ")
+    elif kind == "update":
+        text += f"change {dep} so its worst case stays at or under {threshold_text} (e.g. fewer max replicas); "
+    else:
+        text += f"ask for a deployment whose worst case is at or under {threshold_text} (e.g. fewer max replicas); "
+    return text + "or ask whoever runs fwbot to add a second approver or an admin."
+
+
+def owner_notice(record: ApprovalRecord, *, approvers: Sequence[str], simulated: bool,
+                 where: str | None = None) -> Message:
+    """The owner's DM when someone else asks to delete their deployment: who, what, and the
+    request's state as it is when the DM is sent (rendered then). ``where``: the approval channel."""
+    where = kit.channel_link(record.message_channel or where or record.channel)
+    how = ("permanently (it cannot be undone)" if record.request.get("hard")
+           else "(a soft delete: `/fw undelete` brings it back until Fireworks purges it)")
+    head = (f":warning: {kit.mention(record.requester)} asked to delete your deployment "
+            f"`{kit.escape(record.deployment_id or '?')}` {how}.")
+    if record.status == PENDING:
+        state = (f"*State:* waiting for approval in {where} by {deciders_text(record, approvers)}; it expires "
+                 f"{when(record.expires_at)}. Nothing has been deleted.")
+        you = record.request.get("owner")
+        if you and you in (record.request.get("deciders") or ()):
+            state += " You can approve or reject it there yourself."
+        else:
+            state += (" If you still need it, tell the approvers in the request's thread; you can also hand it over "
+                      f"(`/fw owner {kit.escape(record.deployment_id or '<id>')} @someone`).")
+    else:
+        state = f"*State:* {decision_line(record)}"
+        ran = run_line(record)
+        if ran:
+            state += f"\n{ran}"
+    return Message(text=head, blocks=[kit.section(head), kit.section(state), kit.footer_context(simulated)])
+
+
 def outcome_for_requester(record: ApprovalRecord, *, simulated: bool) -> Message:
     """The requester is told the outcome: decision, who, when, and what ran."""
     head = {
@@ -179,7 +291,7 @@ def outcome_for_requester(record: ApprovalRecord, *, simulated: bool) -> Message
         CANCELLED: f":heavy_multiplication_x: Your request to {what(record)} was cancelled. Nothing ran.",
     }.get(record.status, f"Your request to {what(record)} is {record.status}.")
     blocks = [kit.section(head)]
-    if record.status == REJECTED and record.reason:
+    if record.reason and (record.status == REJECTED or (record.status == CANCELLED and record.decided_by == "fwbot")):
         blocks.append(kit.section(f"*Reason:* {kit.escape(kit.clip(record.reason, 1500))}"))
     ran = run_line(record)
     if ran:
@@ -190,14 +302,14 @@ def outcome_for_requester(record: ApprovalRecord, *, simulated: bool) -> Message
 
 def reminder_message(record: ApprovalRecord, *, approvers: Sequence[str], simulated: bool) -> Message:
     """The one reminder, in the request's thread, to the approvers."""
-    text = (f":bell: {approvers_text(approvers)}: {kit.mention(record.requester)}'s request to {what(record)} "
+    text = (f":bell: {deciders_text(record, approvers)}: {kit.mention(record.requester)}'s request to {what(record)} "
             f"is still waiting. It expires {when(record.expires_at)}.")
     return Message(text=text, blocks=[kit.section(text), kit.footer_context(simulated)])
 
 
 def expired_notice(record: ApprovalRecord, *, approvers: Sequence[str], simulated: bool) -> Message:
     """Told in the request's thread when nobody decided in time."""
-    text = (f":hourglass: {approvers_text(approvers)}: {kit.mention(record.requester)}'s request to {what(record)} "
+    text = (f":hourglass: {deciders_text(record, approvers)}: {kit.mention(record.requester)}'s request to {what(record)} "
             f"expired {when(record.expires_at)} without a decision. Nothing ran.")
     return Message(text=text, blocks=[kit.section(text), kit.footer_context(simulated)])
 
@@ -207,7 +319,7 @@ def late_click(outcome: ClickOutcome) -> Message:
     if outcome.kind == "expired":
         text = f":hourglass: This request expired {when(outcome.decided_at)}; it can no longer be decided."
     elif outcome.kind == "decided":
-        text = (f":information_source: Already {outcome.status} by {kit.mention(outcome.decided_by)} · "
+        text = (f":information_source: Already {outcome.status} by {who(outcome.decided_by)} · "
                 f"{when(outcome.decided_at)}. Your click changed nothing.")
     else:
         text = ":warning: fwbot knows no such request. Nothing was done."
