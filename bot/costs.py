@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, NamedTuple
 
 from bot.names import short_model
-from bot.pricing import SINGLE_REGION_MULTIPLIER, price_per_gpu_hour
+from bot.pricing import SINGLE_REGION_MULTIPLIER, format_gpu_time, price_per_gpu_hour
 from storage.db import parse_iso
 
 BUDGET_THRESHOLDS: tuple[int, ...] = (80, 100)
@@ -621,7 +621,7 @@ def group_key(deployment_id: str, meta: Mapping[str, Mapping[str, Any]], by: Gro
 def unknown_price_notes(results: Mapping[str, DeploymentCost]) -> tuple[str, ...]:
     """One line per deployment whose GPU time has no price, for the bottom of a report."""
     return tuple(
-        f"`{dep}`: {r.unpriced_gpu_seconds / 3600:,.1f} GPU-hours on {', '.join(r.unknown_price_types)} "
+        f"`{dep}`: {format_gpu_time(r.unpriced_gpu_seconds, 'GPU-hours')} on {', '.join(r.unknown_price_types)} "
         "at unknown price (set FWBOT_PRICES); not in the totals"
         for dep, r in sorted(results.items())
         if r.unknown_price_types and r.unpriced_gpu_seconds > 0
@@ -812,17 +812,24 @@ class OwnerDigest:
 
     owner: str
     label: str
-    deployment_count: int
+    deployment_count: int  # every deployment the note is about: live ones and deleted ones that ran
     usd: float  # priced part
     idle_usd: float
     price_known: bool
     lines: tuple[DeploymentLine, ...]  # every owned deployment that ran, biggest first
     idle: tuple[DeploymentLine, ...]  # candidates for scale-to-zero / delete buttons
     unknown_price_notes: tuple[str, ...] = field(default=())
+    live_count: int | None = None  # owned and not deleted; None: all of deployment_count
+    deleted_ran: int = 0  # lines of deployments deleted since
 
     @property
     def biggest(self) -> DeploymentLine | None:
         return self.lines[0] if self.lines else None
+
+    @property
+    def owned_now(self) -> int:
+        """How many deployments the owner has now (deleted ones that ran are not among them)."""
+        return self.deployment_count if self.live_count is None else self.live_count
 
 
 def _is_idle_candidate(r: DeploymentCost) -> bool:
@@ -848,14 +855,17 @@ def owner_digest(
         return DeploymentLine(dep, m.get("display_name") or dep, m.get("base_model"), m.get("channel"), mine[dep])
 
     lines = sorted((line(d) for d in mine), key=lambda x: (-x.cost.known_usd, -x.cost.gpu_seconds, x.deployment_id))
-    idle = sorted(
-        (x for x in lines if _is_idle_candidate(x.cost)),
+    deleted = {d for d in owned if not (meta.get(d) or {}).get("live", True)}
+    idle = sorted(  # a deployment deleted since gets no buttons to scale or delete it
+        (x for x in lines if _is_idle_candidate(x.cost) and x.deployment_id not in deleted),
         key=lambda x: (-x.cost.known_idle_usd, -x.cost.idle_gpu_seconds, x.deployment_id),
     )
     return OwnerDigest(
         owner=owner,
         label=label,
         deployment_count=len(owned),
+        live_count=len(owned) - len(deleted),
+        deleted_ran=sum(1 for d in mine if d in deleted),
         usd=sum(r.known_usd for r in mine.values()),
         idle_usd=sum(r.known_idle_usd for r in mine.values()),
         price_known=all(r.price_known for r in mine.values()),

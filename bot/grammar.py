@@ -668,7 +668,8 @@ _REQUEST_FLAGS: tuple[Flag, ...] = (
         "SHAPE",
     ),
     Flag("min-replica-count", "count", "Fewest replicas kept running; 0 lets it scale to zero when idle.", "N", "0"),
-    Flag("max-replica-count", "count", "Most replicas the autoscaler may start; sets the worst-case cost.", "N", "1"),
+    Flag("max-replica-count", "count", "Most replicas the autoscaler may start; sets the worst-case cost. At least "
+         "1: with 0 it could never serve a request.", "N", "1"),
     Flag(
         "accelerator-type",
         "accelerator",
@@ -759,6 +760,10 @@ _TABLE: tuple[Subcommand, ...] = (
         positionals=(_ID,),
         aliases=("status",),
         example="/fw get my-llama",
+        details="Times are in your Slack timezone, with how long ago or how soon. The idle timers are the ones "
+        "fwbot warns about and acts on: when Fireworks scales it to zero, when it is auto-deleted (by fwbot, or by "
+        "Fireworks' own schedule) and when fwbot reports it idle but paying; a deleted deployment has none, and "
+        "shows when Fireworks purges it instead.",
     ),
     Subcommand(
         "update",
@@ -804,6 +809,8 @@ _TABLE: tuple[Subcommand, ...] = (
         positionals=(_ID,),
         flags=(_DRY_RUN,),
         example="/fw undelete my-llama",
+        details="Only a deleted deployment can be undeleted, until Fireworks purges it (`/fw get` says when). It "
+        "comes back through CREATING, with a cold start.",
     ),
     Subcommand(
         "lora",
@@ -858,7 +865,8 @@ _TABLE: tuple[Subcommand, ...] = (
         _simple(AdoptCommand, deployment_id="id"),
         positionals=(_ID,),
         example="/fw adopt ymlz8joa",
-        details="You become its owner and this channel gets its warnings.",
+        details="You become its owner and this channel gets its warnings. One you own already stays as it is; "
+        "one someone else owns needs them or an admin (`/fw owner`).",
     ),
     Subcommand(
         "audit",
@@ -911,6 +919,8 @@ _TABLE: tuple[Subcommand, ...] = (
         _simple(ModelsCommand, query="query"),
         positionals=(Positional("query", "query", "text", "Words to search for.", False, rest=True),),
         example="/fw models llama 70b",
+        details="When nothing matches, the closest model ids are suggested; `/fw deploy` does the same for a "
+        "model it does not know.",
     ),
     Subcommand(
         "query",
@@ -976,6 +986,24 @@ def usage_line(name: str | None) -> str:
 
 _NUMBER_RE = re.compile(r"^-[0-9.]")
 _HELP_FLAGS = ("--help", "-h")
+# Slack clients on macOS (and many phones) turn a typed ``--`` into an em dash ``—`` and ``-``
+# into an en dash ``–``; some keyboards give a minus sign ``−``. A word that starts with a run of
+# such dashes, at least one of them typographic, and then a letter (or is only dashes) is read as
+# ``--`` plus the rest, so ``—max-replica-count 2`` is ``--max-replica-count 2`` (and ``–h`` is
+# ``-h``). Quoted or escaped words are left alone.
+_TYPOGRAPHIC_DASHES = "\u2014\u2013\u2212"  # em dash, en dash, minus sign
+_DASH_RUN_RE = re.compile(f"^[-{_TYPOGRAPHIC_DASHES}]+(?=[A-Za-z]|\\Z)")
+
+
+def _ascii_dashes(t: Token) -> Token:
+    """``t`` with a leading run of typographic dashes read as ``--`` (see above)."""
+    if t.literal_start:
+        return t
+    m = _DASH_RUN_RE.match(t.text)
+    if m is None or not any(c in _TYPOGRAPHIC_DASHES for c in m.group()):
+        return t
+    rest = t.text[m.end():]
+    return Token(("-" if len(rest) == 1 else "--") + rest, t.start, t.end, False)  # a lone letter: ``-h``
 
 
 def _looks_like_flag(t: Token) -> bool:
@@ -1020,7 +1048,7 @@ def parse(text: str, *, account_id: str) -> ParsedCommand:
     ``account_id`` is the bot's Fireworks account: bare LoRA model ids live there, and pasted
     ``accounts/<a>/deployments/<id>`` names must belong to it. Empty text means ``help``.
     """
-    lexer = _lex(text)
+    lexer = (_ascii_dashes(t) for t in _lex(text))
     first = next(lexer, None)
     if first is None or (first.text.lower() in _HELP_FLAGS and not first.literal_start):
         return HelpCommand(raw=text)
@@ -1148,6 +1176,9 @@ def deploy_spec_from_form(
         values[flag.dest] = _convert(flag.kind, str(raw), f"`--{flag.name}`", sub.name, _Ctx(account_id), flag.name)
     command = _build_deploy(_Args(sub, values, "", account_id, False))
     assert isinstance(command, DeployCommand)
+    problem = command.spec.problem()
+    if problem is not None:
+        raise _error(_Args(sub, values, "", account_id, False), problem)
     return command.spec
 
 
@@ -1225,6 +1256,8 @@ def _overview(extra_sections: Sequence[str]) -> str:
         f"• {_MODEL_NOTE}",
         f"• {_ACCELERATOR_NOTE}",
         "• Flags are firectl's: `--flag value` or `--flag=value`; quote text with spaces.",
+        "• When Slack turns `--` into `—` (macOS does), or `-` into `–`, fwbot still reads `—flag` as `--flag`; "
+        "quote a value that starts with a dash.",
     ]
     text = "\n".join(lines)
     for section in extra_sections:

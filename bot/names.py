@@ -16,7 +16,9 @@ Accelerators
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 
 # Fireworks resource ids (contract §1).
 RESOURCE_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?\Z")  # \Z: $ would pass "id\n"
@@ -117,6 +119,27 @@ def short_model(full: str) -> str:
     if len(parts) == 4 and parts[0] == "accounts" and parts[2] == "models":
         return parts[3] if parts[1] == PUBLIC_CATALOG_ACCOUNT else f"{parts[1]}/{parts[3]}"
     return full
+
+
+def closest_models(wanted: str, names: Iterable[str], n: int = 3) -> list[str]:
+    """The catalog ids most like ``wanted`` (a full or short model name), as :func:`short_model`
+    prints them, best first: close spellings (difflib), else ids that contain what was typed."""
+    shorts = list(dict.fromkeys(short_model(name) for name in names))
+    typed = short_model(wanted).lower()
+    close = difflib.get_close_matches(typed, shorts, n=n, cutoff=0.6)
+    if close:
+        return close
+    bare = typed.rsplit("/", 1)[-1]
+    return [s for s in shorts if bare and bare in s.lower()][:n]
+
+
+def unknown_model_message(wanted: str, names: Iterable[str]) -> str:
+    """``unknown model `x`. Did you mean `y`?``: for a model no catalog has."""
+    close = closest_models(wanted, names)
+    hint = ""
+    if close:
+        hint = " Did you mean " + " or ".join(f"`{c}`" for c in close) + "?"
+    return f"unknown model `{short_model(wanted)}`.{hint} See `/fw models` for deployable base models."
 
 
 def resolve_accelerator(text: str) -> str:

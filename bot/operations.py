@@ -34,6 +34,10 @@ class UserError(Exception):
         self.message = message
 
 
+class AlreadyYours(UserError):
+    """``/fw adopt`` of a deployment the person owns already: nothing to do, said plainly."""
+
+
 @dataclass(frozen=True)
 class Actor:
     user_id: str
@@ -69,8 +73,15 @@ class Operations:
 
     # -- rules -----------------------------------------------------------------------------------
     def authorize_change(self, actor: Actor, deployment_id: str) -> DeploymentRecord | None:
-        """Only the owner or an admin may change a deployment; others are told who owns it."""
+        """Only the owner or an admin may change a deployment; others are told who owns it.
+
+        Existence comes before ownership: a deployment fwbot cannot vouch for (never seen, no
+        owner, or gone) is looked up in Fireworks first, so one that does not exist is said not
+        to exist instead of to need an owner.
+        """
         record = self.s.store.deployment(deployment_id)
+        if record is None or record.owner is None or record.gone_at is not None:
+            self.require_exists(deployment_id)
         if actor.is_admin:
             return record
         if record is None or record.owner is None:
@@ -84,6 +95,34 @@ class Operations:
                 f"ask <@{record.owner}>, or an admin for `/fw owner {deployment_id} @you`."
             )
         return record
+
+    def require_exists(self, deployment_id: str) -> dict:
+        """The deployment as Fireworks shows it; ``UserError`` saying so when it has none."""
+        try:
+            return self.s.gateway.get_deployment(deployment_id)
+        except NotFound:
+            raise UserError(no_such_deployment(deployment_id)) from None
+
+    def _refusal(self, error: FireworksError, deployment_id: str, verb: str) -> UserError | None:
+        """A sentence for a refusal Fireworks is known to give, read back from the deployment's
+        state rather than from the wording of its message; ``None`` for anything else."""
+        if isinstance(error, NotFound):
+            return UserError(no_such_deployment(deployment_id))
+        if error.retryable:
+            return None
+        try:
+            state = self.s.gateway.get_deployment(deployment_id).get("state")
+        except NotFound:
+            return UserError(no_such_deployment(deployment_id))
+        except FireworksError:
+            return None
+        deleted = state in ("DELETED", "DELETING")
+        if verb == "undelete" and not deleted:
+            return UserError(f"`{deployment_id}` is not deleted (it is {state}); nothing to undelete.")
+        if verb == "scale" and deleted:
+            return UserError(f"`{deployment_id}` is deleted; `/fw undelete {deployment_id}` first. "
+                             "Nothing was changed.")
+        return None
 
     def approved_by(self, approval_id: str, actor: Actor, kind: str, deployment_id: str) -> str:
         """The approver of an approved, not yet finished request for exactly this operation.
@@ -230,7 +269,10 @@ class Operations:
 
     def scale(self, actor: Actor, deployment_id: str, replicas: int) -> dict:
         self.authorize_change(actor, deployment_id)
-        self.s.gateway.scale_deployment(deployment_id, replicas)
+        try:
+            self.s.gateway.scale_deployment(deployment_id, replicas)
+        except FireworksError as e:
+            raise self._refusal(e, deployment_id, "scale") or e from None
         wire = self.s.gateway.get_deployment(deployment_id)
         self.mirror(wire)
         self.audit(actor.user_id, "scale", "ok", deployment_id=deployment_id, channel=actor.channel_id,
@@ -262,7 +304,10 @@ class Operations:
 
     def undelete(self, actor: Actor, deployment_id: str) -> dict:
         self.authorize_change(actor, deployment_id)
-        wire = self.s.gateway.undelete_deployment(deployment_id)
+        try:
+            wire = self.s.gateway.undelete_deployment(deployment_id)
+        except FireworksError as e:
+            raise self._refusal(e, deployment_id, "undelete") or e from None
         self.mirror(wire)
         self.audit(actor.user_id, "undelete", "ok", deployment_id=deployment_id, channel=actor.channel_id)
         return wire
@@ -291,10 +336,14 @@ class Operations:
 
     def adopt(self, actor: Actor, deployment_id: str) -> DeploymentRecord:
         """Claim a deployment that has no owner in fwbot (e.g. created with firectl)."""
+        wire = self.require_exists(deployment_id)  # existence first, then who owns it
         record = self.s.store.deployment(deployment_id)
-        if record is not None and record.owner and record.owner != actor.user_id and not actor.is_admin:
-            raise UserError(f"`{deployment_id}` is already owned by <@{record.owner}>.")
-        wire = self.s.gateway.get_deployment(deployment_id)
+        if record is not None and record.owner == actor.user_id:
+            where = f"; fwbot tracks it in <#{record.channel}>" if record.channel else ""
+            raise AlreadyYours(f"You already own `{deployment_id}`{where}. Nothing changed.")
+        if record is not None and record.owner and not actor.is_admin:
+            raise UserError(f"`{deployment_id}` is already owned by <@{record.owner}>; ask them, or an admin, "
+                            f"for `/fw owner {deployment_id} @you`.")
         _, record = self.mirror(wire)
         now = self.s.clock.now()
         self.s.store.set_deployment_fields(
@@ -305,6 +354,11 @@ class Operations:
         updated = self.s.store.deployment(deployment_id)
         assert updated is not None
         return updated
+
+
+def no_such_deployment(deployment_id: str) -> str:
+    """What to say of an id Fireworks has no deployment for."""
+    return f"there is no deployment `{deployment_id}` (see `/fw list all`); nothing was changed."
 
 
 def _snake(name: str) -> str:

@@ -66,6 +66,22 @@ def format_usd(amount: float | None, unit: str = "/h") -> str:
     return f"{sign}${abs(amount):,.2f}{unit}"
 
 
+def format_gpu_time(seconds: float, hour_unit: str = "GPU-h") -> str:
+    """GPU time with the precision its size needs, so a small amount never reads as zero next to
+    the dollars it cost: ``40 GPU-s``, ``2.9 GPU-min``, ``25 GPU-min``, ``1.3 GPU-h``,
+    ``1,412.0 GPU-h``; ``no GPU time`` for none. ``hour_unit`` names hours (``GPU-hours``)."""
+    if seconds <= 0:
+        return "no GPU time"
+    if seconds < 59.5:
+        return f"{max(1, round(seconds))} GPU-s"
+    minutes = seconds / 60
+    if minutes < 9.95:
+        return f"{minutes:.1f} GPU-min"
+    if minutes < 59.5:
+        return f"{minutes:.0f} GPU-min"
+    return f"{seconds / 3600:,.1f} {hour_unit}"
+
+
 def is_single_region(placement: Mapping[str, Any] | None) -> bool:
     """Whether a wire ``placement`` pins the deployment to specific regions (billed 1.5×).
 

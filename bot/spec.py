@@ -221,6 +221,18 @@ def format_replicas(lo: int, hi: int) -> str:
     return f"{text} (scales to zero)" if lo == 0 and hi > 0 else text
 
 
+def no_replicas_problem(deployment_id: str | None = None) -> str:
+    """Why ``--max-replica-count 0`` is refused: Fireworks takes it and shows the deployment
+    READY, but it may never start a replica, so it can never answer a request."""
+    it = f"`{deployment_id}`" if deployment_id else "the deployment"
+    text = (f"`--max-replica-count 0` allows no replica at all: {it} would show READY but could never "
+            "serve a request. Use 1 or more; with `--min-replica-count 0` it scales to zero (and costs "
+            "nothing) while idle.")
+    if deployment_id:
+        text += f" To stop it now, `/fw scale {deployment_id} 0` or `/fw delete {deployment_id}`."
+    return text
+
+
 class _Request(BaseModel):
     """Fields shared by a new deployment and an update of one."""
 
@@ -284,6 +296,15 @@ class DeploymentSpec(_Request):
         if len(parts) != 4 or parts[0] != "accounts" or parts[2] != "models":
             raise SpecError(f"model `{v}` must be a full name `accounts/<account>/models/<model>`", "model")
         return v
+
+    def problem(self) -> SpecError | None:
+        """A request that is well formed but could never work, to refuse before creating it:
+        ``--max-replica-count 0``. Not a validator rule, so a request stored before the rule
+        (an approval waiting in SQLite) still loads and can be decided; ``/fw deploy`` asks this
+        first (the deploy form's max replicas cannot go below 1)."""
+        if self.max_replica_count == 0:
+            return SpecError(no_replicas_problem(), "max-replica-count")
+        return None
 
     @property
     def shape_preset(self) -> str | None:
@@ -478,6 +499,9 @@ class DeploymentChange(_Request):
             lo_src = "`--min-replica-count`" if self.min_replica_count is not None else "current min replicas"
             hi_src = "`--max-replica-count`" if self.max_replica_count is not None else "current max replicas"
             return f"{lo_src} ({lo}) is greater than {hi_src} ({hi})"
+        if self.max_replica_count == 0:
+            name = str(current.get("name") or "")
+            return no_replicas_problem(name.rsplit("/", 1)[-1] or None)
         return None
 
     def diff(

@@ -12,8 +12,8 @@ from slack_bolt import App
 from bot import spec as cmds
 from bot.fireworks import FireworksError, NotFound, ScalingUp
 from bot.grammar import UsageError, help_text, parse
-from bot.names import short_model
-from bot.operations import Actor, Operations, UserError, record_usd_per_hour
+from bot.names import short_model, unknown_model_message
+from bot.operations import Actor, AlreadyYours, Operations, UserError, record_usd_per_hour
 from bot.outbox import Kind, Posted, Target, deployment_targets
 from bot.pricing import deployment_worst_case, format_usd
 from bot.reconcile import render_tracking
@@ -143,7 +143,15 @@ def do_deploy(ctx: Context, cmd: cmds.DeployCommand) -> Message | None:
 
 def deploy(ctx: Context, spec: cmds.DeploymentSpec, *, dry_run: bool) -> Message | None:
     s = ctx.services
-    planned = ctx.ops.plan_deploy(spec)
+    problem = spec.problem()
+    if problem is not None:
+        raise UserError(problem.message)
+    try:
+        planned = ctx.ops.plan_deploy(spec)
+    except UserError:
+        if s.find_model(spec.base_model) is None:  # say which catalog ids come closest
+            raise UserError(unknown_model_message(spec.base_model, [m.get("name", "") for m in s.catalog()])) from None
+        raise
     ctx.ops.validate_deploy(planned)
     if dry_run:
         ctx.ops.audit(ctx.actor.user_id, "deploy", "dry-run", deployment_id=planned.deployment_id,
@@ -266,11 +274,17 @@ def do_get(ctx: Context, cmd: cmds.GetCommand) -> Message:
         raise UserError(f"there is no deployment `{cmd.deployment_id}` (see `/fw list all`).") from None
     ctx.ops.mirror(wire)
     record = s.store.deployment(cmd.deployment_id)
-    extra = []
-    if record and record.unused_delete_s == 0:
-        extra.append("*fwbot auto-delete:* off")
+    from bot.sweep import LifecycleEngine
+    from storage.db import parse_iso
+
+    # The timers the sweep acts on, computed the same way; times in the reader's own timezone.
+    engine, now = LifecycleEngine(s), s.clock.now()
+    timers = engine.timers_for(record, now) if record is not None else []
     return ui.card(wire, usd=deployment_worst_case(wire, s.prices), owner=record.owner if record else None,
-                   channel=record.channel if record else None, simulated=s.simulated, extra=extra)
+                   channel=record.channel if record else None, simulated=s.simulated, timers=timers, now=now,
+                   tz=engine.directory.tz(ctx.actor.user_id),
+                   ready_at=parse_iso(record.ready_at) if record else None,
+                   unused_delete_s=record.unused_delete_s if record else None)
 
 
 def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
@@ -338,7 +352,7 @@ def do_scale(ctx: Context, cmd: cmds.ScaleCommand) -> Message | None:
     checked = check_scale(ctx, cmd.deployment_id, cmd.replicas)
     record, usd = checked.record, checked.usd
     if cmd.dry_run:
-        return ui.plain(f":mag: Dry run — would scale `{cmd.deployment_id}` to {cmd.replicas} replicas "
+        return ui.plain(f":mag: Dry run — would scale `{cmd.deployment_id}` to {kit.counted(cmd.replicas, 'replica')} "
                         f"(worst case stays {format_usd(usd)}).", simulated=s.simulated)
     if cmd.replicas == 0 and record is not None and record.owner not in (None, ctx.actor.user_id):
         return confirm_message(
@@ -347,7 +361,7 @@ def do_scale(ctx: Context, cmd: cmds.ScaleCommand) -> Message | None:
             "Scale to zero", "confirm_scale", {"d": cmd.deployment_id, "r": 0})
     ctx.ops.scale(ctx.actor, cmd.deployment_id, cmd.replicas)
     note = ui.plain(f":straight_ruler: {kit.mention(ctx.actor.user_id)} scaled `{cmd.deployment_id}` to "
-                    f"{cmd.replicas} replicas. Worst case {format_usd(usd)}.", simulated=s.simulated)
+                    f"{kit.counted(cmd.replicas, 'replica')}. Worst case {format_usd(usd)}.", simulated=s.simulated)
     announce_in_thread(ctx, cmd.deployment_id, note)
     return note
 
@@ -438,8 +452,8 @@ def do_adopt(ctx: Context, cmd: cmds.AdoptCommand) -> Message | None:
     s = ctx.services
     try:
         record = ctx.ops.adopt(ctx.actor, cmd.deployment_id)
-    except NotFound:
-        raise UserError(f"there is no deployment `{cmd.deployment_id}`.") from None
+    except AlreadyYours as e:
+        return ui.plain(f":information_source: {e.message}", simulated=s.simulated)
     from bot.reconcile import ensure_tracking
 
     record = ensure_tracking(s, record)

@@ -15,7 +15,7 @@ from bot.chart import Bar
 from bot.config import LIST_PRICES_AS_OF
 from bot.costs import Change, CostReport, DeploymentLine, GroupCost, OwnerDigest
 from bot.names import short_model
-from bot.pricing import UNKNOWN_PRICE_TEXT, format_usd
+from bot.pricing import UNKNOWN_PRICE_TEXT, format_gpu_time, format_usd
 from bot.ui import kit
 from bot.ui.kit import Message
 
@@ -84,7 +84,7 @@ def _group_line(rank: int, group: GroupCost, by: str) -> str:
     if group.idle_usd > 0:
         share = group.idle_usd / group.usd * 100 if group.usd else 0
         parts.append(f"idle {usd(group.idle_usd)} ({percent(share)})")
-    parts.append(f"{group.gpu_hours:,.1f} GPU-h")
+    parts.append(format_gpu_time(group.gpu_hours * 3600))
     if by != "deployment":
         n = len(group.deployments)
         parts.append(kit.counted(n, "deployment"))
@@ -111,7 +111,7 @@ def report_blocks(report: CostReport) -> list[Block]:
     fields = [
         f"*Total*\n{total}",
         f"*Idle*\n{usd(report.idle_usd)} ({percent(report.idle_share * 100)})",
-        f"*GPU-hours*\n{report.gpu_hours:,.1f}",
+        f"*GPU-hours*\n{format_gpu_time(report.gpu_hours * 3600)}",
     ]
     if report.change is not None:
         fields.append(f"*Change*\n{change_text(report.change)}")
@@ -132,7 +132,7 @@ def report_blocks(report: CostReport) -> list[Block]:
         lines = [_group_line(i, g, report.by) for i, g in enumerate(report.top, 1)]
         if report.rest:
             rest_usd = sum(g.usd for g in report.rest)
-            lines.append(f"…and {len(report.rest)} more: {usd(rest_usd)}")
+            lines.append(f"…and {kit.counted(len(report.rest), 'more ' + report.by)}: {usd(rest_usd)}")
         blocks.append(kit.section("\n".join(lines)))
 
     if report.unknown_price_notes:
@@ -200,7 +200,7 @@ def _digest_line(line: DeploymentLine) -> str:
     c = line.cost
     parts = [
         f"• {_deployment_name(line)} — {partial_usd(c.known_usd, c.price_known)}",
-        f"{c.gpu_hours:,.1f} GPU-h",
+        format_gpu_time(c.gpu_seconds),
         f"idle {percent(c.idle_fraction * 100)}",
     ]
     if line.base_model:
@@ -209,15 +209,29 @@ def _digest_line(line: DeploymentLine) -> str:
 
 
 def digest_summary(digest: OwnerDigest) -> str:
-    """``You own 3 deployments, $412.00 this week, $96.00 of it idle. Biggest: `a` ($300.00).``"""
-    n = digest.deployment_count
-    owns = f"You own {kit.counted(n, 'deployment')}"
-    if not digest.lines:
-        return f"{owns}; none of them ran {digest.label}."
-    text = (
-        f"{owns}, {partial_usd(digest.usd, digest.price_known)} {digest.label}, "
-        f"{usd(digest.idle_usd)} of it idle."
-    )
+    """``You own 3 deployments, $412.00 this week, $96.00 of it idle. Biggest: `a` ($300.00).``
+
+    Every number in it is one the note is about: the deployments owned now, how many of them (and
+    of those deleted since) had replicas running in the note's period, and what that cost. A
+    deployment running now but not in the period is not said to have run, nor to have not run now.
+    """
+    owned, ran, deleted = digest.owned_now, len(digest.lines), digest.deleted_ran
+    owns = f"You own {kit.counted(owned, 'deployment')}" if owned else "You own no deployments now"
+    money = f"{partial_usd(digest.usd, digest.price_known)}, {usd(digest.idle_usd)} of it idle"
+    if not ran:
+        if owned == 0:
+            return f"None of your deployments had replicas running {digest.label}."
+        if owned == 1:
+            return f"{owns}; it had no replicas running {digest.label}, so it cost nothing then."
+        return f"{owns}; none of them had replicas running {digest.label}, so they cost nothing then."
+    if ran == owned and not deleted:
+        text = f"{owns}, {partial_usd(digest.usd, digest.price_known)} {digest.label}, {usd(digest.idle_usd)} of it idle."
+    elif not deleted:
+        text = f"{owns}; {ran} of them had replicas running {digest.label}: {money}."
+    else:
+        since = "deleted since" if ran == 1 else f"{deleted} of them deleted since"
+        text = (f"{owns}. {kit.counted(ran, 'deployment')} of yours had replicas running {digest.label} "
+                f"({since}): {money}.")
     big = digest.biggest
     if big is not None and len(digest.lines) > 1:
         text += f" Biggest: {_deployment_name(big)} ({partial_usd(big.cost.known_usd, big.cost.price_known)})."
@@ -246,7 +260,7 @@ def render_owner_digest(digest: OwnerDigest, *, simulated: bool) -> Message:
             blocks.append(
                 kit.section(
                     f"{_deployment_name(line)}: idle {percent(c.idle_fraction * 100)} of "
-                    f"{c.gpu_hours:,.1f} GPU-hours · {burnt}"
+                    f"{format_gpu_time(c.gpu_seconds, 'GPU-hours')} · {burnt}"
                 )
             )
             blocks.append(

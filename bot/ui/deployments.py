@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
-from bot.durations import humanize
-from bot.names import accelerator_label, short_model
+from bot.durations import humanize, parse_api_duration
+from bot.lifecycle import Timer
+from bot.names import accelerator_label, closest_models, short_model
 from bot.pricing import format_usd, usd_per_day
 from bot.ui import kit
 from bot.ui.kit import Message
+from storage.db import parse_iso
 
 STATE_EMOJI = {
     "CREATING": ":hourglass_flowing_sand:",
@@ -45,7 +47,8 @@ def deployment_fields(wire: dict, usd: float | None, owner: str | None) -> list[
         f"*Model*\n`{short_model(wire.get('baseModel') or '?')}`",
         f"*Hardware*\n{_hardware(wire)}",
         f"*Replicas*\n{_replicas(wire)}",
-        f"*Cost*\n{_money(usd)}",
+        f"*Cost*\n{_money(usd)}" if wire.get("state") not in ("DELETED", "DELETING")
+        else f"*Cost*\nnothing while deleted; {_money(usd)} if undeleted",
         f"*Owner*\n{kit.mention(owner)}",
     ]
     if policy.get("scaleToZeroWindow") and (wire.get("minReplicaCount") or 0) == 0:
@@ -89,18 +92,44 @@ def tracking_message(
     return Message(text=f"{deployment_id}: {status_line}", blocks=blocks)
 
 
+def _wire_time(wire: dict, key: str) -> datetime | None:
+    return parse_iso(wire.get(key) or None)
+
+
 def card(wire: dict, *, usd: float | None, owner: str | None, channel: str | None, simulated: bool,
-         extra: Sequence[str] = ()) -> Message:
+         extra: Sequence[str] = (), timers: Sequence[Timer] | None = None, now: datetime | None = None,
+         tz: str | None = None, ready_at: datetime | None = None, unused_delete_s: float | None = None) -> Message:
+    """``/fw get``: the deployment as Fireworks shows it, times in the reader's timezone (``tz``)
+    with how far off they are, and its idle timers as the lifecycle engine computes them
+    (``timers``; ``None`` leaves the section out)."""
     dep_id = (wire.get("name") or "?").rsplit("/", 1)[-1]
     state = wire.get("state") or "?"
-    lines = [f"*State:* {STATE_EMOJI.get(state, '')} {state}"]
+    when = now or datetime.now(UTC)
+
+    def at(t: datetime) -> str:
+        return kit.people_time(t, tz, when)
+
+    state_line = f"*State:* {STATE_EMOJI.get(state, '')} {state}"
+    if state == "READY" and ready_at is not None:
+        state_line += f" since {at(ready_at)}"
+    lines = [state_line]
     status = wire.get("status") or {}
     if status.get("message") and state == "FAILED":
         lines.append(f"*Reason:* {kit.escape(status['message'])}")
     if wire.get("displayName"):
         lines.append(f"*Name:* {kit.escape(wire['displayName'])}")
-    if wire.get("deleteTime"):
-        lines.append(f"*Fireworks deletes it if unused by:* {wire['deleteTime']}")
+    created = _wire_time(wire, "createTime")
+    if created is not None:
+        lines.append(f"*Created:* {at(created)}")
+    if state in ("DELETED", "DELETING"):
+        deleted, purge = _wire_time(wire, "deleteTime"), _wire_time(wire, "purgeTime")
+        if deleted is not None:
+            lines.append(f"*Deleted:* {at(deleted)}")
+        if purge is not None:
+            lines.append(f"*Fireworks purges it for good:* {at(purge)}; until then `/fw undelete {dep_id}` "
+                         "brings it back")
+        else:
+            lines.append(f"`/fw undelete {dep_id}` brings it back until Fireworks purges it")
     if channel:
         lines.append(f"*Tracked in:* {kit.channel_link(channel)}")
     lines += list(extra)
@@ -108,9 +137,57 @@ def card(wire: dict, *, usd: float | None, owner: str | None, channel: str | Non
         kit.header(dep_id),
         kit.section("\n".join(lines)),
         kit.section(fields=deployment_fields(wire, usd, owner)),
-        kit.footer_context(simulated),
     ]
+    if timers is not None:
+        blocks.append(kit.section(timers_text(wire, timers, now=when, tz=tz, unused_delete_s=unused_delete_s)))
+    blocks.append(kit.footer_context(simulated))
     return Message(text=f"{dep_id}: {state}", blocks=blocks)
+
+
+_TIMER_NAMES = {"scale_to_zero": "Scale to zero", "auto_delete": "Auto-delete", "idle_paying": "Idle but paying"}
+
+
+def _timer_why(t: Timer, wire: dict) -> str:
+    """What the timer is and who acts on it."""
+    if t.kind == "scale_to_zero":
+        window = (wire.get("autoscalingPolicy") or {}).get("scaleToZeroWindow")
+        seconds = parse_api_duration(window) if window else None
+        after = humanize(seconds) if seconds is not None else "its scale-to-zero window"
+        return (f"Fireworks drops it to 0 replicas after {after} without requests; the next request then waits "
+                "for a cold start")
+    if t.kind == "auto_delete":
+        if t.source == "api_delete_time":
+            return "Fireworks' own schedule (its `deleteTime`); fwbot cannot move it, traffic or keeping it warm can"
+        if t.source == "platform_policy":
+            return "Fireworks deletes deployments with min replicas 0 after 7 days without traffic"
+        snoozed = "; postponed by a keep-warm or snooze" if t.snoozed else ""
+        return f"fwbot soft-deletes it when still unused then (undo with `/fw undelete`), warning first{snoozed}"
+    spent = "" if t.usd_idle is None else f", {format_usd(t.usd_idle, '')} spent idle so far"
+    snoozed = "; postponed by a keep-warm or snooze" if t.snoozed else ""
+    return (f"fwbot reports it once per idle stretch: its min replicas keep costing {format_usd(t.usd_per_hour)}"
+            f"{spent}{snoozed}")
+
+
+def timers_text(wire: dict, timers: Sequence[Timer], *, now: datetime, tz: str | None,
+                unused_delete_s: float | None = None) -> str:
+    """The *Idle timers* section of a card: each timer with its due time (in ``tz`` and relative)
+    and what happens then, or why there are none."""
+    lines = ["*Idle timers*"]
+    state = wire.get("state") or "?"
+    if timers:
+        lines.append(f"Idle since {kit.people_time(min(t.anchor for t in timers), tz, now)} "
+                     "(its last request, or when it came up)")
+        for t in sorted(timers, key=lambda t: t.due):
+            lines.append(f"• *{_TIMER_NAMES[t.kind]}:* {kit.people_time(t.due, tz, now)} — {_timer_why(t, wire)}")
+    elif state in ("DELETED", "DELETING"):
+        lines.append("None: it is deleted, so nothing idles and nothing more is deleted.")
+    elif state not in ("READY", "UPDATING", "FAILED"):
+        lines.append(f"None while it is {kit.escape(state)}; they start once it is READY.")
+    else:
+        lines.append("None running: no replicas idle, and no auto-delete is scheduled.")
+    if unused_delete_s == 0 and state not in ("DELETED", "DELETING"):
+        lines.append("• fwbot auto-delete is *off* for it (`--unused-auto-delete-duration 0`)")
+    return "\n".join(lines)
 
 
 def deployment_list(rows: Iterable[tuple[dict, float | None, str | None]], *, scope: str, simulated: bool,
@@ -146,11 +223,15 @@ def deployment_list(rows: Iterable[tuple[dict, float | None, str | None]], *, sc
 
 
 def models_list(models: Sequence[dict], query: str | None, *, simulated: bool) -> Message:
+    catalog = list(models)
     if query:
         q = query.lower()
         models = [m for m in models if q in (m.get("name", "") + m.get("displayName", "")).lower()]
     if not models:
-        return Message(text="No models match.", blocks=[kit.section(f"No deployable model matches `{query}`.")])
+        close = closest_models(query or "", [m.get("name", "") for m in catalog]) if query else []
+        hint = (" Did you mean " + " or ".join(f"`{c}`" for c in close) + "?") if close else ""
+        text = f"No deployable model matches `{kit.escape(query or '')}`.{hint}"
+        return Message(text=text, blocks=[kit.section(text + " `/fw models` lists them all.")])
     lines = []
     for m in models[:40]:
         details = m.get("baseModelDetails") or {}
@@ -159,12 +240,14 @@ def models_list(models: Sequence[dict], query: str | None, *, simulated: bool) -
         ctx = m.get("contextLength")
         lora = "LoRA ✓" if m.get("supportsLora") else "no LoRA"
         lines.append(f"`{short_model(m['name'])}` · {size} params · {ctx or '?'} ctx · {lora}")
-    blocks = [kit.section(f"*{len(models)} deployable base models*" + (f" matching `{query}`" if query else ""))]
+    shown = "" if len(models) <= 40 else " (the first 40 shown; narrow it with `/fw models <words>`)"
+    blocks = [kit.section(f"*{kit.counted(len(models), 'deployable base model')}*"
+                          + (f" matching `{kit.escape(query)}`" if query else "") + shown)]
     for i in range(0, len(lines), 15):
         blocks.append(kit.section("\n".join(lines[i:i + 15])))
     blocks.append(kit.context("Deploy one with `/fw deploy <model>`, or `/fw deploy` for a form."))
     blocks.append(kit.footer_context(simulated))
-    return Message(text=f"{len(models)} models", blocks=blocks)
+    return Message(text=kit.counted(len(models), "model"), blocks=blocks)
 
 
 NOT_CREATED = (":x: Not created: fwbot stopped before Fireworks confirmed the create, and Fireworks does not "
@@ -185,9 +268,17 @@ def problem(message: str, usage: str | None = None) -> Message:
     return Message(text=text + (f"\nUsage: {usage}" if usage else ""), blocks=blocks)
 
 
-def ready_line(ready_at: datetime | None, create_time: datetime | None) -> str:
-    if ready_at and create_time:
-        return f":white_check_mark: READY in {humanize((ready_at - create_time).total_seconds())}"
+def latest_start(create_time: datetime | None, *restarts: datetime | None) -> datetime | None:
+    """When a deployment last began coming up: its creation, or a later undelete (``restarts``)."""
+    times = [t for t in (create_time, *restarts) if t is not None]
+    return max(times) if times else None
+
+
+def ready_line(ready_at: datetime | None, started_at: datetime | None) -> str:
+    """``READY in 1m1s``, counted from ``started_at``, the latest start (:func:`latest_start`): after
+    an undelete that is the undelete, not the first creation. No duration when it cannot be told."""
+    if ready_at and started_at and ready_at >= started_at:
+        return f":white_check_mark: READY in {humanize((ready_at - started_at).total_seconds())}"
     return ":white_check_mark: READY"
 
 

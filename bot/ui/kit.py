@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -54,9 +56,39 @@ def escape(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def counted(n: int, noun: str) -> str:
-    """``1 replica``, ``2 replicas``, ``0 deployments``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 replica``, ``2 replicas``, ``0 deployments``: every count fwbot puts before a noun goes
+    through here (``plural`` for nouns that do not just take an ``s``)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """The timezone called ``name`` (a person's Slack ``tz``); UTC when it is unknown."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def relative(when: datetime, now: datetime) -> str:
+    """``in 2h5m``, ``3m ago``, ``now``."""
+    from bot.durations import humanize
+
+    delta = (when - now).total_seconds()
+    if abs(delta) < 1:
+        return "now"
+    return f"in {humanize(delta)}" if delta > 0 else f"{humanize(-delta)} ago"
+
+
+def people_time(when: datetime, tz: str | None, now: datetime) -> str:
+    """A time as a person reads it: local to ``tz`` with the zone, then how far off it is —
+    ``Thu 3 Dec 20:28 CET (Europe/Berlin), in 6d23h``; the year only when it is not this one."""
+    z = zone(tz)
+    local = when.astimezone(z)
+    year = f" {local.year}" if local.year != now.astimezone(z).year else ""
+    abbrev = local.strftime("%Z")
+    label = f"{abbrev} ({z.key})" if abbrev and abbrev != z.key else z.key
+    return f"{local:%a} {local.day} {local:%b}{year} {local:%H:%M} {label}, {relative(when, now)}"
 
 
 def mention(user_id: str | None) -> str:
