@@ -5,23 +5,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import PlainTextObject
 
 from bot.durations import DurationError, parse_go_duration
 from bot.fireworks import AlreadyExists, FireworksError
-from bot.names import ACCELERATOR_TYPES, accelerator_label, resource_id_problem, short_model
-from bot.operations import Actor, Operations, UserError
-from bot.pricing import format_usd, worst_case_usd_per_hour
+from bot.names import ACCELERATOR_TYPES, accelerator_label, short_model
+from bot.operations import DEFAULT_ACCELERATOR, Actor, Operations, Planned, UserError
+from bot.pricing import format_usd, price_per_gpu_hour, worst_case_usd_per_hour
 from bot.services import Services
-from bot.spec import DeploymentSpec, SpecError
+from bot.spec import DeploymentSpec, SpecError, spec_error_of
 from bot.ui import kit
 from handlers.acking import acked_first, then
 from handlers.commands import Context, execute_deploy, reply
@@ -127,30 +130,25 @@ def read_form(values: dict) -> dict[str, Any]:
     return {k: _state_value(values, k) for k in keys}
 
 
-def validate_form(form: dict[str, Any]) -> tuple[DeploymentSpec | None, dict[str, str]]:
-    """A spec from the form, or field errors keyed by block id (shown inline by Slack)."""
+def _parse_form(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The form's text as ``DeploymentSpec`` fields, and what could not be read, by block id.
+
+    Only reading is done here (numbers, Go durations), as the command's grammar reads its flags;
+    every rule about the values is ``DeploymentSpec``'s, the one the command obeys too.
+    """
     errors: dict[str, str] = {}
     data: dict[str, Any] = {}
-    if not form.get("model"):
-        errors["model"] = "Pick a model."
-    else:
+    if form.get("model"):
         data["base_model"] = form["model"]
-    for block, field in (("acc_count", None), ("min", "min_replica_count"), ("max", "max_replica_count")):
+    for block, field in (("acc_count", "accelerator_count"), ("min", "min_replica_count"),
+                         ("max", "max_replica_count")):
         raw = form.get(block)
         if raw in (None, ""):
             continue
         try:
-            value = int(str(raw))
+            data[field] = int(str(raw).strip())
         except ValueError:
             errors[block] = "Enter a whole number."
-            continue
-        if value < 0 or (block == "acc_count" and value < 1):
-            errors[block] = "Must be at least 1." if block == "acc_count" else "Cannot be negative."
-            continue
-        if field:
-            data[field] = value
-    if "min_replica_count" in data and "max_replica_count" in data and data["min_replica_count"] > data["max_replica_count"]:
-        errors["min"] = f"Min replicas ({data['min_replica_count']}) is greater than max ({data['max_replica_count']})."
     for block, (field, _label) in DURATION_BLOCKS.items():
         raw = (form.get(block) or "").strip()
         if not raw:
@@ -160,27 +158,109 @@ def validate_form(form: dict[str, Any]) -> tuple[DeploymentSpec | None, dict[str
         except DurationError as e:
             errors[block] = str(e)
     if form.get("shape") and form["shape"] != NO_SHAPE:
-        # A validated shape fixes the hardware; the accelerator fields are ignored.
+        # A shape decides the hardware: the form shows no accelerator fields then.
         data["deployment_shape"] = form["shape"]
+        data.pop("accelerator_count", None)
+        errors.pop("acc_count", None)
     elif form.get("acc_type"):
         data["accelerator_type"] = form["acc_type"]
-        if form.get("acc_count") not in (None, "") and "acc_count" not in errors:
-            data.setdefault("accelerator_count", int(str(form["acc_count"])))
-    if form.get("display_name"):
-        if len(form["display_name"]) >= 64:
-            errors["display_name"] = "Display names must be under 64 characters."
-        data["display_name"] = form["display_name"]
-    if form.get("deployment_id"):
-        problem = resource_id_problem(form["deployment_id"], "deployment id")
-        if problem:
-            errors["deployment_id"] = problem
-        data["deployment_id"] = form["deployment_id"]
-    if errors:
+    for block, field in (("display_name", "display_name"), ("deployment_id", "deployment_id")):
+        if form.get(block):
+            data[field] = form[block]
+    return data, errors
+
+
+# The ``/fw deploy`` flag each field of the form stands for: DeploymentSpec names the flag it
+# blames (SpecError.flag), and the form shows the problem at that field, in the field's words.
+FLAG_BLOCKS = {
+    "model": "model",
+    "deployment-shape": "shape",
+    "accelerator-type": "acc_type",
+    "accelerator-count": "acc_count",
+    "min-replica-count": "min",
+    "max-replica-count": "max",
+    "scale-to-zero-window": "stz",
+    "unused-auto-delete-duration": "unused",
+    "display-name": "display_name",
+    "deployment-id": "deployment_id",
+}
+FIELD_LABELS = {
+    "model": "Model",
+    "shape": "Validated shape",
+    "acc_type": "Accelerator type",
+    "acc_count": "GPUs per replica",
+    "min": "Min replicas",
+    "max": "Max replicas",
+    "stz": "Scale to zero after idle",
+    "unused": "Delete if unused for",
+    "display_name": "Display name",
+    "deployment_id": "Deployment id",
+}
+# The DeploymentSpec field each block fills in.
+BLOCK_FIELDS = {
+    "shape": "deployment_shape",
+    "acc_type": "accelerator_type",
+    "acc_count": "accelerator_count",
+    "min": "min_replica_count",
+    "max": "max_replica_count",
+    "stz": "scale_to_zero_window_s",
+    "unused": "unused_auto_delete_s",
+    "display_name": "display_name",
+    "deployment_id": "deployment_id",
+}
+_FLAG_RE = re.compile(r"`--([a-z-]+)`")
+
+
+def _in_form_words(message: str) -> str:
+    """A SpecError message with the flags it names (``--min-replica-count``) as the form's labels."""
+    def label(m: re.Match) -> str:
+        block = FLAG_BLOCKS.get(m.group(1))
+        return FIELD_LABELS[block] if block else m.group(0)
+
+    text = _FLAG_RE.sub(label, message)
+    return (text[:1].upper() + text[1:])[:150]
+
+
+def _spec_errors(exc: ValidationError) -> dict[str, str]:
+    """Every rule DeploymentSpec found broken, at the field of the flag it names."""
+    errors: dict[str, str] = {}
+    for err in exc.errors():
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, SpecError):
+            errors.setdefault(FLAG_BLOCKS.get(cause.flag or "", "model"), _in_form_words(cause.message))
+    if not errors:
+        errors["model"] = _in_form_words(spec_error_of(exc).message)
+    return errors
+
+
+def validate_form(form: dict[str, Any]) -> tuple[DeploymentSpec | None, dict[str, str]]:
+    """A spec from the form, or field errors keyed by block id (shown inline by Slack).
+
+    The rules are ``DeploymentSpec``'s, exactly those ``/fw deploy`` obeys; the values that could
+    be read are checked even when others could not, so every problem shows at once.
+    """
+    data, errors = _parse_form(form)
+    if "base_model" not in data:
+        errors["model"] = "Pick a model."
         return None, errors
-    try:
-        return DeploymentSpec(**data), {}
-    except (SpecError, ValidationError) as e:
-        return None, {"model": str(e)[:150]}
+    # DeploymentSpec stops at the first rule broken: leave out the field it blamed and ask
+    # again, so the form shows every problem at once.
+    for _ in range(len(BLOCK_FIELDS) + 1):
+        try:
+            spec = DeploymentSpec(**data)
+        except ValidationError as e:
+            found = _spec_errors(e)
+        except SpecError as e:
+            found = {FLAG_BLOCKS.get(e.flag or "", "model"): _in_form_words(e.message)}
+        else:
+            return (None, errors) if errors else (spec, {})
+        errors = {**found, **errors}
+        blamed = [BLOCK_FIELDS[b] for b in found if b in BLOCK_FIELDS and BLOCK_FIELDS[b] in data]
+        if not blamed:
+            break
+        for field in blamed:
+            data.pop(field)
+    return None, errors
 
 
 def _shapes(services: Services, model: str | None) -> list[dict]:
@@ -193,59 +273,160 @@ def _shapes(services: Services, model: str | None) -> list[dict]:
         return []
 
 
-def live_cost(services: Services, form: dict[str, Any], shapes: list[dict] | None = None) -> str:
-    acc_type = form.get("acc_type") or "NVIDIA_H100_80GB"
+def shape_labels(shapes: list[dict], prices: dict[str, float]) -> dict[str, str]:
+    """Each shape's option label, by shape name: the preset, the hardware per replica and its
+    price, the precision when it tells two apart, and the LoRA capability. No two alike: a
+    label that would repeat gets the shape's own id."""
+    labels: dict[str, str] = {}
+    precisions: dict[str, set[str]] = {}
+    for sh in shapes:
+        precisions.setdefault(str(sh.get("presetType") or ""), set()).add(str(sh.get("precision") or ""))
+    for sh in shapes:
+        if not sh.get("name"):
+            continue
+        preset = str(sh.get("presetType") or "shape")
+        count = int(sh.get("acceleratorCount") or 1)
+        parts = [preset.replace("_", " ").title(), f"{count} × {accelerator_label(sh.get('acceleratorType'))}"]
+        if len(precisions.get(preset, ())) > 1 and sh.get("precision"):
+            parts.append(str(sh["precision"]))
+        if sh.get("enableAddons"):
+            parts.append("multi-LoRA")
+        usd = worst_case_usd_per_hour(1, count, sh.get("acceleratorType"), prices)
+        parts.append(f"{format_usd(usd)} per replica" if usd is not None else "price unknown")
+        labels[sh["name"]] = " · ".join(parts)
+    seen: dict[str, int] = {}
+    for label in labels.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {name: (f"{label} · {name.rsplit('/', 1)[-1]}" if seen[label] > 1 else label)
+            for name, label in labels.items()}
+
+
+def accelerator_options(prices: dict[str, float]) -> list:
+    """Every accelerator with its list price per GPU-hour; those without a price last, saying so
+    (fwbot never prices them as free)."""
+    priced, unpriced = [], []
+    for acc in ACCELERATOR_TYPES:
+        price = price_per_gpu_hour(acc, prices)
+        if price is None:
+            unpriced.append(kit.option(f"{accelerator_label(acc)} · price unknown", acc))
+        else:
+            priced.append(kit.option(f"{accelerator_label(acc)} · {format_usd(price)} per GPU", acc))
+    return priced + unpriced
+
+
+@dataclass
+class FormPlan:
+    """What the form would deploy, priced exactly as ``/fw deploy`` prices it (``plan_deploy``),
+    or why it cannot say yet."""
+
+    planned: Planned | None = None
+    problem: str | None = None
+
+
+def plan_form(ops: Operations, form: dict[str, Any]) -> FormPlan:
+    spec, errors = validate_form(form)
+    if spec is None:
+        if not form.get("model"):
+            return FormPlan(problem="pick a model to see the cost.")
+        block, problem = next(iter(errors.items()))
+        label = FIELD_LABELS.get(block, block)
+        return FormPlan(problem=problem if problem.startswith(label) else f"{label}: {problem}")
     try:
-        count = int(form.get("acc_count") or 1)
-        hi = int(form.get("max") or 1)
+        return FormPlan(planned=ops.plan_deploy(spec))
+    except UserError as e:
+        return FormPlan(problem=e.message)
+    except FireworksError as e:
+        return FormPlan(problem=f"Fireworks could not price it ({kit.escape(e.message)}).")
+
+
+def live_cost(plan: FormPlan) -> str:
+    """The worst case per hour and per day, with how it is made up."""
+    planned = plan.planned
+    if planned is None:
+        return f":moneybag: *Worst case:* {plan.problem}"
+    hi = planned.spec.max_replica_count
+    count = planned.accelerator_count or 1
+    usd = planned.usd_per_hour
+    per_day = f" · {format_usd(usd * 24, '/day')}" if usd is not None else ""
+    return (f":moneybag: *Worst case:* {format_usd(usd)} ({kit.counted(hi, 'replica')} × {count} × "
+            f"{accelerator_label(planned.accelerator_type)}){per_day}")
+
+
+def _count_input(initial: int | None, placeholder: str):
+    """GPUs per replica: empty means the model's own count, as ``/fw deploy`` without the flag."""
+    element = kit.number_input("v", initial=initial, minimum=1, maximum=8, dispatch=True)
+    element.placeholder = PlainTextObject(text=placeholder[:150])
+    return element
+
+
+def _int_or(raw: Any, default: int | None) -> int | None:
+    try:
+        return int(str(raw).strip()) if raw not in (None, "") else default
     except ValueError:
-        return "Worst case: fill in whole numbers to see the cost."
-    chosen = next((s for s in shapes or [] if s.get("name") == form.get("shape")), None)
-    if chosen:
-        acc_type, count = chosen.get("acceleratorType") or acc_type, int(chosen.get("acceleratorCount") or 1)
-    usd = worst_case_usd_per_hour(hi, count, acc_type, services.prices)
-    return (f":moneybag: *Worst case:* {format_usd(usd)} ({hi} replica(s) × {count} × "
-            f"{accelerator_label(acc_type)})" + (f" · {format_usd(usd * 24, '/day')}" if usd is not None else ""))
+        return default
 
 
 def build_modal(services: Services, *, channel: str | None, form: dict[str, Any] | None = None,
                 token: str | None = None) -> dict:
-    form = form or {}
+    form = dict(form or {})
     models = _models(services)
     shapes = _shapes(services, form.get("model"))
+    by_name = {sh["name"]: sh for sh in shapes if sh.get("name")}
+    if form.get("shape") not in by_name and form.get("shape") != NO_SHAPE:
+        form["shape"] = None  # one of another model's (the model changed since)
+    chosen = by_name.get(form.get("shape") or "")
+    labels = shape_labels(shapes, services.prices)
     shape_options = [kit.option("No shape: choose the hardware below", NO_SHAPE)] + [
-        kit.option(
-            f"{str(sh.get('presetType', 'shape')).title()} · {sh.get('acceleratorCount') or 1} × "
-            f"{accelerator_label(sh.get('acceleratorType'))} · "
-            f"{format_usd(worst_case_usd_per_hour(1, sh.get('acceleratorCount'), sh.get('acceleratorType'), services.prices))}"
-            " per replica",
-            sh["name"],
-        )
-        for sh in shapes if sh.get("name")
-    ]
+        kit.option(label, name) for name, label in labels.items()]
     initial_shape = next((o for o in shape_options if o.value == form.get("shape")), None)
+    if not form.get("model"):
+        shape_placeholder = "Pick a model to see its shapes"
+    elif by_name:
+        shape_placeholder = (f"Optional: {kit.counted(len(by_name), 'validated shape')} "
+                             f"for {short_model(form['model'])}")
+    else:
+        shape_placeholder = f"No validated shapes for {short_model(form['model'])}"
     model_options = [kit.option(short_model(m["name"]), m["name"]) for m in models]
     initial_model = next((o for o in model_options if o.value == form.get("model")), None)
-    acc_options = [kit.option(accelerator_label(a), a) for a in ACCELERATOR_TYPES]
-    initial_acc = next((o for o in acc_options if o.value == (form.get("acc_type") or "NVIDIA_H100_80GB")), None)
-    blocks = [
+    plan = plan_form(Operations(services), form)
+    planned = plan.planned
+
+    blocks: list[Any] = [
         kit.input_block("Model", kit.select("v", model_options, "Choose a base model", initial_model),
                         block_id="model", dispatch_action=True),
-        kit.input_block("Validated shape", kit.select("v", shape_options, "Pick a model to see its shapes",
-                                                      initial_shape),
+        kit.input_block("Validated shape", kit.select("v", shape_options, shape_placeholder, initial_shape),
                         block_id="shape", optional=True, dispatch_action=True,
                         hint="Fireworks recommends a validated shape; it sets the GPUs for you."),
-        kit.input_block("Accelerator type", kit.select("v", acc_options, "GPU", initial_acc),
-                        block_id="acc_type", dispatch_action=True),
-        kit.input_block("GPUs per replica", kit.number_input("v", initial=int(form.get("acc_count") or 1),
-                                                             minimum=1, maximum=8, dispatch=True),
-                        block_id="acc_count", dispatch_action=True),
-        kit.input_block("Min replicas", kit.number_input("v", initial=int(form.get("min") or 0)), block_id="min",
+    ]
+    if chosen:
+        # The shape decides the hardware: shown, not editable (Fireworks refuses both at once).
+        blocks.append(kit.section(
+            f"*Hardware per replica:* {int(chosen.get('acceleratorCount') or 1)} × "
+            f"{accelerator_label(chosen.get('acceleratorType'))}, set by the shape "
+            "(choose “No shape” to pick it yourself)", block_id="shape_hardware"))
+    else:
+        acc_options = accelerator_options(services.prices)
+        wanted_acc = form.get("acc_type") or DEFAULT_ACCELERATOR
+        initial_acc = next((o for o in acc_options if o.value == wanted_acc), None)
+        count_given = _int_or(form.get("acc_count"), None)
+        if planned is not None and count_given is None:
+            count_hint = f"{planned.accelerator_count or 1} (the model's default)"
+        else:
+            count_hint = "the model's default"
+        blocks += [
+            kit.input_block("Accelerator type", kit.select("v", acc_options, "GPU", initial_acc),
+                            block_id="acc_type", dispatch_action=True),
+            kit.input_block("GPUs per replica", _count_input(count_given, count_hint),
+                            block_id="acc_count", optional=True, dispatch_action=True,
+                            hint="Empty: as many as the model needs, as `/fw deploy` does."),
+        ]
+    blocks += [
+        kit.input_block("Min replicas", kit.number_input("v", initial=_int_or(form.get("min"), 0)), block_id="min",
                         hint="0 lets Fireworks scale it to zero when idle (cold start on the next request)."),
-        kit.input_block("Max replicas", kit.number_input("v", initial=int(form.get("max") or 1), minimum=1,
+        kit.input_block("Max replicas", kit.number_input("v", initial=_int_or(form.get("max"), 1), minimum=1,
                                                          dispatch=True),
                         block_id="max", dispatch_action=True),
-        kit.context(live_cost(services, form, shapes)),
+        kit.context(live_cost(plan)),
         kit.input_block("Scale to zero after idle", kit.text_input("v", initial=form.get("stz"),
                                                                    placeholder="e.g. 15m (Go duration)"),
                         block_id="stz", optional=True),

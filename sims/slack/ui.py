@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from .model import BOT_USER_ID, SLACKBOT_USER_ID, Delivery, Message
 
@@ -53,7 +53,7 @@ def state(ws: SlackWorkspace, args: dict[str, Any]) -> dict[str, Any]:
                 continue
             visible = [m for m in ws._messages.get(channel.id, []) if ws.visible_to(m, me)]
             channels.append({"id": channel.id, "name": channel.name, "is_im": channel.is_im,
-                             "is_member": me in ws.members(channel),
+                             "is_member": me in ws.members(channel), "is_archived": channel.is_archived,
                              "messages": [_message(m, names) for m in visible]})
         if me and not any(c["is_im"] for c in channels) and me in ws._users:
             channels.append({"id": ws.dm_channel(me), "name": me, "is_im": True, "is_member": True, "messages": []})
@@ -77,8 +77,18 @@ def state(ws: SlackWorkspace, args: dict[str, Any]) -> dict[str, Any]:
 def _message(m: Message, names: dict[str, str]) -> dict[str, Any]:
     return {"ts": m.ts, "user": m.user, "user_name": names.get(m.user, m.user), "text": m.text,
             "blocks": m.blocks, "thread_ts": m.thread_ts, "reply_count": m.reply_count,
-            "ephemeral": m.ephemeral_to is not None, "edited": m.edited, "files": list(m.files),
+            "ephemeral": m.ephemeral_to is not None, "edited": m.edited, "files": [_here(f) for f in m.files],
             "is_bot": m.user in (BOT_USER_ID, SLACKBOT_USER_ID), "command_echo": m.command_echo}
+
+
+def _here(file: dict[str, Any]) -> dict[str, Any]:
+    """A file as the page links it: by path, so one kept from an earlier run (on another port)
+    still shows."""
+    out = dict(file)
+    for key in ("url_private", "url_private_download", "permalink"):
+        if isinstance(out.get(key), str):
+            out[key] = urlsplit(out[key]).path or out[key]
+    return out
 
 
 def _outcome(delivery: Delivery | None) -> dict[str, Any]:
@@ -94,10 +104,35 @@ def command(ws: SlackWorkspace, args: dict[str, Any]) -> dict[str, Any]:
     if not text:
         raise ValueError("nothing to send")
     if text.startswith("/"):
+        # Typed by a person: sent as Slack sends it (escaped, with the command's mentions resolved).
         name, _, rest = text.partition(" ")
-        return _outcome(ws.slash_command(args["user"], args["channel"], rest.strip(), command=name))
+        if name in BUILT_IN and name not in ws.commands:
+            return BUILT_IN[name](ws, args["user"], args["channel"], rest.strip())
+        return _outcome(ws.slash_command(args["user"], args["channel"], rest.strip(), command=name, typed=True))
     message = ws.post_message(args["user"], args["channel"], text, thread_ts=args.get("thread_ts") or None)
     return {"delivered": False, "ts": message.ts}
+
+
+def _archive(ws: SlackWorkspace, user: str, channel: str, rest: str, archived: bool = True) -> dict[str, Any]:
+    """Slack's own ``/archive`` (and, standing in for the channel settings, ``/unarchive``):
+    ``/archive`` alone archives the channel it is typed in, ``/archive #name`` another one. The
+    app's posts there are then refused with ``is_archived``, as in Slack."""
+    with ws._lock:
+        who = ws._active_user(user)
+        target = ws.resolve_channel(rest or channel)
+        if target is None:
+            raise ValueError(f"no channel {rest or channel}")
+        if target.is_im:
+            raise ValueError("a direct message cannot be archived")
+        ws.set_channel(target.id, archived=archived)
+        ws.add_message(target.id, who.id, text=("archived" if archived else "un-archived") + " the channel")
+    return {"delivered": False}
+
+
+BUILT_IN = {
+    "/archive": _archive,
+    "/unarchive": lambda ws, user, channel, rest: _archive(ws, user, channel, rest, archived=False),
+}
 
 
 def click(ws: SlackWorkspace, args: dict[str, Any]) -> dict[str, Any]:

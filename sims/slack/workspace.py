@@ -3,16 +3,20 @@
 ``SlackWorkspace`` holds the workspace state (users, channels, messages, views), serves Slack's
 Web API, response_url webhooks, file uploads and a browser UI over one HTTP server, and drives
 the app exactly as Slack does: signed HTTP POSTs to ``events_url``, whose answer (the app's
-``ack()``) it then acts on.
+``ack()``) it then acts on. Text typed into the composer reaches the app as Slack sends it (the
+app's ``should_escape`` commands get ``<#C…|name>`` and ``<@U…>``: ``mentions``). With a
+``state_file`` the workspace outlives its process (``fwbot dev --db``).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import inspect
 import itertools
 import json
+import os
 import secrets
 import sys
 import threading
@@ -21,13 +25,13 @@ import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from http.server import ThreadingHTTPServer
 from typing import Any, TypeVar
 
 from . import blocks as bk
-from . import payloads, socket_mode
+from . import mentions, payloads, socket_mode
 from .model import (
     APP_ID,
     BOT_ID,
@@ -102,7 +106,7 @@ class SlackWorkspace:
 
     def __init__(self, signing_secret: str, bot_token: str = "xoxb-local", team_id: str = "T0LOCAL",
                  clock: Any = None, team_name: str = "Local", domain: str = "local",
-                 app_token: str = "xapp-local") -> None:
+                 app_token: str = "xapp-local", state_file: str | os.PathLike | None = None) -> None:
         self.signing_secret = signing_secret
         self.bot_token = bot_token
         # Socket Mode: apps.connections.open takes this app-level token; once the app is
@@ -148,6 +152,16 @@ class SlackWorkspace:
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()
         self._users[BOT_USER_ID] = User(BOT_USER_ID, BOT_NAME, real_name="fwbot", is_bot=True)
+        # The app's slash commands as its manifest declares them: command → should_escape.
+        self.commands: dict[str, bool] = {}
+        # Where the workspace keeps its state across restarts (None: in memory only). Open
+        # modals, triggers and response_urls are not kept: they expire within minutes in Slack.
+        self.state_file = os.fspath(state_file) if state_file is not None else None
+        self.restored = False  # state was read from state_file
+        self._saved_version = -1
+        self._saver: threading.Thread | None = None
+        if self.state_file and os.path.exists(self.state_file):
+            self.load(self.state_file)
 
     # ------------------------------------------------------------------ server
 
@@ -163,6 +177,9 @@ class SlackWorkspace:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="slack-workspace", daemon=True)
         self._thread.start()
+        if self.state_file and self._saver is None:
+            self._saver = threading.Thread(target=self._keep_saved, name="slack-workspace-saver", daemon=True)
+            self._saver.start()
         return self.url
 
     def stop(self) -> None:
@@ -176,6 +193,11 @@ class SlackWorkspace:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+        if self._saver is not None:
+            self._saver.join(timeout=5)
+            self._saver = None
+        if self.state_file:
+            self.save(self.state_file)
 
     def __enter__(self) -> SlackWorkspace:
         if not self.url:
@@ -241,8 +263,37 @@ class SlackWorkspace:
 
     # ------------------------------------------------------------------ driving the app
 
-    def slash_command(self, user: str, channel: str, text: str = "", command: str = "/fw") -> Delivery:
-        """Run ``command text`` as ``user`` in ``channel`` (an id, a #name, or a user id for the bot DM)."""
+    def register_command(self, command: str, should_escape: bool = False) -> None:
+        """Declare one of the app's slash commands as its manifest does (``should_escape``)."""
+        with self._lock:
+            self.commands[command] = bool(should_escape)
+
+    def as_sent(self, command: str, text: str) -> str:
+        """The ``text`` Slack sends for ``command`` typed as ``text``: ``&<>`` escaped and, when the
+        command escapes, ``#channel``, ``@user`` and links turned into entities (sims.slack.mentions)."""
+        with self._lock:
+            users = {}
+            for u in self._users.values():
+                if u.deleted:
+                    continue
+                for name in (u.name, u.display_name):
+                    if name:
+                        users.setdefault(name.lower(), u.id)
+            channels = {c.name.lower(): (c.id, c.name) for c in self._channels.values() if not c.is_im}
+            groups = {g.handle.lower(): g.id for g in self._usergroups.values()}
+        return mentions.as_sent(text, should_escape=self.commands.get(command, False),
+                                user=lambda n: users.get(n.lower()), channel=lambda n: channels.get(n.lower()),
+                                usergroup=lambda n: groups.get(n.lower()))
+
+    def slash_command(self, user: str, channel: str, text: str = "", command: str = "/fw",
+                      typed: bool = False) -> Delivery:
+        """Run ``command text`` as ``user`` in ``channel`` (an id, a #name, or a user id for the bot DM).
+
+        ``text`` is what the app receives, unless ``typed``: then it is what a person typed in the
+        composer, and is sent as Slack would send it (:meth:`as_sent`).
+        """
+        if typed:
+            text = self.as_sent(command, text)
         with self._lock:
             who = self._active_user(user)
             where = self._channel_or_raise(channel)
@@ -534,8 +585,81 @@ class SlackWorkspace:
             self._version += 1
             self._changed.notify_all()
 
+    # ------------------------------------------------------------------ keeping state on disk
+
+    STATE_VERSION = 1
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the workspace (people, channels, messages, files, Home tabs) atomically."""
+        with self._lock:
+            n = next(self._ids)
+            self._ids = itertools.count(n)
+            data = {
+                "version": self.STATE_VERSION,
+                "team_id": self.team_id,
+                "next_id": n,
+                "last_ts_micros": self._last_ts_micros,
+                "users": [asdict(u) for u in self._users.values()],
+                "channels": [asdict(c) for c in self._channels.values()],
+                "usergroups": [asdict(g) for g in self._usergroups.values()],
+                "messages": {cid: [asdict(m) for m in items] for cid, items in self._messages.items()},
+                "homes": [{"user": user, "id": vid, "view": self._views[vid].view}
+                          for user, vid in self._homes.items() if vid in self._views],
+                "files": [{**asdict(f), "content": base64.b64encode(f.content).decode() if f.content else None}
+                          for f in self._files.values()],
+            }
+            text = json.dumps(data)
+            version = self._version
+        path = os.fspath(path)
+        tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+        with open(tmp, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+        self._saved_version = max(self._saved_version, version)
+
+    def load(self, path: str | os.PathLike) -> None:
+        """Read what :meth:`save` wrote; the workspace then holds exactly that."""
+        with open(path) as fh:
+            data = json.load(fh)
+        if data.get("version") != self.STATE_VERSION:
+            raise ValueError(f"{os.fspath(path)}: not a workspace state file of version {self.STATE_VERSION}")
+        with self._lock:
+            self._users = {u["id"]: User(**u) for u in data.get("users", [])}
+            self._channels = {c["id"]: Channel(**c) for c in data.get("channels", [])}
+            self._usergroups = {g["id"]: Usergroup(**g) for g in data.get("usergroups", [])}
+            self._messages = {
+                cid: [Message(**{**m, "files": tuple(m.get("files") or ())}) for m in items]
+                for cid, items in data.get("messages", {}).items()}
+            for home in data.get("homes", []):
+                self._views[home["id"]] = View(home["id"], home["user"], home["view"])
+                self._homes[home["user"]] = home["id"]
+            for f in data.get("files", []):
+                content = base64.b64decode(f["content"]) if f.get("content") else None
+                self._files[f["id"]] = UploadedFile(**{**f, "content": content})
+            self._ids = itertools.count(int(data.get("next_id", 1)))
+            self._last_ts_micros = int(data.get("last_ts_micros", 0))
+            self.restored = True
+            self._touch()
+
+    def _keep_saved(self) -> None:
+        """Save shortly after every change (at most a few times a second) until stopped."""
+        assert self.state_file is not None
+        while not self.stopping.is_set():
+            with self._changed:
+                self._changed.wait_for(lambda: self._version != self._saved_version or self.stopping.is_set(),
+                                       timeout=5)
+            if self.stopping.is_set():
+                return
+            time.sleep(0.25)  # one write for a burst of changes
+            try:
+                self.save(self.state_file)
+            except OSError as exc:
+                print(f"slack workspace: could not save {self.state_file}: {exc}", file=sys.stderr, flush=True)
+                self.stopping.wait(5)
+
     def next_id(self, prefix: str) -> str:
-        return f"{prefix}{next(self._ids):08d}"
+        with self._lock:  # save() swaps the counter under the lock
+            return f"{prefix}{next(self._ids):08d}"
 
     def next_ts(self) -> str:
         """A message timestamp: the clock's time, strictly increasing."""

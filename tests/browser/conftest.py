@@ -22,6 +22,9 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-ru
 TEST_ENV = {
     "FWBOT_SYNC_INTERVAL": "1s",
     "FWBOT_WARN_BEFORE_SCALE_TO_ZERO": "15s",
+    # The demo deployment is idle but paying from the start: its report would join other idle
+    # warnings in #ml-platform into one digest. An hour keeps it out of the tests' way.
+    "FWBOT_IDLE_PAYING_AFTER": "1h",
 }
 
 
@@ -67,6 +70,22 @@ def artifacts() -> Path:
     """test-artifacts/ at the repository root (screenshots CI keeps)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def snap(artifacts):
+    """``snap(page, "name", "text", …)``: wait until the page shows every text, then save
+    test-artifacts/name.png, so each screenshot is known to show what it is named after."""
+    from playwright.sync_api import expect
+
+    def take(page, name: str, *shows: str, within: str = "body") -> Path:
+        for text in shows:
+            expect(page.locator(within).first).to_contain_text(text, use_inner_text=True)
+        path = artifacts / f"{name}.png"
+        page.screenshot(path=str(path))
+        return path
+
+    return take
 
 
 @pytest.fixture

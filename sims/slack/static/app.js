@@ -381,6 +381,16 @@ function draftValue(viewId, block, element) {
   return null;
 }
 
+// What the user typed into inputs the app has since taken out of the view goes with them, as in
+// Slack: an input that comes back later starts from its initial value, and a submission carries
+// only the inputs the view has.
+function pruneDrafts(viewId, blocks) {
+  const draft = ui.drafts[viewId];
+  if (!draft) return;
+  const present = new Set((blocks || []).filter((b) => b.type === "input").map((b) => b.block_id));
+  for (const blockId of Object.keys(draft)) if (!present.has(blockId)) delete draft[blockId];
+}
+
 function setDraft(viewId, block, element, value) {
   const draft = (ui.drafts[viewId] = ui.drafts[viewId] || {});
   (draft[block.block_id] = draft[block.block_id] || {})[element.action_id] = value;
@@ -521,6 +531,7 @@ function renderMain() {
   const channel = current();
   header.replaceChildren(...[h("b", {}, channel.is_im ? ui.state.bot.name : "# " + channel.name),
     !channel.is_member ? h("span", {className: "hint"}, " · you are not a member") : null,
+    channel.is_archived ? h("span", {className: "warning"}, " · archived (/unarchive brings it back)") : null,
     ui.state.events_url ? null : h("span", {className: "warning"}, " · no app connected (events_url not set)")]
     .filter(Boolean));
   const top = channel.messages.filter((m) => !m.thread_ts || m.thread_ts === m.ts || m.reply_broadcast);
@@ -591,6 +602,7 @@ function renderModal() {
   root.querySelectorAll(".overlay.view").forEach((el) => el.remove());
   if (!top) return;
   const view = top.view;
+  pruneDrafts(top.id, view.blocks);
   const ctx = {kind: "view", viewId: top.id};
   const close = () => act("close", {view_id: top.id});
   const submit = (e) => {
