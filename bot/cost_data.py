@@ -94,6 +94,18 @@ def _span_sql(table: str, columns: str) -> str:
 
 _REPLICA_SPAN = _span_sql("replica_history", """MAX(0, COALESCE(r.replicas, 0)), NULLIF(r.accelerator_type, ''),
     CASE WHEN r.accelerator_count THEN MAX(1, r.accelerator_count) ELSE 1 END, r.single_region != 0""")
+# The serving/idle split, and the bound it honours. The metrics endpoint gives a request *rate
+# over the minute before each scrape*, not when requests came, so the scraper records a serving
+# stretch (storage.Store.record_traffic_many with the rate window) from the earliest its first
+# request can have come — the later of the previous scrape that saw none and the first scrape that
+# saw one less the window — to the latest its last one can have come — the earlier of the last
+# scrape that saw one and the first that saw none less the window. That is the shortest span the
+# scrapes guarantee holds every request of the stretch; replica time in it counts as serving, the
+# rest as idle. So idle is never claimed while a request may have been served, and serving is
+# never placed after the requests. One 24 ms request counts as at most one scrape interval of
+# serving when the minute is a whole number of intervals (10 s at 6 scrapes a minute, 60 s at the
+# default one), under two otherwise; before, it counted at least the whole minute the rate window
+# kept it visible, placed after the request. Finer than that the metrics cannot say.
 _SERVING_SPAN = _span_sql("traffic_history", "COALESCE(r.serving, 0) != 0")
 
 # Every deployment with a replica point, and the time of its first: one index seek each (a skip

@@ -16,7 +16,16 @@ Three timers exist:
     ``FWBOT_IDLE_PAYING_AFTER`` without traffic it is reported once per idle stretch.
 
 Everything here is a pure function of the deployment record, its last traffic, the policy, the
-price table and ``now``. Due times derive from stored data only (never from ``now``) and are
+price table and ``now``.
+
+Last traffic is known only as well as the metrics show it: a scrape reports a request *rate over
+a trailing window* (:data:`METRICS_RATE_WINDOW_S`), so a positive rate says a request came some
+time in that window, not at the scrape. Two times are kept: when traffic was last *seen* (the
+scrape that saw it) and the *earliest* its last request can have been (:func:`earliest_last_request`).
+What Fireworks does on its own clock (the scale-to-zero window, its 7-day rule) is timed from
+the earliest, so no warning promises more time than there may be; what fwbot does itself (its
+own deletion, the idle report) and every claim about idleness count from when traffic was last
+seen, so fwbot never acts before its own policy is met nor claims more idle time than it saw. Due times derive from stored data only (never from ``now``) and are
 rounded down to whole seconds, so the key ``(deployment_id, timer, due, lead_s)`` of a warning is
 the same on every sweep and after a restart as long as nothing about the deployment changed.
 
@@ -31,12 +40,14 @@ Which states get which timers:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal, NamedTuple, Protocol
 
+from bot.durations import humanize
 from bot.pricing import worst_case_usd_per_hour
 from storage.db import iso, parse_iso
 
@@ -50,6 +61,9 @@ DEFAULT_SCALE_TO_ZERO_S = 3600.0
 DEFAULT_UNUSED_DELETE_S = 168 * 3600.0
 # contract §2.4: min-0 deployments are auto-deleted after 7 days with no traffic [DOC].
 PLATFORM_UNUSED_DELETE_S = 7 * 86400.0
+# contract §2.8: request rates are "per second over 1-minute windows" (sims/fireworks/metrics.py
+# renders them the same way): a positive rate at a scrape means a request within the minute before.
+METRICS_RATE_WINDOW_S = 60.0
 
 ACTIVE_STATES = frozenset({"READY", "UPDATING"})
 GONE_STATES = frozenset({"DELETING", "DELETED"})
@@ -109,10 +123,14 @@ class LifecyclePolicy:
 class Timer:
     """One idle timer of one deployment, with the money at stake.
 
-    ``anchor`` is when the idle stretch began (last traffic, else when the deployment came up).
-    ``usd_per_hour`` is what the deployment costs per hour at its current replicas — what scaling
-    to zero or deleting saves; ``usd_idle`` (idle_paying only) is what the idle stretch has cost so
-    far. Both are ``None`` when the accelerator has no price.
+    ``anchor`` is when the idle stretch began as the timer counts it (for Fireworks' own timers the
+    earliest the last request can have been, for fwbot's when traffic was last seen; else when the
+    deployment came up). ``seen_idle_since`` is when traffic was last seen (or it came up): what
+    any sentence about idleness counts from. ``usd_per_hour`` is what the deployment costs per hour
+    at its current replicas — what scaling to zero or deleting saves; ``usd_floor_per_hour`` what
+    its min replicas cost, which it pays however idle it is (``None`` with min replicas 0);
+    ``usd_idle`` (idle_paying only) is what the idle stretch has cost so far at the current
+    replicas. Money is ``None`` when the accelerator has no price.
     """
 
     deployment_id: str
@@ -126,6 +144,8 @@ class Timer:
     thread_ts: str | None = None
     usd_idle: float | None = None
     snoozed: bool = False
+    seen_idle_since: datetime | None = None
+    usd_floor_per_hour: float | None = None
 
     @cached_property
     def due_iso(self) -> str:
@@ -237,6 +257,26 @@ def idle_since(dep: DeploymentLike, last_traffic: datetime | None) -> datetime:
     return anchor
 
 
+def earliest_last_request(
+    seen: datetime | None, serving_from: datetime | None, window_s: float = METRICS_RATE_WINDOW_S
+) -> datetime | None:
+    """The earliest time the last request can have come, from what the scrapes showed.
+
+    ``seen`` is the last scrape that saw a positive rate, ``serving_from`` the start of the
+    serving stretch it belongs to as the scraper recorded it: the later of the last scrape before
+    the stretch that saw no requests and the stretch's first positive scrape less the window. A
+    rate over the ``window_s`` before ``seen`` means a request after ``seen - window_s``, and every
+    request of the stretch came after ``serving_from``; the later of the two bounds the last one
+    from below (it may have come as late as ``seen``). ``None`` when no traffic was ever seen.
+    """
+    if seen is None:
+        return None
+    bound = seen - timedelta(seconds=window_s)
+    if serving_from is not None and serving_from > bound:
+        bound = min(serving_from, seen)
+    return bound
+
+
 def _current_replicas(dep: DeploymentLike) -> int:
     if dep.replicas is not None:
         return dep.replicas
@@ -254,6 +294,21 @@ def current_usd_per_hour(dep: DeploymentLike, prices: Mapping[str, float]) -> fl
     return _hourly(dep, _current_replicas(dep), prices)
 
 
+def floor_usd_per_hour(dep: DeploymentLike, prices: Mapping[str, float]) -> float | None:
+    """What its min replicas cost per hour — paid however idle it is; ``None`` with min replicas 0
+    (or without a price)."""
+    floor = dep.min_replicas or 0
+    return _hourly(dep, floor, prices) if floor > 0 else None
+
+
+def can_keep_warm(dep: DeploymentLike) -> bool:
+    """Whether a keep-warm (min replicas 1 for a while) can work on this deployment: it must be
+    serving-capable (READY or UPDATING) and allowed at least one replica."""
+    if dep.gone_at is not None or dep.state not in ACTIVE_STATES:
+        return False
+    return dep.max_replicas is None or dep.max_replicas >= 1
+
+
 def timers(
     dep: DeploymentLike,
     last_traffic: datetime | None,
@@ -264,9 +319,15 @@ def timers(
     snoozed_until: datetime | None = None,
     keep_warm_until: datetime | None = None,
     scaled_up_at: datetime | None = None,
+    earliest_traffic: datetime | None = None,
 ) -> list[Timer]:
     """The deployment's running idle timers, soonest first.
 
+    ``last_traffic`` is when the metrics last showed requests, ``earliest_traffic`` the earliest
+    the last request can have come (:func:`earliest_last_request`; by default ``last_traffic``
+    itself). Fireworks' own timers (scale to zero, its 7-day rule) run from the earliest, so they
+    are never later than Fireworks' own clock; fwbot's own (its deletion, the idle report) from
+    ``last_traffic``, so fwbot never acts before its policy is met.
     ``snoozed_until`` and ``keep_warm_until`` postpone what the bot owns — its own auto-delete
     and the idle-paying report — never the platform's scale-to-zero or ``deleteTime``.
     ``scaled_up_at`` (when replicas last went from 0 to more) restarts the scale-to-zero clock
@@ -275,17 +336,19 @@ def timers(
     """
     if dep.gone_at is not None or dep.state not in ACTIVE_STATES | {"FAILED"}:
         return []
-    anchor = idle_since(dep, last_traffic)
+    seen = idle_since(dep, last_traffic)
+    earliest = seen if earliest_traffic is None else min(seen, idle_since(dep, earliest_traffic))
     min_replicas = dep.min_replicas or 0
     replicas = _current_replicas(dep)
     out: list[Timer] = []
-    where = {"owner": dep.owner, "channel": dep.channel, "thread_ts": dep.thread_ts}
-    postponed = _later(snoozed_until, keep_warm_until)
     hourly = _hourly(dep, replicas, prices)
+    where = {"owner": dep.owner, "channel": dep.channel, "thread_ts": dep.thread_ts, "seen_idle_since": seen,
+             "usd_floor_per_hour": floor_usd_per_hour(dep, prices)}
+    postponed = _later(snoozed_until, keep_warm_until)
 
     if dep.state in ACTIVE_STATES and min_replicas == 0 and replicas > 0:
         window = dep.scale_to_zero_s if dep.scale_to_zero_s is not None else DEFAULT_SCALE_TO_ZERO_S
-        start = _later(anchor, scaled_up_at)
+        start = _later(earliest, scaled_up_at)
         assert start is not None
         out.append(
             Timer(
@@ -299,26 +362,26 @@ def timers(
             )
         )
 
-    delete = _auto_delete(dep, anchor, policy, postponed)
+    delete = _auto_delete(dep, seen, earliest, policy, postponed)
     if delete is not None:
-        due, source, snoozed = delete
+        due, source, snoozed, anchor = delete
         out.append(
             Timer(dep.id, "auto_delete", due, source, anchor, hourly, snoozed=snoozed, **where)
         )
 
     if dep.state in ACTIVE_STATES and min_replicas >= 1 and replicas > 0:
-        due = _whole_seconds(anchor + timedelta(seconds=policy.idle_paying_after_s))
+        due = _whole_seconds(seen + timedelta(seconds=policy.idle_paying_after_s))
         snoozed = postponed is not None and postponed > due
         if snoozed:
             due = _whole_seconds(postponed)  # type: ignore[arg-type]
-        idle_h = max(0.0, (now - anchor).total_seconds()) / 3600
+        idle_h = max(0.0, (now - seen).total_seconds()) / 3600
         out.append(
             Timer(
                 dep.id,
                 "idle_paying",
                 due,
                 "bot_policy",
-                anchor,
+                seen,
                 hourly,
                 usd_idle=None if hourly is None else hourly * idle_h,
                 snoozed=snoozed,
@@ -330,7 +393,12 @@ def timers(
     return out
 
 
-def quiet_until(dep: DeploymentLike, last_traffic: datetime | None, policy: LifecyclePolicy) -> datetime | None:
+def quiet_until(
+    dep: DeploymentLike,
+    last_traffic: datetime | None,
+    policy: LifecyclePolicy,
+    earliest_traffic: datetime | None = None,
+) -> datetime | None:
     """A time before which none of the deployment's timers can have a warning or an action due;
     ``None`` when it has no timers at all.
 
@@ -338,10 +406,14 @@ def quiet_until(dep: DeploymentLike, last_traffic: datetime | None, policy: Life
     due no earlier than the idle stretch's start plus its shortest window (or the API's
     ``deleteTime``), as snoozes, keep-warms and manual scale-ups only move due times later; its
     warnings open at most its longest configured lead before that, and nothing is done earlier.
+    The stretch is counted from the earliest the last request can have come, which no timer
+    precedes.
     """
     if dep.gone_at is not None or dep.state not in ACTIVE_STATES | {"FAILED"}:
         return None
     anchor = idle_since(dep, last_traffic)
+    if earliest_traffic is not None:
+        anchor = min(anchor, idle_since(dep, earliest_traffic))
     min_replicas, replicas, active = dep.min_replicas or 0, _current_replicas(dep), dep.state in ACTIVE_STATES
     delete_lead = max(policy.warn_before_delete_s, default=0.0)
     unused = dep.unused_delete_s if dep.unused_delete_s is not None else policy.default_unused_delete_s
@@ -364,33 +436,35 @@ def _timer_order(timer: Timer) -> tuple[datetime, int]:
 
 
 def _auto_delete(
-    dep: DeploymentLike, anchor: datetime, policy: LifecyclePolicy, postponed: datetime | None
-) -> tuple[datetime, str, bool] | None:
-    """(due, source, snoozed) of the auto-delete timer, or None."""
-    candidates: list[tuple[datetime, int, str, bool]] = []
+    dep: DeploymentLike, seen: datetime, earliest: datetime, policy: LifecyclePolicy, postponed: datetime | None
+) -> tuple[datetime, str, bool, datetime] | None:
+    """(due, source, snoozed, anchor) of the auto-delete timer, or None."""
+    candidates: list[tuple[datetime, int, str, bool, datetime]] = []
     api_due = parse_iso(dep.delete_time)
     if api_due is not None:
         # The platform announced its schedule; nothing the bot does moves it.
         # On a tie Fireworks acts anyway: leave it to the platform.
-        candidates.append((_whole_seconds(api_due), 0, "api_delete_time", False))
+        candidates.append((_whole_seconds(api_due), 0, "api_delete_time", False, seen))
     unused = dep.unused_delete_s if dep.unused_delete_s is not None else policy.default_unused_delete_s
     if unused > 0:
         # The owner's own, shorter policy still applies when Fireworks would wait longer: the
-        # earlier of the two deletes it (a soft delete the owner can undo).
-        due = _whole_seconds(anchor + timedelta(seconds=unused))
+        # earlier of the two deletes it (a soft delete the owner can undo). fwbot deletes only
+        # once it has seen no traffic for that long.
+        due = _whole_seconds(seen + timedelta(seconds=unused))
         snoozed = postponed is not None and postponed > due
         if snoozed:
             due = _whole_seconds(postponed)  # type: ignore[arg-type]
-        candidates.append((due, 1, "bot_policy", snoozed))
+        candidates.append((due, 1, "bot_policy", snoozed, seen))
     if api_due is None and (dep.min_replicas or 0) == 0:
         # The documented 7-day rule holds even when the API does not report deleteTime; on a tie
-        # the bot enforces its own policy.
-        due = _whole_seconds(anchor + timedelta(seconds=PLATFORM_UNUSED_DELETE_S))
-        candidates.append((due, 2, "platform_policy", False))
+        # the bot enforces its own policy. Fireworks' clock may have started at the earliest the
+        # last request can have come.
+        due = _whole_seconds(earliest + timedelta(seconds=PLATFORM_UNUSED_DELETE_S))
+        candidates.append((due, 2, "platform_policy", False, earliest))
     if not candidates:
         return None
-    due, _, source, snoozed = min(candidates)
-    return due, source, snoozed
+    due, _, source, snoozed, anchor = min(candidates)
+    return due, source, snoozed, anchor
 
 
 # -- warnings ---------------------------------------------------------------------------------
@@ -539,6 +613,94 @@ def due_actions(
     return out
 
 
+# -- deletions --------------------------------------------------------------------------------
+DeletedBy = Literal["fwbot", "person", "fireworks", "outside"]
+# The audit action of a deletion fwbot did not make but saw (actor "fwbot", the observer).
+DELETION_SEEN = "deletion seen"
+# How late after its announced deleteTime a deletion still counts as Fireworks' own.
+PLATFORM_DELETE_SLACK_S = 3600.0
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """Who or what deleted a deployment, when and why.
+
+    ``by``: ``fwbot`` (its own unused-deletion), ``person`` (``user``, through fwbot),
+    ``fireworks`` (its own unused-deletion) or ``outside`` (firectl, the console or the API).
+    ``why`` continues a sentence naming who ("after 7d without traffic …"). ``soft``: Undelete can
+    bring it back until Fireworks purges it.
+    """
+
+    by: DeletedBy
+    at: datetime
+    why: str = ""
+    user: str | None = None
+    soft: bool = True
+    approved_by: str | None = None
+
+
+def deletion_seen(
+    before: DeploymentLike,
+    after: DeploymentLike,
+    *,
+    noticed_at: datetime,
+    seen_idle_since: datetime | None,
+    status_message: str | None = None,
+) -> Deletion:
+    """A deletion fwbot did not make, as the reconcile loop saw it: ``before`` is the record while
+    it was live, ``after`` the record now (deleting or deleted; gone when Fireworks no longer
+    lists it). Fireworks' own unused-deletion is told apart by its announced ``deleteTime`` (or,
+    when it announced none, its 7-day rule for min-0 deployments) having come."""
+    soft = after.gone_at is None and after.state in GONE_STATES
+    deleted = parse_iso(after.delete_time) if soft else None
+    at = deleted if deleted is not None and deleted <= noticed_at else noticed_at
+    idle_s = (at - seen_idle_since).total_seconds() if seen_idle_since is not None else None
+    scheduled = parse_iso(before.delete_time)
+    platform = (
+        scheduled is not None and at >= scheduled - timedelta(seconds=PLATFORM_DELETE_SLACK_S)
+    ) or (
+        scheduled is None and (before.min_replicas or 0) == 0 and idle_s is not None
+        and idle_s >= PLATFORM_UNUSED_DELETE_S
+    )
+    said = (status_message or "").strip()
+    told = f'; Fireworks says "{said}"' if said and said.lower() not in ("deleted", "ok") else ""
+    if platform and soft:
+        idle = f"after {humanize(idle_s)} without traffic" if idle_s is not None and idle_s > 0 else "unused"
+        return Deletion("fireworks", at, f"{idle} (its own rule for unused deployments{told})", soft=True)
+    how = "with firectl, the console or the API" if soft else "for good (hard-deleted or purged)"
+    return Deletion("outside", at, f"{how}{told}", soft=soft)
+
+
+def deletion_from_audit(rows: Sequence[Mapping[str, Any]]) -> Deletion | None:
+    """The deletion that stands for a deployment, from its audit trail (newest row first): fwbot's
+    own, a person's through fwbot, or one fwbot saw (:data:`DELETION_SEEN`). ``None`` when there is
+    none, or an undelete (or a new create) came after it."""
+    for row in rows:
+        if row.get("result") != "ok":
+            continue
+        action = row.get("action")
+        if action in ("undelete", "deploy"):
+            return None
+        try:
+            request = json.loads(row.get("request") or "{}") or {}
+        except ValueError:
+            request = {}
+        request = request if isinstance(request, dict) else {}
+        at = parse_iso(row.get("at"))
+        if at is None:
+            continue
+        if action == "auto-delete":
+            return Deletion("fwbot", at, str(request.get("why") or "after its unused limit"))
+        if action == "delete":
+            return Deletion("person", at, "through fwbot", user=row.get("actor"), soft=not request.get("hard"),
+                            approved_by=request.get("approved_by") or None)
+        if action == DELETION_SEEN:
+            by = request.get("by") if request.get("by") in ("fireworks", "outside") else "outside"
+            return Deletion(by, parse_iso(request.get("deleted_at")) or at, str(request.get("why") or ""),
+                            soft=bool(request.get("soft", True)))
+    return None
+
+
 # -- stale clicks -----------------------------------------------------------------------------
 def _when(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -553,8 +715,12 @@ def stale_reason(
     *,
     handled: str | None = None,
     warned_at: datetime | None = None,
+    show_time: Callable[[datetime], str] = _when,
 ) -> str | None:
     """Why a click on the warning ``key`` must not be executed, or None when it still holds.
+
+    ``show_time`` writes the times it names (the reader's local time with its zone, where the
+    caller knows the reader; UTC otherwise).
 
     ``current`` are the deployment's timers computed now; ``handled`` is the recorded resolution
     when someone already acted on the warning; ``warned_at`` is when it was posted (without it,
@@ -576,13 +742,16 @@ def stale_reason(
         and last_traffic > sent_no_earlier
         and (timer is None or timer.due != due)
     ):
-        return f"traffic resumed at {_when(last_traffic)} — no action needed"
+        return f"traffic resumed at {show_time(last_traffic)} — no action needed"
     if k.timer == "scale_to_zero" and dep.replicas == 0:
         return "already handled — it has scaled to zero"
     if timer is None:
         return "already handled — this timer is no longer running"
     if timer.due != due:
-        return f"the due time moved to {_when(timer.due)}"
-    if k.timer != "idle_paying" and now >= due and not timer.bot_acts:
+        return f"the due time moved to {show_time(timer.due)}"
+    # A scale to zero is timed from the earliest the last request can have come: past that time
+    # it may still be up, and keeping it warm still spares the cold start (once it is down, the
+    # replicas check above answers).
+    if k.timer not in ("idle_paying", "scale_to_zero") and now >= due and not timer.bot_acts:
         return "already handled — the due time has passed"
     return None

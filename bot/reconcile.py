@@ -15,12 +15,14 @@ from datetime import timedelta
 from slack_sdk.errors import SlackApiError
 
 from bot.fireworks import FireworksError, deployment_id_of
+from bot.lifecycle import DELETION_SEEN, GONE_STATES, Deletion, deletion_from_audit, deletion_seen, idle_since
 from bot.operations import mirrored_fields, record_usd_per_hour
 from bot.outbox import Target, deployment_targets
 from bot.pricing import format_usd
 from bot.services import Services
 from bot.ui import deployments as ui
 from bot.ui import kit
+from bot.ui import lifecycle as lifecycle_ui
 from bot.ui.kit import Message
 from storage.db import iso, parse_iso
 from storage.store import DeploymentRecord
@@ -138,9 +140,11 @@ def sync(services: Services) -> SyncReport:
             gone = store.deployment(record.id)
             if gone:
                 _edit_tracking(services, gone)
-                _thread_note(services, gone, f"vanished:{gone.id}:{iso(now)}",
-                             ":ghost: This deployment was deleted outside fwbot "
-                             "(Fireworks no longer lists it).")
+                if record.state in GONE_STATES:
+                    # Purged after a soft delete: no new deletion, but its Undelete no longer works.
+                    mark_purged(services, gone, now)
+                else:
+                    announce_deletion(services, record, gone, now)
     return report
 
 
@@ -235,6 +239,8 @@ def _on_transition(services: Services, before: DeploymentRecord | None, after: D
         if after.state == "DELETED":
             report.deleted.append(after.id)
         _edit_tracking(services, after)
+        if before is not None:
+            announce_deletion(services, before, after, now)
     elif before is not None and (before.replicas != after.replicas or before.wire != after.wire):
         _edit_tracking(services, after)
 
@@ -249,11 +255,70 @@ def _edit_tracking(services: Services, record: DeploymentRecord) -> bool:
         return False
 
 
-def _thread_note(services: Services, record: DeploymentRecord, key: str, text: str) -> None:
-    if not (record.channel and record.thread_ts):
+# -- deletions ------------------------------------------------------------------------------
+def deletion_key(deployment_id: str, at) -> str:
+    """The outbox key of a deletion's one thread message (so it is posted once, and found again)."""
+    return f"deletion:{deployment_id}:{iso(at)}"
+
+
+def owner_tz(services: Services, owner: str | None) -> str:
+    """The owner's timezone (what Slack says of them, kept an hour in SQLite), else the team's."""
+    from bot.sweep import SlackDirectory  # the lifecycle shell imports this module
+
+    return (SlackDirectory(services).tz(owner) if owner else None) or services.settings.timezone
+
+
+def deletion_message(services: Services, record: DeploymentRecord, deletion: Deletion, *,
+                     purged_at=None, undelete_value: str | None = None) -> Message:
+    purge = parse_iso((record.wire or {}).get("purgeTime")) if record.wire else None
+    return lifecycle_ui.render_deletion(record, deletion, tz=owner_tz(services, record.owner),
+                                        now=services.clock.now(), simulated=services.simulated, purge_time=purge,
+                                        undelete_value=undelete_value, purged_at=purged_at)
+
+
+def announce_deletion(services: Services, before: DeploymentRecord, after: DeploymentRecord, now) -> bool:
+    """A deployment fwbot did not delete went from live to deleted (or vanished): record who or
+    what did it — Fireworks' own unused-deletion or someone outside fwbot — when and why (an
+    audit row fwbot's warnings are resolved from), and say so once in its thread, with Undelete
+    while that can work. Deletions made through fwbot are announced by whoever made them."""
+    store = services.store
+    if before.gone_at is not None or before.state is None or before.state in GONE_STATES:
+        return False
+    if after.gone_at is None and after.state not in GONE_STATES:
+        return False
+    known = deletion_from_audit(store.audit_trail(after.id, limit=20))
+    live_at = parse_iso(before.last_seen_at)
+    if known is not None and (live_at is None or known.at >= live_at):
+        return False  # on record already (one seen live since, e.g. undeleted outside fwbot, is a new one)
+    if any(a.payload.get("deleting_at") for a in store.bot_actions(deployment_id=after.id, kind="auto_delete",
+                                                                  statuses=("running",))):
+        return False  # fwbot's own deletion, between its call and its record
+    status = ((after.wire or {}).get("status") or {}).get("message") if after.gone_at is None else None
+    idle = idle_since(before, store.last_traffic(after.id))
+    deletion = deletion_seen(before, after, noticed_at=now, seen_idle_since=idle, status_message=status)
+    store.audit(actor="fwbot", action=DELETION_SEEN, result="ok", now=now, deployment_id=after.id,
+                channel=after.channel,
+                request={"by": deletion.by, "deleted_at": iso(deletion.at), "why": deletion.why,
+                         "soft": deletion.soft},
+                detail=("Fireworks deleted it" if deletion.by == "fireworks" else "deleted outside fwbot")
+                + f" {deletion.why}")
+    services.outbox.send(deletion_key(after.id, deletion.at), "note", deployment_targets(services, after.id),
+                         deletion_message(services, after, deletion))
+    return True
+
+
+def mark_purged(services: Services, record: DeploymentRecord, now) -> None:
+    """A soft-deleted deployment Fireworks purged: its deletion message loses the Undelete button."""
+    deletion = deletion_from_audit(services.store.audit_trail(record.id, limit=20))
+    if deletion is None:
         return
-    services.outbox.send(key, "note", deployment_targets(services, record.id),
-                         ui.plain(text, simulated=services.simulated))
+    posted = services.outbox.outcome(deletion_key(record.id, deletion.at)).posted
+    if posted is None:
+        return
+    try:
+        services.poster.update(posted.channel, posted.ts, deletion_message(services, record, deletion, purged_at=now))
+    except SlackApiError as e:
+        log.warning("could not edit the deletion message of %s: %s", record.id, e.response.get("error"))
 
 
 # Up to this many deployments found outside fwbot in one pass get an offer (and thread) each;

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,15 +35,19 @@ from bot.durations import humanize
 from bot.fireworks import FireworksError, NotFound, RateLimited
 from bot.lifecycle import (
     GONE_STATES,
+    METRICS_RATE_WINDOW_S,
     LifecyclePolicy,
     Timer,
     TimerWarning,
     WarningKey,
     auto_delete_key,
+    can_keep_warm,
     current_usd_per_hour,
+    deletion_from_audit,
     digest,
     due_actions,
     due_warnings,
+    earliest_last_request,
     keep_warm_revert_key,
     quiet_until,
     stale_reason,
@@ -53,7 +57,7 @@ from bot.lifecycle import (
 from bot.operations import Actor, Operations, UserError
 from bot.outbox import Kind, Posted, Target, deployment_targets
 from bot.pricing import worst_case_usd_per_hour
-from bot.reconcile import render_tracking
+from bot.reconcile import announce_deletion, deletion_key, render_tracking
 from bot.services import Services
 from bot.spec import DeploymentChange
 from bot.ui import lifecycle as ui
@@ -128,7 +132,9 @@ class TrafficScraper:
         store = self.s.store
         # Deployments missing from the scrape served nothing (the endpoint lists running ones).
         known = store.known_live_ids()
-        store.record_traffic_many({**dict.fromkeys(known, 0.0), **rates}, now)
+        # A rate is over the minute before the scrape: the store records serving stretches (and
+        # the timers bound the last request) with that window, never at the scrape itself.
+        store.record_traffic_many({**dict.fromkeys(known, 0.0), **rates}, now, rate_window_s=METRICS_RATE_WINDOW_S)
         return rates
 
 
@@ -192,12 +198,16 @@ class SlackDirectory:
 # -- what the timers depend on ----------------------------------------------------------------
 @dataclass(frozen=True)
 class IdleState:
-    """What one deployment's timers depend on besides its record, all read from history."""
+    """What one deployment's timers depend on besides its record, all read from history.
+
+    ``last_traffic`` is when the metrics last showed requests, ``earliest_traffic`` the earliest
+    the last request can have come (see :func:`bot.lifecycle.earliest_last_request`)."""
 
     last_traffic: datetime | None
     snoozed_until: datetime | None
     keep_warm_until: datetime | None
     scaled_up_at: datetime | None
+    earliest_traffic: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -207,18 +217,19 @@ class History:
     traffic: dict[str, datetime | None]
     postponed: dict[tuple[str, str], datetime]
     restarts: dict[str, datetime]
+    earliest: dict[str, datetime | None] = field(default_factory=dict)
 
     @classmethod
     def load(cls, store, deployment_id: str | None = None) -> History:
-        if deployment_id is None:
-            traffic = {k: parse_iso(r.get("last_traffic_at")) for k, r in store.traffic_rows().items()}
-        else:
-            traffic = {deployment_id: store.last_traffic(deployment_id)}
-        return cls(traffic, store.postponements(deployment_id), store.scale_clock_restarts(deployment_id))
+        seen = store.traffic_seen(deployment_id)
+        traffic = {k: last for k, (last, _) in seen.items()}
+        earliest = {k: earliest_last_request(last, since) for k, (last, since) in seen.items()}
+        return cls(traffic, store.postponements(deployment_id), store.scale_clock_restarts(deployment_id), earliest)
 
     def of(self, deployment_id: str) -> IdleState:
         return IdleState(
             last_traffic=self.traffic.get(deployment_id),
+            earliest_traffic=self.earliest.get(deployment_id),
             # The latest postponements count even once they ended: the due time they set stays
             # the same, so its warnings keep their keys.
             snoozed_until=self.postponed.get((deployment_id, "snooze")),
@@ -244,11 +255,31 @@ class Snapshot:
 
 
 # -- warnings as stored -----------------------------------------------------------------------
-def snapshot_of(w: TimerWarning) -> dict:
-    """A warning as JSON, so it can be rendered again exactly as it was decided."""
+def snapshot_of(w: TimerWarning, dep: DeploymentRecord | None = None) -> dict:
+    """A warning as JSON, so it can be rendered again exactly as it was decided (with the replicas
+    the deployment had then)."""
     timer = asdict(w.timer)
     timer["due"], timer["anchor"] = iso(w.timer.due), iso(w.timer.anchor)
-    return {"timer": timer, "lead_s": w.lead_s, "channel": w.channel, "decided_at": iso(w.decided_at)}
+    timer["seen_idle_since"] = iso(w.timer.seen_idle_since) if w.timer.seen_idle_since else None
+    snap = {"timer": timer, "lead_s": w.lead_s, "channel": w.channel, "decided_at": iso(w.decided_at)}
+    if dep is not None:
+        snap["as_warned"] = {"replicas": dep.replicas, "min_replicas": dep.min_replicas}
+    return snap
+
+
+@dataclass(frozen=True)
+class AsWarned:
+    """A deployment as one of its warnings described it, to quote that warning once it is resolved."""
+
+    id: str
+    owner: str | None
+    replicas: int | None
+    min_replicas: int | None
+
+    @classmethod
+    def of(cls, row: WarningRow, dep: DeploymentRecord) -> AsWarned:
+        then = (row.snapshot or {}).get("as_warned") or {}
+        return cls(dep.id, dep.owner, then.get("replicas", dep.replicas), then.get("min_replicas", dep.min_replicas))
 
 
 def warning_of(row: WarningRow) -> TimerWarning:
@@ -258,7 +289,7 @@ def warning_of(row: WarningRow) -> TimerWarning:
     due = parse_iso(row.due)
     assert due is not None
     data.update(deployment_id=row.deployment_id, kind=row.timer, due=due,
-                anchor=parse_iso(data.get("anchor")) or due)
+                anchor=parse_iso(data.get("anchor")) or due, seen_idle_since=parse_iso(data.get("seen_idle_since")))
     data.setdefault("source", "")
     data.setdefault("usd_per_hour", None)
     decided = parse_iso(snap.get("decided_at")) or row.sent_at or row.claimed_at
@@ -304,7 +335,8 @@ class LifecycleEngine:
     def timers_for(self, dep: DeploymentRecord, now: datetime, state: IdleState | None = None) -> list[Timer]:
         st = state or History.load(self.s.store, dep.id).of(dep.id)
         return timers(dep, st.last_traffic, self.policy, now, self.s.prices, snoozed_until=st.snoozed_until,
-                      keep_warm_until=st.keep_warm_until, scaled_up_at=st.scaled_up_at)
+                      keep_warm_until=st.keep_warm_until, scaled_up_at=st.scaled_up_at,
+                      earliest_traffic=st.earliest_traffic)
 
     def snapshot(self, now: datetime, records: list[DeploymentRecord] | None = None, *,
                  due_only: bool = False) -> Snapshot:
@@ -321,7 +353,7 @@ class LifecycleEngine:
             due_ids = []
             for f in store.timer_fields():
                 if f.id not in watched:
-                    quiet = quiet_until(f, traffic.get(f.id), policy)
+                    quiet = quiet_until(f, traffic.get(f.id), policy, history.earliest.get(f.id))
                     if quiet is None or now < quiet:
                         continue
                 due_ids.append(f.id)
@@ -338,12 +370,27 @@ class LifecycleEngine:
         return Snapshot(records, history, current, about, finished)
 
     def refresh(self, deployment_id: str) -> DeploymentRecord | None:
-        """Read one deployment from Fireworks now and mirror it (a click must not act on old news)."""
+        """Read one deployment from Fireworks now and mirror it (a click must not act on old news).
+
+        A deletion fwbot did not make, seen here first, is announced here (the reconcile loop will
+        find nothing left to notice)."""
+        store = self.s.store
         try:
-            self.ops.mirror(self.s.gateway.get_deployment(deployment_id))
+            before, after = self.ops.mirror(self.s.gateway.get_deployment(deployment_id))
         except NotFound:
-            self.s.store.mark_gone(deployment_id, self.s.clock.now())
-        return self.s.store.deployment(deployment_id)
+            before = store.deployment(deployment_id)
+            store.mark_gone(deployment_id, self.s.clock.now())
+            after = store.deployment(deployment_id)
+        if before is not None and after is not None and before is not after:
+            announce_deletion(self.s, before, after, self.s.clock.now())
+        return store.deployment(deployment_id)
+
+    def deletion_reason(self, dep: DeploymentRecord, now: datetime) -> str | None:
+        """Who or what deleted a deployment, why and when, as one line (``None`` when not known)."""
+        deletion = deletion_from_audit(self.s.store.audit_trail(dep.id, limit=20))
+        if deletion is None:
+            return None
+        return ui.deletion_line(deletion, tz=self.directory.tz(dep.owner), now=now, name_of=self.directory.handle)
 
     def no_longer_holds(self, row: WarningRow, dep: DeploymentRecord | None, current: list[Timer],
                         now: datetime) -> str | None:
@@ -352,8 +399,16 @@ class LifecycleEngine:
             t.kind == row.timer and t.due_iso == row.due for t in current
         ):
             return None
+        if dep is not None and (dep.gone_at is not None or dep.state in GONE_STATES):
+            said = self.deletion_reason(dep, now)
+            if said:
+                return said
+        if dep is not None and row.timer == "scale_to_zero" and dep.replicas == 0:
+            return f"it has scaled to zero (seen at {self._when(now, dep.owner, now)})"
         last = self.s.store.last_traffic(row.deployment_id)
-        return stale_reason(row.key, current, dep, last, now, warned_at=row.sent_at) or "no longer applies"
+        owner = dep.owner if dep is not None else None
+        return stale_reason(row.key, current, dep, last, now, warned_at=row.sent_at,
+                            show_time=lambda t: self._when(t, owner, now)) or "no longer applies"
 
     # -- messages -------------------------------------------------------------------------------
     def render_rows(self, rows: list[WarningRow]) -> Message:
@@ -361,11 +416,19 @@ class LifecycleEngine:
         ws = [warning_of(r) for r in rows]
         resolved = {w.key: r.resolution or "no longer applies" for w, r in zip(ws, rows, strict=True)
                     if not r.is_open}
-        if len(rows) == 1 and resolved:
-            return ui.render_resolved(ws[0], resolved[ws[0].key], simulated=self.s.simulated)
         deps = {w.deployment_id: self.s.store.deployment(w.deployment_id) for w in ws}
-        tokens = {w.key: r.token for w, r in zip(ws, rows, strict=True)}
         tzs = {d.owner: self.directory.tz(d.owner) for d in deps.values() if d is not None and d.owner}
+        if len(rows) == 1 and resolved:
+            w, dep, row = ws[0], deps[ws[0].deployment_id], rows[0]
+            tz = tzs.get(dep.owner) if dep is not None and dep.owner else None
+            # The warning quoted as it was posted: its time then, the replicas it had then.
+            original = None
+            if dep is not None:
+                as_posted = replace(w, decided_at=row.sent_at or w.decided_at)
+                original = ui.warning_text(as_posted, AsWarned.of(row, dep), owner_tz=tz)  # type: ignore[arg-type]
+            return ui.render_resolved(w, resolved[w.key], simulated=self.s.simulated, original=original,
+                                      owner_tz=tz)
+        tokens = {w.key: r.token for w, r in zip(ws, rows, strict=True)}
         return ui.render_digest(ws, deps, tokens, owner_tz=tzs, simulated=self.s.simulated,  # type: ignore[arg-type]
                                 resolved=resolved)
 
@@ -489,7 +552,7 @@ class LifecycleEngine:
                     log.warning("no channel to warn about %s in (set FWBOT_ALERT_CHANNEL)", dep.id)
                     continue
                 row = store.claim_warning(w.deployment_id, w.kind, w.timer.due_iso, w.lead_s, channel=w.channel,
-                                          snapshot=snapshot_of(w), now=now)
+                                          snapshot=snapshot_of(w, dep), now=now)
                 if row is not None:
                     pending.append((w, row))
         rows = {w.key: row for w, row in pending}
@@ -509,7 +572,8 @@ class LifecycleEngine:
             ids = sorted(r.id for r in group_rows)
             delivery = self.s.outbox.send(
                 f"warnings:{','.join(map(str, ids))}", WARNINGS, targets, message,
-                args={"rows": ids, "snapshots": {str(rows[w.key].id): snapshot_of(w) for w in group.warnings}})
+                args={"rows": ids, "snapshots": {str(rows[w.key].id): snapshot_of(w, deps[w.deployment_id])
+                                                 for w in group.warnings}})
             if delivery.posted is None:
                 continue
             report.posts += 1
@@ -660,24 +724,33 @@ class LifecycleEngine:
             dep = self.refresh(dep_id)
             if dep is not None and dep.gone_at is None and dep.state not in GONE_STATES:
                 raise NotConfirmed(f"Fireworks accepted the delete, but `{dep_id}` is still {dep.state}")
+        due = iso(row.due_at)
+        rows = [r for r in store.warnings(deployment_id=dep_id) if r.timer == "auto_delete" and r.due == due]
         if not row.payload.get("audited"):
+            # Why, in words that continue "fwbot deleted it …": the idle time it saw, and its limit.
+            timer = warning_of(rows[-1]).timer if rows else None
+            anchor = (timer.seen_idle_since or timer.anchor) if timer else None
+            unused = (dep.unused_delete_s if dep and dep.unused_delete_s is not None
+                      else self.policy.default_unused_delete_s)
+            idle = f"after {humanize((now - anchor).total_seconds())} without traffic" if anchor else "unused"
             self.ops.audit(FWBOT, "auto-delete", "ok", deployment_id=dep_id, channel=dep.channel if dep else None,
-                           request={"due": iso(row.due_at), "reason": row.payload.get("reason")},
+                           request={"due": iso(row.due_at), "reason": row.payload.get("reason"),
+                                    "why": f"{idle} (its unused limit is {humanize(unused)})"},
                            detail="confirmed: Fireworks reports it deleted")
             store.note_action_progress(row.key, now, audited=True)
         if dep is None:
             return "done", "deleted"
-        due = iso(row.due_at)
-        rows = [r for r in store.warnings(deployment_id=dep_id) if r.timer == "auto_delete" and r.due == due]
+        deletion = deletion_from_audit(store.audit_trail(dep_id, limit=20))
+        said = self.deletion_reason(dep, now) or "deleted by fwbot (soft delete; Undelete brings it back)"
         for r in rows:
-            store.resolve_warning(r.id, "fwbot deleted it (soft delete; Undelete brings it back)", now)
+            store.resolve_warning(r.id, said, now)
         for channel, ts in {(r.channel, r.ts) for r in rows}:
             self.refresh_message(channel, ts)
-        if rows:
-            anchor = warning_of(rows[-1]).timer.anchor
-            self.note_in_thread(dep, ui.render_auto_deleted(dep, simulated=self.s.simulated, token=rows[-1].token,
-                                                            idle_s=(now - anchor).total_seconds() if anchor else None),
-                                key=f"auto-deleted:{row.key}")
+        if deletion is not None:
+            # One message per deletion, keyed by it: a re-run after a crash posts nothing twice.
+            self.note_in_thread(dep, ui.render_auto_deleted(
+                dep, simulated=self.s.simulated, token=rows[-1].token if rows else dep.id, at=deletion.at,
+                tz=self.directory.tz(dep.owner), why=deletion.why), key=deletion_key(dep_id, deletion.at))
         self.edit_tracking(dep_id)
         return "done", "deleted"
 
@@ -699,6 +772,9 @@ class LifecycleEngine:
             raise UserError(f"there is no deployment `{deployment_id}`.")
         if dep.state in GONE_STATES or dep.state == "FAILED":
             raise UserError(f"`{deployment_id}` is {dep.state}; there is nothing to keep warm.")
+        if not can_keep_warm(dep):
+            raise UserError(f"`{deployment_id}` has max replicas {dep.max_replicas}: it cannot run a replica, so there "
+                            f"is nothing to keep warm (raise it first: `/fw update {deployment_id} --max-replica-count 1`).")
         problem = DeploymentChange(min_replica_count=KEEP_WARM_MIN_REPLICAS).problem_with(dep.wire or {})
         current_min = dep.min_replicas or 0
         if problem and current_min < KEEP_WARM_MIN_REPLICAS:
@@ -817,7 +893,23 @@ def effect_kinds() -> dict[str, Kind]:
         for i in args["rows"]:
             s.store.resolve_warning(int(i), f"could not be posted anywhere: {error}", now, status="stale")
 
-    return {WARNINGS: Kind(on_sent=on_sent, on_failed=on_failed, still_wanted=still_wanted)}
+    def render(s: Services, args: dict) -> Message | None:
+        """The warnings as of the moment they are posted: a post that waited (a busy channel, a
+        retry) must not promise "in 5m" of a time that is now 3 minutes closer."""
+        rows = [s.store.warning(int(i)) for i in args["rows"]]
+        if any(r is None for r in rows):
+            return None
+        now = s.clock.now()
+        ws = [replace(warning_of(r), decided_at=now) for r in rows]  # type: ignore[arg-type]
+        deps = {w.deployment_id: s.store.deployment(w.deployment_id) for w in ws}
+        if any(d is None for d in deps.values()):
+            return None
+        directory = SlackDirectory(s)
+        tzs = {d.owner: directory.tz(d.owner) for d in deps.values() if d is not None and d.owner}
+        tokens = {w.key: r.token for w, r in zip(ws, rows, strict=True)}  # type: ignore[union-attr]
+        return ui.render_digest(ws, deps, tokens, owner_tz=tzs, simulated=s.simulated)  # type: ignore[arg-type]
+
+    return {WARNINGS: Kind(on_sent=on_sent, on_failed=on_failed, still_wanted=still_wanted, render=render)}
 
 
 def jobs(services: Services, metrics) -> list:

@@ -18,8 +18,9 @@ from slack_bolt import App
 
 from bot import spec as cmds
 from bot.fireworks import FireworksError
-from bot.lifecycle import GONE_STATES, stale_reason
+from bot.lifecycle import GONE_STATES, deletion_from_audit, stale_reason
 from bot.operations import Actor, UserError
+from bot.reconcile import deletion_key, deletion_message
 from bot.services import Services
 from bot.sweep import SNOOZE_S, LifecycleEngine
 from bot.ui import deployments as dui
@@ -100,9 +101,11 @@ def register(app: App, services: Services, metrics) -> None:
         dep = engine.refresh(row.deployment_id)
         now = services.clock.now()
         current = engine.timers_for(dep, now) if dep else []
+        clicker = body["user"]["id"]
         reason = stale_reason(row.key, current, dep, store.last_traffic(row.deployment_id), now,
                               handled=None if row.is_open else (row.resolution or row.status),
-                              warned_at=row.sent_at)
+                              warned_at=row.sent_at,
+                              show_time=lambda t: ui.local_time(t, engine.directory.tz(clicker), now))
         if reason:
             reply(respond, dui.plain(f":information_source: Nothing was done: {kit.escape(reason)}."))
             if row.is_open and engine.no_longer_holds(row, dep, current, now):
@@ -163,10 +166,14 @@ def register(app: App, services: Services, metrics) -> None:
 
     def delete_now(click: Click, body: Any, client: Any) -> None:
         ops.delete(click.actor, click.dep.id)
-        engine.settle(click.dep.id, f"deleted by {engine.directory.handle(click.actor.user_id)}")
-        engine.note_in_thread(store.deployment(click.dep.id), dui.plain(
-            f":wastebasket: {kit.mention(click.actor.user_id)} deleted `{click.dep.id}`. "
-            f"`/fw undelete {click.dep.id}` brings it back until Fireworks purges it.", simulated=services.simulated))
+        dep, now = store.deployment(click.dep.id), services.clock.now()
+        said = engine.deletion_reason(dep, now) if dep else None
+        engine.settle(click.dep.id, said or f"deleted by {engine.directory.handle(click.actor.user_id)}", now)
+        deletion = deletion_from_audit(store.audit_trail(click.dep.id, limit=20))
+        if dep is not None and deletion is not None:
+            # The deletion's one thread message: who, when, why, and Undelete while it can work.
+            engine.note_in_thread(dep, deletion_message(services, dep, deletion),
+                                  key=deletion_key(dep.id, deletion.at))
         engine.edit_tracking(click.dep.id)
         return None
 
@@ -215,17 +222,20 @@ def register(app: App, services: Services, metrics) -> None:
     @app.action("lc_undelete")
     @acked_first(services)
     def undelete(body, respond, client) -> None:
-        row = store.warning_by_token(_value(body))
-        if row is None:
+        # A deletion message carries the deployment's id; older auto-delete notices their warning's token.
+        value = _value(body)
+        row = store.warning_by_token(value)
+        dep_id = row.deployment_id if row is not None else value
+        if store.deployment(dep_id) is None:
             reply(respond, dui.plain(":information_source: This button belongs to no deletion fwbot knows."))
             return
         try:
-            dep = engine.refresh(row.deployment_id)
+            dep = engine.refresh(dep_id)
         except FireworksError as e:
             problem(respond, e)
             return
         if dep is None or dep.gone_at is not None:
-            reply(respond, dui.plain(f":information_source: Nothing was done: `{row.deployment_id}` was purged "
+            reply(respond, dui.plain(f":information_source: Nothing was done: `{dep_id}` was purged "
                                       "and cannot be undeleted any more."))
             return
         if dep.state not in GONE_STATES:

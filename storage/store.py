@@ -12,7 +12,7 @@ import json
 import marshal
 import secrets
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from storage.db import Database, iso, parse_iso
@@ -525,21 +525,34 @@ class Store:
         sql += " ORDER BY deployment_id, at"
         return self.db.query(sql, tuple(params))
 
-    def record_traffic(self, deployment_id: str, at: datetime, request_rate: float) -> None:
+    def record_traffic(self, deployment_id: str, at: datetime, request_rate: float, *,
+                       rate_window_s: float = 0.0) -> None:
         """Record one scrape: last traffic time and serving/idle change points."""
-        self.record_traffic_many({deployment_id: request_rate}, at)
+        self.record_traffic_many({deployment_id: request_rate}, at, rate_window_s=rate_window_s)
 
-    def record_traffic_many(self, rates: dict[str, float], at: datetime) -> None:
+    def record_traffic_many(self, rates: dict[str, float], at: datetime, *, rate_window_s: float = 0.0) -> None:
         """:meth:`record_traffic` for a whole scrape (``{deployment_id: request_rate}``) in one
-        transaction, reading the stored serving flags with one query per 500 deployments."""
+        transaction, reading the stored state with one query per 500 deployments.
+
+        ``last_traffic_at`` is the scrape that last saw requests. ``rate_window_s`` is the window
+        the rates are measured over (the metrics endpoint's is a minute): a positive rate says a
+        request came within it, not at the scrape. A serving stretch is then recorded from the
+        earliest its first request can have come — the later of the previous scrape that saw none
+        and this scrape less the window — to the latest its last one can have come — the earlier of
+        the last scrape that saw one and the first scrape that saw none less the window — and never
+        ends before it began. ``0`` takes a rate as traffic at the scrape itself.
+        """
         ts = iso(at)
+        window = timedelta(seconds=max(0.0, rate_window_s))
         ids = list(rates)
         with self.db.write() as conn:
-            was: dict[str, bool] = {}
+            was: dict[str, tuple] = {}
             for i in range(0, len(ids), _IN_CHUNK):
                 chunk = ids[i:i + _IN_CHUNK]
-                was.update((r[0], bool(r[1])) for r in conn.execute(
-                    f"SELECT deployment_id, serving FROM traffic WHERE deployment_id IN ({', '.join('?' for _ in chunk)})",
+                was.update((r[0], r[1:]) for r in conn.execute(
+                    f"""SELECT t.deployment_id, t.serving, t.scraped_at, t.last_traffic_at,
+                               (SELECT MAX(h.at) FROM traffic_history h WHERE h.deployment_id = t.deployment_id)
+                        FROM traffic t WHERE t.deployment_id IN ({', '.join('?' for _ in chunk)})""",
                     chunk))
             rows = [(deployment_id, ts if request_rate > 0 else None, int(request_rate > 0), request_rate, ts)
                     for deployment_id, request_rate in rates.items()]
@@ -552,13 +565,47 @@ class Store:
                      scraped_at = excluded.scraped_at""",
                 rows,
             )
-            conn.executemany(
-                "INSERT OR REPLACE INTO traffic_history (deployment_id, at, serving) VALUES (?, ?, ?)",
-                [(row[0], ts, row[2]) for row in rows if was.get(row[0]) != bool(row[2])],
-            )
+            points = []
+            for deployment_id, _, serving, _, _ in rows:
+                before = was.get(deployment_id)
+                if before is not None and bool(before[0]) == bool(serving):
+                    continue
+                when = at
+                if window and before is not None:
+                    previous_scrape, last_seen, last_point = (parse_iso(v) for v in before[1:])
+                    if serving:
+                        when = at - window
+                        if previous_scrape is not None:
+                            when = max(when, previous_scrape)
+                    else:
+                        when = at - window
+                        if last_seen is not None:
+                            when = min(when, last_seen)
+                    if last_point is not None and when <= last_point:
+                        # Never at or before the last change point: the stretch keeps its order.
+                        when = last_point + timedelta(microseconds=1)
+                elif window and serving:
+                    when = at - window
+                points.append((deployment_id, iso(when), serving))
+            conn.executemany("INSERT OR REPLACE INTO traffic_history (deployment_id, at, serving) VALUES (?, ?, ?)",
+                             points)
 
     def last_traffic(self, deployment_id: str) -> datetime | None:
         return parse_iso(self.db.scalar("SELECT last_traffic_at FROM traffic WHERE deployment_id = ?", (deployment_id,)))
+
+    def traffic_seen(self, deployment_id: str | None = None) -> dict[str, tuple[datetime | None, datetime | None]]:
+        """Per deployment: when the metrics last showed requests, and when the serving stretch
+        that scrape belongs to began as recorded (its latest serving change point), from which
+        ``bot.lifecycle.earliest_last_request`` bounds the last request from below."""
+        sql = """SELECT t.deployment_id, t.last_traffic_at,
+                        (SELECT h.at FROM traffic_history h WHERE h.deployment_id = t.deployment_id AND h.serving = 1
+                         ORDER BY h.at DESC LIMIT 1)
+                 FROM traffic t"""
+        if deployment_id is not None:
+            rows = self.db.tuples().execute(sql + " WHERE t.deployment_id = ?", (deployment_id,))
+        else:
+            rows = self.db.tuples().execute(sql)
+        return {r[0]: (parse_iso(r[1]), parse_iso(r[2])) for r in rows}
 
     def traffic_rows(self) -> dict[str, dict]:
         return {r["deployment_id"]: r for r in self.db.query("SELECT * FROM traffic")}

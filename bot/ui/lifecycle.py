@@ -6,19 +6,25 @@ Home, the deployment id), never the deployment spec; handlers look everything el
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.models.blocks import Block
 
 from bot.durations import humanize
 from bot.lifecycle import (
+    ACTIVE_STATES,
+    GONE_STATES,
+    Deletion,
     DeploymentLike,
     Timer,
     TimerWarning,
     WarningKey,
+    can_keep_warm,
     current_usd_per_hour,
+    floor_usd_per_hour,
 )
 from bot.pricing import format_usd
 from bot.ui import kit
@@ -55,9 +61,14 @@ def local_time(when: datetime, tz: str | None, now: datetime) -> str:
 
 
 def when_text(when: datetime, tz: str | None, now: datetime) -> str:
-    """The owner's local time as text, then Slack's own rendering in each reader's timezone."""
-    fallback = when.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"{local_time(when, tz, now)} · {kit.slack_date(when, fallback=fallback)}"
+    """The one way fwbot's lifecycle messages show a time: the owner's local time with its zone
+    (next to a relative "in 5m" where there is one)."""
+    return local_time(when, tz, now)
+
+
+def remaining(seconds: float) -> str:
+    """A time left, never rounded up: a promise of "2m" must not stand for 1m59.6s."""
+    return humanize(max(0, math.floor(seconds)))
 
 
 def _usd(amount: float | None) -> str:
@@ -69,54 +80,81 @@ def _name(dep: DeploymentLike) -> str:
 
 
 def _ago(then: datetime, now: datetime) -> str:
-    return humanize(max(0.0, (now - then).total_seconds()))
+    # Idle time counts down, so a claim of idleness is never more than was seen.
+    return humanize(max(0, math.floor((now - then).total_seconds())))
+
+
+def _seen_idle(t: Timer) -> datetime:
+    return t.seen_idle_since or t.anchor
+
+
+def _floor_text(t: Timer, dep: DeploymentLike) -> str:
+    """What it pays however idle it is, when its min replicas are above zero."""
+    if not dep.min_replicas:
+        return ""
+    return f"with min replicas {dep.min_replicas} it pays at least {format_usd(t.usd_floor_per_hour)} while idle"
 
 
 # -- warnings ---------------------------------------------------------------------------------
 def warning_text(w: TimerWarning, dep: DeploymentLike, *, owner_tz: str | None) -> str:
-    """The mrkdwn body of one warning: who, what happens, when, and the money at stake."""
+    """The mrkdwn body of one warning: who, what happens, when, and the money at stake.
+
+    A time is the owner's local time with its zone, next to a relative "in 5m" counted from when
+    the message was made and never rounded up.
+    """
     t, now = w.timer, w.decided_at
     who = kit.mention(dep.owner)
     name = _name(dep)
     when = when_text(t.due, owner_tz, now)
-    idle = f"no requests since {_ago(t.anchor, now)} ago"
+    idle = f"no requests seen for {_ago(_seen_idle(t), now)}"
     if t.kind == "scale_to_zero":
         saved = "saves nothing" if t.usd_per_hour == 0 else f"saves {format_usd(t.usd_per_hour)}"
+        # Timed from the earliest the last request can have come (the metrics show a rate over the
+        # last minute, not when a request came): Fireworks may act that much later, never sooner.
+        earliest = " at the earliest" if _seen_idle(t) > t.anchor else ""
+        if w.remaining_s > 0:
+            head = f"will *scale to zero* in *{remaining(w.remaining_s)}*{earliest} — {when}"
+        else:
+            head = f"may *scale to zero* any moment now (its window ran out{earliest} at {when})"
         return (
-            f":hourglass: {who} {name} will *scale to zero* in *{humanize(w.remaining_s)}* — {when} "
-            f"({idle}).\nThe next request after that waits for {COLD_START}. Scaling to zero {saved}."
+            f":hourglass: {who} {name} {head} ({idle}).\nThe next request after that waits for {COLD_START}. "
+            f"Scaling to zero {saved}."
         )
     if t.kind == "auto_delete":
         return _auto_delete_text(w, dep, who, name, when, idle)
     return _idle_paying_text(w, dep, who, name)
 
 
+def _running_text(t: Timer, dep: DeploymentLike) -> str:
+    if not t.usd_per_hour:
+        return "It is scaled to zero and costs nothing right now"
+    floor = _floor_text(t, dep)
+    return f"It costs {format_usd(t.usd_per_hour)} right now" + (f"; {floor}" if floor else "")
+
+
 def _auto_delete_text(w: TimerWarning, dep: DeploymentLike, who: str, name: str, when: str, idle: str) -> str:
     t = w.timer
-    running = (
-        "It is scaled to zero and costs nothing right now"
-        if not t.usd_per_hour
-        else f"It costs {format_usd(t.usd_per_hour)} right now"
-    )
+    running = _running_text(t, dep)
     if t.source == "bot_policy":
         if w.remaining_s > 0:
-            head = f":wastebasket: {who} fwbot will *delete* {name} in *{humanize(w.remaining_s)}* — {when}"
+            head = f":wastebasket: {who} fwbot will *delete* {name} in *{remaining(w.remaining_s)}* — {when}"
         else:
             head = (
                 f":wastebasket: {who} {name} is past its unused limit ({when}); fwbot *deletes* it in "
-                f"*{humanize(w.lead_s)}* unless you act"
+                f"*{remaining(w.lead_s)}* unless you act"
             )
         snoozed = " (snoozed until then)" if t.snoozed else ""
         return (
             f"{head}{snoozed} ({idle}). {running}.\n"
             "It is a soft delete: it can be undeleted, but it comes back with " + COLD_START + "."
         )
+    left = f"in *{remaining(w.remaining_s)}*" if w.remaining_s > 0 else "any moment now"
     if t.source == "api_delete_time":
-        platform = f"Fireworks will *delete* {name} in *{humanize(w.remaining_s)}* — {when} (its `deleteTime`)"
+        platform = f"Fireworks will *delete* {name} {left} — {when} (its `deleteTime`)"
     else:
         platform = (
             f"Fireworks deletes deployments with min replicas 0 after 7 days without traffic: {name} "
-            f"goes in *{humanize(w.remaining_s)}* — {when}"
+            f"goes {left} — {when}"
         )
     return (
         f":wastebasket: {who} {platform} ({idle}). {running}.\n"
@@ -128,10 +166,11 @@ def _auto_delete_text(w: TimerWarning, dep: DeploymentLike, who: str, name: str,
 def _idle_paying_text(w: TimerWarning, dep: DeploymentLike, who: str, name: str) -> str:
     t, now = w.timer, w.decided_at
     replicas = dep.replicas if dep.replicas is not None else dep.min_replicas
+    floor = _floor_text(t, dep)
     return (
-        f":money_with_wings: {who} {name} has had *no traffic for {_ago(t.anchor, now)}* but keeps "
+        f":money_with_wings: {who} {name} has had *no traffic for {_ago(_seen_idle(t), now)}* but keeps "
         f"{replicas} replica(s) running (min {dep.min_replicas}): *{_usd(t.usd_idle)}* spent while idle, "
-        f"*{format_usd(t.usd_per_day, '/day')}* from now on.\n"
+        f"*{format_usd(t.usd_per_day, '/day')}* from now on" + (f" — {floor}" if floor else "") + ".\n"
         "Scale it to zero (or lower min replicas to 0) to stop paying for idle GPUs."
     )
 
@@ -139,7 +178,9 @@ def _idle_paying_text(w: TimerWarning, dep: DeploymentLike, who: str, name: str)
 def _warning_buttons(w: TimerWarning, dep: DeploymentLike, token: str) -> Block | None:
     t = w.timer
     replicas = dep.replicas if dep.replicas is not None else (dep.min_replicas or 0)
-    keep = t.kind != "idle_paying"
+    # Only what can work: a keep-warm needs a deployment that may run a replica (not max 0, not
+    # FAILED), scaling to zero one that is up.
+    keep = t.kind != "idle_paying" and can_keep_warm(dep)
     snooze = t.kind != "scale_to_zero"
     return kit.actions(
         kit.button("Keep warm 1h", "lc_keep_warm_1h", token, style="primary") if keep else None,
@@ -155,7 +196,7 @@ def _warning_buttons(w: TimerWarning, dep: DeploymentLike, token: str) -> Block 
                 ok="Scale to zero",
             ),
         )
-        if replicas > 0
+        if replicas > 0 and dep.state in ACTIVE_STATES
         else None,
         kit.button(
             "Delete now",
@@ -211,7 +252,11 @@ def _fallback(w: TimerWarning, dep: DeploymentLike) -> str:
     if t.kind == "idle_paying":
         return f"{dep.id} is idle but paying: {_usd(t.usd_idle)} spent while idle, {format_usd(t.usd_per_day, '/day')}"
     verb = "scales to zero" if t.kind == "scale_to_zero" else "will be deleted"
-    return f"{dep.id} {verb} in {humanize(max(w.remaining_s, 0))}"
+    if w.remaining_s <= 0:
+        if t.bot_acts:
+            return f"{dep.id} will be deleted in {remaining(w.lead_s)} unless you act"
+        return f"{dep.id} {verb} any moment now"
+    return f"{dep.id} {verb} in {remaining(w.remaining_s)}" + (" at the earliest" if _seen_idle(t) > t.anchor else "")
 
 
 def _detail(w: TimerWarning) -> str:
@@ -247,7 +292,7 @@ def render_digest(
     for w in warnings[:DIGEST_MAX_ITEMS]:
         dep = deps[w.deployment_id]
         if w.key in done:
-            blocks.append(kit.section(f":white_check_mark: ~{kit.escape(_fallback(w, dep))}~ — {kit.escape(done[w.key])}"))
+            blocks.append(kit.section(_resolved_item(w, dep, done[w.key], tzs.get(dep.owner or ""))))
             continue
         blocks += [
             kit.divider(),
@@ -263,28 +308,135 @@ def render_digest(
     return Message(text=text, blocks=[b for b in blocks if b is not None])
 
 
-def render_resolved(w: TimerWarning, reason: str, *, simulated: bool = False) -> Message:
-    """The edit of a warning once it no longer applies: what it was about, why, no buttons."""
-    summary = kit.escape(_fallback_for_timer(w))
+def resolution_outcome(reason: str) -> tuple[str, bool]:
+    """How a resolved warning ended: its emoji, and whether what it warned of happened.
+
+    A deletion, a scale to zero or a failure happened: the message leads with it and keeps the
+    warning readable below. Anything else (traffic resumed, kept warm, snoozed, the timer moved)
+    averted it: the warning is struck through under a tick.
+    """
+    r = reason.lower()
+    if "could not" in r:
+        return ":warning:", True
+    if r.startswith("deleted") or " deleted " in f" {r} " or "deployment is gone" in r:
+        return ":wastebasket:", True
+    if "scaled to zero" in r:
+        return ":zzz:", True
+    return ":white_check_mark:", False
+
+
+def _sentence(text: str) -> str:
+    return text if text.startswith("fwbot") else text[:1].upper() + text[1:]
+
+
+def render_resolved(w: TimerWarning, reason: str, *, simulated: bool = False, original: str | None = None,
+                    owner_tz: str | None = None) -> Message:
+    """The edit of a warning once it no longer applies: how it ended, the warning itself, no buttons.
+
+    ``original`` is the warning's own text (mrkdwn), kept readable as context when what it warned
+    of happened.
+    """
+    summary = kit.escape(_fallback_for_timer(w, owner_tz))
+    emoji, happened = resolution_outcome(reason)
     text = f"{summary} — {kit.escape(reason)}"
+    if not happened:
+        return Message(
+            text=text,
+            blocks=[
+                kit.section(f"{emoji} ~{summary}~\n{kit.escape(reason)}"),
+                kit.footer_context(simulated, _detail(w)),
+            ],
+        )
     return Message(
         text=text,
         blocks=[
-            kit.section(f":white_check_mark: ~{summary}~\n{kit.escape(reason)}"),
+            kit.section(f"{emoji} {kit.escape(_sentence(reason))}"),
+            kit.context(f"The warning was: {original or summary}"),
             kit.footer_context(simulated, _detail(w)),
         ],
     )
 
 
-def _fallback_for_timer(w: TimerWarning) -> str:
+def _resolved_item(w: TimerWarning, dep: DeploymentLike, reason: str, owner_tz: str | None) -> str:
+    summary = kit.escape(_fallback(w, dep))
+    emoji, happened = resolution_outcome(reason)
+    if happened:
+        return f"{emoji} {kit.escape(_sentence(reason))} — the warning was: {summary}"
+    return f"{emoji} ~{summary}~ — {kit.escape(reason)}"
+
+
+def _fallback_for_timer(w: TimerWarning, owner_tz: str | None = None) -> str:
     t = w.timer
     what = {
         "scale_to_zero": "scale to zero",
         "auto_delete": "auto-delete",
         "idle_paying": "idle but paying",
     }[t.kind]
-    due = t.due.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return f"{t.deployment_id}: {what} due {due}"
+    return f"{t.deployment_id}: {what} due {local_time(t.due, owner_tz, w.decided_at)}"
+
+
+# -- deletions --------------------------------------------------------------------------------
+def _deleter(d: Deletion, name_of) -> str:
+    if d.by == "person":
+        return name_of(d.user)
+    return {"fwbot": "fwbot", "fireworks": "Fireworks"}.get(d.by, "someone outside fwbot")
+
+
+def deletion_line(d: Deletion, *, tz: str | None, now: datetime, name_of=lambda u: u or "someone") -> str:
+    """A deletion in one plain line (for a resolved warning): who or what, why, when.
+
+    ``name_of`` turns a user id into plain text (an ``@handle``): the line is escaped where shown.
+    """
+    when = local_time(d.at, tz, now)
+    if d.by == "outside":
+        return f"deleted outside fwbot ({d.why}), at {when}"
+    if d.by == "person":
+        approved = f", approved by {name_of(d.approved_by)}" if d.approved_by else ""
+        return f"deleted by {name_of(d.user)} {d.why}{approved}, at {when}"
+    return f"{_deleter(d, name_of)} deleted it {d.why}, at {when}"
+
+
+def render_deletion(
+    dep: DeploymentLike,
+    d: Deletion,
+    *,
+    tz: str | None,
+    now: datetime,
+    simulated: bool,
+    purge_time: datetime | None = None,
+    undelete_value: str | None = None,
+    purged_at: datetime | None = None,
+) -> Message:
+    """The one thread message of a deletion: who or what deleted it, when (the owner's local time
+    with its zone), why, and — while it can be — an Undelete button. ``purged_at``: Fireworks has
+    purged it since (the message is edited to say so, without the button)."""
+    name = _name(dep)
+    when = local_time(d.at, tz, now)
+    if d.by == "person":
+        approved = f" (approved by {kit.mention(d.approved_by)})" if d.approved_by else ""
+        head = f"{kit.mention(d.user)} deleted {name} {d.why}{approved}, at {when}."
+    elif d.by == "outside":
+        head = f"{name} was deleted outside fwbot ({kit.escape(d.why)}), at {when}."
+    else:
+        head = f"{_deleter(d, str)} deleted {name} {kit.escape(d.why)}, at {when}."
+    undeletable = d.soft and purged_at is None
+    if purged_at is not None:
+        undo = f"Fireworks purged it at {local_time(purged_at, tz, now)}: it can no longer be undeleted."
+    elif d.soft:
+        until = f" (until {local_time(purge_time, tz, now)})" if purge_time is not None else ""
+        undo = (f"It was a soft delete: *Undelete* brings it back, with {COLD_START}, until Fireworks "
+                f"purges it{until}.")
+    else:
+        undo = "It was deleted for good: it cannot be undeleted."
+    owner = f"{kit.mention(dep.owner)} " if dep.owner else ""
+    blocks: list[Block | None] = [
+        kit.section(f":wastebasket: {owner}{head}\n{undo}"),
+        kit.actions(kit.button("Undelete", "lc_undelete", undelete_value or dep.id, style="primary"))
+        if undeletable else None,
+        kit.footer_context(simulated, f"`/fw undelete {kit.escape(dep.id)}` does the same" if undeletable else ""),
+    ]
+    who = _deleter(d, kit.mention)
+    return Message(text=f"{dep.id} was deleted by {who} at {when}", blocks=[b for b in blocks if b is not None])
 
 
 def render_auto_deleted(
@@ -293,15 +445,21 @@ def render_auto_deleted(
     simulated: bool,
     token: str,
     idle_s: float | None = None,
+    at: datetime | None = None,
+    tz: str | None = None,
+    why: str | None = None,
 ) -> Message:
     """The notice after fwbot deleted an unused deployment, with an Undelete button."""
-    idle = f" after {humanize(idle_s)} without traffic" if idle_s is not None else " after its unused limit"
+    idle = f"after {humanize(idle_s)} without traffic" if idle_s is not None else "after its unused limit"
+    if at is not None:
+        return render_deletion(dep, Deletion("fwbot", at, why or idle), tz=tz, now=at, simulated=simulated,
+                               undelete_value=token)
     body = (
-        f":wastebasket: {kit.mention(dep.owner)} fwbot deleted {_name(dep)}{idle}. "
+        f":wastebasket: {kit.mention(dep.owner)} fwbot deleted {_name(dep)} {idle}. "
         "It was a soft delete: Undelete brings it back (with a cold start of a few minutes)."
     )
     return Message(
-        text=f"{dep.id} was deleted{idle}",
+        text=f"{dep.id} was deleted {idle}",
         blocks=[
             kit.section(body),
             kit.actions(kit.button("Undelete", "lc_undelete", token, style="primary")),
@@ -425,14 +583,31 @@ def render_transfer_modal(deployment_id: str, owner: str | None) -> dict:
 
 
 # -- App Home ---------------------------------------------------------------------------------
+def _happening(t: Timer, now: datetime, tz: str | None) -> str:
+    """What a timer whose due time has passed means now (a past due time is never shown as "ago")."""
+    if t.kind == "scale_to_zero":
+        return f"may scale to zero any moment (its window ran out at {local_time(t.due, tz, now)} at the earliest)"
+    if t.kind == "auto_delete":
+        if t.bot_acts:
+            return "auto-delete due now: fwbot deletes it soon unless you act"
+        return "Fireworks may delete it any moment"
+    return (f"idle but paying {format_usd(t.usd_per_hour)} — no traffic for {_ago(_seen_idle(t), now)} "
+            f"(its idle-paying report came due at {local_time(t.due, tz, now)})")
+
+
 def _next_timer(ts: Sequence[Timer], now: datetime, tz: str | None) -> str:
+    """``Now:`` what the timers that came due mean, then ``Next:`` the soonest still to come."""
     upcoming = sorted(ts, key=lambda t: t.due)
-    if not upcoming:
-        return "no idle timer"
-    t = upcoming[0]
-    remaining = (t.due - now).total_seconds()
-    rel = f"in {humanize(remaining)}" if remaining > 0 else f"{humanize(-remaining)} ago"
-    return f"{TIMER_LABEL[t.kind]} {rel} ({local_time(t.due, tz, now)})"
+    parts = [f"Now: {_happening(t, now, tz)}" for t in upcoming if t.due <= now]
+    later = [t for t in upcoming if t.due > now]
+    if later:
+        t = later[0]
+        earliest = " at the earliest" if _seen_idle(t) > t.anchor else ""
+        parts.append(f"Next: {TIMER_LABEL[t.kind]} in {remaining((t.due - now).total_seconds())}{earliest} "
+                     f"({local_time(t.due, tz, now)})")
+    elif not parts:
+        parts.append("Next: no idle timer")
+    return " · ".join(parts)
 
 
 def home_row(
@@ -443,16 +618,22 @@ def home_row(
     now: datetime,
     tz: str | None = None,
 ) -> list[Block]:
-    """One deployment on the App Home: state, replicas, $/h, next timer, quick buttons."""
+    """One deployment on the App Home: state, replicas, $/h, its timers, and only the buttons
+    that can work on it."""
     state = dep.state or "UNKNOWN"
     replicas = dep.replicas if dep.replicas is not None else 0
+    floor, now_usd = floor_usd_per_hour(dep, prices), current_usd_per_hour(dep, prices)
+    idle = ""
+    if dep.min_replicas:
+        # What it pays however idle it is: the worst case alone hides the floor.
+        idle = (f" (min {dep.min_replicas}: paid even while idle)" if floor == now_usd
+                else f" (at least {format_usd(floor)} while idle: min {dep.min_replicas})")
     text = (
         f"{STATE_EMOJI.get(state, ':grey_question:')} {_name(dep)} · {kit.escape(state)} · "
         f"{replicas} replica(s) (min {dep.min_replicas or 0}, max {dep.max_replicas or 0}) · "
-        f"{format_usd(current_usd_per_hour(dep, prices))}\n"
-        f"Next: {_next_timer(ts, now, tz)} · owner {kit.mention(dep.owner)}"
+        f"{format_usd(now_usd)}{idle}\n"
+        f"{_next_timer(ts, now, tz)} · owner {kit.mention(dep.owner)}"
     )
-    live = state not in ("DELETING", "DELETED")
     buttons = kit.actions(
         kit.button(
             "Scale to zero",
@@ -460,9 +641,9 @@ def home_row(
             dep.id,
             confirm_with=kit.confirm("Scale to zero?", f"Scale {_name(dep)} to zero replicas?", ok="Scale to zero"),
         )
-        if live and replicas > 0
+        if state in ACTIVE_STATES and state not in GONE_STATES and replicas > 0
         else None,
-        kit.button("Keep warm 1h", "home_keep_warm", dep.id) if live else None,
+        kit.button("Keep warm 1h", "home_keep_warm", dep.id) if can_keep_warm(dep) else None,
     )
     return [b for b in (kit.section(text), buttons) if b is not None]
 
