@@ -141,11 +141,11 @@ class Bot:
 
 def build_outbox(services: Services, metrics: Metrics) -> Outbox:
     """The outbox with every kind of effect the bot posts (see bot/outbox.py)."""
-    from bot import cost_jobs, sweep
+    from bot import cost_jobs, reconcile, sweep
     from handlers import approvals_gate, commands
 
     outbox = Outbox(services, metrics)
-    for module in (sweep, approvals_gate, commands, cost_jobs):
+    for module in (sweep, approvals_gate, commands, cost_jobs, reconcile):
         for name, kind in module.effect_kinds().items():
             outbox.register(name, kind)
     return outbox

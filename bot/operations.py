@@ -309,6 +309,8 @@ class Operations:
         except FireworksError as e:
             raise self._refusal(e, deployment_id, "undelete") or e from None
         self.mirror(wire)
+        # It comes up again: its READY time (and the "READY in …" it shows) starts over.
+        self.s.store.set_deployment_fields(deployment_id, self.s.clock.now(), ready_at=None, ready_announced=0)
         self.audit(actor.user_id, "undelete", "ok", deployment_id=deployment_id, channel=actor.channel_id)
         return wire
 

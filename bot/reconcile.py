@@ -8,16 +8,17 @@ again after a crash, changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 
 from bot.fireworks import FireworksError, deployment_id_of
 from bot.lifecycle import DELETION_SEEN, GONE_STATES, Deletion, deletion_from_audit, deletion_seen, idle_since
 from bot.operations import mirrored_fields, record_usd_per_hour
-from bot.outbox import Target, deployment_targets
+from bot.outbox import Kind, Posted, Target, deployment_targets
 from bot.pricing import format_usd
 from bot.services import Services
 from bot.ui import deployments as ui
@@ -33,6 +34,7 @@ log = logging.getLogger("fwbot.reconcile")
 UNCONFIRMED_CREATE_GRACE = timedelta(minutes=10)
 
 MIRROR_BATCH = 200
+ADOPTION_OFFER = "adoption_offer"  # the outbox kind of an adoption offer
 
 
 @dataclass
@@ -47,10 +49,11 @@ class SyncReport:
     api_calls: int = 0
 
 
-def status_line(record: DeploymentRecord) -> str:
+def status_line(record: DeploymentRecord, restarted_at: datetime | None = None) -> str:
+    """``restarted_at``: its latest undelete, when it had one (READY counts from that)."""
     state = record.state or "CREATING"
     if state == "READY":
-        line = ui.ready_line(parse_iso(record.ready_at), parse_iso(record.create_time))
+        line = ui.ready_line(parse_iso(record.ready_at), ui.latest_start(parse_iso(record.create_time), restarted_at))
         if (record.replicas or 0) == 0:
             line += " · scaled to zero (next request waits for a cold start)"
         return line
@@ -65,13 +68,26 @@ def status_line(record: DeploymentRecord) -> str:
 
 
 def render_tracking(services: Services, record: DeploymentRecord) -> Message:
+    if record.owner is None and not record.created_by_bot and not record.gone \
+            and record.state not in ("DELETED", "DELETING"):
+        return offer_message(services, record)
     if record.gone:
         return ui.tracking_message(record.wire, deployment_id=record.id, usd=None, owner=record.owner,
                                    simulated=services.simulated,
                                    status_line=":ghost: Gone: Fireworks no longer has this deployment.",
                                    buttons=False)
     return ui.tracking_message(record.wire, deployment_id=record.id, usd=record_usd_per_hour(record, services.prices),
-                               owner=record.owner, simulated=services.simulated, status_line=status_line(record))
+                               owner=record.owner, simulated=services.simulated,
+                               status_line=status_line(record, last_undelete(services, record)))
+
+
+def last_undelete(services: Services, record: DeploymentRecord) -> datetime | None:
+    """When fwbot last undeleted it (from the audit trail), for a READY line after a comeback."""
+    if record.state != "READY":
+        return None
+    times = [parse_iso(r["at"]) for r in services.store.audit_trail(record.id)
+             if r["action"] == "undelete" and r["result"] == "ok"]
+    return max((t for t in times if t is not None), default=None)
 
 
 def ensure_tracking(services: Services, record: DeploymentRecord) -> DeploymentRecord:
@@ -219,6 +235,10 @@ def _on_transition(services: Services, before: DeploymentRecord | None, after: D
                    report: SyncReport) -> None:
     store, now = services.store, services.clock.now()
     old_state = before.state if before else None
+    if old_state in ("DELETED", "DELETING") and after.state not in ("DELETED", "DELETING"):
+        # Back from a deletion (an undelete outside fwbot): its READY time starts over.
+        store.set_deployment_fields(after.id, now, ready_at=None, ready_announced=0)
+        after = store.deployment(after.id) or after
     if after.state == "READY" and not after.ready_at:
         store.set_deployment_fields(after.id, now, ready_at=iso(now))
     if after.owner is None and not after.created_by_bot and after.adoption_offered_at is None:
@@ -349,8 +369,10 @@ def _offer_line(services: Services, record: DeploymentRecord) -> str:
             f"{format_usd(record_usd_per_hour(record, services.prices))}")
 
 
-def _post_offer(services: Services, channel: str, record: DeploymentRecord) -> None:
-    message = Message(
+def offer_message(services: Services, record: DeploymentRecord) -> Message:
+    """A deployment made outside fwbot that nobody owns here: the offer to adopt it. It is also
+    that deployment's tracking message until someone does, so later edits keep the button."""
+    return Message(
         text=f"{record.id} was created outside fwbot and has no owner",
         blocks=[
             kit.section(f":mag: {_offer_line(services, record)}. It was created outside fwbot and nobody "
@@ -359,12 +381,23 @@ def _post_offer(services: Services, channel: str, record: DeploymentRecord) -> N
             kit.footer_context(services.simulated, f"or `/fw adopt {record.id}`"),
         ],
     )
-    try:
-        posted = services.poster.post(channel, message)
-        services.store.set_deployment_fields(record.id, services.clock.now(), channel=posted["channel"],
-                                             thread_ts=posted["ts"])
-    except SlackApiError as e:
-        log.warning("could not offer %s for adoption in %s: %s", record.id, channel, e.response.get("error"))
+
+
+def _post_offer(services: Services, channel: str, record: DeploymentRecord) -> None:
+    delivery = services.outbox.send(f"adoption-offer:{record.id}", ADOPTION_OFFER,
+                                    [Target("alert channel", channel=channel)], offer_message(services, record),
+                                    args={"deployment": record.id})
+    if delivery.error:
+        log.warning("could not offer %s for adoption in %s: %s", record.id, channel, delivery.error)
+
+
+def effect_kinds() -> dict[str, Kind]:
+    """An adoption offer becomes its deployment's thread once Slack has it."""
+
+    def on_sent(s: Services, args: dict, posted: Posted) -> None:
+        s.store.set_deployment_fields(args["deployment"], s.clock.now(), channel=posted.channel, thread_ts=posted.ts)
+
+    return {ADOPTION_OFFER: Kind(on_sent=on_sent)}
 
 
 def _post_offer_digest(services: Services, channel: str, records: list[DeploymentRecord]) -> None:
@@ -381,12 +414,11 @@ def _post_offer_digest(services: Services, channel: str, records: list[Deploymen
     blocks.append(kit.footer_context(
         services.simulated, f"…and {more} more: `/fw list all`, then `/fw adopt <id>`" if more else
         "or `/fw adopt <id>`"))
-    try:
-        services.poster.post(channel, Message(text=f"{len(records)} deployments have no owner in fwbot",
-                                              blocks=blocks))
-    except SlackApiError as e:
-        log.warning("could not offer %d deployments for adoption in %s: %s", len(records), channel,
-                    e.response.get("error"))
+    key = "adoption-digest:" + hashlib.sha1(",".join(sorted(r.id for r in records)).encode()).hexdigest()[:16]
+    delivery = services.outbox.send(key, "note", [Target("alert channel", channel=channel)],
+                                    Message(text=f"{len(records)} deployments have no owner in fwbot", blocks=blocks))
+    if delivery.error:
+        log.warning("could not offer %d deployments for adoption in %s: %s", len(records), channel, delivery.error)
 
 
 def jobs(services: Services, metrics) -> list:

@@ -99,7 +99,7 @@ def check_scale(ctx: Context, deployment_id: Any, replicas: Any) -> ScaleCheck:
     hi = int(raw_hi) if raw_hi is not None else max(lo, 1)  # the API's default max
     if not lo <= replicas <= hi:
         raise UserError(
-            f"{replicas} replicas is outside `{deployment_id}`'s range (min {lo}, max {hi}); "
+            f"{kit.counted(replicas, 'replica')} is outside `{deployment_id}`'s range (min {lo}, max {hi}); "
             f"change the range with `/fw update {deployment_id} --min-replica-count/--max-replica-count`."
         )
     return ScaleCheck(record, current, deployment_worst_case(current, ctx.services.prices))
@@ -182,7 +182,7 @@ def register(app: App, services: Services, metrics) -> None:
             ops.scale(ctx.actor, dep_id, replicas)
             respond(replace_original=True, text=f"Scaled `{dep_id}` to {replicas}.")
             announce_in_thread(ctx, dep_id, ui.plain(
-                f":straight_ruler: {kit.mention(ctx.actor.user_id)} scaled `{dep_id}` to {replicas} replicas.",
+                f":straight_ruler: {kit.mention(ctx.actor.user_id)} scaled `{dep_id}` to {kit.counted(replicas, 'replica')}.",
                 simulated=services.simulated))
             return None
 

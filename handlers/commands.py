@@ -395,7 +395,7 @@ def do_delete(ctx: Context, cmd: cmds.DeleteCommand) -> Message | None:
     if not direct:
         return ask_to_delete(ctx, cmd.deployment_id, hard=cmd.hard)
     replicas = wire.get("replicaCount") or 0
-    question = f"Delete `{cmd.deployment_id}` {how}? It has {replicas} replica(s) running now."
+    question = f"Delete `{cmd.deployment_id}` {how}? It has {kit.counted(replicas, 'replica')} running now."
     return Message(text=question, blocks=[
         kit.section(question),
         kit.actions(

@@ -28,6 +28,7 @@ from bot.ui import kit
 from bot.ui import lifecycle as ui
 from bot.ui.kit import Message
 from handlers.acking import acked_first, then
+from handlers.approvals_gate import ask_to_delete, may_delete_now
 from handlers.commands import VERBS, Context, reply
 from storage.store import DeploymentRecord, WarningRow
 
@@ -164,7 +165,11 @@ def register(app: App, services: Services, metrics) -> None:
 
     on_warning("lc_scale_to_zero", scale_to_zero)
 
-    def delete_now(click: Click, body: Any, client: Any) -> None:
+    def delete_now(click: Click, body: Any, client: Any) -> Message | None:
+        ctx = Context(services, ops, click.actor, lambda *a, **k: None, client, body, metrics)
+        if not may_delete_now(ctx, click.dep.id):
+            # The one delete rule: someone other than the owner asks an approver.
+            return ask_to_delete(ctx, click.dep.id, reply_url=body.get("response_url"))
         ops.delete(click.actor, click.dep.id)
         dep, now = store.deployment(click.dep.id), services.clock.now()
         said = engine.deletion_reason(dep, now) if dep else None

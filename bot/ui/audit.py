@@ -218,7 +218,7 @@ def _what(row: Mapping[str, Any], request: dict, diffs: Mapping[int, Diff]) -> s
         rows = diffs.get(int(row["id"]))
         return f": {diff_text(rows)}" if rows else ""
     if action == "scale" and "replicas" in request:
-        return f" to {request['replicas']} replica(s)"
+        return f" to {kit.counted(int(request['replicas']), 'replica')}"
     if action == "delete":
         return " permanently" if request.get("hard") else " (soft delete; `/fw undelete` until purged)"
     if action == "owner" and ("from" in request or "to" in request):

@@ -169,7 +169,7 @@ def _idle_paying_text(w: TimerWarning, dep: DeploymentLike, who: str, name: str)
     floor = _floor_text(t, dep)
     return (
         f":money_with_wings: {who} {name} has had *no traffic for {_ago(_seen_idle(t), now)}* but keeps "
-        f"{replicas} replica(s) running (min {dep.min_replicas}): *{_usd(t.usd_idle)}* spent while idle, "
+        f"{kit.counted(replicas, 'replica')} running (min {dep.min_replicas}): *{_usd(t.usd_idle)}* spent while idle, "
         f"*{format_usd(t.usd_per_day, '/day')}* from now on" + (f" — {floor}" if floor else "") + ".\n"
         "Scale it to zero (or lower min replicas to 0) to stop paying for idle GPUs."
     )
@@ -288,7 +288,7 @@ def render_digest(
         w = warnings[0]
         dep = deps[w.deployment_id]
         return render_warning(w, dep, owner_tz=tzs.get(dep.owner or ""), simulated=simulated, token=tokens[w.key])
-    blocks: list[Block | None] = [kit.header(f"{len(warnings)} deployments need attention")]
+    blocks: list[Block | None] = [kit.header(_attention({w.deployment_id for w in warnings}))]
     for w in warnings[:DIGEST_MAX_ITEMS]:
         dep = deps[w.deployment_id]
         if w.key in done:
@@ -468,6 +468,12 @@ def render_auto_deleted(
     )
 
 
+def _attention(deployment_ids: set[str]) -> str:
+    """The digest's header counts deployments, not warnings (one can have two due together)."""
+    n = len(deployment_ids)
+    return f"{kit.counted(n, 'deployment')} {'needs' if n == 1 else 'need'} attention"
+
+
 def render_auto_delete_failed(
     dep: DeploymentLike,
     *,
@@ -548,7 +554,7 @@ def render_owner_left(dep: DeploymentLike, former_owner: str, usd_per_hour: floa
     """Offer a deployment whose owner left Slack to its channel."""
     text = (
         f":wave: {kit.mention(former_owner)} is no longer in this Slack workspace, so {_name(dep)} has no owner. "
-        f"It is {kit.escape(dep.state or 'UNKNOWN')} with {dep.replicas or 0} replica(s), "
+        f"It is {kit.escape(dep.state or 'UNKNOWN')} with {kit.counted(dep.replicas or 0, 'replica')}, "
         f"{format_usd(usd_per_hour)} right now. Whoever adopts it gets its warnings and decides what happens to it."
     )
     return Message(
@@ -630,7 +636,7 @@ def home_row(
                 else f" (at least {format_usd(floor)} while idle: min {dep.min_replicas})")
     text = (
         f"{STATE_EMOJI.get(state, ':grey_question:')} {_name(dep)} · {kit.escape(state)} · "
-        f"{replicas} replica(s) (min {dep.min_replicas or 0}, max {dep.max_replicas or 0}) · "
+        f"{kit.counted(replicas, 'replica')} (min {dep.min_replicas or 0}, max {dep.max_replicas or 0}) · "
         f"{format_usd(now_usd)}{idle}\n"
         f"{_next_timer(ts, now, tz)} · owner {kit.mention(dep.owner)}"
     )

@@ -210,8 +210,6 @@ def test_ready_counts_from_the_latest_start() -> None:
     assert ready_line(created, undeleted) == ":white_check_mark: READY"  # never a negative duration
 
 
-@pytest.mark.xfail(strict=True, reason="bot/reconcile.py status_line still passes the first createTime to "
-                   "ui.ready_line; it needs the latest start (ui.latest_start with the undelete time)")
 def test_ready_after_an_undelete_counts_from_the_undelete(stack, clock):
     deploy_ready(stack, clock, "back-1")
     stack.sdk().deployments.delete("back-1")

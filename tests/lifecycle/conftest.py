@@ -110,9 +110,11 @@ def action_ids(message) -> set[str]:
 
 
 def is_warning(message) -> bool:
-    """A warning, or a warning that was resolved (struck through)."""
+    """A warning, or a warning that was resolved (averted ones struck through; the others lead
+    with what happened and quote the warning)."""
     text = message_text(message)
-    return bool(action_ids(message) & WARNING_ACTIONS) or ":white_check_mark: ~" in text
+    return (bool(action_ids(message) & WARNING_ACTIONS) or ":white_check_mark: ~" in text
+            or "The warning was:" in text)
 
 
 @pytest.fixture

@@ -269,7 +269,9 @@ def test_traffic_just_before_scale_to_zero_edits_the_warning_and_it_stays_up(lif
     assert "traffic resumed" in message_text(life.latest(warning))
     since_start(life, 40)
     assert sim_dep(life, "edge").replica_count == 1
-    assert len(life.warnings_in("edge")) == 1
+    # The request may have come up to a minute before the scrape that saw it, so Fireworks may
+    # scale it down sooner than a minute after the scrape: a new warning may say so, at most one.
+    assert 1 <= len(life.warnings_in("edge")) <= 2
 
 
 def test_a_window_change_moves_the_timer_and_its_warning(life):
@@ -310,7 +312,7 @@ def test_api_delete_time_is_warned_but_left_to_fireworks(make_life):
     since_start(life, 121)
     assert sim_dep(life, "plat").state in ("DELETING", "DELETED")
     assert bot_actions(life, "plat", "auto_delete") == []
-    assert "the deployment is gone" in message_text(life.latest(warning))
+    assert "Fireworks deleted it" in message_text(life.latest(warning))
 
 
 def test_unused_auto_delete_zero_means_never(life):

@@ -191,3 +191,17 @@ def test_a_burst_of_deploys_in_one_channel_does_not_hold_up_replies_in_another(l
     assert all(g >= 0.9 for g in gaps), gaps  # Slack's 1 message per second per channel, kept
     for i in range(n):
         assert life.store.deployment(f"busy-{i}").thread_ts is not None
+
+
+# -- one delete rule, from a warning too ------------------------------------------------------------
+def test_a_non_owners_delete_now_on_a_warning_asks_an_approver_and_deletes_nothing(make_life):
+    from tests.harness import APPROVALS
+    from tests.lifecycle.test_engine import warned
+
+    life = make_life(env={"FWBOT_APPROVERS": "U_APPROVER", "FWBOT_APPROVAL_CHANNEL": APPROVALS})
+    warning = warned(life, "asked")
+    life.click(warning, "lc_delete", user="U_OTHER")
+    [request] = life.ws.wait_for(lambda: life.store.approvals(status="pending") or None)
+    assert request.kind == "delete" and request.deployment_id == "asked" and request.requester == "U_OTHER"
+    assert sim_dep(life, "asked").state == "READY"
+    life.ws.wait_for(lambda: [m for m in life.ws.messages(APPROVALS) if "asked" in message_text(m)] or None)

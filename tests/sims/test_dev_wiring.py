@@ -141,10 +141,6 @@ def test_fwbot_dev_refuses_a_db_whose_simulated_world_is_missing(tmp_path):
     assert not dev.state_files(db)[0].exists()  # nothing was started
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "bot/reconcile.py (not fwbot dev's): _post_offer makes the offer the deployment's thread, and the "
-    "next sync's _on_transition (READY, ready_announced unset) edits it into a tracking message with "
-    "Owner nobody and no Adopt button; /fw adopt still works"))
 def test_the_adoption_offer_keeps_its_adopt_button(fresh):
     ws = fresh.ws
     ws.wait_for(lambda: any("created outside fwbot" in t for t in posted_to(fresh, dev.ALERT_CHANNEL)),

@@ -162,7 +162,7 @@ def test_owner_digest_unknown_price_and_many_idle_stay_within_limits():
 
 def test_owner_digest_nothing_ran():
     payload = render_owner_digest(owner_digest("U1", {}, {"a": {"owner": "U1"}}), simulated=False).payload()
-    assert payload["text"] == "You own 1 deployment; none of them ran this week."
+    assert payload["text"] == "You own 1 deployment; it had no replicas running this week, so it cost nothing then."
     assert _buttons(payload) == []
 
 
