@@ -471,7 +471,7 @@ def test_app_home_shows_own_deployments_with_next_timer_and_admins_see_all_by_ow
     home = life.ws.wait_for(lambda: life.ws.home("U_DEV"))
     text = json.dumps(home.view)
     assert "`mine`" in text and "theirs" not in text
-    assert "scales to zero in" in text and "$8.00/h" in text and "1 replica(s)" in text
+    assert "scales to zero in" in text and "$8.00/h" in text and "1 replica " in text and "replica(s)" not in text
 
     life.ws.open_home("U_ADMIN")
     admin = life.ws.wait_for(lambda: life.ws.home("U_ADMIN"))
