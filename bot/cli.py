@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("sim", help="the Fireworks control-plane simulator alone", add_help=False)
 
     args = parser.parse_args(argv)
+    from pydantic import ValidationError
+
+    from bot.config import settings_problems
     from storage.db import DatabaseProblem
 
     try:
@@ -41,6 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseProblem as e:
         # A file fwbot cannot use is the operator's to fix, not a bug: one line, no traceback.
         print(f"{parser.prog if args.command == 'run' else 'fwbot dev'}: {e.message}", file=sys.stderr, flush=True)
+        return 2
+    except ValidationError as e:
+        # So is a bad setting: one line per problem, naming the key, the value and what is allowed.
+        prog = parser.prog if args.command == "run" else "fwbot dev"
+        for line in settings_problems(e):
+            print(f"{prog}: {line}", file=sys.stderr, flush=True)
         return 2
 
 

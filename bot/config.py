@@ -6,10 +6,13 @@ Durations use Go syntax and are stored as seconds.
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from cronsim import CronSim, CronSimError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -40,9 +43,56 @@ def _csv(value: Any) -> list[str]:
 
 
 def _seconds(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("must be a duration like 30s, 5m or 1h30m")
     if isinstance(value, int | float):
-        return float(value)
-    return parse_go_duration(str(value))
+        seconds = float(value)
+    else:
+        try:
+            seconds = parse_go_duration(str(value))
+        except ValueError as e:
+            raise ValueError(f"must be a duration like 30s, 5m or 1h30m ({e})") from None
+    if not math.isfinite(seconds):
+        raise ValueError("must be a finite duration like 30s, 5m or 1h30m")
+    return seconds
+
+
+def _period(value: Any) -> float:
+    seconds = _seconds(value)
+    if seconds <= 0:
+        raise ValueError("must be a positive duration like 30s, 5m or 1h30m")
+    return seconds
+
+
+def _lead(value: Any) -> float:
+    seconds = _seconds(value)
+    if seconds < 0:
+        raise ValueError("must be a duration of 0 or more, like 10m or 1h")
+    return seconds
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per bad setting: the key, the value given and what is allowed."""
+    lines = []
+    for err in error.errors():
+        key = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+        value = err.get("input")
+        shown = "(hidden)" if any(w in key.upper() for w in ("TOKEN", "SECRET", "API_KEY")) else repr(value)
+        msg = str(err.get("msg", "is not valid")).removeprefix("Value error, ")
+        lines.append(f"setting {key}={shown} is not allowed: {msg}")
+    return lines
+
+
+def check_cron(expr: str) -> str:
+    """``expr`` if it is a standard 5-field crontab expression, else ``ValueError`` saying why."""
+    if len(expr.split()) != 5:
+        raise ValueError("must be a 5-field crontab expression (minute hour day-of-month month day-of-week), "
+                         "e.g. '0 9 * * MON'")
+    try:
+        CronSim(expr, datetime(2000, 1, 1))
+    except CronSimError as e:
+        raise ValueError(f"is not a valid crontab expression ({e}); expected e.g. '0 9 * * MON'") from None
+    return expr
 
 
 class Settings(BaseSettings):
@@ -108,43 +158,72 @@ class Settings(BaseSettings):
     def _split_ids(cls, v: Any) -> list[str]:
         return _csv(v)
 
-    @field_validator(
-        "sync_interval",
-        "metrics_interval",
-        "warn_before_scale_to_zero",
-        "idle_paying_after",
-        "approval_expiry",
-        mode="before",
-    )
+    @field_validator("sync_interval", "metrics_interval", "idle_paying_after", "approval_expiry", mode="before")
     @classmethod
     def _duration(cls, v: Any) -> float:
-        return _seconds(v)
+        return _period(v)
+
+    @field_validator("warn_before_scale_to_zero", mode="before")
+    @classmethod
+    def _lead_time(cls, v: Any) -> float:
+        return _lead(v)
 
     @field_validator("metrics_interval")
     @classmethod
     def _metrics_floor(cls, v: float) -> float:
         # The metrics endpoint allows 6 requests per minute per account.
         if v < 10:
-            raise ValueError("FWBOT_METRICS_INTERVAL must be at least 10s (the API allows 6 scrapes a minute)")
+            raise ValueError("must be at least 10s (the API allows 6 scrapes a minute)")
         return v
 
     @field_validator("warn_before_delete", mode="before")
     @classmethod
     def _leads(cls, v: Any) -> list[float]:
-        leads = [_seconds(p) for p in _csv(v)] if not isinstance(v, list) else [_seconds(p) for p in v]
+        items = _csv(v) if not isinstance(v, list) else v
+        leads = []
+        for item in items:
+            try:
+                leads.append(_lead(item))
+            except ValueError as e:
+                raise ValueError(f"entry {item!r} {e}; expected a comma-separated list like 24h,1h") from None
         return sorted(leads, reverse=True)
+
+    @field_validator("approval_threshold_usd_per_hour", mode="before")
+    @classmethod
+    def _threshold(cls, v: Any) -> float:
+        try:
+            v = float(v)
+        except (TypeError, ValueError):
+            v = math.nan
+        if not math.isfinite(v) or v < 0:
+            raise ValueError("must be a number of USD per hour, 0 or more, e.g. 20")
+        return v
+
+    @field_validator("cost_summary_cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return check_cron(v)
 
     @field_validator("prices", mode="before")
     @classmethod
     def _prices(cls, v: Any) -> dict[str, float]:
-        if isinstance(v, dict):
-            return {str(k).strip(): float(p) for k, p in v.items()}
+        pairs = list(v.items()) if isinstance(v, dict) else [i.partition("=")[::2] for i in _csv(v)]
+        if not isinstance(v, dict):
+            for item in _csv(v):
+                if "=" not in item:
+                    raise ValueError(f"entry {item!r} is not ACCELERATOR_TYPE=USD_PER_GPU_HOUR, "
+                                     "e.g. NVIDIA_H100_80GB=6.5")
         out: dict[str, float] = {}
-        for item in _csv(v):
-            key, sep, price = item.partition("=")
-            if not sep:
-                raise ValueError(f"FWBOT_PRICES entry {item!r} is not TYPE=USD")
-            out[key.strip()] = float(price)
+        for key, price in pairs:
+            name = str(key).strip()
+            try:
+                usd = float(price)
+            except (TypeError, ValueError):
+                usd = math.nan
+            if not name or not math.isfinite(usd) or usd < 0:
+                raise ValueError(f"entry {name}={price} is not ACCELERATOR_TYPE=USD_PER_GPU_HOUR with a price "
+                                 "of 0 or more, e.g. NVIDIA_H100_80GB=6.5")
+            out[name] = usd
         return out
 
     @field_validator("timezone")
@@ -153,7 +232,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(v)
         except (ZoneInfoNotFoundError, ValueError) as e:
-            raise ValueError(f"FWBOT_TIMEZONE {v!r} is not an IANA timezone") from e
+            raise ValueError("must be an IANA timezone name, e.g. UTC or Europe/Berlin") from e
         return v
 
     # -- derived -------------------------------------------------------------------------------

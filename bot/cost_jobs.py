@@ -17,13 +17,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
-from typing import Any
+from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
+from cronsim import CronSim
 from slack_sdk.errors import SlackApiError
 
 from bot import cost_data
 from bot.chart import render_stacked_bars
+from bot.config import check_cron
 from bot.costs import (
     CostReport,
     Window,
@@ -48,88 +50,63 @@ log = logging.getLogger("fwbot.cost_jobs")
 SUMMARY_CATCH_UP = timedelta(hours=12)
 CHECK_INTERVAL_S = 900.0
 SCHEDULED_POST = "scheduled_post"  # the outbox kind of summaries, digests and budget alerts
-# Crontab counts weekdays from Sunday = 0 (7 too); apscheduler 3 from Monday = 0. Names agree.
-_CRON_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-# How far back to look for the previous cron time: short first, so frequent crons stay cheap.
-_LOOKBACKS = (timedelta(hours=2), timedelta(days=2), timedelta(days=9), timedelta(days=33),
-              timedelta(days=367), timedelta(days=5 * 366))
-_MAX_STEPS = 5000
 
 
 # -- the schedule ----------------------------------------------------------------------------
-def _weekday_field(text: str) -> str:
-    """A crontab day-of-week field in apscheduler's terms (numbers become names)."""
-    out: list[str] = []
-    for part in text.split(","):
-        rng, _, step_text = part.partition("/")
-        if not any(ch.isdigit() for ch in rng) and not step_text:
-            out.append(part.lower())
-            continue
-        if rng == "*":
-            lo, hi = 0, 6
-        elif "-" in rng:
-            a, b = rng.split("-", 1)
-            lo, hi = _weekday_number(a), _weekday_number(b)
-        else:
-            lo = hi = _weekday_number(rng)
-        if hi < lo:
-            raise ValueError(f"day-of-week range {rng!r} runs backwards")
-        if hi == 7 and lo > 0:
-            days = list(range(lo, 7)) + [0]  # e.g. 5-7: Friday to Sunday
-        else:
-            days = list(range(lo, min(hi, 6) + 1)) + ([0] if hi == 7 else [])
-        step = int(step_text) if step_text else 1
-        out.extend(_CRON_WEEKDAYS[d] for d in days[::step])
-    return ",".join(dict.fromkeys(out))
+class SummaryCron(BaseTrigger):
+    """``FWBOT_COST_SUMMARY_CRON`` in ``FWBOT_TIMEZONE``, computed by cronsim with crontab rules.
 
-
-def _weekday_number(text: str) -> int:
-    t = text.strip().lower()
-    if t.isdigit():
-        n = int(t)
-        if not 0 <= n <= 7:
-            raise ValueError(f"day of week {t!r} is not 0-7")
-        return n
-    if t[:3] in _CRON_WEEKDAYS:
-        return _CRON_WEEKDAYS.index(t[:3])
-    raise ValueError(f"day of week {text!r} is not a number or a name")
-
-
-def summary_trigger_args(expr: str, tz: tzinfo | str) -> dict[str, Any]:
-    """apscheduler ``cron`` trigger arguments for a standard 5-field crontab expression.
-
-    Built like ``CronTrigger.from_crontab`` but with crontab's weekday numbers (0 = Sunday);
-    raises ``ValueError`` naming the setting when the expression is not valid.
+    One object answers both questions: when the apscheduler job fires next, and which slot a run
+    belongs to (:func:`last_fire_at_or_before`), so the two never disagree. Crontab semantics
+    throughout: weekdays 0-7 with 0 and 7 Sunday, month and weekday names, ranges and steps, and
+    a day that matches day-of-month OR day-of-week when both are restricted.
     """
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ValueError(f"FWBOT_COST_SUMMARY_CRON {expr!r} must have 5 fields (minute hour day month weekday)")
-    minute, hour, day, month, weekday = fields
-    args: dict[str, Any] = {"minute": minute, "hour": hour, "day": day, "month": month, "timezone": tz}
+
+    def __init__(self, expr: str, tz: tzinfo | str):
+        self.expr = expr
+        self.tz = ZoneInfo(tz) if isinstance(tz, str) else tz
+        check_cron(expr)
+
+    def _at(self, dt: datetime, *, reverse: bool) -> datetime | None:
+        try:
+            return next(CronSim(self.expr, dt.astimezone(self.tz), reverse=reverse))
+        except StopIteration:  # cronsim gives up after ~50 years without a match
+            return None
+
+    def next_after(self, when: datetime) -> datetime | None:
+        """The first fire time strictly after ``when``."""
+        return self._at(when, reverse=False)
+
+    def last_at_or_before(self, when: datetime) -> datetime | None:
+        """The latest fire time at or before ``when``."""
+        return self._at(when + timedelta(microseconds=1), reverse=True)
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+        if previous_fire_time is not None:
+            return self.next_after(previous_fire_time)
+        return self.next_after(now - timedelta(microseconds=1))  # at or after now
+
+    def __str__(self) -> str:
+        return f"cron[{self.expr!r} in {self.tz}]"
+
+    def __repr__(self) -> str:
+        return f"<SummaryCron {self.expr!r} timezone={str(self.tz)!r}>"
+
+
+def summary_trigger(expr: str, tz: tzinfo | str) -> SummaryCron:
+    """The summary schedule; raises ``ValueError`` naming the setting when ``expr`` is not valid."""
     try:
-        args["day_of_week"] = _weekday_field(weekday)
-        CronTrigger(**args)
+        return SummaryCron(expr, tz)
     except ValueError as e:
-        raise ValueError(f"FWBOT_COST_SUMMARY_CRON {expr!r} is not a valid cron expression: {e}") from None
-    return args
+        raise ValueError(f"FWBOT_COST_SUMMARY_CRON {expr!r} {e}") from None
 
 
-def last_fire_at_or_before(trigger: CronTrigger, when: datetime) -> datetime | None:
-    """The latest time ``trigger`` fires at or before ``when`` (None if not in five years)."""
-    for back in _LOOKBACKS:
-        t = trigger.get_next_fire_time(None, when - back)
-        last = None
-        for _ in range(_MAX_STEPS):
-            if t is None or t > when:
-                break
-            last = t
-            t = trigger.get_next_fire_time(t, t + timedelta(seconds=1))
-        if last is not None:
-            return last
-    return None
+def last_fire_at_or_before(trigger: SummaryCron, when: datetime) -> datetime | None:
+    """The latest time ``trigger`` fires at or before ``when`` (None if it never did)."""
+    return trigger.last_at_or_before(when)
 
 
-def summary_window(trigger: CronTrigger, slot: datetime, tz: tzinfo) -> Window:
+def summary_window(trigger: SummaryCron, slot: datetime, tz: tzinfo) -> Window:
     """What the summary at ``slot`` covers: the whole local days since the previous slot.
 
     A weekly Monday-morning cron covers last Monday to Sunday; a daily one, yesterday. When the
@@ -253,7 +230,7 @@ def post_summaries(services: Services, *, grace: timedelta = SUMMARY_CATCH_UP) -
     """Channel summaries and owner digests for the current schedule slot, each posted once."""
     settings, store = services.settings, services.store
     tz = settings.tz
-    trigger = CronTrigger(**summary_trigger_args(settings.cost_summary_cron, tz))
+    trigger = summary_trigger(settings.cost_summary_cron, tz)
     now = services.clock.now()
     out = PostReport()
     slot = last_fire_at_or_before(trigger, now)
@@ -346,10 +323,10 @@ def jobs(services: Services, metrics) -> list:
     """The summary cron, its catch-up after restarts, and the budget check."""
     from bot.scheduler import Job
 
-    args = summary_trigger_args(services.settings.cost_summary_cron, services.settings.tz)
+    # The job fires on the very instants post_summaries computes its slot from.
+    cron = summary_trigger(services.settings.cost_summary_cron, services.settings.tz)
     return [
-        Job("cost_summaries", lambda: post_summaries(services), trigger="cron", trigger_args=args,
-            run_at_start=False),
+        Job("cost_summaries", lambda: post_summaries(services), trigger=cron, run_at_start=False),
         Job("cost_summaries_catch_up", lambda: post_summaries(services), trigger_args={"seconds": CHECK_INTERVAL_S}),
         Job("budget_check", lambda: check_budgets(services), trigger_args={"seconds": CHECK_INTERVAL_S}),
     ]

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from apscheduler.triggers.cron import CronTrigger
 
 from bot.cost_jobs import (
+    SummaryCron,
     digest_window,
     last_fire_at_or_before,
-    summary_trigger_args,
+    summary_trigger,
     summary_window,
     week_key,
 )
@@ -19,8 +19,8 @@ from bot.cost_jobs import (
 BERLIN = ZoneInfo("Europe/Berlin")
 
 
-def trigger(expr: str, tz=UTC) -> CronTrigger:
-    return CronTrigger(**summary_trigger_args(expr, tz))
+def trigger(expr: str, tz=UTC) -> SummaryCron:
+    return summary_trigger(expr, tz)
 
 
 @pytest.mark.parametrize("expr, weekday", [
@@ -31,18 +31,22 @@ def test_weekdays_follow_crontab_not_apscheduler_numbering(expr, weekday):
     assert nxt.weekday() == weekday and (nxt.hour, nxt.minute) == (9, 0)
 
 
-def test_weekday_ranges_lists_and_steps():
-    assert summary_trigger_args("0 9 * * 1-5", UTC)["day_of_week"] == "mon,tue,wed,thu,fri"
-    assert summary_trigger_args("0 9 * * 0,6", UTC)["day_of_week"] == "sun,sat"
-    assert summary_trigger_args("0 9 * * 5-7", UTC)["day_of_week"] == "fri,sat,sun"
-    assert summary_trigger_args("0 9 * * */2", UTC)["day_of_week"] == "sun,tue,thu,sat"
-    assert summary_trigger_args("0 9 * * mon-fri", UTC)["day_of_week"] == "mon-fri"
+def test_day_of_month_or_day_of_week_when_both_are_restricted():
+    # crontab: the 1st of the month OR any Monday, not only a 1st that is a Monday.
+    monthly_or_mondays = trigger("0 9 1 * 1")
+    assert monthly_or_mondays.get_next_fire_time(None, datetime(2026, 11, 4, tzinfo=UTC)) == \
+        datetime(2026, 11, 9, 9, 0, tzinfo=UTC)
+    assert last_fire_at_or_before(monthly_or_mondays, datetime(2026, 11, 4, tzinfo=UTC)) == \
+        datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    assert last_fire_at_or_before(monthly_or_mondays, datetime(2026, 10, 2, tzinfo=UTC)) == \
+        datetime(2026, 10, 1, 9, 0, tzinfo=UTC)  # a Thursday
 
 
-@pytest.mark.parametrize("expr", ["0 9 * *", "61 9 * * MON", "0 9 * * 8", "0 9 * * 5-2", "x y z w v"])
+@pytest.mark.parametrize("expr", ["0 9 * *", "61 9 * * MON", "0 9 * * 8", "0 9 * * 5-2", "x y z w v",
+                                  "0 0 9 * * MON", "bogus", "0 0 30 2 *"])
 def test_bad_cron_names_the_setting(expr):
     with pytest.raises(ValueError, match="FWBOT_COST_SUMMARY_CRON"):
-        summary_trigger_args(expr, UTC)
+        summary_trigger(expr, UTC)
 
 
 def test_slot_is_the_latest_fire_time_in_the_team_timezone():
@@ -105,12 +109,16 @@ def test_the_scheduler_accepts_the_cost_jobs(tmp_path):
         services: Services = stack.services
         names = {j.name: j for j in jobs(services, Metrics())}
         assert set(names) >= {"cost_summaries", "cost_summaries_catch_up", "budget_check"}
-        assert names["cost_summaries"].trigger == "cron" and not names["cost_summaries"].run_at_start
+        assert isinstance(names["cost_summaries"].trigger, SummaryCron) and not names["cost_summaries"].run_at_start
         scheduler = start_scheduler(services, Metrics())
         try:
             job = scheduler.get_job("cost_summaries")
             nxt = job.trigger.get_next_fire_time(None, datetime(2026, 11, 4, tzinfo=UTC))
             assert nxt == datetime(2026, 11, 9, 8, 30, tzinfo=BERLIN)
+            # The job fires on the slots post_summaries computes, one after another.
+            after = job.trigger.get_next_fire_time(nxt, nxt)
+            assert after == datetime(2026, 11, 16, 8, 30, tzinfo=BERLIN)
+            assert last_fire_at_or_before(job.trigger, after - timedelta(seconds=1)) == nxt
         finally:
             scheduler.shutdown(wait=True)
     finally:
