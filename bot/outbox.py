@@ -187,6 +187,9 @@ class Outbox:
             return Delivery(key, error="unknown effect")
         if row.is_open:
             self._attempt(row, wait=wait)
+            if wait:
+                # The delivery thread may have picked it up first: its attempt is this one.
+                self._await_attempt(row.id)
             row = self.s.store.effects.get(key) or row
             if row.is_open:
                 self.kick()
@@ -211,6 +214,14 @@ class Outbox:
                     return self.outcome(key)
             if time.monotonic() > deadline:
                 return self.outcome(key)
+            time.sleep(0.01)
+
+    def _await_attempt(self, effect_id: int, timeout_s: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if effect_id not in self._inflight:
+                    return
             time.sleep(0.01)
 
     @staticmethod
