@@ -25,7 +25,7 @@ class Job:
 
     name: str
     run: Callable[[], object]
-    trigger: str = "interval"
+    trigger: Any = "interval"  # an apscheduler trigger name, or a trigger object
     trigger_args: dict[str, Any] = field(default_factory=dict)
     run_at_start: bool = True
 
