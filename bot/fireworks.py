@@ -82,6 +82,59 @@ class RateLimited(FireworksError):
     pass
 
 
+class QuotaExceeded(FireworksError):
+    """429 RESOURCE_EXHAUSTED for the account's GPU quota: waiting does not help, so not retryable.
+
+    ``limit``, ``in_use``, ``requested``, ``replicas`` and ``per_replica`` come from the error's
+    ErrorInfo metadata when Fireworks sends it (``None`` otherwise)."""
+
+    def __init__(self, message: str, *, info: dict[str, str] | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        info = info or {}
+        self.accelerator = info.get("acceleratorType") or None
+        self.quota_id = info.get("quota") or None
+        self.limit = _int_or_none(info.get("limit"))
+        self.in_use = _int_or_none(info.get("inUse"))
+        self.requested = _int_or_none(info.get("requested"))
+        self.replicas = _int_or_none(info.get("replicas"))
+        self.per_replica = _int_or_none(info.get("acceleratorsPerReplica"))
+
+    @property
+    def retryable(self) -> bool:
+        return False
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _quota_info(body: Any) -> dict[str, str] | None:
+    """The ErrorInfo metadata of a GPU-quota refusal, or ``None`` when ``body`` is not one."""
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(inner, dict):
+        return None
+    for detail in inner.get("details") or []:
+        if isinstance(detail, dict) and isinstance(detail.get("metadata"), dict) and (
+                detail.get("reason") == "GPU_QUOTA_EXCEEDED" or "quota" in detail["metadata"]):
+            return {str(k): str(v) for k, v in detail["metadata"].items()}
+    if "quota" in str(inner.get("message") or "").lower():
+        return {}
+    return None
+
+
+def _status_error(status: int, body: Any, headers: httpx.Headers | None) -> FireworksError:
+    """The domain error for an HTTP error answer (shared by the SDK and the raw-HTTP paths)."""
+    message, code = _error_message(body, f"Fireworks answered HTTP {status}")
+    retry_after = _retry_after(headers)
+    if status == 429 and (info := _quota_info(body)) is not None:
+        return QuotaExceeded(message, info=info, status=status, code=code, retry_after=retry_after)
+    cls = {404: NotFound, 409: AlreadyExists, 429: RateLimited}.get(status, FireworksError)
+    return cls(message, status=status, code=code, retry_after=retry_after)
+
+
 class ScalingUp(FireworksError):
     """The deployment is scaled to zero; the request started a cold start."""
 
@@ -123,11 +176,7 @@ def translate(exc: Exception) -> FireworksError:
     if isinstance(exc, FireworksError):
         return exc
     if isinstance(exc, fireworks.APIStatusError):
-        status = exc.status_code
-        message, code = _error_message(exc.body, f"Fireworks answered HTTP {status}")
-        retry_after = _retry_after(exc.response.headers)
-        cls = {404: NotFound, 409: AlreadyExists, 429: RateLimited}.get(status, FireworksError)
-        return cls(message, status=status, code=code, retry_after=retry_after)
+        return _status_error(exc.status_code, exc.body, exc.response.headers)
     if isinstance(exc, fireworks.APITimeoutError | httpx.TimeoutException):
         return FireworksError("Fireworks did not answer in time; nothing is known to have changed")
     if isinstance(exc, fireworks.APIConnectionError | httpx.TransportError):
@@ -537,6 +586,4 @@ class FireworksGateway:
             body = resp.json()
         except ValueError:
             body = resp.text
-        message, code = _error_message(body, f"Fireworks answered HTTP {resp.status_code}")
-        cls = {404: NotFound, 409: AlreadyExists, 429: RateLimited}.get(resp.status_code, FireworksError)
-        return cls(message, status=resp.status_code, code=code, retry_after=_retry_after(resp.headers))
+        return _status_error(resp.status_code, body, resp.headers)

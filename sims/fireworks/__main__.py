@@ -11,14 +11,38 @@ from typing import Any
 from bot.clock import FakeClock
 from bot.durations import DurationError, parse_go_duration
 
-from .config import SimConfig
+from .catalog import ACCELERATOR_TYPES
+from .config import DEFAULT_GPU_QUOTA, SimConfig
 from .server import FireworksSimulator
+
+
+def parse_quota(text: str | None) -> tuple[dict[str, int], int | None]:
+    """``--quota NVIDIA_H100_80GB=16,NVIDIA_A100_80GB=8`` (``*=N`` sets every other type) as
+    ``({type: gpus}, default or None)``; ``ValueError`` with a sentence on a bad item."""
+    quotas: dict[str, int] = {}
+    default: int | None = None
+    for item in (text or "").split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or not value.strip().isdigit():
+            raise ValueError(f"--quota: {item.strip()!r} is not TYPE=N (N a whole number of GPUs)")
+        if name == "*":
+            default = int(value)
+        elif name in ACCELERATOR_TYPES[1:]:
+            quotas[name] = int(value)
+        else:
+            raise ValueError(f"--quota: unknown accelerator type {name!r}; "
+                             f"one of {', '.join(ACCELERATOR_TYPES[1:])} or *")
+    return quotas, default
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """The SimConfig for the ``fwbot sim`` flags (see bot/cli.py)."""
     auto_delete: Any = getattr(args, "auto_delete_after", "168h")
     seconds = parse_go_duration(auto_delete) if isinstance(auto_delete, str) else float(auto_delete)
+    quotas, default_quota = parse_quota(getattr(args, "quota", None))
     return SimConfig(
         account_id=args.account_id,
         api_key=args.api_key,
@@ -28,6 +52,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         latency_ms=int(args.latency_ms),
         auto_delete_after=seconds,
         state_file=getattr(args, "state_file", None),
+        gpu_quota=quotas,
+        default_gpu_quota=DEFAULT_GPU_QUOTA if default_quota is None else default_quota,
     )
 
 
@@ -35,7 +61,7 @@ def serve_forever(args: argparse.Namespace) -> int:
     """Start the simulator, print its one ready line, and serve until SIGINT or SIGTERM."""
     try:
         config = config_from_args(args)
-    except DurationError as exc:
+    except (DurationError, ValueError) as exc:
         print(f"fwbot sim: {exc}", file=sys.stderr)
         return 2
     clock = FakeClock() if getattr(args, "fake_clock", False) else None
@@ -74,6 +100,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m sims.fireworks") 
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--auto-delete-after", default="168h", help="Go duration; idle time before auto-delete")
     parser.add_argument("--state-file", default=None, help="persist deployments across restarts")
+    parser.add_argument("--quota", default=None, metavar="TYPE=N,...",
+                        help=f"GPU quota per accelerator type (default {DEFAULT_GPU_QUOTA} of each; *=N sets it "
+                             "for every type not named, *=0 refuses them)")
     parser.add_argument("--fake-clock", action="store_true",
                         help="start a FakeClock moved only by POST /_sim/clock")
     return serve_forever(parser.parse_args(argv))

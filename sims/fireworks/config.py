@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -30,3 +30,20 @@ class SimConfig:
     require_update_mask: bool = False
     # Contract §2.8: 6 scrapes per minute per account.
     metrics_per_minute: int = 6
+    # Contract §3: a GPU quota per accelerator type per account; a create, update or scale that
+    # would hold more GPUs of a type than its quota is 429 RESOURCE_EXHAUSTED. ``gpu_quota`` names
+    # types explicitly (``--quota TYPE=N,...``); every other type gets ``default_gpu_quota``, where
+    # ``None`` is no limit. ``fwbot sim`` starts with DEFAULT_GPU_QUOTA per type; a SimConfig built
+    # in code (tests, benchmarks, ``fwbot dev``) has no limit unless it asks for one.
+    default_gpu_quota: int | None = None
+    gpu_quota: dict[str, int] = field(default_factory=dict)
+
+    def quota_for(self, accelerator_type: str) -> int | None:
+        """The account's GPU quota for one accelerator type (``None``: unlimited)."""
+        if accelerator_type in self.gpu_quota:
+            return int(self.gpu_quota[accelerator_type])
+        return self.default_gpu_quota
+
+
+# assumption: 32 GPUs of each type (the contract's "about 8" is too tight for demos of big models).
+DEFAULT_GPU_QUOTA = 32

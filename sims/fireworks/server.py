@@ -19,7 +19,7 @@ from . import catalog
 from .config import SimConfig
 from .faults import Faults
 from .state import HttpRequest, SimState
-from .wire import CODE_FOR_HTTP, ApiError, invalid, not_found, paginate, ts
+from .wire import CODE_FOR_HTTP, TRUE_WORDS, ApiError, invalid, not_found, paginate, ts
 
 SEG = r"([^/:]+)"
 
@@ -59,7 +59,7 @@ def _routes() -> list[tuple[str, re.Pattern[str], Handler, bool]]:
         ("GET", acct + rf"/models/{SEG}$", lambda s, c: s.state.get_model(c.account, c.args[0]), True),
         ("DELETE", acct + rf"/models/{SEG}$", lambda s, c: s.state.delete_model(c.args[0]), False),
         ("GET", acct + "/deployedModels$", lambda s, c: s.state.list_deployed_models(c.query), False),
-        ("POST", acct + "/deployedModels$", lambda s, c: s.state.load_model(c.body, c.now), False),
+        ("POST", acct + "/deployedModels$", lambda s, c: s.state.load_model(c.body, c.now, c.query), False),
         ("GET", acct + rf"/deployedModels/{SEG}$", lambda s, c: s.state.get_deployed_model(c.args[0]), False),
         ("PATCH", acct + rf"/deployedModels/{SEG}$",
          lambda s, c: s.state.update_deployed_model(c.args[0], c.body, c.now), False),
@@ -234,6 +234,46 @@ class RequestHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle("DELETE")
 
+    # Every other method gets a JSON answer in the gateway's error shape (405 on a known path,
+    # 404 elsewhere), never http.server's HTML 501 page.
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_HEAD(self) -> None:
+        self._handle("HEAD")
+
+    def do_OPTIONS(self) -> None:
+        self._handle("OPTIONS")
+
+    def do_TRACE(self) -> None:
+        self._handle("TRACE")
+
+    def do_CONNECT(self) -> None:
+        self._handle("CONNECT")
+
+    def __getattr__(self, name: str) -> Any:
+        # http.server looks up ``do_<METHOD>`` for whatever token the request line carries.
+        if name.startswith("do_") and name[3:].isupper():
+            return lambda: self._handle(name[3:])
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol-level failures (bad request line, headers too long, …) as JSON errors too."""
+        grpc = CODE_FOR_HTTP.get(code, "INVALID_ARGUMENT" if 400 <= code < 500 else "INTERNAL")
+        err = ApiError(grpc, message or self.responses.get(code, ("error",))[0], status=code)
+        data = json.dumps(err.body()).encode()
+        self.close_connection = True
+        try:
+            self.send_response(code, message)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if getattr(self, "command", None) != "HEAD" and code >= 200 and code not in (204, 304):
+                self.wfile.write(data)
+        except OSError:
+            pass
+
     # --- plumbing ------------------------------------------------------------------------------
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None,
@@ -246,11 +286,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
         self._status = status
 
     def _send_error(self, err: ApiError, openai: bool = False) -> None:
-        headers = {}
+        headers = dict(err.headers)
         if err.retry_after is not None:
             headers["Retry-After"] = str(int(err.retry_after) if float(err.retry_after).is_integer()
                                          else err.retry_after)
@@ -301,6 +342,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             if sim.faults.latency_ms > 0:
                 time.sleep(sim.faults.latency_ms / 1000.0)
             if openai:
+                if method != "POST":
+                    raise _method_not_allowed(method, path, ["POST"])
                 self._inference(path, body)
                 return
             self._control_plane(method, path, query, body)
@@ -334,6 +377,10 @@ class RequestHandler(BaseHTTPRequestHandler):
                 route = (match, handler, public)
                 break
         if route is None and not list_accounts:
+            allowed = sorted({m for m, pattern, _, _ in ROUTES if pattern.match(path)}
+                             | ({"GET"} if path == "/v1/accounts" else set()))
+            if allowed:
+                raise _method_not_allowed(method, path, allowed)
             raise not_found(f"no route for {method} {path}")
         if route is not None:
             match, handler, public = route
@@ -402,5 +449,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._status = 200
 
 
+def _method_not_allowed(method: str, path: str, allowed: list[str]) -> ApiError:
+    """grpc-gateway's routing error for a known path: HTTP 405 carrying UNIMPLEMENTED (12)."""
+    return ApiError("UNIMPLEMENTED", f"method {method} is not allowed on {path}", status=405,
+                    headers={"Allow": ", ".join(allowed)})
+
+
 def _truthy(values: list[str] | None) -> bool:
-    return bool(values) and values[0].lower() in ("true", "1")
+    return bool(values) and values[0] in TRUE_WORDS

@@ -32,6 +32,7 @@ from .wire import (
     ApiError,
     bool_param,
     camel,
+    check_range,
     first,
     fmt_duration,
     invalid,
@@ -253,16 +254,17 @@ def _leaf_paths(body: dict[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
-def _as_int(value: Any, field_name: str) -> int:
-    # protojson accepts int32 as a JSON number or a decimal string.
+def _as_int(value: Any, field_name: str, fmt: str = "int32") -> int:
+    # protojson accepts int32 as a JSON number or a decimal string, and refuses one that overflows
+    # the field's format (every integer a deployment request carries is int32 in the OpenAPI).
     if isinstance(value, bool):
         raise invalid(f"invalid value for {field_name}: {value!r}")
     if isinstance(value, int):
-        return value
+        return check_range(value, field_name, fmt)
     if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
-        return int(value)
+        return check_range(int(value), field_name, fmt)
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value):
+        return check_range(int(value), field_name, fmt)
     raise invalid(f"invalid value for {field_name}: {value!r}")
 
 
@@ -799,6 +801,50 @@ class SimState:
             spec["enableAddons"] = True
         spec["deploymentShape"] = shape.version_name
 
+    # --- deployments: GPU quota ----------------------------------------------------------------
+
+    @staticmethod
+    def _gpus(d: Deployment) -> int:
+        """The GPUs a deployment holds against its type's quota: its ceiling (max replicas, or a
+        manual scale above it) times GPUs per replica."""
+        return max(d.max, d.desired) * int(d.spec["acceleratorCount"])
+
+    def _check_quota(self, dep_id: str, spec: dict[str, Any], replicas: int, verb: str,
+                     held: Deployment | None = None) -> None:
+        """429 RESOURCE_EXHAUSTED when ``replicas`` × ``spec``'s GPUs per replica, plus what the
+        account's other live deployments hold of that type, exceed the type's quota (contract §3).
+
+        # assumption: usage counts every deployment not DELETING/DELETED at its ceiling; a change
+        # that does not grow a deployment's own footprint is never refused, so a deployment that is
+        # already over (a lowered quota) can still be shrunk or edited.
+        """
+        accelerator, per_replica = spec["acceleratorType"], int(spec["acceleratorCount"])
+        quota = self.config.quota_for(accelerator)
+        if quota is None:
+            return
+        asked = replicas * per_replica
+        if asked == 0:
+            return  # holding nothing is never over a quota
+        if held is not None and held.state not in (DELETING, DELETED) \
+                and held.spec["acceleratorType"] == accelerator and asked <= self._gpus(held):
+            return
+        in_use = sum(self._gpus(d) for d in self.deployments.values()
+                     if d.id != dep_id and d.state not in (DELETING, DELETED)
+                     and d.spec["acceleratorType"] == accelerator)
+        if in_use + asked <= quota:
+            return
+        quota_id = f"gpu_quota/{accelerator}"
+        message = (f"quota exceeded for {quota_id}: this account's quota is {quota} x {accelerator} "
+                   f"and {in_use} are in use; the {verb} of {self._dep_name(dep_id)} asks for {asked} "
+                   f"({replicas} replica{'' if replicas == 1 else 's'} x {per_replica})")
+        info = {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "GPU_QUOTA_EXCEEDED",
+                "domain": "fireworks.ai",
+                "metadata": {"quota": quota_id, "acceleratorType": accelerator, "limit": str(quota),
+                             "inUse": str(in_use), "requested": str(asked), "replicas": str(replicas),
+                             "acceleratorsPerReplica": str(per_replica)}}
+        # Waiting does not free quota: tell SDKs not to retry (contract §3, x-should-retry).
+        raise ApiError("RESOURCE_EXHAUSTED", message, details=[info], headers={"x-should-retry": "false"})
+
     # --- deployments: changes ------------------------------------------------------------------
 
     def create_deployment(self, body: dict[str, Any], query: dict[str, list[str]], now: float) -> dict[str, Any]:
@@ -833,6 +879,7 @@ class SimState:
         d = Deployment(dep_id, self.seq, spec, now, now, ready_at=now + self.config.create_seconds,
                        idle_since=now, anchor=now, high_load_until=now)
         d.desired = self._initial_replicas(spec)
+        self._check_quota(dep_id, spec, max(d.max, d.desired), "create")
         if validate_only:
             return self.deployment_wire(d, validate_only=True)
         self.deployments[dep_id] = d
@@ -846,6 +893,7 @@ class SimState:
                           now: float) -> dict[str, Any]:
         """PATCH deployments/{id}, honouring updateMask (snake_case or camelCase paths)."""
         d = self._live(dep_id)
+        skip_shape = bool_param(query, "skipShapeValidation")
         if d.state in (DELETING, DELETED):
             raise precondition(f"deployment {d.name} is {d.state}; undelete it first")
         mask = first(query, "updateMask") or first(query, "update_mask")
@@ -864,8 +912,10 @@ class SimState:
             if top in OUTPUT_ONLY:
                 continue  # output-only fields in a PATCH are ignored (contract §2.1)
             if top not in DEFAULT_SPEC:
-                # assumption: an unknown mask path (or body key without a mask) is 400.
-                raise invalid(f"unknown field in update: {path!r}")
+                if mask is None:
+                    continue  # an unknown body key is ignored, as on create (contract §0)
+                # assumption: an updateMask path naming no field is a bad mask (400, AIP-161).
+                raise invalid(f"unknown field in update_mask: {path!r}")
             present, value = _get_path(body, path)
             if not present:
                 # A masked path missing from the body is cleared to its default (AIP-134).
@@ -882,7 +932,7 @@ class SimState:
             # A new shape brings its own accelerator settings; a full-object PATCH still carries
             # the old ones, so they are overwritten rather than reported as conflicts.
             self._apply_shape(new, set(), creating=False,
-                              skip_validation=bool_param(query, "skipShapeValidation"))
+                              skip_validation=skip_shape)
         else:
             for key in ("acceleratorType", "acceleratorCount", "precision"):
                 if new[key] != d.spec[key]:
@@ -890,6 +940,7 @@ class SimState:
                                   "change deployment_shape or clear it")
         if new["placement"] != d.spec["placement"]:
             raise precondition("placement cannot be changed in place; create a new deployment")
+        self._check_quota(d.id, new, int(new["maxReplicaCount"]), "update", held=d)
         old = d.spec
         d.spec = new
         d.update_time = now
@@ -933,6 +984,7 @@ class SimState:
             raise invalid("replica_count must be non-negative")
         if d.state in (DELETING, DELETED):
             raise precondition(f"deployment {d.name} is {d.state}")
+        self._check_quota(d.id, d.spec, max(d.max, n), "scale", held=d)
         d.update_time = now
         d.idle_since = max(d.idle_since, now)
         d.high_load_until = max(d.high_load_until, now)
@@ -975,6 +1027,7 @@ class SimState:
         d = self._live(dep_id)
         if d.state not in (DELETING, DELETED):
             raise precondition(f"deployment {d.name} is not deleted")
+        self._check_quota(d.id, d.spec, max(d.max, self._initial_replicas(d.spec)), "undelete")
         d.state, d.status_message = CREATING, ""
         d.ready_at = now + self.config.create_seconds
         d.deleted_at = d.deleting_until = d.purge_time = None
@@ -1029,8 +1082,10 @@ class SimState:
         self.deployed_models[dm_id] = dm
         return dm
 
-    def load_model(self, body: dict[str, Any], now: float) -> dict[str, Any]:
+    def load_model(self, body: dict[str, Any], now: float,
+                   query: dict[str, list[str]] | None = None) -> dict[str, Any]:
         """POST deployedModels {model, deployment}: load a LoRA addon onto a deployment."""
+        bool_param(query or {}, "replaceMergedAddon")  # type-checked, otherwise no effect here
         model = body.get("model") or ""
         dep_name = body.get("deployment") or ""
         if not model:

@@ -44,18 +44,25 @@ CODE_FOR_HTTP = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSI
 class ApiError(Exception):
     """A control-plane error, rendered as ``{"code": <int>, "message": ..., "details": []}``."""
 
-    def __init__(self, code: str, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, code: str, message: str, *, retry_after: float | None = None,
+                 status: int | None = None, details: list[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        # grpc-gateway answers some routing errors with a status of their own (405 carries
+        # UNIMPLEMENTED); everything else uses the code's mapping from contract §3.
+        self.status = status
+        self.details = details or []
+        self.headers = headers or {}
 
     @property
     def http_status(self) -> int:
-        return GRPC_CODES[self.code][1]
+        return self.status or GRPC_CODES[self.code][1]
 
     def body(self) -> dict[str, Any]:
-        return {"code": GRPC_CODES[self.code][0], "message": self.message, "details": []}
+        return {"code": GRPC_CODES[self.code][0], "message": self.message, "details": list(self.details)}
 
 
 def invalid(message: str) -> ApiError:
@@ -164,6 +171,21 @@ def paginate(items: list[Any], key: str, query: dict[str, list[str]], params: di
     return {key: page, "nextPageToken": nxt, "totalSize": len(items)}
 
 
+# --- integers ----------------------------------------------------------------------------------
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def check_range(value: int, name: str, fmt: str = "int32") -> int:
+    """``value`` when it fits the OpenAPI ``format`` (int32/int64); 400 INVALID_ARGUMENT otherwise,
+    as protojson refuses a number that overflows its field."""
+    lo, hi = (INT64_MIN, INT64_MAX) if fmt == "int64" else (INT32_MIN, INT32_MAX)
+    if not lo <= value <= hi:
+        raise invalid(f"invalid value for {name}: {value} is out of range for {fmt}")
+    return value
+
+
 # --- query parameters --------------------------------------------------------------------------
 
 def first(query: dict[str, list[str]], name: str, default: str | None = None) -> str | None:
@@ -171,22 +193,25 @@ def first(query: dict[str, list[str]], name: str, default: str | None = None) ->
     return values[0] if values else default
 
 
+# grpc-gateway parses a bool query parameter with Go's strconv.ParseBool: exactly these spellings.
+TRUE_WORDS = frozenset({"true", "True", "TRUE", "t", "T", "1"})
+FALSE_WORDS = frozenset({"false", "False", "FALSE", "f", "F", "0"})
+
+
 def bool_param(query: dict[str, list[str]], name: str) -> bool:
+    """A bool query parameter; absent (or empty) is false, a spelling ParseBool refuses is 400."""
+    for value in query.get(name) or []:
+        if value not in TRUE_WORDS | FALSE_WORDS | {""}:
+            raise invalid(f"invalid value for boolean parameter {name}: {value!r}; expected true or false")
     value = first(query, name)
-    if value is None or value == "":
-        return False
-    if value.lower() in ("true", "1"):
-        return True
-    if value.lower() in ("false", "0"):
-        return False
-    raise invalid(f"invalid value for boolean parameter {name}: {value!r}")
+    return value in TRUE_WORDS
 
 
-def int_param(query: dict[str, list[str]], name: str, default: int) -> int:
+def int_param(query: dict[str, list[str]], name: str, default: int, fmt: str = "int32") -> int:
+    """An integer query parameter (decimal, within its OpenAPI format); 400 otherwise."""
     value = first(query, name)
     if value is None or value == "":
         return default
-    try:
-        return int(value)
-    except ValueError:
-        raise invalid(f"invalid value for integer parameter {name}: {value!r}") from None
+    if not re.fullmatch(r"[-+]?[0-9]+", value):
+        raise invalid(f"invalid value for integer parameter {name}: {value!r}")
+    return check_range(int(value), name, fmt)
