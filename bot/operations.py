@@ -58,13 +58,16 @@ class Planned:
     shape: str | None
 
 
-def new_deployment_id(base_model: str) -> str:
-    """A readable id the bot chooses, so a retried create is recognisable as ours."""
+def deployment_id_stem(base_model: str) -> str:
+    """The readable start of an id fwbot chooses: the model's short name, made a valid id."""
     stem = short_model(base_model).lower()
     stem = "".join(c if c.isalnum() else "-" for c in stem).strip("-")[:48].strip("-") or "dep"
-    if not stem[0].isalpha():
-        stem = "d-" + stem
-    return f"{stem}-{secrets.token_hex(3)}"
+    return stem if stem[0].isalpha() else "d-" + stem
+
+
+def new_deployment_id(base_model: str) -> str:
+    """A readable id the bot chooses, so a retried create is recognisable as ours."""
+    return f"{deployment_id_stem(base_model)}-{secrets.token_hex(3)}"
 
 
 class Operations:

@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import PlainTextObject
 from bot.durations import DurationError, parse_go_duration
 from bot.fireworks import AlreadyExists, FireworksError
 from bot.names import ACCELERATOR_TYPES, accelerator_label, short_model
-from bot.operations import DEFAULT_ACCELERATOR, Actor, Operations, Planned, UserError
+from bot.operations import DEFAULT_ACCELERATOR, Actor, Operations, Planned, UserError, deployment_id_stem
 from bot.pricing import format_usd, price_per_gpu_hour, worst_case_usd_per_hour
 from bot.services import Services
 from bot.spec import DeploymentSpec, SpecError, spec_error_of
@@ -90,11 +90,7 @@ def form_key(view: dict) -> str | None:
 def form_deployment_id(base_model: str, key: str) -> str:
     """The deployment id a form creates when it does not name one: readable (the model) and fixed
     for the form (a digest of its key), so two submissions of it cannot create two deployments."""
-    stem = short_model(base_model).lower()
-    stem = "".join(c if c.isalnum() else "-" for c in stem).strip("-")[:48].strip("-") or "dep"
-    if not stem[0].isalpha():
-        stem = "d-" + stem
-    return f"{stem}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
+    return f"{deployment_id_stem(base_model)}-{hashlib.sha256(key.encode()).hexdigest()[:6]}"
 
 
 class FormClaims:
