@@ -69,8 +69,8 @@ def outside() -> tuple[dict, Any]:
 
 
 def fwbot(fireworks_url: str, slack_api: str) -> tuple[dict, Any]:
-    from bot.app import create_bot, settle_heap
-    from bot.config import Settings
+    from bot.app.wiring import create_bot, settle_heap
+    from bot.core.settings import Settings
 
     db = Path(tempfile.mkdtemp(prefix="fwbot-bench-")) / "fwbot.db"
     settings = Settings(_env_file=None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -84,7 +84,7 @@ def fwbot(fireworks_url: str, slack_api: str) -> tuple[dict, Any]:
     def drain(msg: dict) -> dict:
         # The work after the acks (listings, creates, posts) finishes before the next app is
         # timed, so it never competes with that app for the CPUs.
-        return {"drained": bot.services.wait_work_done(float(msg.get("timeout", 300)))}
+        return {"drained": bot.services.container.wait_work_done(float(msg.get("timeout", 300)))}
 
     return {"url": url}, {"drain": drain}
 
@@ -92,8 +92,8 @@ def fwbot(fireworks_url: str, slack_api: str) -> tuple[dict, Any]:
 def bare(slack_api: str) -> tuple[dict, Any]:
     from slack_bolt import App
 
-    from bot.app import BotHTTPServer, Metrics
-    from bot.slack import make_web_client
+    from bot.adapters.slack import make_web_client
+    from bot.app.wiring import BotHTTPServer, Metrics
 
     app = App(client=make_web_client(BOT_TOKEN, slack_api), signing_secret=SIGNING_SECRET,
               raise_error_for_unhandled_request=False)

@@ -307,7 +307,7 @@ def startup(table: Table, quick: bool, idle_kb: int) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "FIREWORKS_", "FWBOT_"))}
     env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=ws.api_url,
                FWBOT_DB=f"{tmp}/fwbot.db", PORT=str(port), FWBOT_HOST="127.0.0.1", FWBOT_LOG_LEVEL="WARNING")
-    proc = subprocess.Popen([PY, "-m", "bot.cli", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([PY, "-m", "bot.app.cli", "run"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         took = wait_healthy(f"http://127.0.0.1:{port}/healthz", proc)

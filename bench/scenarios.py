@@ -17,16 +17,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # The measured processes and the idle baseline import the same modules up front, so the
 # baseline's RSS is the interpreter plus fwbot's imports and nothing else.
-import bot.costs  # noqa: E402, F401
-import bot.lifecycle  # noqa: E402, F401
-import bot.reconcile  # noqa: E402, F401
+import bot.core.costs  # noqa: E402, F401
+import bot.core.lifecycle  # noqa: E402, F401
+import bot.services.tracking  # noqa: E402, F401
 from bench.fleet import BOT_TOKEN, SIGNING_SECRET, T0, USERS, fleet  # noqa: E402
-from bot.app import Metrics, build_outbox  # noqa: E402
-from bot.clock import FakeClock  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.fireworks import FireworksGateway  # noqa: E402
-from bot.services import Services  # noqa: E402
-from bot.slack import ChannelPacer, Poster, make_web_client  # noqa: E402
+from bot.adapters.fireworks import FireworksGateway  # noqa: E402
+from bot.adapters.metrics import Metrics
+from bot.adapters.slack import ChannelPacer, Poster, make_web_client  # noqa: E402
+from bot.app.wiring import build_outbox  # noqa: E402
+from bot.core.clock import FakeClock  # noqa: E402
+from bot.core.settings import Settings  # noqa: E402
+from bot.services.container import Services  # noqa: E402
 from storage.db import Database, iso  # noqa: E402
 from storage.store import Store  # noqa: E402
 
@@ -70,7 +71,7 @@ def idle(_: dict) -> dict:
 def sweep_prep(args: dict) -> dict:
     """Untimed: the bot already knows the account and its traffic (a sweep ran before), then some
     news happens."""
-    from bot.reconcile import sync
+    from bot.services.tracking import sync
     from bot.ui.kit import Message
 
     services = services_for(args["db"], args["fireworks"], args["slack_api"], T0)
@@ -90,7 +91,7 @@ def sweep_prep(args: dict) -> dict:
     first = sync(services)
     first_s = time.perf_counter() - started
     # A running bot has scraped the metrics and swept the timers before, too.
-    from bot.sweep import LifecycleEngine, TrafficScraper
+    from bot.services.lifecycle import LifecycleEngine, TrafficScraper
 
     scraper = TrafficScraper(services)
     scraper.scrape()
@@ -103,9 +104,9 @@ def sweep_prep(args: dict) -> dict:
 
 def sweep(args: dict) -> dict:
     """Timed: one reconcile pass, one metrics scrape and one lifecycle sweep, the bot's own jobs."""
-    from bot.app import settle_heap
-    from bot.reconcile import sync
-    from bot.sweep import LifecycleEngine, TrafficScraper
+    from bot.app.wiring import settle_heap
+    from bot.services.lifecycle import LifecycleEngine, TrafficScraper
+    from bot.services.tracking import sync
 
     now = T0 + timedelta(seconds=60)
     services = services_for(args["db"], args["fireworks"], args["slack_api"], now)
@@ -207,8 +208,8 @@ def summary_floor(args: dict) -> dict:
 
 def timed_summary(args: dict) -> dict:
     """The month-to-date cost summary by owner, from the stored history: the timed part."""
-    from bot import costs
-    from bot.cost_data import costs_between, deployment_meta
+    from bot.core import costs
+    from bot.services.costs import costs_between, deployment_meta
 
     services = services_for(args["db"], None, None, T0)
     store = services.store

@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.fleet import BOT_TOKEN, CHANNELS, SIGNING_SECRET, T0, USERS, fleet  # noqa: E402
-from bot.clock import FakeClock  # noqa: E402
+from bot.core.clock import FakeClock  # noqa: E402
 from sims.fireworks import FireworksSimulator, SimConfig  # noqa: E402
 from sims.fireworks.state import SimState  # noqa: E402
 from sims.slack import SlackWorkspace  # noqa: E402

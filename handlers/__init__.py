@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.services import Services
+from bot.services.container import Services
+from handlers import actions, approvals, commands, costs, errors, home, lifecycle, replies, views
 
 
 def register(app: App, services: Services, metrics) -> None:
-    from handlers import actions, approvals, commands, costs, errors, home, lifecycle, replies, views
-
     errors.register(app, services)
     replies.install(app, services)
     commands.register(app, services, metrics)

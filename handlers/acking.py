@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.services import Services
+from bot.services.container import Services
 from storage.db import database_problem
 
 log = logging.getLogger("fwbot.handlers")

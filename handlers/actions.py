@@ -6,24 +6,23 @@ import json
 import logging
 import re
 import threading
-from dataclasses import dataclass
-from typing import Any
 
 from slack_bolt import App
 
-from bot import spec as cmds
-from bot.fireworks import FireworksError, NotFound
-from bot.names import resource_id_problem
-from bot.operations import Actor, Operations, UserError
-from bot.pricing import deployment_worst_case
-from bot.services import Services
+from bot.adapters.fireworks import FireworksError, NotFound
+from bot.core import requests as cmds
+from bot.core.names import resource_id_problem
+from bot.services.approvals import ask_to_delete, may_delete_now
+from bot.services.changes import announce_in_thread, check_scale
+from bot.services.commands import do_get
+from bot.services.container import Services
+from bot.services.context import Context, reply
+from bot.services.deployments import Actor, Operations, UserError
+from bot.services.tracking import ensure_tracking, refresh_tracking
 from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui.kit import Message
 from handlers.acking import acked_first
-from handlers.approvals_gate import ask_to_delete, may_delete_now
-from handlers.commands import Context, announce_in_thread, do_get, reply
-from storage.store import DeploymentRecord
 
 log = logging.getLogger("fwbot.actions")
 
@@ -64,45 +63,6 @@ class DeleteOnce:
         if wire.get("state") in ("DELETED", "DELETING") and not hard:
             return f"`{deployment_id}` is already deleted; nothing was changed."
         return None
-
-
-@dataclass(frozen=True)
-class ScaleCheck:
-    """A scale that passed :func:`check_scale`: the deployment as read just now and its worst case."""
-
-    record: DeploymentRecord | None
-    current: dict
-    usd: float | None
-
-
-def check_scale(ctx: Context, deployment_id: Any, replicas: Any) -> ScaleCheck:
-    """Everything checked before a deployment is scaled, by ``/fw scale`` and by the confirm_scale
-    button alike (a button's value may be forged or out of date): a replica count, a deployment id
-    fwbot could have written, who may change it, the deployment as it is now, and its min..max
-    range. Raises :class:`UserError` with a message for the person; nothing is changed."""
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
-        raise UserError(f"`{kit.escape(kit.clip(str(replicas), 40))}` is not a replica count (a whole number, "
-                        "0 or more); nothing was changed.")
-    problem = (resource_id_problem(deployment_id, "deployment id") if isinstance(deployment_id, str)
-               else "that is not a deployment id")
-    if problem:
-        raise UserError(kit.escape(kit.clip(problem, 300)) + "; nothing was changed.")
-    record = ctx.ops.authorize_change(ctx.actor, deployment_id)
-    try:
-        current = ctx.services.gateway.get_deployment(deployment_id)
-    except NotFound:
-        raise UserError(f"there is no deployment `{deployment_id}`; nothing was changed.") from None
-    if current.get("state") in ("DELETED", "DELETING"):
-        raise UserError(f"`{deployment_id}` is deleted; `/fw undelete {deployment_id}` first. Nothing was changed.")
-    lo = int(current.get("minReplicaCount") or 0)
-    raw_hi = current.get("maxReplicaCount")
-    hi = int(raw_hi) if raw_hi is not None else max(lo, 1)  # the API's default max
-    if not lo <= replicas <= hi:
-        raise UserError(
-            f"{kit.counted(replicas, 'replica')} is outside `{deployment_id}`'s range (min {lo}, max {hi}); "
-            f"change the range with `/fw update {deployment_id} --min-replica-count/--max-replica-count`."
-        )
-    return ScaleCheck(record, current, deployment_worst_case(current, ctx.services.prices))
 
 
 def _bad_id(deployment_id: str) -> Message | None:
@@ -250,17 +210,6 @@ def register(app: App, services: Services, metrics) -> None:
     @deployment_button(re.compile(r"^adopt_listed_\d+$"))
     def adopt_listed(ctx: Context, dep_id: str, body: dict) -> Message | None:
         """Adopt one deployment from a list of many: it gets a tracking message of its own."""
-        from bot.reconcile import ensure_tracking
-
         record = ensure_tracking(services, ops.adopt(ctx.actor, dep_id))
         return ui.plain(f":raised_hands: You now own `{dep_id}`; fwbot tracks it in "
                         f"{kit.channel_link(record.channel)}.", simulated=services.simulated)
-
-
-def refresh_tracking(services: Services, deployment_id: str) -> None:
-    """Re-render a deployment's tracking message from what the store knows now."""
-    from bot.reconcile import render_tracking
-
-    record = services.store.deployment(deployment_id)
-    if record and record.channel and record.thread_ts:
-        services.poster.update(record.channel, record.thread_ts, render_tracking(services, record))

@@ -12,7 +12,8 @@ import logging
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
-from bot.approvals import (
+from bot.adapters.outbox import Target
+from bot.core.approvals import (
     APPROVED,
     CANCELLED,
     PENDING,
@@ -21,12 +22,11 @@ from bot.approvals import (
     click_outcome,
     decision_refusal,
 )
-from bot.outbox import Target
-from bot.services import Services
+from bot.services.approvals import audit, carry_out, directory_for, report
+from bot.services.container import Services
 from bot.ui import approvals as ui
 from bot.ui.kit import Message
 from handlers.acking import acked_first
-from handlers.approvals_gate import audit, carry_out, directory_for, report
 from storage.store import ApprovalRecord, new_token
 
 log = logging.getLogger("fwbot.approvals")

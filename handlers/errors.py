@@ -8,7 +8,8 @@ import re
 from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 
-from bot.services import Services
+from bot.services.container import Services
+from bot.ui.kit import MESSAGE_TEXT_MAX, Message, clip, section
 from handlers.acking import acked_first, tell_internal_error
 
 log = logging.getLogger("fwbot.handlers")
@@ -22,8 +23,6 @@ class DirectAnswer:
         self.services, self.user, self.channel = services, user, channel
 
     def __call__(self, text: str = "", blocks: list | None = None, **_ignored) -> None:
-        from bot.ui.kit import MESSAGE_TEXT_MAX, clip, section
-
         if not (text or blocks):
             return  # e.g. delete_original: nothing to delete without a response_url, nothing to say
         payload = {"text": clip(text or "fwbot", MESSAGE_TEXT_MAX), "blocks": blocks or [section(text).to_dict()]}
@@ -89,6 +88,4 @@ def register_fallbacks(app: App, services: Services) -> None:
 
 
 def _tell(services: Services, user: str, text: str) -> None:
-    from bot.ui.kit import Message, section
-
     services.poster.tell(user, Message(text=text, blocks=[section(text)]))

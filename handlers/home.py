@@ -6,10 +6,10 @@ import logging
 
 from slack_bolt import App
 
-from bot.fireworks import FireworksError
-from bot.operations import Actor, UserError
-from bot.services import Services
-from bot.sweep import LifecycleEngine
+from bot.adapters.fireworks import FireworksError
+from bot.services.container import Services
+from bot.services.deployments import Actor, UserError
+from bot.services.lifecycle import LifecycleEngine, engine_for
 from bot.ui import kit
 from bot.ui.deployments import plain
 from bot.ui.home import render_home
@@ -32,7 +32,7 @@ def publish_home(engine: LifecycleEngine, client, user: str, notice: str | None 
 
 
 def register(app: App, services: Services) -> None:
-    engine = LifecycleEngine(services)
+    engine = engine_for(services)
 
     @app.event("app_home_opened")
     @acked_first(services)

@@ -16,20 +16,20 @@ from typing import Any
 
 from slack_bolt import App
 
-from bot import spec as cmds
-from bot.fireworks import FireworksError
-from bot.lifecycle import GONE_STATES, deletion_from_audit, stale_reason
-from bot.operations import Actor, UserError
-from bot.reconcile import deletion_key, deletion_message
-from bot.services import Services
-from bot.sweep import SNOOZE_S, LifecycleEngine
+from bot.adapters.fireworks import FireworksError
+from bot.core.lifecycle import GONE_STATES, deletion_from_audit, stale_reason
+from bot.services.approvals import ask_to_delete, may_delete_now
+from bot.services.commands import kept_warm_message
+from bot.services.container import Services
+from bot.services.context import Context, reply
+from bot.services.deployments import Actor, UserError
+from bot.services.lifecycle import SNOOZE_S, engine_for
+from bot.services.tracking import deletion_key, deletion_message
 from bot.ui import deployments as dui
 from bot.ui import kit
 from bot.ui import lifecycle as ui
 from bot.ui.kit import Message
 from handlers.acking import acked_first, then
-from handlers.approvals_gate import ask_to_delete, may_delete_now
-from handlers.commands import VERBS, Context, reply
 from storage.store import DeploymentRecord, WarningRow
 
 log = logging.getLogger("fwbot.lifecycle")
@@ -66,27 +66,9 @@ def actor_of(services: Services, body: dict) -> Actor:
     return Actor(user, channel, services.is_admin(user))
 
 
-def do_keep(engine: LifecycleEngine, ctx: Context, cmd: cmds.KeepCommand) -> Message:
-    """``/fw keep <id> [D]``: keep it warm and postpone fwbot's own actions for D."""
-    result = engine.keep_warm(ctx.actor, cmd.deployment_id, cmd.duration_s, dry_run=cmd.dry_run)
-    message = kept_warm_message(engine, ctx.actor.user_id, result)
-    if result.extended and not result.dry_run:
-        engine.note_in_thread(engine.s.store.deployment(cmd.deployment_id), message)
-    return message
-
-
-def kept_warm_message(engine: LifecycleEngine, user: str, result) -> Message:
-    return ui.render_kept_warm(
-        result.deployment_id, result.until, actor=user, tz=engine.directory.tz(user), now=engine.s.clock.now(),
-        raised_from=result.raised_from, usd_per_hour=result.usd_per_hour, extended=result.extended,
-        dry_run=result.dry_run, simulated=engine.s.simulated,
-    )
-
-
 def register(app: App, services: Services, metrics) -> None:
-    engine = LifecycleEngine(services)
+    engine = engine_for(services)
     store, ops = services.store, engine.ops
-    VERBS["keep"] = lambda ctx, cmd: do_keep(engine, ctx, cmd)
 
     def problem(respond, e: Exception) -> None:
         prefix = "Fireworks says: " if isinstance(e, FireworksError) else ""

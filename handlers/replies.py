@@ -18,7 +18,7 @@ from typing import Any
 from slack_bolt import App
 from slack_sdk.webhook import WebhookClient
 
-from bot.services import Services
+from bot.services.container import Services
 from bot.ui.kit import MESSAGE_TEXT_MAX, clip, section
 
 log = logging.getLogger("fwbot.replies")

@@ -18,16 +18,25 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import PlainTextObject
 
-from bot.durations import DurationError, parse_go_duration
-from bot.fireworks import AlreadyExists, FireworksError
-from bot.names import ACCELERATOR_TYPES, accelerator_label, short_model
-from bot.operations import DEFAULT_ACCELERATOR, Actor, Operations, Planned, UserError, deployment_id_stem
-from bot.pricing import format_usd, price_per_gpu_hour, worst_case_usd_per_hour
-from bot.services import Services
-from bot.spec import DeploymentSpec, SpecError, spec_error_of
+from bot.adapters.fireworks import AlreadyExists, FireworksError
+from bot.core.durations import DurationError, parse_go_duration
+from bot.core.names import ACCELERATOR_TYPES, accelerator_label, short_model
+from bot.core.pricing import format_usd, price_per_gpu_hour, worst_case_usd_per_hour
+from bot.core.requests import DeploymentSpec, SpecError, spec_error_of
+from bot.services.approvals import needs_approval, request_approval
+from bot.services.changes import execute_deploy
+from bot.services.container import Services
+from bot.services.context import Context, reply
+from bot.services.deployments import (
+    DEFAULT_ACCELERATOR,
+    Actor,
+    Operations,
+    Planned,
+    UserError,
+    deployment_id_stem,
+)
 from bot.ui import kit
 from handlers.acking import acked_first, then
-from handlers.commands import Context, execute_deploy, reply
 
 log = logging.getLogger("fwbot.views")
 
@@ -560,8 +569,6 @@ def register(app: App, services: Services, metrics) -> None:
                                     f"created (`/fw get {planned.deployment_id}`).") from None
                 raise UserError(f"a deployment `{planned.deployment_id}` exists already; choose another "
                                 "deployment id.") from None
-            from handlers.approvals_gate import needs_approval, request_approval
-
             reason = needs_approval(services, planned=planned)
             creating = True
             message = (request_approval(ctx, kind="deploy", planned=planned, reason=reason) if reason

@@ -15,9 +15,9 @@ from typing import Any
 
 import fireworks
 
-from bot.app import Bot, create_bot
-from bot.clock import Clock
-from bot.config import Settings
+from bot.app.wiring import Bot, create_bot
+from bot.core.clock import Clock
+from bot.core.settings import Settings
 from sims.fireworks import FireworksSimulator, SimConfig
 from sims.slack import SlackWorkspace
 
@@ -64,7 +64,7 @@ class Stack:
         return self.ws.slash_command(user=user, channel=channel, text=text)
 
     def sync(self):
-        from bot.reconcile import sync
+        from bot.services.tracking import sync
 
         return sync(self.services)
 

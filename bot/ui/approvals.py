@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from bot.approvals import APPROVED, CANCELLED, EXPIRED, PENDING, REJECTED, ClickOutcome, is_usergroup
-from bot.pricing import format_usd, usd_per_day
+from bot.core.approvals import APPROVED, CANCELLED, EXPIRED, PENDING, REJECTED, ClickOutcome, is_usergroup
+from bot.core.pricing import format_usd, usd_per_day
 from bot.ui import kit
 from bot.ui.kit import Message
 from storage.store import ApprovalRecord

@@ -25,10 +25,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bot.approvals import PENDING
-from bot.names import short_model
-from bot.pricing import format_usd
-from bot.spec import (  # _WIRE, _show: the labels and formatting `/fw update` shows a change with
+from bot.core.approvals import PENDING
+from bot.core.names import short_model
+from bot.core.pricing import format_usd
+from bot.core.requests import (  # _WIRE, _show: the labels and formatting `/fw update` shows a change with
     _WIRE,
     DeploymentChange,
     _show,

@@ -1,6 +1,6 @@
 """Block Kit for money after the fact: cost answers, channel summaries, owner digests, budgets.
 
-Everything is built through :mod:`bot.ui.kit`. Dollar figures come from :mod:`bot.costs`; a price
+Everything is built through :mod:`bot.ui.kit`. Dollar figures come from :mod:`bot.core.costs`; a price
 that is unknown is said to be unknown (with the setting that fixes it), never shown as $0.
 """
 
@@ -11,12 +11,12 @@ from datetime import date
 
 from slack_sdk.models.blocks import Block
 
-from bot.chart import Bar
-from bot.config import LIST_PRICES_AS_OF
-from bot.costs import Change, CostReport, DeploymentLine, GroupCost, OwnerDigest
-from bot.names import short_model
-from bot.pricing import UNKNOWN_PRICE_TEXT, format_gpu_time, format_usd
+from bot.core.costs import Change, CostReport, DeploymentLine, GroupCost, OwnerDigest
+from bot.core.names import short_model
+from bot.core.pricing import UNKNOWN_PRICE_TEXT, format_gpu_time, format_usd
+from bot.core.settings import LIST_PRICES_AS_OF
 from bot.ui import kit
+from bot.ui.chart import Bar
 from bot.ui.kit import Message
 
 SPARK_LEVELS = "▁▂▃▄▅▆▇█"
@@ -94,7 +94,7 @@ def _group_line(rank: int, group: GroupCost, by: str) -> str:
 
 
 def chart_bars(report: CostReport) -> list[Bar]:
-    """The report's days as bars for :func:`bot.chart.render_stacked_bars` (label: day of month)."""
+    """The report's days as bars for :func:`bot.ui.chart.render_stacked_bars` (label: day of month)."""
     return [Bar(str(d.day.day), d.serving_usd, d.idle_usd) for d in report.daily]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from bot.lifecycle import DeploymentLike, Timer
+from bot.core.lifecycle import DeploymentLike, Timer
 from bot.ui import kit
 from bot.ui.lifecycle import home_rows
 

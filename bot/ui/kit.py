@@ -32,6 +32,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot.core.durations import humanize
+
 MESSAGE_MAX_BLOCKS = 50
 VIEW_MAX_BLOCKS = 100
 SECTION_TEXT_MAX = 3000
@@ -72,7 +74,6 @@ def zone(name: str | None) -> ZoneInfo:
 
 def relative(when: datetime, now: datetime) -> str:
     """``in 2h5m``, ``3m ago``, ``now``."""
-    from bot.durations import humanize
 
     delta = (when - now).total_seconds()
     if abs(delta) < 1:

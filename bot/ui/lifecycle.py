@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk.models.blocks import Block
 
-from bot.durations import humanize
-from bot.lifecycle import (
+from bot.core.durations import humanize
+from bot.core.lifecycle import (
     ACTIVE_STATES,
     GONE_STATES,
     Deletion,
@@ -26,7 +26,7 @@ from bot.lifecycle import (
     current_usd_per_hour,
     floor_usd_per_hour,
 )
-from bot.pricing import format_usd
+from bot.core.pricing import format_usd
 from bot.ui import kit
 from bot.ui.deployments import STATE_EMOJI
 from bot.ui.kit import Message

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.harness import APPROVALS, start_stack
 
 APPROVAL_ENV = {

@@ -11,7 +11,7 @@ import json
 import threading
 import time
 
-from bot import approval_jobs
+from bot.jobs import approvals as approval_jobs
 from sims.slack import payloads
 from tests.harness import APPROVALS, CHANNEL, message_text
 
@@ -501,7 +501,7 @@ def test_a_request_that_cannot_be_posted_is_not_left_pending(stack):
 
 
 def test_the_sweep_is_one_of_the_schedulers_jobs(stack):
-    from bot.scheduler import all_jobs
+    from bot.jobs.scheduler import all_jobs
 
     jobs = {j.name: j for j in all_jobs(stack.services, stack.bot.metrics)}
     assert "approvals" in jobs and jobs["approvals"].run_at_start  # a restart finishes cut-short runs at once

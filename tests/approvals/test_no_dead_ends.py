@@ -13,9 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import approval_jobs, cost_jobs
-from bot.approvals import deciders_for
-from bot.clock import FakeClock
+from bot.core.approvals import deciders_for
+from bot.core.clock import FakeClock
+from bot.jobs import approvals as approval_jobs
+from bot.jobs import costs as cost_jobs
 from tests.approvals.test_approvals_e2e import (
     CHEAP,
     PRICEY,

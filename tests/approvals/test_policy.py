@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.approvals import (
+from bot.core.approvals import (
     ClickOutcome,
     approval_reason,
     button_binding_problem,

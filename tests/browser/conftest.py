@@ -46,7 +46,7 @@ def _browser_available() -> None:
 @pytest.fixture(scope="module")
 def dev(tmp_path_factory):
     """``fwbot dev`` as a newcomer gets it, on free ports and a fresh database."""
-    from bot.dev import start
+    from bot.app.dev import start
     from tests.harness import clean_env
 
     clean_env()

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bot import dev as dev_mode
-from bot.dev import DevStack
+from bot.app import dev as dev_mode
+from bot.app.dev import DevStack
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page

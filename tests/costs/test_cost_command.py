@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.harness import ALERTS, CHANNEL, start_stack
 
 MODEL = "llama-v3p1-8b-instruct"

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import cost_data
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.services import Services
+from bot.core.clock import FakeClock
+from bot.core.settings import Settings
+from bot.services import costs as cost_data
+from bot.services.container import Services
 from storage.db import Database
 from storage.store import Store
 

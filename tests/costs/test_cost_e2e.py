@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from bot import cost_data
-from bot.clock import FakeClock
-from bot.costs import local_midnight
+from bot.core.clock import FakeClock
+from bot.core.costs import local_midnight
+from bot.services import costs as cost_data
 from sims.fireworks.metrics import WINDOW
 from tests.harness import start_stack
 

@@ -1,7 +1,7 @@
 """Cached daily rollups: ``costs_between`` against the reference integration over every raw point.
 
 Real SQLite files; the history is written the way any writer would (the Store, or plain SQL
-from another connection), and the figures must equal :func:`bot.costs.integrate` over all the
+from another connection), and the figures must equal :func:`bot.core.costs.integrate` over all the
 stored points exactly, whether the days came from the cache or were integrated afresh.
 """
 
@@ -18,11 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import cost_data
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.costs import DayCost, Pricer, _day_cost, _figures, _split_day_cost, integrate, local_midnight
-from bot.services import Services
+from bot.core.clock import FakeClock
+from bot.core.costs import DayCost, Pricer, _day_cost, _figures, _split_day_cost, integrate, local_midnight
+from bot.core.settings import Settings
+from bot.services import costs as cost_data
+from bot.services.container import Services
 from storage.db import Database, iso
 from storage.store import Store
 

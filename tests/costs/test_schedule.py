@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.cost_jobs import (
+from bot.jobs.costs import (
     SummaryCron,
     digest_window,
     last_fire_at_or_before,
@@ -96,11 +96,11 @@ def test_digest_week_and_its_key():
 
 
 def test_the_scheduler_accepts_the_cost_jobs(tmp_path):
-    from bot.app import Metrics
-    from bot.clock import FakeClock
-    from bot.cost_jobs import jobs
-    from bot.scheduler import start_scheduler
-    from bot.services import Services
+    from bot.adapters.metrics import Metrics
+    from bot.core.clock import FakeClock
+    from bot.jobs.costs import jobs
+    from bot.jobs.scheduler import start_scheduler
+    from bot.services.container import Services
     from tests.harness import start_stack
 
     stack = start_stack(tmp_path, clock=FakeClock(), env={"FWBOT_TIMEZONE": "Europe/Berlin",

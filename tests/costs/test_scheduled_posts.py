@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import cost_jobs
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
+from bot.jobs import costs as cost_jobs
 from tests.harness import ALERTS, CHANNEL, message_text, start_stack
 
 MODEL = "llama-v3p1-8b-instruct"

@@ -6,8 +6,8 @@ import time
 
 import httpx
 
-from bot.app import create_bot
-from bot.config import Settings
+from bot.app.wiring import create_bot
+from bot.core.settings import Settings
 from sims.slack import SlackWorkspace
 from tests.harness import BOT_TOKEN, CHANNEL, SIGNING_SECRET, message_text, seed_workspace, start_stack
 

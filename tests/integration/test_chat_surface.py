@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.harness import ALERTS, CHANNEL, message_text, start_stack
 
 MODEL = "llama-v3p1-8b-instruct"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.fireworks import AlreadyExists, FireworksError, FireworksGateway, NotFound, RateLimited
+from bot.adapters.fireworks import AlreadyExists, FireworksError, FireworksGateway, NotFound, RateLimited
 from sims.fireworks import FireworksSimulator, SimConfig
 
 MODEL = "accounts/fireworks/models/llama-v3p1-8b-instruct"

@@ -16,14 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot import cost_jobs
-from bot.clock import FakeClock
-from bot.costs import DeploymentCost, owner_digest
-from bot.grammar import UsageError, help_text, parse
-from bot.names import closest_models
-from bot.pricing import format_gpu_time
-from bot.spec import DeployCommand, DeploymentChange, ParsedCommand
-from bot.sweep import LifecycleEngine
+from bot.core.clock import FakeClock
+from bot.core.costs import DeploymentCost, owner_digest
+from bot.core.grammar import UsageError, help_text, parse
+from bot.core.names import closest_models
+from bot.core.pricing import format_gpu_time
+from bot.core.requests import DeployCommand, DeploymentChange, ParsedCommand
+from bot.jobs import costs as cost_jobs
+from bot.services.lifecycle import LifecycleEngine
 from bot.ui import kit
 from bot.ui.costs import digest_summary
 from bot.ui.deployments import latest_start, models_list, ready_line
@@ -287,7 +287,7 @@ def test_max_replica_count_zero_is_refused_on_deploy_and_update(stack, clock):
     assert "`/fw scale zero-1 0`" in answer
     assert stack.sdk().deployments.get("zero-1").max_replica_count == 1
     with pytest.raises(UsageError):
-        from bot.grammar import deploy_spec_from_form
+        from bot.core.grammar import deploy_spec_from_form
 
         deploy_spec_from_form(MODEL, {"max-replica-count": "0"})
     assert DeploymentChange(max_replica_count=0).problem_with({"minReplicaCount": 0, "maxReplicaCount": 2})

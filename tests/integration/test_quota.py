@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.harness import CHANNEL, message_text, start_stack
 
 MODEL = "llama-v3p1-8b-instruct"

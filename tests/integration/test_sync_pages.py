@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot import reconcile
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
+from bot.services import tracking as reconcile
 from bot.ui.kit import Message
 from tests.harness import CHANNEL, start_stack
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-import bot.services
+import bot.services.container
 import handlers.replies
 from sims.slack import SlackWorkspace, payloads
 from sims.slack.model import Delivery
@@ -128,7 +128,7 @@ def test_the_deploy_form_is_acked_before_slow_fireworks_and_a_second_submit_crea
         view, values = stack.open_deploy_form(MODEL)
         values = {**values, "acc_count": {"v": "1"}, "min": {"v": "0"}, "max": {"v": "1"}}
         slow_down(stack, CATALOG)
-        monkeypatch.setattr(bot.services, "CATALOG_TTL_S", 0.0)  # the 10-minute cache has run out
+        monkeypatch.setattr(bot.services.container, "CATALOG_TTL_S", 0.0)  # the 10-minute cache has run out
     first = stack.ws.submit_view("U_DEV", view.id, values=values)
     assert first.status == 200 and first.elapsed < 2.0 and not first.body.strip(), first
     created = stack.ws.wait_for(lambda: deployment_ids(stack) or None, timeout=15)
@@ -183,7 +183,7 @@ def test_identical_submissions_at_once_create_one_deployment(stack):
 def test_problems_only_fireworks_can_see_are_reported_after_the_ack(stack):
     view, values = stack.open_deploy_form(MODEL)
     slow_down(stack, CATALOG, 0.2)
-    bot.services.CATALOG_TTL_S, ttl = 0.0, bot.services.CATALOG_TTL_S
+    bot.services.container.CATALOG_TTL_S, ttl = 0.0, bot.services.container.CATALOG_TTL_S
     try:
         r = stack.ws.submit_view("U_DEV", view.id, values={
             **values, "model": {"v": pick("accounts/fireworks/models/no-such-model-v9")},
@@ -191,7 +191,7 @@ def test_problems_only_fireworks_can_see_are_reported_after_the_ack(stack):
         assert r.status == 200 and not r.body.strip()
         assert "no-such-model-v9" in told(stack, "Deploy failed")
     finally:
-        bot.services.CATALOG_TTL_S = ttl
+        bot.services.container.CATALOG_TTL_S = ttl
     assert deployment_ids(stack) == []
 
 
@@ -439,7 +439,7 @@ def test_without_the_channel_the_reply_goes_to_a_dm(stack, monkeypatch):
 
 def test_an_expired_response_url_of_the_stand_in_itself(tmp_path):
     """No patching: the stand-in's own 30-minute expiry answers 404 ``expired_url``."""
-    from bot.clock import FakeClock
+    from bot.core.clock import FakeClock
 
     clock = FakeClock()
     ws = SlackWorkspace(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN, clock=clock)

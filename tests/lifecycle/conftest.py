@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.sweep import LifecycleEngine, SweepReport, TrafficScraper
+from bot.core.clock import FakeClock
+from bot.services.lifecycle import LifecycleEngine, SweepReport, TrafficScraper
 from tests.harness import CHANNEL, Stack, message_text, start_stack
 
 MODEL = "llama-v3p1-8b-instruct"

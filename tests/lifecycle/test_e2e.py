@@ -27,11 +27,11 @@ TEAM = "C0TEAM2"
 
 
 class BotProcess:
-    """``python -m bot.cli run`` with its own log; knows the URL it printed."""
+    """``python -m bot.app.cli run`` with its own log; knows the URL it printed."""
 
     def __init__(self, env: dict[str, str], cwd: Path, log: Path) -> None:
         self._log = log.open("a")
-        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=cwd, env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.app.cli", "run"], cwd=cwd, env=env,
                                      stdout=subprocess.PIPE, stderr=self._log, text=True)
         lines: queue.Queue[str] = queue.Queue()
         threading.Thread(target=lambda: [lines.put(x) for x in self.proc.stdout], daemon=True).start()

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from bot.lifecycle import keep_warm_revert_key
-from bot.sweep import TrafficScraper
+from bot.core.lifecycle import keep_warm_revert_key
+from bot.services.lifecycle import TrafficScraper
 from tests.harness import ALERTS, CHANNEL, message_text
 from tests.lifecycle.conftest import action_ids, is_warning
 
@@ -580,7 +580,7 @@ def test_last_traffic_is_recorded_per_deployment(life):
 
 
 def test_metrics_interval_below_ten_seconds_is_refused():
-    from bot.config import Settings
+    from bot.core.settings import Settings
 
     with pytest.raises(ValueError, match="at least 10s"):
         Settings(_env_file=None, FWBOT_METRICS_INTERVAL="5s")

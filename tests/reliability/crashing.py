@@ -1,7 +1,7 @@
 """fwbot as a separate process that a test can SIGKILL and start again on the same SQLite file.
 
 The simulator and the Slack stand-in stay in the test process (they are the outside world and
-survive the bot's death); only ``python -m bot.cli run`` dies.
+survive the bot's death); only ``python -m bot.app.cli run`` dies.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class BotProcess:
     def start(self, timeout: float = 30.0) -> str:
         log = open(self.log_path, "a")  # noqa: SIM115 - handed to the child, closed after it exits
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run", "--host", "127.0.0.1", "--port", "0"],
+            [sys.executable, "-m", "bot.app.cli", "run", "--host", "127.0.0.1", "--port", "0"],
             cwd=self.tmp, env=self.env, stdout=subprocess.PIPE, stderr=log, text=True)
         log.close()
         found: list[str] = []

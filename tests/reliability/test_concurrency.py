@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bot.sweep import LifecycleEngine
+from bot.services.lifecycle import LifecycleEngine
 from tests.harness import start_stack
 from tests.reliability.conftest import LogCapture
 

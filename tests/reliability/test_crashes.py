@@ -1,6 +1,6 @@
 """SIGKILL fwbot at its worst moments, start it again, and count: nothing lost, nothing twice.
 
-The bot runs as ``python -m bot.cli run`` with its scheduler (sync every second); the simulator
+The bot runs as ``python -m bot.app.cli run`` with its scheduler (sync every second); the simulator
 and the Slack stand-in live in the test process, as Fireworks and Slack outlive a crashed bot.
 """
 
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.harness import CHANNEL, message_text
 from tests.reliability.crashing import BotProcess, SlackHold, outside_world
 

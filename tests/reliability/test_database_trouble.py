@@ -42,7 +42,7 @@ MODEL = "llama-v3p1-8b-instruct"
 
 
 def fwbot() -> list[str]:
-    return [str(FWBOT)] if FWBOT.exists() else [sys.executable, "-m", "bot.cli"]
+    return [str(FWBOT)] if FWBOT.exists() else [sys.executable, "-m", "bot.app.cli"]
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -190,7 +190,7 @@ def test_a_database_locked_past_the_busy_timeout_is_one_line_at_start(tmp_path):
     try:
         # The real entry point, with the busy timeout cut from 10 s to 0.3 s to keep the test short.
         code = ("import storage.db; storage.db.BUSY_TIMEOUT_MS = 300\n"
-                "from bot.cli import main\nraise SystemExit(main(['run']))")
+                "from bot.app.cli import main\nraise SystemExit(main(['run']))")
         proc = run([sys.executable, "-c", code], tmp_path, FWBOT_DB=str(path))
     finally:
         holder.execute("ROLLBACK")
@@ -364,11 +364,11 @@ def test_fw_that_meets_a_locked_database_tells_the_user_it_was_the_database(lock
 
 
 def test_a_scheduled_job_that_meets_a_database_problem_logs_one_line(tmp_path, caplog):
-    from bot import scheduler
+    from bot.jobs import scheduler
 
     if "database_problem" not in inspect.getsource(scheduler):
         pytest.skip("bot/scheduler.py does not ask storage.db.database_problem about a failed job yet")
-    from bot.app import Metrics
+    from bot.adapters.metrics import Metrics
 
     db = Database(tmp_path / "fwbot.db")
     job = scheduler.Job("sync", lambda: db.query("SELECT * FROM deployments"))

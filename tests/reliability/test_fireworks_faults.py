@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.fireworks import FireworksError, FireworksGateway
+from bot.adapters.fireworks import FireworksError, FireworksGateway
+from bot.core.clock import FakeClock
 from tests.harness import CHANNEL, message_text, start_stack
 
 pytestmark = pytest.mark.slow

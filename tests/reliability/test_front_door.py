@@ -453,8 +453,8 @@ def test_the_allow_list_of_teams_and_enterprises(org_stack, team, enterprise, st
 def test_the_allowed_teams_setting_takes_ids_only(monkeypatch, errors):
     """Comma-separated like FWBOT_ADMINS; an entry that is not an id (a domain, a name) allows
     nothing and is said so at start-up, loudly."""
-    from bot.config import Settings
-    from bot.front_door import TeamGate
+    from bot.app.http import TeamGate
+    from bot.core.settings import Settings
 
     monkeypatch.delenv("FWBOT_ALLOWED_TEAMS", raising=False)
     assert Settings(_env_file=None, FWBOT_ALLOWED_TEAMS=" T012AB, E0ORG ,").allowed_teams == ["T012AB", "E0ORG"]
@@ -469,7 +469,7 @@ def test_the_allowed_teams_setting_takes_ids_only(monkeypatch, errors):
 
 
 def test_when_auth_test_fails_at_start_nothing_is_served_until_it_answers(module_stack, monkeypatch, errors):
-    from bot.front_door import BotHTTPServer, TeamGate
+    from bot.app.http import BotHTTPServer, TeamGate
 
     monkeypatch.setattr(TeamGate, "retry_first_s", 0.8)
     ws = module_stack.ws

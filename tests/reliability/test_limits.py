@@ -14,7 +14,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from tests.harness import CHANNEL, start_stack
 
 pytestmark = pytest.mark.slow
@@ -118,7 +118,7 @@ def test_worst_case_cards_audit_models_help_and_the_modal(big, errors):
 
 def test_warnings_for_200_idle_deployments_in_one_channel_stay_inside_the_limits(big, errors):
     """The sweep's digest: 200 deployments due together in one channel."""
-    from bot.sweep import LifecycleEngine
+    from bot.services.lifecycle import LifecycleEngine
 
     stack, clock = big
     clock.advance(7 * 24 * 3600 - 30 * 60)  # within the auto-delete warning leads of all of them

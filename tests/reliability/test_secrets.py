@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from bot.config import Settings
+from bot.core.settings import Settings
 from sims.fireworks import FireworksSimulator, SimConfig
 from sims.slack import SlackWorkspace
 from tests.harness import CHANNEL, message_text, seed_workspace, start_stack

@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from sims.fireworks import FireworksSimulator, SimConfig
 
 MODEL = "accounts/fireworks/models/llama-v3p1-8b-instruct"

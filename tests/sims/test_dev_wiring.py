@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import dev
-from bot.costs import local_midnight
+from bot.app import dev
+from bot.core.costs import local_midnight
 from storage.db import Database, parse_iso
 from storage.store import Store
 from tests.harness import clean_env, message_text
@@ -130,7 +130,7 @@ def test_fwbot_dev_refuses_a_db_whose_simulated_world_is_missing(tmp_path):
                                      now=datetime.now(UTC), created_by_bot=True)
     database.close()
     fwbot = REPO / ".venv" / "bin" / "fwbot"
-    argv = [str(fwbot)] if fwbot.exists() else [sys.executable, "-m", "bot.cli"]
+    argv = [str(fwbot)] if fwbot.exists() else [sys.executable, "-m", "bot.app.cli"]
     proc = subprocess.run([*argv, "dev", "--port", "0", "--db", str(db)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60,
                           env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})

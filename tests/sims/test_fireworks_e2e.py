@@ -80,7 +80,7 @@ def test_scale_to_zero_cold_start_metrics_and_billing_on_the_real_clock():
 def test_fwbot_sim_command_serves_until_sigterm(tmp_path):
     state = tmp_path / "state.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "sim", "--port", "0", "--relaxed", "--create-seconds", "0.2",
+        [sys.executable, "-m", "bot.app.cli", "sim", "--port", "0", "--relaxed", "--create-seconds", "0.2",
          "--auto-delete-after", "1h", "--state-file", str(state)],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from bot.dev import manifest_commands
+from bot.app.dev import manifest_commands
 from sims.slack import SlackWorkspace
 from sims.slack.mentions import as_sent
 

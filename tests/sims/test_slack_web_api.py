@@ -17,7 +17,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
-from bot.clock import FakeClock
+from bot.core.clock import FakeClock
 from sims.slack import BOT_USER_ID, SlackWorkspace
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from bot.services import AckGate
+from bot.services.container import AckGate
 
 
 def test_work_waits_until_no_request_is_being_answered():
@@ -107,7 +107,7 @@ def test_no_request_no_wait():
 def test_a_serving_process_takes_its_start_up_heap_out_of_the_collectors_reach():
     import gc
 
-    from bot.app import settle_heap
+    from bot.app.wiring import settle_heap
 
     try:
         settle_heap()
@@ -117,7 +117,7 @@ def test_a_serving_process_takes_its_start_up_heap_out_of_the_collectors_reach()
 
 
 def test_work_bound_to_a_trigger_does_not_wait_behind_the_acks():
-    from bot.services import Services
+    from bot.services.container import Services
 
     services = Services(settings=None, store=None, gateway=None, clock=None, poster=None, simulated=True)  # type: ignore[arg-type]
     waited, at_once = threading.Event(), threading.Event()

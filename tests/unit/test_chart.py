@@ -7,7 +7,7 @@ import zlib
 
 import pytest
 
-from bot.chart import (
+from bot.ui.chart import (
     IDLE,
     PALETTE,
     PLOT_HEIGHT,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from bot.costs import Change, DeploymentCost, cost_report, integrate, owner_digest
-from bot.pricing import UNKNOWN_PRICE_TEXT
+from bot.core.costs import Change, DeploymentCost, cost_report, integrate, owner_digest
+from bot.core.pricing import UNKNOWN_PRICE_TEXT
 from bot.ui.costs import (
     change_text,
     chart_bars,

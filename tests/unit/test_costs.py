@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.costs import (
+from bot.core.costs import (
     DeploymentCost,
     PeriodError,
     ReplicaPoint,

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.config import check_cron
-from bot.cost_jobs import last_fire_at_or_before, summary_trigger
+from bot.core.settings import check_cron
+from bot.jobs.costs import last_fire_at_or_before, summary_trigger
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

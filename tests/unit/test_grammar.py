@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.grammar import (
+from bot.core.grammar import (
     SUBCOMMANDS,
     UsageError,
     deploy_spec_from_form,
@@ -22,7 +22,7 @@ from bot.grammar import (
     tokenize,
     usage_line,
 )
-from bot.spec import (
+from bot.core.requests import (
     AdoptCommand,
     AuditCommand,
     BudgetCommand,
@@ -562,7 +562,7 @@ def test_help_by_alias_and_unknown_topic() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.characters(blacklist_characters="<&\\\"“”'‘’"), max_size=60))
 def test_plain_text_is_split_like_the_character_lexer_does(text):
-    from bot.grammar import _lex, _lex_units
+    from bot.core.grammar import _lex, _lex_units
 
     assert list(_lex(text)) == list(_lex_units(text, False))
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.lifecycle import (
+from bot.core.lifecycle import (
     DEFAULT_SCALE_TO_ZERO_S,
     LifecyclePolicy,
     Timer,

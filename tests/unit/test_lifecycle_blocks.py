@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bot.lifecycle import LifecyclePolicy, TimerWarning, digest, due_warnings, timers, warning_key
+from bot.core.lifecycle import LifecyclePolicy, TimerWarning, digest, due_warnings, timers, warning_key
 from bot.ui import lifecycle as ui
 from storage.db import iso
 from tests.unit.test_lifecycle import PRICES, T0, at, dep

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.fireworks import request_rates_in
+from bot.adapters.fireworks import request_rates_in
 
 TEXT = b"""# HELP other_before something
 other_before{deployment_id="a"} 9

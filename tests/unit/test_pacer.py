@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.slack import ChannelPacer
+from bot.adapters.slack import ChannelPacer
 
 
 class FakeTime:

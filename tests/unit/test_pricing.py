@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.config import LIST_PRICES_USD_PER_GPU_HOUR
-from bot.pricing import (
+from bot.core.pricing import (
     UNKNOWN_PRICE_TEXT,
     deployment_worst_case,
     format_usd,
@@ -16,6 +15,7 @@ from bot.pricing import (
     usd_per_day,
     worst_case_usd_per_hour,
 )
+from bot.core.settings import LIST_PRICES_USD_PER_GPU_HOUR
 
 PRICES = dict(LIST_PRICES_USD_PER_GPU_HOUR)
 

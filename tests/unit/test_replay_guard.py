@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.app import ReplayGuard
+from bot.app.wiring import ReplayGuard
 
 
 class Ticks:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from bot.config import Settings, settings_problems
+from bot.core.settings import Settings, settings_problems
 from tests.reliability.test_database_trouble import fwbot, one_line, run
 
 BAD = [

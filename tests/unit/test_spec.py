@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from bot.names import (
+from bot.core.names import (
     ACCELERATOR_SHORT_NAMES,
     ACCELERATOR_TYPES,
     RESOURCE_ID_RE,
@@ -22,7 +22,7 @@ from bot.names import (
     short_accelerator,
     short_model,
 )
-from bot.spec import (
+from bot.core.requests import (
     CostPeriod,
     DeploymentChange,
     DeploymentSpec,

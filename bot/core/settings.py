@@ -21,7 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from bot.durations import parse_go_duration
+from bot.core.durations import parse_go_duration
 
 # List prices of 2026-10-07 (fireworks/contract.md §4), USD per GPU-hour.
 LIST_PRICES_USD_PER_GPU_HOUR: dict[str, float] = {

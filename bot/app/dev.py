@@ -28,8 +28,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.app import SIMULATED_ACCOUNT, SIMULATED_KEY, Bot, create_bot, quiet_libraries, settle_heap
-from bot.config import Settings
+from bot.app.wiring import SIMULATED_ACCOUNT, SIMULATED_KEY, Bot, create_bot, quiet_libraries, settle_heap
+from bot.core.settings import Settings
+from bot.jobs.scheduler import start_scheduler
+from bot.services.deployments import Operations
+from bot.services.tracking import ensure_tracking
+from bot.ui import deployments as ui
 from storage.db import Database, file_problem
 from storage.store import Store
 
@@ -215,8 +219,6 @@ def start(host: str = "127.0.0.1", port: int = 8700, db: str | Path | None = Non
                            text=welcome(bot.services.clock.now().astimezone(settings.tz).date()))
         if demo and not bot.services.store.deployments(include_gone=True) and not _sim_has_deployments(sim):
             seed_demo(bot.services, sim)
-        from bot.scheduler import start_scheduler
-
         bot.scheduler = start_scheduler(bot.services, bot.metrics)
     except BaseException:
         bot.stop()
@@ -243,10 +245,6 @@ def seed_demo(services: Any, sim: Any) -> None:
     ``billingUsage`` agree about it. It keeps one replica warm (min 1), so it costs money now
     and fwbot soon reports it idle but paying.
     """
-    from bot.operations import Operations
-    from bot.reconcile import ensure_tracking
-    from bot.ui import deployments as ui
-
     store, gateway, now = services.store, services.gateway, services.clock.now()
     tz = services.settings.tz
     today = now.astimezone(tz).date()
@@ -371,7 +369,7 @@ def main(host: str = "127.0.0.1", port: int = 8700, db: str | None = None) -> in
     if db is None:
         _fresh_default_db()  # ours alone now: the lock is held and the port is free
     # The file is checked (and migrated) before anything starts, so a database fwbot cannot use
-    # is one line (bot.cli), not a traceback after the simulator's and workspace's start-up logs.
+    # is one line (bot.app.cli), not a traceback after the simulator's and workspace's start-up logs.
     check = Database(path)
     try:
         check.migrate()

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from bot.fireworks import FireworksError, NotFound, deployment_id_of
-from bot.names import accelerator_label, short_model
-from bot.pricing import deployment_worst_case, worst_case_usd_per_hour
-from bot.services import Services
-from bot.spec import DeploymentChange, DeploymentSpec
+from bot.adapters.fireworks import FireworksError, NotFound, deployment_id_of
+from bot.core.durations import parse_api_duration
+from bot.core.names import accelerator_label, short_model
+from bot.core.pricing import deployment_worst_case, is_single_region, worst_case_usd_per_hour
+from bot.core.requests import DeploymentChange, DeploymentSpec
+from bot.services.container import Services
 from storage.store import DeploymentRecord
 
 log = logging.getLogger("fwbot.operations")
@@ -389,8 +390,6 @@ def sdk_fields(after: dict, mask: str) -> dict[str, Any]:
 
 def mirrored_fields(wire: dict) -> dict[str, Any]:
     """The columns the store mirrors from an API Deployment object."""
-    from bot.durations import parse_api_duration
-    from bot.pricing import is_single_region
 
     policy = wire.get("autoscalingPolicy") or {}
     return {

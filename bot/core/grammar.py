@@ -21,8 +21,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from bot.durations import DurationError, humanize, parse_go_duration
-from bot.names import (
+from bot.core.durations import DurationError, humanize, parse_go_duration
+from bot.core.names import (
     ACCELERATOR_SHORT_NAMES,
     AcceleratorNameError,
     ModelNameError,
@@ -30,7 +30,7 @@ from bot.names import (
     resolve_model,
     resource_id_problem,
 )
-from bot.spec import (
+from bot.core.requests import (
     COST_GROUPINGS,
     DEFAULT_KEEP_S,
     DISPLAY_NAME_LIMIT,

@@ -1,4 +1,4 @@
-"""Stored history in, cost results out: the one place that feeds :mod:`bot.costs` from SQLite.
+"""Stored history in, cost results out: the one place that feeds :mod:`bot.core.costs` from SQLite.
 
 The reconcile loop stores replica change points and the metrics scraper serving/idle change
 points; this module loads the points that matter for a window (plus the one before it, which
@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any, NamedTuple
 
-from bot.costs import (
+from bot.core.costs import (
     DeploymentCost,
     Pricer,
     Reconciliation,
@@ -37,8 +37,8 @@ from bot.costs import (
     tally_days,
     window_days,
 )
-from bot.pricing import SINGLE_REGION_MULTIPLIER, price_per_gpu_hour
-from bot.services import Services
+from bot.core.pricing import SINGLE_REGION_MULTIPLIER, price_per_gpu_hour
+from bot.services.container import Services
 from storage.db import iso
 from storage.store import Store
 
@@ -202,7 +202,7 @@ def _no_cyclic_gc() -> Iterator[None]:
 def costs_between(services: Services, start: datetime, end: datetime) -> dict[str, DeploymentCost]:
     """GPU-seconds, dollars and serving/idle split per deployment over ``[start, end)`` (up to now).
 
-    The same figures as :func:`bot.costs.integrate` over ``store.replica_history(since=start)``
+    The same figures as :func:`bot.core.costs.integrate` over ``store.replica_history(since=start)``
     and ``store.traffic_points(since=start)``. Whole local days that have ended are taken from
     ``cost_rollups`` (per deployment and day, serving and idle GPU time per accelerator type and
     placement) where there is one, and the rest is integrated from the change points; the whole
@@ -390,7 +390,7 @@ def billing_check(
 ) -> BillingCheck:
     """Compare with ``billingUsage`` (authoritative) over the whole local days of ``[start, end)``.
 
-    Raises :class:`bot.fireworks.FireworksError` when Fireworks cannot answer.
+    Raises :class:`bot.adapters.fireworks.FireworksError` when Fireworks cannot answer.
     """
     tz = services.settings.tz
     day_start = local_midnight(start.astimezone(tz).date(), tz)

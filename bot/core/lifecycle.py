@@ -47,8 +47,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal, NamedTuple, Protocol
 
-from bot.durations import humanize
-from bot.pricing import worst_case_usd_per_hour
+from bot.core.durations import humanize
+from bot.core.pricing import worst_case_usd_per_hour
 from storage.db import iso, parse_iso
 
 TimerKind = Literal["scale_to_zero", "auto_delete", "idle_paying"]
@@ -110,7 +110,7 @@ class LifecyclePolicy:
 
     @classmethod
     def from_settings(cls, settings: Any) -> LifecyclePolicy:
-        """Build the policy from ``bot.config.Settings``."""
+        """Build the policy from ``bot.core.settings.Settings``."""
         return cls(
             warn_before_scale_to_zero_s=float(settings.warn_before_scale_to_zero),
             warn_before_delete_s=tuple(settings.warn_before_delete),

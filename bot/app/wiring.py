@@ -11,14 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
 from slack_bolt import App
 from slack_bolt.response import BoltResponse
 
-from bot.clock import Clock, SystemClock
-from bot.config import Settings
-from bot.fireworks import FireworksGateway
-from bot.front_door import (  # noqa: F401 - the front door's names, as other code imports them from here
+from bot.adapters.fireworks import FireworksGateway
+from bot.adapters.metrics import Metrics
+from bot.adapters.outbox import Outbox
+from bot.adapters.slack import Poster, make_web_client
+from bot.app.http import (  # noqa: F401 - the front door's names, as other code imports them from here
     MAX_BODY_BYTES,
     SIGNATURE_WINDOW_S,
     BotHTTPServer,
@@ -27,9 +27,14 @@ from bot.front_door import (  # noqa: F401 - the front door's names, as other co
     malformed,
     slack_body,
 )
-from bot.outbox import Outbox
-from bot.services import Services
-from bot.slack import Poster, make_web_client
+from bot.core.clock import Clock, SystemClock
+from bot.core.settings import Settings
+from bot.jobs import costs as cost_jobs
+from bot.jobs.scheduler import start_scheduler
+from bot.services import approvals, changes, lifecycle, tracking
+from bot.services.container import Services
+from bot.services.tracking import recover_interrupted_creates
+from handlers import register
 from storage.db import Database
 from storage.store import Store
 
@@ -39,25 +44,9 @@ SIMULATED_KEY = "sim-key"
 SIMULATED_ACCOUNT = "demo"
 
 
-class Metrics:
-    """fwbot's own Prometheus metrics (served at ``/metrics``)."""
-
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter("fwbot_slack_requests_total", "Slack requests by kind and status",
-                                ["kind", "status"], registry=self.registry)
-        self.operations = Counter("fwbot_operations_total", "Deployment operations by verb and result",
-                                  ["verb", "result"], registry=self.registry)
-        self.sync_seconds = Histogram("fwbot_sync_seconds", "Reconcile loop duration", registry=self.registry)
-        self.job_runs = Counter("fwbot_job_runs_total", "Scheduled job runs by job and result",
-                                ["job", "result"], registry=self.registry)
-
-
 def build_app(services: Services, *, signing_secret: str, token_verification: bool = True,
               metrics: Metrics | None = None) -> App:
     """The Bolt app with every listener registered."""
-    from handlers import register
-
     app = App(
         client=services.poster.client,
         signing_secret=signing_secret,
@@ -140,12 +129,9 @@ class Bot:
 
 
 def build_outbox(services: Services, metrics: Metrics) -> Outbox:
-    """The outbox with every kind of effect the bot posts (see bot/outbox.py)."""
-    from bot import cost_jobs, reconcile, sweep
-    from handlers import approvals_gate, commands
-
+    """The outbox with every kind of effect the bot posts (see bot/adapters/outbox.py)."""
     outbox = Outbox(services, metrics)
-    for module in (sweep, approvals_gate, commands, cost_jobs, reconcile):
+    for module in (lifecycle, approvals, changes, cost_jobs, tracking):
         for name, kind in module.effect_kinds().items():
             outbox.register(name, kind)
     return outbox
@@ -193,16 +179,12 @@ def create_bot(settings: Settings, *, clock: Clock | None = None, simulator: Any
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         raise SystemExit("SLACK_SIGNING_SECRET is not set (needed for HTTP mode)")
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "unused"
-    from bot.reconcile import recover_interrupted_creates
-
     recover_interrupted_creates(services)  # before serving: nothing of ours can be in flight yet
     app = build_app(services, signing_secret=secret, token_verification=token_verification, metrics=metrics)
     bot = Bot(settings=settings, services=services, app=app, metrics=metrics, simulator=simulator)
     # Posts a crash left unfinished are looked up in Slack, then finished, before anything new.
     services.outbox.start()
     if with_scheduler:
-        from bot.scheduler import start_scheduler
-
         bot.scheduler = start_scheduler(services, metrics)
     return bot
 

@@ -23,10 +23,8 @@ from apscheduler.triggers.base import BaseTrigger
 from cronsim import CronSim
 from slack_sdk.errors import SlackApiError
 
-from bot import cost_data
-from bot.chart import render_stacked_bars
-from bot.config import check_cron
-from bot.costs import (
+from bot.adapters.outbox import Kind, Posted, Target
+from bot.core.costs import (
     CostReport,
     Window,
     budget_alert_key,
@@ -39,9 +37,12 @@ from bot.costs import (
     results_for,
     sent_thresholds,
 )
-from bot.outbox import Kind, Posted, Target
-from bot.services import Services
+from bot.core.settings import check_cron
+from bot.jobs.base import Job
+from bot.services import costs as cost_data
+from bot.services.container import Services
 from bot.ui import costs as cost_ui
+from bot.ui.chart import render_stacked_bars
 from storage.db import iso
 
 log = logging.getLogger("fwbot.cost_jobs")
@@ -319,10 +320,8 @@ def check_budgets(services: Services) -> PostReport:
     return out
 
 
-def jobs(services: Services, metrics) -> list:
+def jobs(services: Services, metrics) -> list[Job]:
     """The summary cron, its catch-up after restarts, and the budget check."""
-    from bot.scheduler import Job
-
     # The job fires on the very instants post_summaries computes its slot from.
     cron = summary_trigger(services.settings.cost_summary_cron, services.settings.tz)
     return [

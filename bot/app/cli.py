@@ -30,15 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from pydantic import ValidationError
 
-    from bot.config import settings_problems
+    from bot.core.settings import settings_problems
     from storage.db import DatabaseProblem
 
     try:
         if args.command == "run":
-            from bot.app import run
+            from bot.app.wiring import run
 
             return run(args.host, args.port)
-        from bot.dev import main as dev_main
+        from bot.app.dev import main as dev_main
 
         return dev_main(args.host, args.port, args.db)
     except DatabaseProblem as e:

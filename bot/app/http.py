@@ -50,7 +50,7 @@ from slack_sdk.signature import SignatureVerifier
 if TYPE_CHECKING:
     from slack_bolt import App
 
-    from bot.services import Services
+    from bot.services.container import Services
 
 log = logging.getLogger("fwbot")
 

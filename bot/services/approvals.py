@@ -16,7 +16,9 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot.approvals import (
+from bot.adapters.fireworks import AlreadyExists, FireworksError, NotFound
+from bot.adapters.outbox import Kind, Posted, Target
+from bot.core.approvals import (
     APPROVED,
     CANCELLED,
     FINAL,
@@ -28,12 +30,13 @@ from bot.approvals import (
     expires_at,
     is_usergroup,
 )
-from bot.fireworks import AlreadyExists, FireworksError, NotFound
-from bot.operations import Actor, Operations, UserError
-from bot.outbox import Kind, Posted, Target
-from bot.pricing import deployment_worst_case, format_usd
-from bot.services import Services
-from bot.spec import DeploymentChange, DeploymentSpec, format_accelerators
+from bot.core.pricing import deployment_worst_case, format_usd
+from bot.core.requests import DeploymentChange, DeploymentSpec, format_accelerators
+from bot.services.changes import announce_in_thread, execute_deploy
+from bot.services.container import Services
+from bot.services.context import Context
+from bot.services.deployments import Actor, Operations, UserError
+from bot.services.tracking import refresh_tracking
 from bot.ui import approvals as ui
 from bot.ui import kit
 from bot.ui.kit import Message
@@ -329,7 +332,6 @@ def audit(services: Services, actor: str, action: str, result: str, record: Appr
 
 # -- running an approved request -------------------------------------------------------------------
 def _requester_context(services: Services, metrics, record: ApprovalRecord):
-    from handlers.commands import Context
 
     # The approver acts on behalf of the requester: the requester stays the owner and the
     # operation is tracked in the channel they asked in.
@@ -339,7 +341,6 @@ def _requester_context(services: Services, metrics, record: ApprovalRecord):
 
 
 def _run_deploy(ctx, record: ApprovalRecord) -> str:
-    from handlers.commands import execute_deploy
 
     s = ctx.services
     spec = DeploymentSpec.model_validate(record.request["spec"])
@@ -363,7 +364,6 @@ def _run_deploy(ctx, record: ApprovalRecord) -> str:
 
 
 def _run_update(ctx, record: ApprovalRecord) -> str:
-    from handlers.commands import announce_in_thread
 
     s, dep_id = ctx.services, str(record.deployment_id)
     try:
@@ -392,8 +392,6 @@ def _run_update(ctx, record: ApprovalRecord) -> str:
 
 
 def _run_delete(ctx, record: ApprovalRecord) -> str:
-    from handlers.actions import refresh_tracking
-    from handlers.commands import announce_in_thread
 
     s, dep_id = ctx.services, str(record.deployment_id)
     hard = bool(record.request.get("hard"))

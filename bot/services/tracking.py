@@ -15,12 +15,20 @@ from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 
-from bot.fireworks import FireworksError, deployment_id_of
-from bot.lifecycle import DELETION_SEEN, GONE_STATES, Deletion, deletion_from_audit, deletion_seen, idle_since
-from bot.operations import mirrored_fields, record_usd_per_hour
-from bot.outbox import Kind, Posted, Target, deployment_targets
-from bot.pricing import format_usd
-from bot.services import Services
+from bot.adapters.fireworks import FireworksError, deployment_id_of
+from bot.adapters.outbox import Kind, Posted, Target, deployment_targets
+from bot.core.lifecycle import (
+    DELETION_SEEN,
+    GONE_STATES,
+    Deletion,
+    deletion_from_audit,
+    deletion_seen,
+    idle_since,
+)
+from bot.core.pricing import format_usd
+from bot.services.container import Services
+from bot.services.deployments import mirrored_fields, record_usd_per_hour
+from bot.services.people import SlackDirectory
 from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui import lifecycle as lifecycle_ui
@@ -79,6 +87,13 @@ def render_tracking(services: Services, record: DeploymentRecord) -> Message:
     return ui.tracking_message(record.wire, deployment_id=record.id, usd=record_usd_per_hour(record, services.prices),
                                owner=record.owner, simulated=services.simulated,
                                status_line=status_line(record, last_undelete(services, record)))
+
+
+def refresh_tracking(services: Services, deployment_id: str) -> None:
+    """Re-render a deployment's tracking message from what the store knows now."""
+    record = services.store.deployment(deployment_id)
+    if record and record.channel and record.thread_ts:
+        services.poster.update(record.channel, record.thread_ts, render_tracking(services, record))
 
 
 def last_undelete(services: Services, record: DeploymentRecord) -> datetime | None:
@@ -283,8 +298,6 @@ def deletion_key(deployment_id: str, at) -> str:
 
 def owner_tz(services: Services, owner: str | None) -> str:
     """The owner's timezone (what Slack says of them, kept an hour in SQLite), else the team's."""
-    from bot.sweep import SlackDirectory  # the lifecycle shell imports this module
-
     return (SlackDirectory(services).tz(owner) if owner else None) or services.settings.timezone
 
 
@@ -419,13 +432,3 @@ def _post_offer_digest(services: Services, channel: str, records: list[Deploymen
                                     Message(text=f"{len(records)} deployments have no owner in fwbot", blocks=blocks))
     if delivery.error:
         log.warning("could not offer %d deployments for adoption in %s: %s", len(records), channel, delivery.error)
-
-
-def jobs(services: Services, metrics) -> list:
-    from bot.scheduler import Job
-
-    def timed_sync() -> None:
-        with metrics.sync_seconds.time():
-            sync(services)
-
-    return [Job("sync", timed_sync, trigger_args={"seconds": services.settings.sync_interval})]

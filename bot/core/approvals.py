@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.pricing import format_usd
+from bot.core.pricing import format_usd
 
 KINDS = ("deploy", "update", "delete")
 PENDING = "pending"

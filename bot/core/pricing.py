@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.names import AcceleratorNameError, resolve_accelerator
+from bot.core.names import AcceleratorNameError, resolve_accelerator
 
 SINGLE_REGION_MULTIPLIER = 1.5
 

@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.clock import Clock
-from bot.config import Settings
-from bot.fireworks import FireworksGateway
-from bot.slack import Poster
+from bot.adapters.fireworks import FireworksGateway
+from bot.adapters.slack import Poster
+from bot.core.clock import Clock
+from bot.core.settings import Settings
 from storage.db import database_problem
 from storage.store import Store
 

@@ -12,10 +12,11 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.approvals import CANCELLED, EXPIRED, PENDING, expiry_due, recovery_due, reminder_due
-from bot.outbox import Target
-from bot.scheduler import Job
-from bot.services import Services
+from bot.adapters.outbox import Target
+from bot.core.approvals import CANCELLED, EXPIRED, PENDING, expiry_due, recovery_due, reminder_due
+from bot.jobs.base import Job
+from bot.services.approvals import audit, carry_out, directory_for, report
+from bot.services.container import Services
 from bot.ui import approvals as ui
 
 log = logging.getLogger("fwbot.approvals")
@@ -56,8 +57,6 @@ def send_reminders(services: Services) -> list[str]:
 
 def expire_requests(services: Services) -> list[str]:
     """Expire requests nobody decided in time; tell the approvers (in the thread) and the requester."""
-    from handlers.approvals_gate import audit, report
-
     now, done = services.clock.now(), []
     for record in services.store.approvals(status=PENDING):
         if not expiry_due(status=record.status, expires=record.expires_at, now=now):
@@ -82,8 +81,6 @@ def close_dead_ends(services: Services) -> list[str]:
     """Cancel pending requests nobody but their requester could decide any more (the approver or
     admin lists changed since they were asked), at once rather than at expiry; the requester is
     told why and what to do. A group whose members could not be read counts as someone."""
-    from handlers.approvals_gate import audit, directory_for, report
-
     done: list[str] = []
     pending = services.store.approvals(status=PENDING)
     if not pending:
@@ -115,8 +112,6 @@ def recover_approved(services: Services, metrics, *, booted_at: datetime) -> lis
 
     The claim is a compare-and-set on the run's start time, so exactly one runner takes each.
     """
-    from handlers.approvals_gate import carry_out
-
     now, done = services.clock.now(), []
     for record in services.store.approvals(status="approved"):
         if not recovery_due(status=record.status, executed_at=record.executed_at, result=record.result,

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, NamedTuple
 
-from bot.names import short_model
-from bot.pricing import SINGLE_REGION_MULTIPLIER, format_gpu_time, price_per_gpu_hour
+from bot.core.names import short_model
+from bot.core.pricing import SINGLE_REGION_MULTIPLIER, format_gpu_time, price_per_gpu_hour
 from storage.db import parse_iso
 
 BUDGET_THRESHOLDS: tuple[int, ...] = (80, 100)
@@ -392,7 +392,7 @@ def tally_days(rps: Sequence[tuple], sps: Sequence[tuple], s_us: int, e_us: int,
     return per_day
 
 
-# A day of one accelerator type and placement, as :mod:`bot.cost_data` caches it:
+# A day of one accelerator type and placement, as :mod:`bot.services.costs` caches it:
 # ``(accelerator_type, single_region, serving_us, idle_us)``; the tally
 # ``{(type, single, True): serving_us, (type, single, False): idle_us}`` without its dict.
 SplitDay = tuple[str | None, bool, int, int]

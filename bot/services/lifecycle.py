@@ -31,9 +31,10 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.durations import humanize
-from bot.fireworks import FireworksError, NotFound, RateLimited
-from bot.lifecycle import (
+from bot.adapters.fireworks import FireworksError, NotFound, RateLimited
+from bot.adapters.outbox import Kind, Posted, Target, deployment_targets
+from bot.core.durations import humanize
+from bot.core.lifecycle import (
     GONE_STATES,
     METRICS_RATE_WINDOW_S,
     LifecyclePolicy,
@@ -54,12 +55,12 @@ from bot.lifecycle import (
     timers,
     warning_key,
 )
-from bot.operations import Actor, Operations, UserError
-from bot.outbox import Kind, Posted, Target, deployment_targets
-from bot.pricing import worst_case_usd_per_hour
-from bot.reconcile import announce_deletion, deletion_key, render_tracking
-from bot.services import Services
-from bot.spec import DeploymentChange
+from bot.core.pricing import worst_case_usd_per_hour
+from bot.core.requests import DeploymentChange
+from bot.services.container import Services
+from bot.services.deployments import Actor, Operations, UserError
+from bot.services.people import SlackDirectory
+from bot.services.tracking import announce_deletion, deletion_key, render_tracking
 from bot.ui import lifecycle as ui
 from bot.ui.kit import Message
 from storage.db import iso, parse_iso
@@ -76,7 +77,6 @@ SNOOZE_S = 24 * 3600.0
 MIN_SCRAPE_SPACING_S = 10.0
 MAX_SCRAPE_BACKOFF_S = 600.0
 # People are looked up in Slack at most this often (timezone, deactivated).
-PROFILE_TTL_S = 3600.0
 ACTION_MAX_ATTEMPTS = 5
 ACTION_RETRY_FIRST_S = 30.0  # then 1m, 2m, 4m: about a quarter of an hour before a human is told
 WARNINGS = "warnings"  # the outbox kind of warning posts
@@ -140,68 +140,13 @@ class TrafficScraper:
 
 # -- people -----------------------------------------------------------------------------------
 # What fwbot reads of a Slack user object, and so all it keeps.
-PROFILE_FIELDS = ("id", "name", "tz", "deleted", "is_bot")
-
-
-class SlackDirectory:
-    """Who people are in Slack (timezone, still active), asked at most once per TTL per person.
-
-    What Slack said is kept in SQLite (``slack_people``), so a restart does not ask again about
-    every owner; a ``user_change`` event replaces it at once (:meth:`learn`).
-    """
-
-    def __init__(self, services: Services, ttl_s: float = PROFILE_TTL_S) -> None:
-        self.s = services
-        self.ttl_s = ttl_s
-
-    def profile(self, user_id: str) -> dict | None:
-        """``users.info`` of a person (kept ``ttl_s``); ``None`` when Slack could not say."""
-        now = self.s.clock.now()
-        stored = self.s.store.person(user_id)
-        if stored is not None and 0 <= (now - stored[0]).total_seconds() < self.ttl_s:
-            return stored[1]
-        try:
-            user = self.s.poster.client.users_info(user=user_id)["user"]
-        except SlackApiError as e:
-            if e.response.get("error") != "user_not_found":
-                log.warning("users.info %s failed: %s", user_id, e.response.get("error"))
-                return None
-            user = {"id": user_id, "deleted": True}
-        return self.learn(user, now)
-
-    def learn(self, user: dict, now: datetime | None = None) -> dict:
-        """Keep what Slack says of a person (from ``users.info`` or a ``user_change`` event)."""
-        now = now or self.s.clock.now()
-        kept = {k: user[k] for k in PROFILE_FIELDS if k in user}
-        self.s.store.remember_person(str(user["id"]), kept, now)
-        return kept
-
-    def tz(self, user_id: str | None) -> str | None:
-        if not user_id:
-            return None
-        profile = self.profile(user_id)
-        return (profile or {}).get("tz") or self.s.settings.timezone
-
-    def has_left(self, user_id: str) -> bool:
-        """True when the person was deactivated (or removed) in Slack."""
-        return bool((self.profile(user_id) or {}).get("deleted"))
-
-    def handle(self, user_id: str) -> str:
-        """``@name`` as plain text, for text that is escaped (a resolved warning's reason)."""
-        name = (self.profile(user_id) or {}).get("name")
-        return f"@{name}" if name else user_id
-
-    def is_bot(self, user_id: str) -> bool:
-        return bool((self.profile(user_id) or {}).get("is_bot"))
-
-
 # -- what the timers depend on ----------------------------------------------------------------
 @dataclass(frozen=True)
 class IdleState:
     """What one deployment's timers depend on besides its record, all read from history.
 
     ``last_traffic`` is when the metrics last showed requests, ``earliest_traffic`` the earliest
-    the last request can have come (see :func:`bot.lifecycle.earliest_last_request`)."""
+    the last request can have come (see :func:`bot.core.lifecycle.earliest_last_request`)."""
 
     last_traffic: datetime | None
     snoozed_until: datetime | None
@@ -875,6 +820,15 @@ class LifecycleEngine:
         return current_usd_per_hour(dep, self.s.prices)
 
 
+def engine_for(services: Services) -> LifecycleEngine:
+    """The one lifecycle engine (and its cache of Slack people) that listeners of these services share."""
+    found = getattr(services, "_fwbot_lifecycle_engine", None)
+    if found is None:
+        found = LifecycleEngine(services)
+        services._fwbot_lifecycle_engine = found  # type: ignore[attr-defined]
+    return found
+
+
 def effect_kinds() -> dict[str, Kind]:
     """How the outbox treats warning posts: sent only while still claimed, marked sent with the
     post, and marked stale (with why) when no place would take them."""
@@ -910,15 +864,3 @@ def effect_kinds() -> dict[str, Kind]:
         return ui.render_digest(ws, deps, tokens, owner_tz=tzs, simulated=s.simulated)  # type: ignore[arg-type]
 
     return {WARNINGS: Kind(on_sent=on_sent, on_failed=on_failed, still_wanted=still_wanted, render=render)}
-
-
-def jobs(services: Services, metrics) -> list:
-    """The metrics scrape and the lifecycle sweep, as scheduled jobs."""
-    from bot.scheduler import Job
-
-    scraper = TrafficScraper(services)
-    engine = LifecycleEngine(services, scraper=scraper)
-    return [
-        Job("metrics", scraper.scrape, trigger_args={"seconds": services.settings.metrics_interval}),
-        Job("lifecycle", engine.sweep, trigger_args={"seconds": services.settings.sync_interval}),
-    ]

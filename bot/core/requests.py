@@ -21,8 +21,14 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
-from bot.durations import format_api_duration, humanize, parse_api_duration
-from bot.names import accelerator_label, resource_id_problem, short_model
+from bot.core.durations import format_api_duration, humanize, parse_api_duration
+from bot.core.names import (
+    AcceleratorNameError,
+    accelerator_label,
+    resolve_accelerator,
+    resource_id_problem,
+    short_model,
+)
 
 # API defaults (contract §2.2, §2.3), used to show "before" values the wire object leaves out.
 DEFAULT_SCALE_UP_WINDOW_S = 30.0
@@ -246,9 +252,6 @@ class _Request(BaseModel):
     @field_validator("accelerator_type", mode="before", check_fields=False)
     @classmethod
     def _accelerator(cls, v: Any) -> Any:
-        # Lazy import keeps names.py the single source of accelerator spellings.
-        from bot.names import AcceleratorNameError, resolve_accelerator
-
         if isinstance(v, str):
             try:
                 return resolve_accelerator(v)

@@ -1,0 +1,67 @@
+"""People in Slack: timezone, still active, a bot or not; asked once per TTL and kept in SQLite."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from slack_sdk.errors import SlackApiError
+
+from bot.services.container import Services
+
+log = logging.getLogger("fwbot.people")
+
+PROFILE_TTL_S = 3600.0
+PROFILE_FIELDS = ("id", "name", "tz", "deleted", "is_bot")
+
+
+class SlackDirectory:
+    """Who people are in Slack (timezone, still active), asked at most once per TTL per person.
+
+    What Slack said is kept in SQLite (``slack_people``), so a restart does not ask again about
+    every owner; a ``user_change`` event replaces it at once (:meth:`learn`).
+    """
+
+    def __init__(self, services: Services, ttl_s: float = PROFILE_TTL_S) -> None:
+        self.s = services
+        self.ttl_s = ttl_s
+
+    def profile(self, user_id: str) -> dict | None:
+        """``users.info`` of a person (kept ``ttl_s``); ``None`` when Slack could not say."""
+        now = self.s.clock.now()
+        stored = self.s.store.person(user_id)
+        if stored is not None and 0 <= (now - stored[0]).total_seconds() < self.ttl_s:
+            return stored[1]
+        try:
+            user = self.s.poster.client.users_info(user=user_id)["user"]
+        except SlackApiError as e:
+            if e.response.get("error") != "user_not_found":
+                log.warning("users.info %s failed: %s", user_id, e.response.get("error"))
+                return None
+            user = {"id": user_id, "deleted": True}
+        return self.learn(user, now)
+
+    def learn(self, user: dict, now: datetime | None = None) -> dict:
+        """Keep what Slack says of a person (from ``users.info`` or a ``user_change`` event)."""
+        now = now or self.s.clock.now()
+        kept = {k: user[k] for k in PROFILE_FIELDS if k in user}
+        self.s.store.remember_person(str(user["id"]), kept, now)
+        return kept
+
+    def tz(self, user_id: str | None) -> str | None:
+        if not user_id:
+            return None
+        profile = self.profile(user_id)
+        return (profile or {}).get("tz") or self.s.settings.timezone
+
+    def has_left(self, user_id: str) -> bool:
+        """True when the person was deactivated (or removed) in Slack."""
+        return bool((self.profile(user_id) or {}).get("deleted"))
+
+    def handle(self, user_id: str) -> str:
+        """``@name`` as plain text, for text that is escaped (a resolved warning's reason)."""
+        name = (self.profile(user_id) or {}).get("name")
+        return f"@{name}" if name else user_id
+
+    def is_bot(self, user_id: str) -> bool:
+        return bool((self.profile(user_id) or {}).get("is_bot"))
