@@ -95,7 +95,7 @@ DeploymentRecord.wire = _LazyWire()  # type: ignore[assignment]
 
 class TimerFields(NamedTuple):
     """The columns of a deployment that bound when its timers can next need anything (see
-    ``bot.lifecycle.quiet_until``): a sweep reads these for every deployment and whole records
+    ``bot.core.lifecycle.quiet_until``): a sweep reads these for every deployment and whole records
     only for the few that may have something due."""
 
     id: str
@@ -596,7 +596,7 @@ class Store:
     def traffic_seen(self, deployment_id: str | None = None) -> dict[str, tuple[datetime | None, datetime | None]]:
         """Per deployment: when the metrics last showed requests, and when the serving stretch
         that scrape belongs to began as recorded (its latest serving change point), from which
-        ``bot.lifecycle.earliest_last_request`` bounds the last request from below."""
+        ``bot.core.lifecycle.earliest_last_request`` bounds the last request from below."""
         sql = """SELECT t.deployment_id, t.last_traffic_at,
                         (SELECT h.at FROM traffic_history h WHERE h.deployment_id = t.deployment_id AND h.serving = 1
                          ORDER BY h.at DESC LIMIT 1)

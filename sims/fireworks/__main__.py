@@ -8,8 +8,8 @@ import sys
 import threading
 from typing import Any
 
-from bot.clock import FakeClock
-from bot.durations import DurationError, parse_go_duration
+from bot.core.clock import FakeClock
+from bot.core.durations import DurationError, parse_go_duration
 
 from .catalog import ACCELERATOR_TYPES
 from .config import DEFAULT_GPU_QUOTA, SimConfig

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bot.clock import Clock, FakeClock, SystemClock
+from bot.core.clock import Clock, FakeClock, SystemClock
 
 from . import catalog
 from .config import SimConfig
