@@ -13,25 +13,10 @@ from pathlib import Path
 
 import sqlite_utils
 
+from bot.core.clock import iso
 from storage.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 10_000
-
-
-def iso(dt: datetime | None) -> str | None:
-    """Times are stored as RFC3339 UTC text, which sorts correctly as text."""
-    if dt is None:
-        return None
-    if dt.tzinfo is not UTC:
-        dt = dt.astimezone(UTC)
-    return dt.isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" → "Z"
-
-
-def parse_iso(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    # Python 3.11 reads a trailing "Z" itself.
-    return datetime.fromisoformat(text)
 
 
 # SQLite's primary result codes (sqlite3.h) that say something is wrong with the file or its disk,

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from storage.db import Database, iso, parse_iso
+from bot.core.clock import iso, parse_iso
+from storage.db import Database
 
 OPEN = ("pending", "sending")
 

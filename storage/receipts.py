@@ -23,7 +23,8 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from storage.db import Database, database_problem, iso
+from bot.core.clock import iso
+from storage.db import Database, database_problem
 
 log = logging.getLogger("fwbot")
 

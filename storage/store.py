@@ -15,7 +15,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from storage.db import Database, iso, parse_iso
+from bot.core.clock import iso, parse_iso
+from storage.db import Database
 from storage.effects import Effects
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import fireworks
 import httpx
 
-from storage.db import iso
+from bot.core.clock import iso
 
 DEFAULT_BASE_URL = "https://api.fireworks.ai"
 REQUEST_RATE_METRIC = "request_counter_total:sum_by_deployment"

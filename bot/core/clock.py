@@ -43,5 +43,17 @@ class FakeClock:
             self._now = when
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+def iso(dt: datetime | None) -> str | None:
+    """Times are stored as RFC3339 UTC text, which sorts correctly as text."""
+    if dt is None:
+        return None
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return dt.isoformat(timespec="microseconds")[:-6] + "Z"  # "+00:00" → "Z"
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    # Python 3.11 reads a trailing "Z" itself.
+    return datetime.fromisoformat(text)

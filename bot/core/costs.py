@@ -19,9 +19,9 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, NamedTuple
 
+from bot.core.clock import parse_iso
 from bot.core.names import short_model
 from bot.core.pricing import SINGLE_REGION_MULTIPLIER, format_gpu_time, price_per_gpu_hour
-from storage.db import parse_iso
 
 BUDGET_THRESHOLDS: tuple[int, ...] = (80, 100)
 # "Mostly idle": more than this share of the replica time saw no requests.

@@ -47,9 +47,9 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import Any, Literal, NamedTuple, Protocol
 
+from bot.core.clock import iso, parse_iso
 from bot.core.durations import humanize
 from bot.core.pricing import worst_case_usd_per_hour
-from storage.db import iso, parse_iso
 
 TimerKind = Literal["scale_to_zero", "auto_delete", "idle_paying"]
 TIMER_KINDS: tuple[TimerKind, ...] = ("scale_to_zero", "auto_delete", "idle_paying")

@@ -24,6 +24,7 @@ from cronsim import CronSim
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.outbox import Kind, Posted, Target
+from bot.core.clock import iso
 from bot.core.costs import (
     CostReport,
     Window,
@@ -43,7 +44,6 @@ from bot.services import costs as cost_data
 from bot.services.container import Services
 from bot.ui import costs as cost_ui
 from bot.ui.chart import render_stacked_bars
-from storage.db import iso
 
 log = logging.getLogger("fwbot.cost_jobs")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.adapters.fireworks import FireworksError, NotFound, QuotaExceeded, ScalingUp
 from bot.core import requests as cmds
+from bot.core.clock import parse_iso
 from bot.core.durations import humanize
 from bot.core.names import short_model, unknown_model_message
 from bot.core.pricing import deployment_worst_case, format_usd
@@ -30,7 +31,6 @@ from bot.ui import kit
 from bot.ui import lifecycle as lifecycle_ui
 from bot.ui.approvals import approvers_text
 from bot.ui.kit import Message
-from storage.db import parse_iso
 
 log = logging.getLogger("fwbot.commands")
 

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any, NamedTuple
 
+from bot.core.clock import iso
 from bot.core.costs import (
     DeploymentCost,
     Pricer,
@@ -39,7 +40,6 @@ from bot.core.costs import (
 )
 from bot.core.pricing import SINGLE_REGION_MULTIPLIER, price_per_gpu_hour
 from bot.services.container import Services
-from storage.db import iso
 from storage.store import Store
 
 log = logging.getLogger("fwbot.costs")

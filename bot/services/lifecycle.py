@@ -33,6 +33,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.adapters.fireworks import FireworksError, NotFound, RateLimited
 from bot.adapters.outbox import Kind, Posted, Target, deployment_targets
+from bot.core.clock import iso, parse_iso
 from bot.core.durations import humanize
 from bot.core.lifecycle import (
     GONE_STATES,
@@ -63,7 +64,6 @@ from bot.services.people import SlackDirectory
 from bot.services.tracking import announce_deletion, deletion_key, render_tracking
 from bot.ui import lifecycle as ui
 from bot.ui.kit import Message
-from storage.db import iso, parse_iso
 from storage.store import BotActionRow, DeploymentRecord, WarningRow, new_token
 
 log = logging.getLogger("fwbot.lifecycle")

@@ -17,6 +17,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.adapters.fireworks import FireworksError, deployment_id_of
 from bot.adapters.outbox import Kind, Posted, Target, deployment_targets
+from bot.core.clock import iso, parse_iso
 from bot.core.lifecycle import (
     DELETION_SEEN,
     GONE_STATES,
@@ -33,7 +34,6 @@ from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui import lifecycle as lifecycle_ui
 from bot.ui.kit import Message
-from storage.db import iso, parse_iso
 from storage.store import DeploymentRecord
 
 log = logging.getLogger("fwbot.reconcile")

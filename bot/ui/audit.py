@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bot.core.approvals import PENDING
+from bot.core.clock import parse_iso
 from bot.core.names import short_model
 from bot.core.pricing import format_usd
 from bot.core.requests import (  # _WIRE, _show: the labels and formatting `/fw update` shows a change with
@@ -40,7 +41,6 @@ from bot.ui import kit
 from bot.ui.approvals import what as approval_what
 from bot.ui.approvals import who
 from bot.ui.kit import Message
-from storage.db import parse_iso
 from storage.store import ApprovalRecord
 
 PAGE = 25  # entries shown at most; older ones are counted in a note

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from bot.core.clock import parse_iso
 from bot.core.durations import humanize, parse_api_duration
 from bot.core.lifecycle import Timer
 from bot.core.names import accelerator_label, closest_models, short_model
 from bot.core.pricing import format_usd, usd_per_day
 from bot.ui import kit
 from bot.ui.kit import Message
-from storage.db import parse_iso
 
 STATE_EMOJI = {
     "CREATING": ":hourglass_flowing_sand:",

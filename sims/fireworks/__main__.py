@@ -8,8 +8,7 @@ import sys
 import threading
 from typing import Any
 
-from bot.core.clock import FakeClock
-from bot.core.durations import DurationError, parse_go_duration
+from sims.clock import FakeClock, parse_hours_minutes_seconds
 
 from .catalog import ACCELERATOR_TYPES
 from .config import DEFAULT_GPU_QUOTA, SimConfig
@@ -41,7 +40,7 @@ def parse_quota(text: str | None) -> tuple[dict[str, int], int | None]:
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """The SimConfig for the ``fwbot sim`` flags (see bot/cli.py)."""
     auto_delete: Any = getattr(args, "auto_delete_after", "168h")
-    seconds = parse_go_duration(auto_delete) if isinstance(auto_delete, str) else float(auto_delete)
+    seconds = parse_hours_minutes_seconds(auto_delete) if isinstance(auto_delete, str) else float(auto_delete)
     quotas, default_quota = parse_quota(getattr(args, "quota", None))
     return SimConfig(
         account_id=args.account_id,
@@ -61,7 +60,7 @@ def serve_forever(args: argparse.Namespace) -> int:
     """Start the simulator, print its one ready line, and serve until SIGINT or SIGTERM."""
     try:
         config = config_from_args(args)
-    except (DurationError, ValueError) as exc:
+    except ValueError as exc:
         print(f"fwbot sim: {exc}", file=sys.stderr)
         return 2
     clock = FakeClock() if getattr(args, "fake_clock", False) else None

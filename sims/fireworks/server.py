@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from bot.core.clock import Clock, FakeClock, SystemClock
+from sims.clock import Clock, SystemClock
 
 from . import catalog
 from .config import SimConfig
@@ -192,7 +192,7 @@ class FireworksSimulator:
                 self.faults.reset()
             return {"failRate": self.faults.fail_rate, "latencyMs": self.faults.latency_ms}
         if path == "/_sim/clock" and method == "POST":
-            if not isinstance(self.clock, FakeClock):
+            if not callable(getattr(self.clock, "advance", None)):
                 raise ApiError("FAILED_PRECONDITION", "the simulator runs on the system clock")
             self.clock.advance(float(body.get("advanceSeconds", 0)))
             with self.state.lock:

@@ -48,6 +48,7 @@ from .model import (
     Usergroup,
     View,
 )
+from .server import make_handler
 from .signing import signed_headers
 from .socket_mode import SocketLink
 
@@ -167,8 +168,6 @@ class SlackWorkspace:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Serve the Web API, webhooks and the UI from a daemon thread; returns the base URL."""
-        from .server import make_handler
-
         self._server = _Server((host, port), make_handler(self))
         self._server.daemon_threads = True
         bound_host, bound_port = self._server.server_address[:2]

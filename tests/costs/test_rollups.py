@@ -18,12 +18,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.core.clock import FakeClock
+from bot.core.clock import FakeClock, iso
 from bot.core.costs import DayCost, Pricer, _day_cost, _figures, _split_day_cost, integrate, local_midnight
 from bot.core.settings import Settings
 from bot.services import costs as cost_data
 from bot.services.container import Services
-from storage.db import Database, iso
+from storage.db import Database
 from storage.store import Store
 
 H100, A100, B200 = "NVIDIA_H100_80GB", "NVIDIA_A100_80GB", "NVIDIA_B200_180GB"  # A100: no list price

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.clock import FakeClock
+from bot.core.clock import FakeClock, parse_iso
 from bot.core.costs import DeploymentCost, owner_digest
 from bot.core.grammar import UsageError, help_text, parse
 from bot.core.names import closest_models
@@ -27,7 +27,6 @@ from bot.services.lifecycle import LifecycleEngine
 from bot.ui import kit
 from bot.ui.costs import digest_summary
 from bot.ui.deployments import latest_start, models_list, ready_line
-from storage.db import parse_iso
 from tests.harness import CHANNEL, message_text, start_stack
 
 MODEL = "llama-v3p1-8b-instruct"

@@ -16,9 +16,9 @@ from pathlib import Path
 import fireworks
 import pytest
 
+from bot.core.clock import iso
 from sims.fireworks import FireworksSimulator, SimConfig
 from sims.slack import SlackWorkspace
-from storage.db import iso
 from tests.harness import BOT_TOKEN, CHANNEL, SIGNING_SECRET, message_text, seed_workspace
 from tests.lifecycle.conftest import MODEL, action_ids, is_warning
 

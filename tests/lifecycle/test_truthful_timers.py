@@ -15,8 +15,8 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.core.clock import parse_iso
 from bot.services import costs as cost_data
-from storage.db import parse_iso
 from tests.harness import message_text
 from tests.lifecycle.conftest import MODEL, action_ids
 

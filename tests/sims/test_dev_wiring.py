@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot.app import dev
+from bot.core.clock import parse_iso
 from bot.core.costs import local_midnight
-from storage.db import Database, parse_iso
+from storage.db import Database
 from storage.store import Store
 from tests.harness import clean_env, message_text
 

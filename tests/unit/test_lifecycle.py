@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core.clock import iso
 from bot.core.lifecycle import (
     DEFAULT_SCALE_TO_ZERO_S,
     LifecyclePolicy,
@@ -25,7 +26,6 @@ from bot.core.lifecycle import (
     warning_key,
     warning_leads,
 )
-from storage.db import iso
 from storage.store import DeploymentRecord
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

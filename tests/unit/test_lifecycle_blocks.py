@@ -6,9 +6,9 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from bot.core.clock import iso
 from bot.core.lifecycle import LifecyclePolicy, TimerWarning, digest, due_warnings, timers, warning_key
 from bot.ui import lifecycle as ui
-from storage.db import iso
 from tests.unit.test_lifecycle import PRICES, T0, at, dep
 
 H = 3600.0
