@@ -9,15 +9,16 @@ import threading
 
 from slack_bolt import App
 
-from bot.adapters.fireworks import FireworksError, NotFound
+from bot.adapters.fireworks import NotFound
 from bot.core import requests as cmds
+from bot.core.errors import UserFacingError
 from bot.core.names import resource_id_problem
 from bot.services.approvals import ask_to_delete, may_delete_now
 from bot.services.changes import announce_in_thread, check_scale
 from bot.services.commands import do_get
 from bot.services.container import Services
 from bot.services.context import Context, reply
-from bot.services.deployments import Actor, Operations, UserError
+from bot.services.deployments import Actor, Operations
 from bot.services.tracking import ensure_tracking, refresh_tracking
 from bot.ui import deployments as ui
 from bot.ui import kit
@@ -86,9 +87,8 @@ def register(app: App, services: Services, metrics) -> None:
     def guarded(ctx: Context, fn) -> None:
         try:
             message = fn()
-        except (UserError, FireworksError) as e:
-            prefix = "Fireworks says: " if isinstance(e, FireworksError) else ""
-            message = ui.problem(prefix + e.message)
+        except UserFacingError as e:
+            message = ui.problem(e.user_message)
         if message is not None:
             reply(ctx.respond, message)
 

@@ -7,12 +7,12 @@ from slack_bolt import App
 from bot.core.grammar import UsageError, help_text, parse
 from bot.services.commands import extra_help, run_verb
 from bot.services.container import Services
-from bot.services.context import Context, reply
+from bot.services.context import Context
 from bot.services.deployments import Actor, Operations
 from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui.kit import Message
-from handlers.acking import describe_failure
+from handlers.acking import tell_internal_error
 from handlers.views import open_deploy_modal
 
 
@@ -37,8 +37,9 @@ def register(app: App, services: Services, metrics) -> None:
         ctx = Context(services, ops, Actor(user, body.get("channel_id"), services.is_admin(user)),
                       respond, client, body, metrics)
 
-        def failed(_e: BaseException) -> None:
-            reply(respond, ui.problem(describe_failure(_e, services.store.db.path)))
+        def failed(e: BaseException) -> None:
+            tell_internal_error(body, respond, e, services.store.db.path)
+
         if cmd.verb == "deploy_modal":
             # The trigger expires 3 s after the command: no waiting behind other acks.
             services.after_ack(open_deploy_modal, ctx, body["trigger_id"], on_error=failed, wait_for_acks=False)

@@ -6,11 +6,11 @@ import logging
 
 from slack_bolt import App
 
-from bot.adapters.fireworks import FireworksError
+from bot.core.errors import UserFacingError
 from bot.services.container import Services
 from bot.services.context import Context, reply
 from bot.services.cost_commands import _value, delete_idle, scale_to_zero
-from bot.services.deployments import Actor, Operations, UserError
+from bot.services.deployments import Actor, Operations
 from bot.ui import deployments as ui
 from handlers.acking import acked_first
 
@@ -29,9 +29,9 @@ def register(app: App, services: Services, metrics) -> None:
         try:
             message = fn(ctx, _value(body))
             metrics.operations.labels(verb=verb, result="ok").inc()
-        except (UserError, FireworksError) as e:
+        except UserFacingError as e:
             metrics.operations.labels(verb=verb, result="refused").inc()
-            message = ui.problem(("Fireworks says: " if isinstance(e, FireworksError) else "") + e.message)
+            message = ui.problem(e.user_message)
         reply(respond, message)
 
     @app.action("cost_scale_to_zero")

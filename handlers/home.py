@@ -6,7 +6,7 @@ import logging
 
 from slack_bolt import App
 
-from bot.adapters.fireworks import FireworksError
+from bot.core.errors import UserFacingError
 from bot.services.container import Services
 from bot.services.deployments import Actor, UserError
 from bot.services.lifecycle import LifecycleEngine, engine_for
@@ -51,9 +51,8 @@ def register(app: App, services: Services) -> None:
                 if services.store.deployment(dep_id) is None:
                     raise UserError(f"fwbot does not know a deployment `{dep_id}`.")
                 notice = run(actor, dep_id)
-            except (UserError, FireworksError) as e:
-                prefix = "Fireworks says: " if isinstance(e, FireworksError) else ""
-                notice = f":warning: {prefix}{kit.escape(e.message)}"
+            except UserFacingError as e:
+                notice = f":warning: {kit.escape(e.user_message)}"
             publish_home(engine, client, user, notice)
 
     def keep_warm(actor: Actor, dep_id: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from slack_bolt import App
 
 from bot.adapters.fireworks import FireworksError
+from bot.core.errors import UserFacingError
 from bot.core.lifecycle import GONE_STATES, deletion_from_audit, stale_reason
 from bot.services.approvals import ask_to_delete, may_delete_now
 from bot.services.commands import kept_warm_message
@@ -70,9 +71,8 @@ def register(app: App, services: Services, metrics) -> None:
     engine = engine_for(services)
     store, ops = services.store, engine.ops
 
-    def problem(respond, e: Exception) -> None:
-        prefix = "Fireworks says: " if isinstance(e, FireworksError) else ""
-        reply(respond, dui.problem(prefix + getattr(e, "message", str(e))))
+    def problem(respond, e: UserFacingError) -> None:
+        reply(respond, dui.problem(e.user_message))
 
     def check(body: dict, respond) -> Click | None:
         """The click's warning if it still holds; otherwise answer why nothing happens."""
@@ -108,7 +108,7 @@ def register(app: App, services: Services, metrics) -> None:
                     return
                 message = run(click, body, client)
                 metrics.operations.labels(verb=action_id, result="ok").inc()
-            except (UserError, FireworksError) as e:
+            except UserFacingError as e:
                 metrics.operations.labels(verb=action_id, result="refused").inc()
                 problem(respond, e)
                 return
@@ -232,7 +232,7 @@ def register(app: App, services: Services, metrics) -> None:
         actor = actor_of(services, body)
         try:
             ops.undelete(actor, dep.id)
-        except (UserError, FireworksError) as e:
+        except UserFacingError as e:
             problem(respond, e)
             return
         container = body.get("container") or {}

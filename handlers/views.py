@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import PlainTextObject
 
 from bot.adapters.fireworks import AlreadyExists, FireworksError
 from bot.core.durations import DurationError, parse_go_duration
+from bot.core.errors import UserFacingError
 from bot.core.names import ACCELERATOR_TYPES, accelerator_label, short_model
 from bot.core.pricing import format_usd, price_per_gpu_hour, worst_case_usd_per_hour
 from bot.core.requests import DeploymentSpec, SpecError, spec_error_of
@@ -573,7 +574,7 @@ def register(app: App, services: Services, metrics) -> None:
             creating = True
             message = (request_approval(ctx, kind="deploy", planned=planned, reason=reason) if reason
                        else execute_deploy(ctx, planned))
-        except (UserError, FireworksError) as e:
+        except UserFacingError as e:
             if isinstance(e, FireworksError):
                 # A create Fireworks did not confirm may have landed: its id stays this form's.
                 keep_claim = creating and e.retryable

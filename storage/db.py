@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import sqlite_utils
-
 from bot.core.clock import iso
 from storage.migrations import MIGRATIONS
 
@@ -201,7 +199,6 @@ class Database:
         if conn is None:
             conn = self._open()
             self._local.conn = conn
-            self._local.utils = sqlite_utils.Database(conn, execute_plugins=False)
             with self._all_lock:
                 self._all.append(conn)
         return conn
@@ -224,12 +221,6 @@ class Database:
             self._note(e)
             raise
         return conn
-
-    @property
-    def utils(self) -> sqlite_utils.Database:
-        """The sqlite-utils view of this thread's connection."""
-        self.conn  # noqa: B018 - opens the connection if needed
-        return self._local.utils
 
     def close(self) -> None:
         with self._all_lock:

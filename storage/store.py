@@ -703,14 +703,6 @@ class Store:
         )
         return cur.rowcount == 1
 
-    def reopen_warning(self, warning_id: int) -> None:
-        """Undo a resolution whose action failed, so the warning's buttons work again."""
-        self.db.execute(
-            """UPDATE warnings SET status = CASE WHEN ts IS NULL THEN 'claimed' ELSE 'sent' END,
-                   resolution = NULL, resolved_at = NULL WHERE id = ? AND status = 'resolved'""",
-            (warning_id,),
-        )
-
     def schedule_action(self, key: str, kind: str, deployment_id: str, due_at: datetime, now: datetime,
                         payload: dict | None = None) -> bool:
         """Record an action the bot will carry out; False when ``key`` was scheduled before."""
@@ -915,17 +907,6 @@ class Store:
         return cur.rowcount == 1
 
     # -- costs ---------------------------------------------------------------------------------
-    def traffic_points(self, since: datetime | None = None) -> list[dict]:
-        """Serving/idle change points from ``since`` on, plus the last one before it per deployment."""
-        if since is None:
-            return self.traffic_history()
-        return self.db.query(
-            """SELECT * FROM traffic_history WHERE at >= ? OR at = (SELECT MAX(at) FROM traffic_history h2
-                   WHERE h2.deployment_id = traffic_history.deployment_id AND h2.at < ?)
-               ORDER BY deployment_id, at""",
-            (iso(since), iso(since)),
-        )
-
     def set_budget(self, channel: str, usd_per_month: float, set_by: str, now: datetime) -> None:
         self.db.execute(
             """INSERT INTO budgets (channel, usd_per_month, set_by, set_at) VALUES (?, ?, ?, ?)
@@ -933,9 +914,6 @@ class Store:
                    set_by = excluded.set_by, set_at = excluded.set_at""",
             (channel, float(usd_per_month), set_by, iso(now)),
         )
-
-    def delete_budget(self, channel: str) -> bool:
-        return self.db.execute("DELETE FROM budgets WHERE channel = ?", (channel,)).rowcount > 0
 
     def budget(self, channel: str) -> dict | None:
         return self.db.one("SELECT * FROM budgets WHERE channel = ?", (channel,))

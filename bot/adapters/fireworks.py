@@ -23,6 +23,7 @@ import fireworks
 import httpx
 
 from bot.core.clock import iso
+from bot.core.errors import UserFacingError
 
 DEFAULT_BASE_URL = "https://api.fireworks.ai"
 REQUEST_RATE_METRIC = "request_counter_total:sum_by_deployment"
@@ -54,8 +55,10 @@ _IDEMPOTENCY_FIELDS = (
 _API_ERRORS = (fireworks.APIError, httpx.HTTPError)
 
 
-class FireworksError(Exception):
+class FireworksError(UserFacingError):
     """A failed Fireworks call, with Fireworks' own message."""
+
+    prefix = "Fireworks says: "
 
     def __init__(self, message: str, *, status: int | None = None, code: int | None = None,
                  retry_after: float | None = None) -> None:

@@ -281,19 +281,6 @@ class Outbox:
                 soonest = min(soonest, left)
         return soonest
 
-    def drain(self, timeout_s: float = 10.0) -> bool:
-        """Deliver everything due now, waiting for slots (tests and shutdown). False if some is left."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self.run_due(wait=True)
-            now = self.s.clock.now()
-            if not [r for r in self.s.store.effects.due(now) if r.id not in self._inflight]:
-                with self._lock:
-                    if not self._inflight:
-                        return True
-            time.sleep(0.02)
-        return False
-
     # -- one attempt -----------------------------------------------------------------------------
     def _attempt(self, row: EffectRow, *, wait: bool) -> float:
         with self._lock:

@@ -107,17 +107,6 @@ def _nesting(text: str) -> int:
     return max(accumulate(map(_STEP.__getitem__, _NOT_BRACKET.sub("", text))), default=0)
 
 
-def check_depth(text: str, limit: int = MAX_JSON_DEPTH) -> None:
-    """Raise ``ValueError`` if ``text``, read as JSON, nests arrays and objects deeper than ``limit``.
-
-    Python's parser recurses once per level, so a signed body nested 50,000 deep raised
-    ``RecursionError`` out of the request. This counts brackets outside strings before anything
-    is parsed: nothing for a body with fewer brackets than the limit (almost all).
-    """
-    if _brackets(text) > limit and _too_deep(_split_strings(text)[0], limit):
-        raise ValueError(f"JSON nested deeper than {limit}")
-
-
 def _json(text: str, limit: int = MAX_JSON_DEPTH) -> Any:
     """``json.loads`` with nesting bounded, in the text and in the strings inside it that could be
     JSON themselves: the listeners parse some (a button's value, a view's private_metadata)."""
@@ -140,7 +129,7 @@ def _json(text: str, limit: int = MAX_JSON_DEPTH) -> Any:
 
 def slack_body(text: str, content_type: str | None) -> Any:
     """A request body as Slack means it: JSON (events), or a form whose ``payload`` field, when
-    the form has one, holds the interaction's JSON. Nesting is bounded (:func:`check_depth`), in
+    the form has one, holds the interaction's JSON. Nesting is bounded (:data:`MAX_JSON_DEPTH`, see :func:`_json`), in
     the JSON and in the strings inside it that could be JSON too."""
     if content_type == "application/json" or text.startswith("{"):
         return _json(text)

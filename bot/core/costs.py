@@ -11,7 +11,6 @@ flagged, so nobody reads an unpriced A100 as free.
 
 from __future__ import annotations
 
-import bisect
 import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +19,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, Literal, NamedTuple
 
 from bot.core.clock import parse_iso
+from bot.core.errors import UserFacingError
 from bot.core.names import short_model
 from bot.core.pricing import SINGLE_REGION_MULTIPLIER, format_gpu_time, price_per_gpu_hour
 
@@ -116,10 +116,6 @@ class CostFigures:
     @property
     def serving_usd(self) -> float | None:
         return None if self.usd is None or self.idle_usd is None else self.usd - self.idle_usd
-
-    @property
-    def known_serving_usd(self) -> float:
-        return self.known_usd - self.known_idle_usd
 
     @property
     def idle_fraction(self) -> float:
@@ -262,12 +258,6 @@ def window_days(start: datetime, end: datetime, tz: tzinfo) -> list[date]:
     first = start.astimezone(tz).date()
     last = (end - _US).astimezone(tz).date() if end > start else first
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-def _state_at(times: Sequence[datetime], values: Sequence[Any], when: datetime, default: Any) -> Any:
-    """The value of the last change point at or before ``when``."""
-    i = bisect.bisect_right(times, when)
-    return values[i - 1] if i else default
 
 
 def integrate(
@@ -465,7 +455,7 @@ def deployment_cost(dep_id: str, days: Sequence[date], per_day: Sequence[Mapping
 
 
 # -- periods ---------------------------------------------------------------------------------
-class PeriodError(ValueError):
+class PeriodError(UserFacingError, ValueError):
     """A period a user asked for that makes no sense; the message is written for them."""
 
 
@@ -800,11 +790,6 @@ class DeploymentLine:
     base_model: str | None
     channel: str | None
     cost: DeploymentCost
-
-    @property
-    def mostly_idle(self) -> bool:
-        return self.cost.idle_fraction > MOSTLY_IDLE_FRACTION
-
 
 @dataclass(frozen=True, slots=True)
 class OwnerDigest:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.core.errors import UserFacingError
+
 _UNITS = {
     "ns": 1e-9,
     "us": 1e-6,
@@ -17,7 +19,7 @@ _UNITS = {
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 
 
-class DurationError(ValueError):
+class DurationError(UserFacingError, ValueError):
     """A duration string that Go's ParseDuration would reject."""
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from bot.core.durations import DurationError, humanize, parse_go_duration
+from bot.core.errors import UserFacingError
 from bot.core.names import (
     ACCELERATOR_SHORT_NAMES,
     AcceleratorNameError,
@@ -66,7 +67,7 @@ from bot.core.requests import (
 _INT32_MAX = 2**31 - 1
 
 
-class UsageError(Exception):
+class UsageError(UserFacingError):
     """Bad ``/fw`` input, with a message written for the Slack user and the usage line to show.
 
     ``subcommand`` is the canonical subcommand the text was aimed at (``None`` when even that is

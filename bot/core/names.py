@@ -20,6 +20,8 @@ import difflib
 import re
 from collections.abc import Iterable
 
+from bot.core.errors import UserFacingError
+
 # Fireworks resource ids (contract §1).
 RESOURCE_ID_RE = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?\Z")  # \Z: $ would pass "id\n"
 
@@ -54,11 +56,11 @@ for _enum, (_shorts, _label) in _ACCELERATORS.items():
         _BY_LOWER[_short] = _enum
 
 
-class ModelNameError(ValueError):
+class ModelNameError(UserFacingError, ValueError):
     """A model name the user typed that cannot be a Fireworks model; message fit for a user."""
 
 
-class AcceleratorNameError(ValueError):
+class AcceleratorNameError(UserFacingError, ValueError):
     """An accelerator name the bot does not know; the message lists the valid short names."""
 
 

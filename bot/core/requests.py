@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from bot.core.durations import format_api_duration, humanize, parse_api_duration
+from bot.core.errors import UserFacingError
 from bot.core.names import (
     AcceleratorNameError,
     accelerator_label,
@@ -61,7 +62,7 @@ LOAD_TARGET_KEYS: tuple[str, ...] = (
 )
 
 
-class SpecError(ValueError):
+class SpecError(UserFacingError, ValueError):
     """A rule a deployment request breaks; ``flag`` names the ``/fw`` flag to blame, if one."""
 
     def __init__(self, message: str, flag: str | None = None) -> None:

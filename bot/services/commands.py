@@ -11,10 +11,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from bot.adapters.fireworks import FireworksError, NotFound, QuotaExceeded, ScalingUp
+from bot.adapters.fireworks import NotFound, QuotaExceeded, ScalingUp
 from bot.core import requests as cmds
 from bot.core.clock import parse_iso
 from bot.core.durations import humanize
+from bot.core.errors import UserFacingError
 from bot.core.names import short_model, unknown_model_message
 from bot.core.pricing import deployment_worst_case, format_usd
 from bot.services import cost_commands
@@ -68,7 +69,7 @@ def run_verb(ctx: Context, cmd: cmds.ParsedCommand) -> None:
     try:
         message = handler(ctx, cmd)
         ctx.metrics.operations.labels(verb=cmd.verb, result="ok").inc()
-    except (UserError, FireworksError) as e:
+    except UserFacingError as e:
         ctx.metrics.operations.labels(verb=cmd.verb, result="refused").inc()
         if isinstance(e, QuotaExceeded) and e.limit is not None and e.requested is not None and e.accelerator:
             # One sentence: the quota, what is in use and what this command asked for. Fireworks
@@ -86,8 +87,7 @@ def run_verb(ctx: Context, cmd: cmds.ParsedCommand) -> None:
         elif isinstance(e, QuotaExceeded):
             message = ui.problem(f"Fireworks refused: the account's GPU quota is used up ({e.message}).")
         else:
-            prefix = "Fireworks says: " if isinstance(e, FireworksError) else ""
-            message = ui.problem(prefix + e.message)
+            message = ui.problem(e.user_message)
     if message is not None:
         reply(ctx.respond, message)
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from bot.adapters.fireworks import FireworksError, NotFound, deployment_id_of
 from bot.core.durations import parse_api_duration
-from bot.core.names import accelerator_label, short_model
+from bot.core.errors import UserFacingError
+from bot.core.names import short_model
 from bot.core.pricing import deployment_worst_case, is_single_region, worst_case_usd_per_hour
 from bot.core.requests import DeploymentChange, DeploymentSpec
 from bot.services.container import Services
@@ -24,10 +25,9 @@ from storage.store import DeploymentRecord
 log = logging.getLogger("fwbot.operations")
 
 DEFAULT_ACCELERATOR = "NVIDIA_H100_80GB"
-PRESETS = ("minimal", "fast", "throughput", "full_precision", "agentic_coding", "chat", "summarization")
 
 
-class UserError(Exception):
+class UserError(UserFacingError):
     """Something the user asked that cannot be done; the message is for them."""
 
     def __init__(self, message: str) -> None:
@@ -409,10 +409,6 @@ def mirrored_fields(wire: dict) -> dict[str, Any]:
         "create_time": wire.get("createTime"),
         "wire": wire,
     }
-
-
-def describe_hardware(record: DeploymentRecord) -> str:
-    return f"{record.accelerator_count or 1} × {accelerator_label(record.accelerator_type)}"
 
 
 def record_usd_per_hour(record: DeploymentRecord, prices: dict[str, float]) -> float | None:

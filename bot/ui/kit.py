@@ -25,7 +25,6 @@ from slack_sdk.models.blocks import (
     HeaderBlock,
     MarkdownTextObject,
     Option,
-    OverflowMenuElement,
     PlainTextObject,
     SectionBlock,
     StaticSelectElement,
@@ -191,10 +190,6 @@ def option(text: str, value: str, description: str | None = None) -> Option:
         value=clip(value, OPTION_VALUE_MAX),
         description=PlainTextObject(text=clip(description, OPTION_TEXT_MAX)) if description else None,
     )
-
-
-def overflow(action_id: str, options: Sequence[Option]) -> OverflowMenuElement:
-    return OverflowMenuElement(action_id=action_id, options=list(options)[:5])
 
 
 def select(action_id: str, options: Sequence[Option], placeholder: str, initial: Option | None = None):

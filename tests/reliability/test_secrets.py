@@ -86,7 +86,7 @@ def test_secrets_appear_in_no_log_message_error_or_page(stack, capture):
     seen.append(ws.send_raw(body, ws.signed_headers(body, secret="wrong")).body)
     seen.append(ws.send_raw(body, ws.signed_headers(body, timestamp=int(time.time()) - 900)).body)
     # an internal error in a listener reaches the central error handler
-    from handlers import commands
+    from bot.services import commands
 
     real = commands.VERBS["audit"]
     commands.VERBS["audit"] = lambda ctx, cmd: 1 / 0
