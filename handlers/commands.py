@@ -15,7 +15,7 @@ from bot.grammar import UsageError, help_text, parse
 from bot.names import short_model, unknown_model_message
 from bot.operations import Actor, AlreadyYours, Operations, UserError, record_usd_per_hour
 from bot.outbox import Kind, Posted, Target, deployment_targets
-from bot.pricing import deployment_worst_case, format_usd
+from bot.pricing import deployment_worst_case, format_usd, is_single_region
 from bot.reconcile import render_tracking
 from bot.services import Services
 from bot.ui import deployments as ui
@@ -175,7 +175,7 @@ def deploy(ctx: Context, spec: cmds.DeploymentSpec, *, dry_run: bool) -> Message
         ctx.ops.audit(ctx.actor.user_id, "deploy", "dry-run", deployment_id=planned.deployment_id,
                       channel=ctx.actor.channel_id, request=planned.fields)
         return ui.dry_run(spec.describe(), planned.usd_per_hour, f"would create `{planned.deployment_id}`",
-                          simulated=s.simulated)
+                          simulated=s.simulated, single_region=planned.single_region)
     from handlers.approvals_gate import needs_approval, request_approval
 
     reason = needs_approval(s, planned=planned)
@@ -313,6 +313,8 @@ def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
     except NotFound:
         raise UserError(f"there is no deployment `{cmd.deployment_id}`.") from None
     change = cmd.change
+    if change.draft_model:
+        ctx.ops.check_draft_model(change.draft_model)
     if change.deployment_shape:
         # A shape decides the hardware. Resolve it (a preset or a full name) to the shape Fireworks
         # offers for this model and the accelerators it brings, so the diff, the price and the
@@ -339,6 +341,8 @@ def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
     lines = [f"• *{label}:* {before} → {after_text}" for label, before, after_text in diff]
     if change.shape_hardware_known:
         money = f"*Worst case:* {format_usd(before_usd)} → {format_usd(after_usd)}"
+        if is_single_region(current.get("placement")):
+            money += f" ({ui.SINGLE_REGION_NOTE})"
     else:
         lines.append("• *Hardware per replica:* decided by the shape (Fireworks does not offer it as a "
                      f"validated shape for `{short_model(current.get('baseModel') or '?')}`)")

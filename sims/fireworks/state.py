@@ -129,7 +129,12 @@ ENUM_FIELDS = {
 }
 # assumption: a change to any of these rolls new replicas out (UPDATING, create_seconds long, old
 # replicas keep serving and billing); scaling fields apply in place without UPDATING.
-SERVING_FIELDS = ("deploymentShape", "acceleratorType", "acceleratorCount", "precision", "baseModel")
+SERVING_FIELDS = ("deploymentShape", "acceleratorType", "acceleratorCount", "precision", "baseModel",
+                  "maxContextLength", "autoTune", "draftModel", "draftTokenCount", "ngramSpeculationLength",
+                  "enableMtp")
+# assumption: a deployment's description is held to the limit documented for model and shape
+# descriptions (fewer than 1000 characters, contract §1).
+DESCRIPTION_LIMIT = 1000
 SCALING_FIELDS = ("minReplicaCount", "maxReplicaCount", "autoscalingPolicy")
 # Map-valued fields: an update replaces them whole rather than key by key.
 WHOLE_FIELDS = {"annotations", "placement", "autoTune", "directRouteApiKeys", "autoscalingPolicy.loadTargets",
@@ -681,6 +686,8 @@ class SimState:
             spec[key] = value
         if len(spec["displayName"]) >= 64:
             raise invalid("display_name must be fewer than 64 characters")
+        if len(spec["description"]) >= DESCRIPTION_LIMIT:
+            raise invalid(f"description must be fewer than {DESCRIPTION_LIMIT} characters")
         if not spec["baseModel"]:
             raise invalid("base_model is required")
         if self.resolve_base(spec["baseModel"]) is None:
@@ -713,17 +720,52 @@ class SimState:
             return {"multiRegion": "GLOBAL"}
         if not isinstance(p, dict):
             raise invalid("placement must be an object")
-        set_keys = [k for k in ("region", "multiRegion", "regions") if p.get(k)]
+        unset = (None, "", [], "REGION_UNSPECIFIED", "MULTI_REGION_UNSPECIFIED")
+        set_keys = [k for k in ("region", "multiRegion", "regions") if p.get(k) not in unset]
+        if not set_keys:
+            return {"multiRegion": "GLOBAL"}
         if len(set_keys) != 1:
             raise invalid("placement: exactly one of region, multi_region or regions must be set")
         key = set_keys[0]
         if key == "multiRegion" and p[key] not in catalog.MULTI_REGIONS[1:]:
-            raise invalid(f"invalid multi_region {p[key]!r}")
+            raise invalid(f"invalid value for placement.multi_region: {p[key]!r}; expected one of "
+                          f"{', '.join(catalog.MULTI_REGIONS[1:])}")
         if key == "regions" and not (isinstance(p[key], list) and all(isinstance(r, str) for r in p[key])):
             raise invalid("placement.regions must be a list of region names")
-        if key == "region" and not isinstance(p[key], str):
-            raise invalid("placement.region must be a region name")
+        # Enums are strings on the wire; protojson refuses a name the enum does not have.
+        for region in (p[key] if key == "regions" else [p[key]] if key == "region" else []):
+            if not isinstance(region, str) or region not in catalog.REGIONS[1:]:
+                raise invalid(f"invalid value for placement.{'regions' if key == 'regions' else 'region'}: "
+                              f"{region!r}; expected a Region such as US_IOWA_1, EU_FRANKFURT_1 or AP_TOKYO_1")
         return {key: p[key]}
+
+    def _check_speculation(self, spec: dict[str, Any], *, creating: bool, disabled: bool = False) -> None:
+        """Speculative decoding: a draft model or n-grams, never both; the tokens per step with
+        either; none of it with disableSpeculativeDecoding (create only). On create, a deployment
+        that sets none of it and does not disable it gets its base model's default draft model.
+
+        # assumption: Fireworks' speculative-decoding guide says draft_model and
+        # ngram_speculation_length "cannot be used together" and that draft_token_count is
+        # "required when using draft model or n-gram"; both are refused with 400 INVALID_ARGUMENT,
+        # as is an unknown draft model (like an unknown base model) and a disable that contradicts
+        # the settings sent with it.
+        """
+        draft, ngram = spec["draftModel"], spec["ngramSpeculationLength"]
+        if disabled and (draft or spec["draftTokenCount"] or ngram or spec["enableMtp"]):
+            raise invalid("disable_speculative_decoding cannot be combined with draft_model, draft_token_count, "
+                          "ngram_speculation_length or enable_mtp")
+        if draft and ngram:
+            raise invalid("draft_model and ngram_speculation_length cannot be used together")
+        if draft and self.resolve_base(draft) is None:
+            raise invalid(f"draft model {draft!r} not found")
+        base = catalog.CATALOG_BY_NAME.get(spec["baseModel"])
+        if creating and not disabled and base is not None and base.default_draft_model:
+            if not draft and not ngram:
+                spec["draftModel"] = draft = base.default_draft_model
+            if draft == base.default_draft_model and not spec["draftTokenCount"]:
+                spec["draftTokenCount"] = base.default_draft_token_count
+        if (draft or ngram) and not spec["draftTokenCount"]:
+            raise invalid("draft_token_count is required when draft_model or ngram_speculation_length is set")
 
     def _check_autoscaling(self, policy: Any) -> dict[str, Any]:
         if policy is None:
@@ -862,8 +904,8 @@ class SimState:
         validate_only = bool_param(query, "validateOnly")
         disable_auto_deploy = bool_param(query, "disableAutoDeploy")
         skip_shape = bool_param(query, "skipShapeValidation")
-        for flag in ("disableSpeculativeDecoding", "skipImageTagValidation"):
-            bool_param(query, flag)  # type-checked, otherwise no effect here
+        disable_speculation = bool_param(query, "disableSpeculativeDecoding")
+        bool_param(query, "skipImageTagValidation")  # type-checked, otherwise no effect here
         if bool_param(query, "acceptShapelessRisk") and body.get("deploymentShape"):
             raise invalid("accept_shapeless_risk and deployment_shape are mutually exclusive")
         given = {k for k in body if k in DEFAULT_SPEC}
@@ -872,6 +914,7 @@ class SimState:
             spec[key] = copy.deepcopy(body[key])
         explicit_max = body.get("maxReplicaCount") is not None
         self._normalize(spec, explicit_max)
+        self._check_speculation(spec, creating=True, disabled=disable_speculation)
         self._apply_shape(spec, given, creating=True, skip_validation=skip_shape)
         if dep_id in self.deployments:
             raise ApiError("ALREADY_EXISTS", f"deployment {self._dep_name(dep_id)} already exists")
@@ -928,6 +971,7 @@ class SimState:
         # A cleared max falls back to its documented default, max(min, 1).
         max_cleared = "maxReplicaCount" in given and body.get("maxReplicaCount") is None
         self._normalize(new, explicit_max=not max_cleared)
+        self._check_speculation(new, creating=False)
         shape_changed = new["deploymentShape"] != d.spec["deploymentShape"]
         if shape_changed or not new["deploymentShape"]:
             # A new shape brings its own accelerator settings; a full-object PATCH still carries
