@@ -419,3 +419,22 @@ def test_the_form_refuses_bad_values_at_their_fields_in_the_commands_words(stack
     assert form_errors == {}  # "global" is the form's own default option; the shape wins over a precision
     _, form_errors = validate_form({"model": FULL + MODEL, "acc_type": "NVIDIA_H100_80GB", "region": "us"})
     assert form_errors["region"].startswith("Region `us` is a multi-region")
+
+
+def test_audit_shows_the_serving_settings_before_and_after(stack):
+    deploy(stack, "audited", "--precision fp16 --max-context-length 8192")
+    answer(stack, "update audited --precision bf16 --max-context-length 0", "updated")
+    text = answer(stack, "audit audited", "Precision")
+    assert "Precision FP16 → BF16" in text and "Context length 8,192 tokens → the model's default" in text
+
+
+# --- 7. help ------------------------------------------------------------------------------------
+
+def test_help_deploy_and_update_explain_the_new_flags(stack):
+    deploy_help = answer(stack, "help deploy", "*/fw deploy*")
+    for flag in ROUND_TRIP:
+        assert f"--{flag}" in deploy_help, flag
+    assert "× 1.5 with `--region`" in deploy_help
+    update_help = answer(stack, "help update", "*/fw update*")
+    assert "`--precision PRECISION`" in update_help and "`--region REGION`" not in update_help
+    assert "placement cannot be changed in place" in update_help
