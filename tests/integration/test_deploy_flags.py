@@ -270,6 +270,14 @@ def test_bad_values_are_refused_naming_flag_value_and_what_is_allowed(stack, fla
     assert names(stack) == [] and stack.services.store.deployments() == []
 
 
+def test_a_region_of_the_right_form_that_fireworks_does_not_have_is_fireworks_to_refuse(stack):
+    # The Region enum is open (Fireworks adds datacenters): fwbot passes on any name of a region's
+    # form, and Fireworks' validation (validateOnly, before anything is created) names what it has.
+    text = answer(stack, f"deploy {MODEL} --region us-mars-1", "Fireworks says")
+    assert "invalid value for placement.region: 'US_MARS_1'" in text and "US_IOWA_1" in text
+    assert names(stack) == [] and stack.services.store.deployments() == []
+
+
 def test_an_unknown_draft_model_is_refused_before_anything_is_created(stack):
     text = answer(stack, f"deploy {MODEL} --draft-model llama-v3p2-3b --draft-token-count 4", "unknown model")
     assert "`--draft-model`" in text and f"`{DRAFT}`" in text
