@@ -21,8 +21,8 @@ from slack_sdk.models.blocks import PlainTextObject
 from bot.adapters.fireworks import AlreadyExists, FireworksError
 from bot.core.durations import DurationError, parse_go_duration
 from bot.core.errors import UserFacingError
-from bot.core.names import ACCELERATOR_TYPES, accelerator_label, short_model
-from bot.core.pricing import format_usd, price_per_gpu_hour, worst_case_usd_per_hour
+from bot.core.names import ACCELERATOR_TYPES, PRECISIONS, REGIONS, accelerator_label, short_model
+from bot.core.pricing import SINGLE_REGION_MULTIPLIER, format_usd, price_per_gpu_hour, worst_case_usd_per_hour
 from bot.core.requests import DeploymentSpec, SpecError, spec_error_of
 from bot.services.approvals import needs_approval, request_approval
 from bot.services.changes import execute_deploy
@@ -43,6 +43,8 @@ log = logging.getLogger("fwbot.views")
 
 CALLBACK = "deploy_modal"
 NO_SHAPE = "none"
+DEFAULT_PRECISION = "default"  # the precision option that sends none: Fireworks chooses
+GLOBAL_PLACEMENT = "global"  # the region option that sends none: the default, multi-region placement
 # How long opening the form waits for the model catalog before it shows a "loading" form and
 # fills it in when Fireworks answers (Slack honours the trigger for 3 s only).
 OPEN_WAIT_S = 2.0
@@ -131,8 +133,8 @@ class FormClaims:
 
 def read_form(values: dict) -> dict[str, Any]:
     """The raw form values, by block id."""
-    keys = ("model", "shape", "acc_type", "acc_count", "min", "max", "stz", "unused", "display_name",
-            "deployment_id")
+    keys = ("model", "shape", "acc_type", "acc_count", "precision", "region", "min", "max", "stz", "unused",
+            "display_name", "deployment_id")
     return {k: _state_value(values, k) for k in keys}
 
 
@@ -164,12 +166,17 @@ def _parse_form(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         except DurationError as e:
             errors[block] = str(e)
     if form.get("shape") and form["shape"] != NO_SHAPE:
-        # A shape decides the hardware: the form shows no accelerator fields then.
+        # A shape decides the hardware and the precision: the form shows no fields for them then.
         data["deployment_shape"] = form["shape"]
         data.pop("accelerator_count", None)
         errors.pop("acc_count", None)
-    elif form.get("acc_type"):
-        data["accelerator_type"] = form["acc_type"]
+    else:
+        if form.get("acc_type"):
+            data["accelerator_type"] = form["acc_type"]
+        if form.get("precision") and form["precision"] != DEFAULT_PRECISION:
+            data["precision"] = form["precision"]
+    if form.get("region") and form["region"] != GLOBAL_PLACEMENT:
+        data["region"] = form["region"]
     for block, field in (("display_name", "display_name"), ("deployment_id", "deployment_id")):
         if form.get(block):
             data[field] = form[block]
@@ -183,6 +190,8 @@ FLAG_BLOCKS = {
     "deployment-shape": "shape",
     "accelerator-type": "acc_type",
     "accelerator-count": "acc_count",
+    "precision": "precision",
+    "region": "region",
     "min-replica-count": "min",
     "max-replica-count": "max",
     "scale-to-zero-window": "stz",
@@ -195,6 +204,8 @@ FIELD_LABELS = {
     "shape": "Validated shape",
     "acc_type": "Accelerator type",
     "acc_count": "GPUs per replica",
+    "precision": "Precision",
+    "region": "Region",
     "min": "Min replicas",
     "max": "Max replicas",
     "stz": "Scale to zero after idle",
@@ -207,6 +218,8 @@ BLOCK_FIELDS = {
     "shape": "deployment_shape",
     "acc_type": "accelerator_type",
     "acc_count": "accelerator_count",
+    "precision": "precision",
+    "region": "region",
     "min": "min_replica_count",
     "max": "max_replica_count",
     "stz": "scale_to_zero_window_s",
@@ -279,10 +292,10 @@ def _shapes(services: Services, model: str | None) -> list[dict]:
         return []
 
 
-def shape_labels(shapes: list[dict], prices: dict[str, float]) -> dict[str, str]:
+def shape_labels(shapes: list[dict], prices: dict[str, float], single_region: bool = False) -> dict[str, str]:
     """Each shape's option label, by shape name: the preset, the hardware per replica and its
-    price, the precision when it tells two apart, and the LoRA capability. No two alike: a
-    label that would repeat gets the shape's own id."""
+    price (×1.5 when the form pins a region), the precision when it tells two apart, and the LoRA
+    capability. No two alike: a label that would repeat gets the shape's own id."""
     labels: dict[str, str] = {}
     precisions: dict[str, set[str]] = {}
     for sh in shapes:
@@ -297,7 +310,7 @@ def shape_labels(shapes: list[dict], prices: dict[str, float]) -> dict[str, str]
             parts.append(str(sh["precision"]))
         if sh.get("enableAddons"):
             parts.append("multi-LoRA")
-        usd = worst_case_usd_per_hour(1, count, sh.get("acceleratorType"), prices)
+        usd = worst_case_usd_per_hour(1, count, sh.get("acceleratorType"), prices, single_region=single_region)
         parts.append(f"{format_usd(usd)} per replica" if usd is not None else "price unknown")
         labels[sh["name"]] = " · ".join(parts)
     seen: dict[str, int] = {}
@@ -354,8 +367,18 @@ def live_cost(plan: FormPlan) -> str:
     count = planned.accelerator_count or 1
     usd = planned.usd_per_hour
     per_day = f" · {format_usd(usd * 24, '/day')}" if usd is not None else ""
+    region = f" × {SINGLE_REGION_MULTIPLIER:g} for single-region placement" if planned.single_region else ""
     return (f":moneybag: *Worst case:* {format_usd(usd)} ({kit.counted(hi, 'replica')} × {count} × "
-            f"{accelerator_label(planned.accelerator_type)}){per_day}")
+            f"{accelerator_label(planned.accelerator_type)}{region}){per_day}")
+
+
+def precision_options() -> list:
+    return [kit.option("Fireworks' choice (default)", DEFAULT_PRECISION)] + [kit.option(p, p) for p in PRECISIONS]
+
+
+def region_options() -> list:
+    return [kit.option("Global (default, multi-region)", GLOBAL_PLACEMENT)] + [
+        kit.option(f"{r} (single region, {SINGLE_REGION_MULTIPLIER:g}× price)", r) for r in REGIONS]
 
 
 def _count_input(initial: int | None, placeholder: str):
@@ -381,7 +404,8 @@ def build_modal(services: Services, *, channel: str | None, form: dict[str, Any]
     if form.get("shape") not in by_name and form.get("shape") != NO_SHAPE:
         form["shape"] = None  # one of another model's (the model changed since)
     chosen = by_name.get(form.get("shape") or "")
-    labels = shape_labels(shapes, services.prices)
+    labels = shape_labels(shapes, services.prices,
+                          single_region=bool(form.get("region")) and form.get("region") != GLOBAL_PLACEMENT)
     shape_options = [kit.option("No shape: choose the hardware below", NO_SHAPE)] + [
         kit.option(label, name) for name, label in labels.items()]
     initial_shape = next((o for o in shape_options if o.value == form.get("shape")), None)
@@ -406,10 +430,11 @@ def build_modal(services: Services, *, channel: str | None, form: dict[str, Any]
     ]
     if chosen:
         # The shape decides the hardware: shown, not editable (Fireworks refuses both at once).
+        precision = f", at {chosen['precision']}" if chosen.get("precision") else ""
         blocks.append(kit.section(
             f"*Hardware per replica:* {int(chosen.get('acceleratorCount') or 1)} × "
-            f"{accelerator_label(chosen.get('acceleratorType'))}, set by the shape "
-            "(choose “No shape” to pick it yourself)", block_id="shape_hardware"))
+            f"{accelerator_label(chosen.get('acceleratorType'))}, set by the shape{precision} "
+            "(choose “No shape” to pick them yourself)", block_id="shape_hardware"))
     else:
         acc_options = accelerator_options(services.prices)
         wanted_acc = form.get("acc_type") or DEFAULT_ACCELERATOR
@@ -426,6 +451,18 @@ def build_modal(services: Services, *, channel: str | None, form: dict[str, Any]
                             block_id="acc_count", optional=True, dispatch_action=True,
                             hint="Empty: as many as the model needs, as `/fw deploy` does."),
         ]
+        prec_options = precision_options()
+        blocks.append(kit.input_block(
+            "Precision", kit.select("v", prec_options, "Fireworks' choice",
+                                    next((o for o in prec_options if o.value == form.get("precision")), None)),
+            block_id="precision", optional=True, hint="As `--precision`; a validated shape decides it instead."))
+    reg_options = region_options()
+    blocks.append(kit.input_block(
+        "Region", kit.select("v", reg_options, "Global (default)",
+                             next((o for o in reg_options if o.value == form.get("region")), None)),
+        block_id="region", optional=True, dispatch_action=True,
+        hint=f"As `--region`: one region costs {SINGLE_REGION_MULTIPLIER:g}× the list price and cannot be changed "
+             "later."))
     blocks += [
         kit.input_block("Min replicas", kit.number_input("v", initial=_int_or(form.get("min"), 0)), block_id="min",
                         hint="0 lets Fireworks scale it to zero when idle (cold start on the next request)."),
@@ -520,7 +557,7 @@ def register(app: App, services: Services, metrics) -> None:
             # hash_conflict: the user typed again; the next keystroke refreshes it.
             log.info("live cost update skipped: %s", e.response.get("error"))
 
-    for block in ("model", "shape", "acc_type", "acc_count", "max"):
+    for block in ("model", "shape", "acc_type", "acc_count", "region", "max"):
         app.block_action({"block_id": block, "action_id": "v"})(_live_update)
 
     @app.view(CALLBACK)

@@ -48,6 +48,14 @@ _IDEMPOTENCY_FIELDS = (
     ("acceleratorCount", "accelerator_count"),
     ("displayName", "display_name"),
     ("enableAddons", "enable_addons"),
+    ("description", "description"),
+    ("precision", "precision"),
+    ("maxContextLength", "max_context_length"),
+    ("draftModel", "draft_model"),
+    ("draftTokenCount", "draft_token_count"),
+    ("ngramSpeculationLength", "ngram_speculation_length"),
+    ("enableMtp", "enable_mtp"),
+    ("enableSessionAffinity", "enable_session_affinity"),
 )
 
 

@@ -159,6 +159,83 @@ def resolve_accelerator(text: str) -> str:
     return found
 
 
+class PrecisionNameError(ValueError):
+    """A precision Fireworks does not serve at; the message lists the ones it does."""
+
+
+class RegionNameError(ValueError):
+    """Text that cannot be a Fireworks region; the message says what a region looks like."""
+
+
+# The serving precisions of the API's ``precision`` enum (contract §2.2), without UNSPECIFIED
+# (leaving ``--precision`` out means Fireworks' default).
+PRECISIONS: tuple[str, ...] = (
+    "FP8", "FP16", "BF16", "FP4", "NF4", "FP8_MM", "FP8_AR", "FP8_MM_KV_ATTN", "FP8_KV", "FP8_MM_V2",
+    "FP8_V2", "FP8_MM_KV_ATTN_V2", "FP4_BLOCKSCALED_MM", "FP4_MX_MOE",
+)
+
+# Regions Fireworks documents (the SDK's and the OpenAPI document's Region enums). The enum grows
+# as Fireworks opens datacenters, so a name of the same form that is not listed here is passed on
+# for Fireworks to accept or refuse; the list serves suggestions, the help and the deploy form.
+REGIONS: tuple[str, ...] = (
+    "US_IOWA_1", "US_VIRGINIA_1", "US_VIRGINIA_2", "US_ILLINOIS_1", "US_ILLINOIS_2", "US_ARIZONA_1",
+    "US_ARIZONA_2", "US_ARIZONA_3", "US_TEXAS_1", "US_TEXAS_2", "US_TEXAS_3", "US_NEVADA_1",
+    "US_WASHINGTON_1", "US_WASHINGTON_2", "US_WASHINGTON_3", "US_WASHINGTON_4", "US_WASHINGTON_5",
+    "US_CALIFORNIA_1", "US_CALIFORNIA_2", "US_MISSOURI_1", "US_UTAH_1", "US_GEORGIA_1", "US_GEORGIA_2",
+    "US_GEORGIA_3", "US_GEORGIA_4", "US_OHIO_1", "US_OHIO_2", "US_NEWYORK_1", "US_MINNESOTA_1",
+    "NA_BRITISHCOLUMBIA_1", "EU_FRANKFURT_1", "EU_LONDON_1", "EU_PARIS_1", "EU_HELSINKI_1", "EU_ICELAND_1",
+    "EU_ICELAND_2", "EU_ICELAND_3", "EU_NETHERLANDS_1", "AP_TOKYO_1", "AP_TOKYO_2", "AP_MALAYSIA_1",
+)
+# A region name: a two-letter area, a place, a number (US_IOWA_1, EU_ICELAND_DEV_1).
+REGION_RE = re.compile(r"^[A-Z]{2}(?:_[A-Z0-9]+)+_[0-9]+\Z")
+# The API's multi-regions: placements that are not one region.
+MULTI_REGIONS: tuple[str, ...] = ("GLOBAL", "US", "EUROPE", "APAC")
+REGION_EXAMPLES = "`US_IOWA_1`, `EU_FRANKFURT_1` or `AP_TOKYO_1`"
+
+
+def _enum_form(text: str) -> str:
+    """``fp8-mm`` → ``FP8_MM``: the API enum spelling of something typed in any case, with dashes."""
+    return text.strip().upper().replace("-", "_")
+
+
+def resolve_precision(text: str) -> str:
+    """The API enum of a precision typed in any case (``fp8`` → ``FP8``).
+
+    Raises :class:`PrecisionNameError` saying what was typed and what is allowed.
+    """
+    value = _enum_form(text)
+    if value in PRECISIONS:
+        return value
+    close = difflib.get_close_matches(value, PRECISIONS, n=1)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    raise PrecisionNameError(
+        f"`{text}` is not a precision Fireworks serves at; use one of "
+        + ", ".join(f"`{p}`" for p in PRECISIONS) + f" (any case).{hint}"
+    )
+
+
+def resolve_region(text: str) -> str:
+    """The API enum of one region typed in any case, with ``_`` or ``-`` (``us-iowa-1`` → ``US_IOWA_1``).
+
+    Any name of a region's form is accepted (the enum is open); a multi-region or anything else
+    raises :class:`RegionNameError` saying what was typed and what is allowed.
+    """
+    value = _enum_form(text)
+    if value in MULTI_REGIONS:
+        raise RegionNameError(
+            f"`{text}` is a multi-region, not a single region: give one region such as {REGION_EXAMPLES} "
+            f"to pin the deployment there, or leave it out for the default placement ({MULTI_REGIONS[0]})."
+        )
+    if REGION_RE.match(value):
+        return value
+    close = difflib.get_close_matches(value, REGIONS, n=1)
+    hint = f" Did you mean `{close[0]}`?" if close else ""
+    raise RegionNameError(
+        f"`{text}` is not a region; give one region such as {REGION_EXAMPLES} (any case, `-` or `_`)."
+        f"{hint}"
+    )
+
+
 def short_accelerator(enum: str) -> str:
     """The canonical short name (``h100``) of an API enum; unknown enums come back lowercased."""
     entry = _ACCELERATORS.get(enum)

@@ -25,8 +25,14 @@ from bot.core.durations import format_api_duration, humanize, parse_api_duration
 from bot.core.errors import UserFacingError
 from bot.core.names import (
     AcceleratorNameError,
+    ModelNameError,
+    PrecisionNameError,
+    RegionNameError,
     accelerator_label,
     resolve_accelerator,
+    resolve_model,
+    resolve_precision,
+    resolve_region,
     resource_id_problem,
     short_model,
 )
@@ -39,6 +45,17 @@ DEFAULT_LOAD_TARGETS: dict[str, float] = {"default": 0.8}
 # Bot policy (SPEC §5): delete a deployment unused this long, unless told otherwise.
 DEFAULT_UNUSED_AUTO_DELETE_S = 168 * 3600.0
 DISPLAY_NAME_LIMIT = 64  # the API wants fewer than 64 characters
+# Fireworks documents no limit for a deployment's description; fwbot holds it to the one it
+# documents for model and shape descriptions: fewer than 1000 characters (contract §1).
+DESCRIPTION_LIMIT = 1000
+INT32_MAX = 2**31 - 1
+# Speculative-decoding settings (flag names), which --disable-speculative-decoding contradicts.
+_SPECULATION_FLAGS: dict[str, str] = {
+    "draft_model": "draft-model",
+    "draft_token_count": "draft-token-count",
+    "ngram_speculation_length": "ngram-speculation-length",
+    "enable_mtp": "enable-mtp",
+}
 
 # Deployment-shape presets (the API's presetType, lowercased with dashes as users type them).
 SHAPE_PRESETS: tuple[str, ...] = (
@@ -132,6 +149,13 @@ def _check_counts_and_windows(values: Mapping[str, Any]) -> None:
             f"`--display-name` is {len(name)} characters long; it must be under {DISPLAY_NAME_LIMIT}",
             "display-name",
         )
+    description = values.get("description")
+    if description is not None and len(description) >= DESCRIPTION_LIMIT:
+        raise SpecError(
+            f"`--description` is {len(description)} characters long; it must be under {DESCRIPTION_LIMIT}",
+            "description",
+        )
+    _check_serving(values)
     targets = values.get("load_targets")
     if targets is not None:
         if not targets:
@@ -153,11 +177,77 @@ def _check_counts_and_windows(values: Mapping[str, Any]) -> None:
                 "`--accelerator-count`, or drop the shape",
                 "deployment-shape",
             )
+        if values.get("precision") is not None:
+            # A validated shape is hardware and precision together; Fireworks refuses another one.
+            raise SpecError(
+                f"`--deployment-shape` already decides the precision; drop `--precision {values['precision']}`, "
+                "or drop the shape (and give `--accelerator-type`)",
+                "precision",
+            )
     lo, hi = values.get("min_replica_count"), values.get("max_replica_count")
     if lo is not None and hi is not None and lo > hi:
         raise SpecError(
             f"`--min-replica-count` ({lo}) is greater than `--max-replica-count` ({hi})", "min-replica-count"
         )
+
+
+def _check_serving(values: Mapping[str, Any]) -> None:
+    """The serving settings' ranges and the combinations Fireworks refuses (speculative decoding
+    either from a draft model or from n-grams; none of it with ``--disable-speculative-decoding``)."""
+    for field, flag, least in (("max_context_length", "max-context-length", 0),
+                               ("draft_token_count", "draft-token-count", 1),
+                               ("ngram_speculation_length", "ngram-speculation-length", 1)):
+        v = values.get(field)
+        if v is not None and not least <= v <= INT32_MAX:
+            allowed = "0 (the model's default) or more" if least == 0 else "at least 1"
+            raise SpecError(f"`--{flag}` must be {allowed} and at most {INT32_MAX} (got {v})", flag)
+    if values.get("draft_model") and values.get("ngram_speculation_length"):
+        raise SpecError(
+            "`--draft-model` and `--ngram-speculation-length` cannot be used together: speculative decoding "
+            "takes its guesses from a draft model or from n-grams of the prompt, not both",
+            "ngram-speculation-length",
+        )
+    if values.get("disable_speculative_decoding"):
+        given = [f"`--{flag}`" for field, flag in _SPECULATION_FLAGS.items() if values.get(field)]
+        if given:
+            raise SpecError(
+                f"`--disable-speculative-decoding` turns speculative decoding off, so it cannot go with "
+                f"{' or '.join(given)}; drop one or the other",
+                "disable-speculative-decoding",
+            )
+
+
+def format_context_length(tokens: int | None) -> str:
+    """``32,768 tokens``; 0 or unset is the model's own maximum."""
+    return f"{tokens:,} tokens" if tokens else "the model's default"
+
+
+def format_placement(region: str | None) -> str:
+    """Where a deployment may run, and what that does to its price (contract §4)."""
+    if region:
+        return f"`{region}` only — single-region placement ×1.5"
+    return "global (Fireworks' default, multi-region)"
+
+
+def format_speculation(draft_model: str | None, draft_token_count: int | None, ngram_length: int | None,
+                       mtp: bool | None, *, disabled: bool = False, requested: bool = False) -> str:
+    """Speculative decoding in words: ``draft model `x`, 4 tokens per step``, ``off``, …
+
+    ``requested``: these are the settings asked for, not a deployment's, so tokens per step
+    alone go with the model's default draft model (Fireworks fills it in on create)."""
+    if disabled:
+        return "off (`--disable-speculative-decoding`)"
+    parts = []
+    tokens = f", {draft_token_count} tokens per step" if draft_token_count else ""
+    if draft_model:
+        parts.append(f"draft model `{short_model(draft_model)}`{tokens}")
+    elif ngram_length:
+        parts.append(f"n-gram, length {ngram_length}{tokens}")
+    elif draft_token_count and requested:
+        parts.append(f"the model's default draft model, if it has one{tokens}")
+    if mtp:
+        parts.append("multi-token prediction (MTP)")
+    return "; ".join(parts) if parts else "off"
 
 
 _WINDOW_FLAGS: dict[str, str] = {
@@ -184,10 +274,21 @@ _WIRE: dict[str, tuple[str, str, str | None]] = {
     ),
     "load_targets": ("Load targets", "loadTargets", "autoscaling_policy.load_targets"),
     "enable_addons": ("LoRA addons", "enableAddons", "enable_addons"),
+    "description": ("Description", "description", "description"),
+    "precision": ("Precision", "precision", "precision"),
+    "max_context_length": ("Context length", "maxContextLength", "max_context_length"),
+    "long_prompt": ("Long-prompt tuning", "longPrompt", "auto_tune.long_prompt"),
+    "draft_model": ("Draft model", "draftModel", "draft_model"),
+    "draft_token_count": ("Draft tokens per step", "draftTokenCount", "draft_token_count"),
+    "ngram_speculation_length": ("N-gram speculation length", "ngramSpeculationLength", "ngram_speculation_length"),
+    "enable_mtp": ("Multi-token prediction", "enableMtp", "enable_mtp"),
+    "enable_session_affinity": ("Session affinity", "enableSessionAffinity", "enable_session_affinity"),
     # Bot policy, kept in SQLite: never sent to the API.
     "unused_auto_delete_s": ("Auto-delete when unused", "", None),
 }
 _POLICY_FIELDS = {"scale_up_window_s", "scale_down_window_s", "scale_to_zero_window_s", "load_targets"}
+# Fields that live inside an object of the wire deployment, by the object's key.
+_PARENT: dict[str, str] = {**{f: "autoscalingPolicy" for f in _POLICY_FIELDS}, "long_prompt": "autoTune"}
 _POLICY_DEFAULTS: dict[str, Any] = {
     "scaleUpWindow": DEFAULT_SCALE_UP_WINDOW_S,
     "scaleDownWindow": DEFAULT_SCALE_DOWN_WINDOW_S,
@@ -260,6 +361,37 @@ class _Request(BaseModel):
                 raise SpecError(str(e), "accelerator-type") from None
         return v
 
+    @field_validator("precision", mode="before", check_fields=False)
+    @classmethod
+    def _precision(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return resolve_precision(v)
+            except PrecisionNameError as e:
+                raise SpecError(f"`--precision` {e}", "precision") from None
+        return v
+
+    @field_validator("region", mode="before", check_fields=False)
+    @classmethod
+    def _region(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            try:
+                return resolve_region(v)
+            except RegionNameError as e:
+                raise SpecError(f"`--region` {e}", "region") from None
+        return v
+
+    @field_validator("draft_model", mode="before", check_fields=False)
+    @classmethod
+    def _draft_model(cls, v: Any) -> Any:
+        # Resolved as the base model is: a short id is a model of the public catalog.
+        if isinstance(v, str):
+            try:
+                return resolve_model(v)
+            except ModelNameError as e:
+                raise SpecError(f"`--draft-model`: {e}", "draft-model") from None
+        return v
+
     @model_validator(mode="after")
     def _rules(self) -> _Request:
         _check_counts_and_windows({name: getattr(self, name) for name in type(self).model_fields})
@@ -283,6 +415,26 @@ class DeploymentSpec(_Request):
     unused_auto_delete_s: float | None = None
     load_targets: dict[str, float] | None = None
     enable_addons: bool = False
+    description: str | None = None
+    precision: str | None = None
+    region: str | None = None
+    long_prompt: bool = False
+    max_context_length: int | None = None
+    draft_model: str | None = None
+    draft_token_count: int | None = None
+    ngram_speculation_length: int | None = None
+    disable_speculative_decoding: bool = False
+    enable_mtp: bool = False
+    enable_session_affinity: bool = False
+
+    @model_validator(mode="after")
+    def _draft_tokens(self) -> DeploymentSpec:
+        # Fireworks' speculative-decoding guide: the tokens per step are required with either kind.
+        if (self.draft_model or self.ngram_speculation_length) and not self.draft_token_count:
+            used = "`--draft-model`" if self.draft_model else "`--ngram-speculation-length`"
+            raise SpecError(f"`--draft-token-count N` is required with {used}: how many tokens to guess per "
+                            "step (typically 4)", "draft-token-count")
+        return self
 
     @field_validator("deployment_id")
     @classmethod
@@ -309,6 +461,11 @@ class DeploymentSpec(_Request):
         if self.max_replica_count == 0:
             return SpecError(no_replicas_problem(), "max-replica-count")
         return None
+
+    @property
+    def single_region(self) -> bool:
+        """Whether it is pinned to one region, which Fireworks bills at 1.5× (contract §4)."""
+        return self.region is not None
 
     @property
     def shape_preset(self) -> str | None:
@@ -349,13 +506,25 @@ class DeploymentSpec(_Request):
         optional = {
             "deployment_id": self.deployment_id,
             "display_name": self.display_name,
+            "description": self.description,
             "deployment_shape": self.deployment_shape,
             "accelerator_type": self.accelerator_type,
             "accelerator_count": self.accelerator_count,
+            "precision": self.precision,
+            "max_context_length": self.max_context_length,
+            "draft_model": self.draft_model,
+            "draft_token_count": self.draft_token_count,
+            "ngram_speculation_length": self.ngram_speculation_length,
         }
         fields.update({k: v for k, v in optional.items() if v is not None})
-        if self.enable_addons:
-            fields["enable_addons"] = True
+        if self.region:
+            fields["placement"] = {"region": self.region}
+        if self.long_prompt:
+            fields["auto_tune"] = {"long_prompt": True}
+        # disable_speculative_decoding is a query parameter of the create; the SDK sends it so.
+        for flag in ("enable_addons", "disable_speculative_decoding", "enable_mtp", "enable_session_affinity"):
+            if getattr(self, flag):
+                fields[flag] = True
         policy = self.autoscaling_policy()
         if policy:
             fields["autoscaling_policy"] = policy
@@ -386,6 +555,23 @@ class DeploymentSpec(_Request):
             rows.append(("Load targets", format_load_targets(self.load_targets)))
         if self.enable_addons:
             rows.append(("LoRA addons", "enabled"))
+        if self.description:
+            rows.append(("Description", self.description))
+        if self.precision:
+            rows.append(("Precision", self.precision))
+        if self.region:
+            rows.append(("Placement", format_placement(self.region)))
+        if self.max_context_length is not None:
+            rows.append(("Context length", format_context_length(self.max_context_length)))
+        if self.long_prompt:
+            rows.append(("Long-prompt tuning", "on"))
+        if (self.disable_speculative_decoding or self.draft_model or self.draft_token_count
+                or self.ngram_speculation_length or self.enable_mtp):
+            rows.append(("Speculative decoding", format_speculation(
+                self.draft_model, self.draft_token_count, self.ngram_speculation_length, self.enable_mtp,
+                disabled=self.disable_speculative_decoding, requested=True)))
+        if self.enable_session_affinity:
+            rows.append(("Session affinity", "on (sticky routing by `user`)"))
         rows.append(("Auto-delete when unused", format_unused_auto_delete(self.unused_auto_delete_s)))
         return rows
 
@@ -405,6 +591,15 @@ class DeploymentChange(_Request):
     unused_auto_delete_s: float | None = None
     load_targets: dict[str, float] | None = None
     enable_addons: bool | None = None
+    description: str | None = None
+    precision: str | None = None
+    long_prompt: bool | None = None
+    max_context_length: int | None = None
+    draft_model: str | None = None
+    draft_token_count: int | None = None
+    ngram_speculation_length: int | None = None
+    enable_mtp: bool | None = None
+    enable_session_affinity: bool | None = None
     # The hardware a new ``deployment_shape`` brings, read from Fireworks when the shape is
     # resolved (``with_shape``). Never sent: on the shape path Fireworks sets the accelerator
     # itself. Kept in the change so everything that prices it (the command, the approval gate,
@@ -466,10 +661,10 @@ class DeploymentChange(_Request):
             _, key, path = _WIRE[field]
             if path is None:
                 continue
-            if field in _POLICY_FIELDS:
-                policy = dict(after.get("autoscalingPolicy") or {})
-                policy[key] = self._wire_value(field)
-                after["autoscalingPolicy"] = policy
+            if field in _PARENT:
+                parent = dict(after.get(_PARENT[field]) or {})
+                parent[key] = self._wire_value(field)
+                after[_PARENT[field]] = parent
             else:
                 after[key] = self._wire_value(field)
         if self.deployment_shape is not None and self.deployment_shape != current.get("deploymentShape"):
@@ -506,6 +701,27 @@ class DeploymentChange(_Request):
         if self.max_replica_count == 0:
             name = str(current.get("name") or "")
             return no_replicas_problem(name.rsplit("/", 1)[-1] or None)
+        return self._serving_problem(current, after)
+
+    def _serving_problem(self, current: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+        """Serving settings that cannot go with what the deployment already has."""
+        shape = current.get("deploymentShape")
+        if (self.precision is not None and self.deployment_shape is None and shape
+                and self.precision != current.get("precision")):
+            return (f"`--precision` cannot change a deployment on a validated shape (`{_short_shape(str(shape))}` "
+                    f"decides its precision, {current.get('precision') or 'unknown'}); pick another shape with "
+                    "`--deployment-shape`, or create a deployment without one (`--accelerator-type … --precision …`)")
+        draft, ngram = after.get("draftModel"), int(after.get("ngramSpeculationLength") or 0)
+        if draft and ngram:
+            if self.draft_model:
+                return (f"`--draft-model` cannot go with the n-gram speculation it has (length {ngram}): speculative "
+                        "decoding takes its guesses from a draft model or from n-grams, not both")
+            return (f"`--ngram-speculation-length` cannot go with the draft model it has (`{short_model(str(draft))}`): "
+                    "speculative decoding takes its guesses from a draft model or from n-grams, not both")
+        if (draft or ngram) and not int(after.get("draftTokenCount") or 0):
+            used = "`--draft-model`" if self.draft_model else "`--ngram-speculation-length`"
+            return (f"`--draft-token-count N` is required with {used}: the deployment has no tokens per step set "
+                    "(typically 4)")
         return None
 
     def diff(
@@ -548,6 +764,8 @@ def _hardware(wire: Mapping[str, Any]) -> str:
 def _show(field: str, wire: Mapping[str, Any]) -> str:
     """One field of a camelCase wire deployment, formatted as ``describe`` does."""
     key = _WIRE[field][1]
+    if field == "long_prompt":
+        return "on" if (wire.get("autoTune") or {}).get(key) else "off"
     if field in _POLICY_FIELDS:
         raw = (wire.get("autoscalingPolicy") or {}).get(key)
         if field == "load_targets":
@@ -565,6 +783,18 @@ def _show(field: str, wire: Mapping[str, Any]) -> str:
         return _short_shape(value) if value else "—"
     if field == "enable_addons":
         return "enabled" if value else "disabled"
+    if field in ("enable_mtp", "enable_session_affinity"):
+        return "on" if value else "off"
+    if field == "precision":
+        return str(value) if value and value != "PRECISION_UNSPECIFIED" else "—"
+    if field == "max_context_length":
+        return format_context_length(int(value or 0))
+    if field == "draft_model":
+        return f"`{short_model(str(value))}`" if value else "none"
+    if field in ("draft_token_count", "ngram_speculation_length"):
+        return str(int(value)) if value else "—"
+    if field == "description" and value and len(str(value)) > 80:
+        return str(value)[:79] + "…"
     return "—" if value in (None, "") else str(value)
 
 

@@ -17,7 +17,7 @@ from bot.core.clock import parse_iso
 from bot.core.durations import humanize
 from bot.core.errors import UserFacingError
 from bot.core.names import short_model, unknown_model_message
-from bot.core.pricing import deployment_worst_case, format_usd
+from bot.core.pricing import deployment_worst_case, format_usd, is_single_region
 from bot.services import cost_commands
 from bot.services.approvals import ask_to_delete, may_delete_now, needs_approval, request_approval
 from bot.services.changes import announce_in_thread, check_scale, execute_deploy, note_change
@@ -113,7 +113,7 @@ def deploy(ctx: Context, spec: cmds.DeploymentSpec, *, dry_run: bool) -> Message
         ctx.ops.audit(ctx.actor.user_id, "deploy", "dry-run", deployment_id=planned.deployment_id,
                       channel=ctx.actor.channel_id, request=planned.fields)
         return ui.dry_run(spec.describe(), planned.usd_per_hour, f"would create `{planned.deployment_id}`",
-                          simulated=s.simulated)
+                          simulated=s.simulated, single_region=planned.single_region)
     reason = needs_approval(s, planned=planned)
     if reason:
         return request_approval(ctx, kind="deploy", planned=planned, reason=reason)
@@ -154,6 +154,8 @@ def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
     except NotFound:
         raise UserError(f"there is no deployment `{cmd.deployment_id}`.") from None
     change = cmd.change
+    if change.draft_model:
+        ctx.ops.check_draft_model(change.draft_model)
     if change.deployment_shape:
         # A shape decides the hardware. Resolve it (a preset or a full name) to the shape Fireworks
         # offers for this model and the accelerators it brings, so the diff, the price and the
@@ -180,6 +182,8 @@ def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
     lines = [f"• *{label}:* {before} → {after_text}" for label, before, after_text in diff]
     if change.shape_hardware_known:
         money = f"*Worst case:* {format_usd(before_usd)} → {format_usd(after_usd)}"
+        if is_single_region(current.get("placement")):
+            money += f" ({ui.SINGLE_REGION_NOTE})"
     else:
         lines.append("• *Hardware per replica:* decided by the shape (Fireworks does not offer it as a "
                      f"validated shape for `{short_model(current.get('baseModel') or '?')}`)")

@@ -16,7 +16,7 @@ from typing import Any
 from bot.adapters.fireworks import FireworksError, NotFound, deployment_id_of
 from bot.core.durations import parse_api_duration
 from bot.core.errors import UserFacingError
-from bot.core.names import short_model
+from bot.core.names import short_model, unknown_model_message
 from bot.core.pricing import deployment_worst_case, is_single_region, worst_case_usd_per_hour
 from bot.core.requests import DeploymentChange, DeploymentSpec
 from bot.services.container import Services
@@ -57,6 +57,7 @@ class Planned:
     accelerator_type: str | None
     accelerator_count: int | None
     shape: str | None
+    single_region: bool = False  # pinned to one region: billed ×1.5, and priced so
 
 
 def deployment_id_stem(base_model: str) -> str:
@@ -155,6 +156,8 @@ class Operations:
             raise UserError(
                 f"unknown model `{spec.base_model}`. See `/fw models` for deployable base models."
             )
+        if spec.draft_model:
+            self.check_draft_model(spec.draft_model)
         deployment_id = spec.deployment_id or new_deployment_id(spec.base_model)
         # The shape (a name or a preset) is resolved below; the id travels as a query parameter.
         fields = spec.model_copy(update={"deployment_shape": None}).api_fields()
@@ -180,8 +183,15 @@ class Operations:
                 details = model.get("baseModelDetails") or {}
                 acc_count = int(details.get("worldSize") or 1)
                 fields["accelerator_count"] = acc_count
-        usd = worst_case_usd_per_hour(spec.max_replica_count, acc_count, acc_type, self.s.prices)
-        return Planned(deployment_id, spec, fields, usd, acc_type, acc_count, shape_name)
+        usd = worst_case_usd_per_hour(spec.max_replica_count, acc_count, acc_type, self.s.prices,
+                                      single_region=spec.single_region)
+        return Planned(deployment_id, spec, fields, usd, acc_type, acc_count, shape_name, spec.single_region)
+
+    def check_draft_model(self, name: str) -> None:
+        """A ``--draft-model`` that Fireworks has, or ``UserError`` with the closest catalog ids."""
+        if self.s.find_model(name) is None:
+            message = unknown_model_message(name, [m.get("name", "") for m in self.s.catalog()])
+            raise UserError("`--draft-model`: " + message.replace("deployable base models", "the catalog's models"))
 
     def resolve_shape(self, base_model: str, wanted: str, enable_addons: bool) -> dict:
         shapes = self.s.gateway.match_shapes(base_model, enable_addons=enable_addons)

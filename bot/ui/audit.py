@@ -76,7 +76,9 @@ def approval_id(row: Mapping[str, Any]) -> str | None:
 # -- before → after of updates -----------------------------------------------------------------------
 _SPEC_FIELDS = ("display_name", "deployment_shape", "min_replica_count", "max_replica_count", "accelerator_type",
                 "accelerator_count", "scale_up_window_s", "scale_down_window_s", "scale_to_zero_window_s",
-                "load_targets", "enable_addons")
+                "load_targets", "enable_addons", "description", "precision", "max_context_length", "long_prompt",
+                "draft_model", "draft_token_count", "ngram_speculation_length", "enable_mtp",
+                "enable_session_affinity")
 
 
 def _created_state(request: dict) -> tuple[dict, float | None] | None:

@@ -9,7 +9,8 @@ from bot.core.clock import parse_iso
 from bot.core.durations import humanize, parse_api_duration
 from bot.core.lifecycle import Timer
 from bot.core.names import accelerator_label, closest_models, short_model
-from bot.core.pricing import format_usd, usd_per_day
+from bot.core.pricing import SINGLE_REGION_MULTIPLIER, format_usd, is_single_region, usd_per_day
+from bot.core.requests import format_context_length, format_speculation
 from bot.ui import kit
 from bot.ui.kit import Message
 
@@ -35,20 +36,80 @@ def _replicas(wire: dict) -> str:
     return f"{now} now (min {lo}, max {hi})"
 
 
-def _money(usd: float | None) -> str:
+SINGLE_REGION_NOTE = f"single-region placement ×{SINGLE_REGION_MULTIPLIER:g}"
+
+
+def _money(usd: float | None, single_region: bool = False) -> str:
     if usd is None:
         return format_usd(None)
-    return f"{format_usd(usd)} · {format_usd(usd_per_day(usd), '/day')} worst case"
+    note = f" ({SINGLE_REGION_NOTE})" if single_region else ""
+    return f"{format_usd(usd)} · {format_usd(usd_per_day(usd), '/day')} worst case{note}"
+
+
+def placement_text(wire: dict) -> str:
+    """Where a deployment may run, as its ``placement`` says (global when it says nothing)."""
+    placement = wire.get("placement") or {}
+    regions = [placement["region"]] if placement.get("region") else list(placement.get("regions") or [])
+    if regions:
+        return ", ".join(f"`{r}`" for r in regions) + f" only ({SINGLE_REGION_NOTE})"
+    multi = placement.get("multiRegion")
+    if multi and multi not in ("GLOBAL", "MULTI_REGION_UNSPECIFIED"):
+        return f"{kit.escape(str(multi))} (multi-region)"
+    return "global (multi-region)"
+
+
+def _precision(wire: dict) -> str | None:
+    value = wire.get("precision")
+    return str(value) if value and value != "PRECISION_UNSPECIFIED" else None
+
+
+def _speculation(wire: dict) -> str:
+    return format_speculation(wire.get("draftModel"), int(wire.get("draftTokenCount") or 0),
+                              int(wire.get("ngramSpeculationLength") or 0), bool(wire.get("enableMtp")))
+
+
+def serving_lines(wire: dict) -> list[str]:
+    """How it serves, for ``/fw get``: precision, placement, context, speculative decoding, tuning."""
+    lines = []
+    if wire.get("description"):
+        lines.append(f"*Description:* {kit.escape(kit.clip(str(wire['description']), 1000))}")
+    lines.append(f"*Precision:* {_precision(wire) or 'chosen by Fireworks'}")
+    lines.append(f"*Placement:* {placement_text(wire)}")
+    lines.append(f"*Context length:* {format_context_length(int(wire.get('maxContextLength') or 0))}")
+    lines.append(f"*Speculative decoding:* {_speculation(wire)}")
+    if (wire.get("autoTune") or {}).get("longPrompt"):
+        lines.append("*Long-prompt tuning:* on")
+    if wire.get("enableSessionAffinity"):
+        lines.append("*Session affinity:* on (sticky routing by `user`)")
+    return lines
+
+
+def serving_summary(wire: dict) -> str:
+    """The same, on one line for the tracking message: what was asked beyond the defaults."""
+    parts = []
+    if _precision(wire):
+        parts.append(str(_precision(wire)))
+    if is_single_region(wire.get("placement")):
+        parts.append(placement_text(wire))
+    if wire.get("maxContextLength"):
+        parts.append(f"context {format_context_length(int(wire['maxContextLength']))}")
+    parts.append(f"speculative decoding: {_speculation(wire)}")
+    if (wire.get("autoTune") or {}).get("longPrompt"):
+        parts.append("long-prompt tuning")
+    if wire.get("enableSessionAffinity"):
+        parts.append("session affinity")
+    return " · ".join(parts)
 
 
 def deployment_fields(wire: dict, usd: float | None, owner: str | None) -> list[str]:
     policy = wire.get("autoscalingPolicy") or {}
+    single = is_single_region(wire.get("placement"))
     fields = [
         f"*Model*\n`{short_model(wire.get('baseModel') or '?')}`",
         f"*Hardware*\n{_hardware(wire)}",
         f"*Replicas*\n{_replicas(wire)}",
-        f"*Cost*\n{_money(usd)}" if wire.get("state") not in ("DELETED", "DELETING")
-        else f"*Cost*\nnothing while deleted; {_money(usd)} if undeleted",
+        f"*Cost*\n{_money(usd, single)}" if wire.get("state") not in ("DELETED", "DELETING")
+        else f"*Cost*\nnothing while deleted; {_money(usd, single)} if undeleted",
         f"*Owner*\n{kit.mention(owner)}",
     ]
     if policy.get("scaleToZeroWindow") and (wire.get("minReplicaCount") or 0) == 0:
@@ -75,6 +136,10 @@ def tracking_message(
         kit.section(status_line),
         kit.section(fields=deployment_fields(wire, usd, owner)) if wire else None,
     ]
+    if wire:
+        described = (f"_{kit.escape(kit.clip(str(wire['description']), 300))}_\n" if wire.get("description")
+                     else "")
+        blocks.append(kit.context(described + serving_summary(wire)))
     if buttons and wire and state not in ("DELETED", "DELETING"):
         blocks.append(
             kit.actions(
@@ -118,6 +183,7 @@ def card(wire: dict, *, usd: float | None, owner: str | None, channel: str | Non
         lines.append(f"*Reason:* {kit.escape(status['message'])}")
     if wire.get("displayName"):
         lines.append(f"*Name:* {kit.escape(wire['displayName'])}")
+    lines += serving_lines(wire)
     created = _wire_time(wire, "createTime")
     if created is not None:
         lines.append(f"*Created:* {at(created)}")
@@ -282,9 +348,10 @@ def ready_line(ready_at: datetime | None, started_at: datetime | None) -> str:
     return ":white_check_mark: READY"
 
 
-def dry_run(summary_pairs: Sequence[tuple[str, str]], usd: float | None, what: str, *, simulated: bool) -> Message:
+def dry_run(summary_pairs: Sequence[tuple[str, str]], usd: float | None, what: str, *, simulated: bool,
+            single_region: bool = False) -> Message:
     lines = "\n".join(f"*{k}:* {v}" for k, v in summary_pairs)
     text = f":mag: Dry run — {what}. Fireworks validated it; nothing was changed."
     return Message(text=text, blocks=[kit.section(text), kit.section(lines),
-                                      kit.section(f"*Worst case:* {_money(usd)}"),
+                                      kit.section(f"*Worst case:* {_money(usd, single_region)}"),
                                       kit.footer_context(simulated)])

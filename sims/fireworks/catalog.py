@@ -24,6 +24,17 @@ PRECISIONS = (
     "FP8_V2", "FP8_MM_KV_ATTN_V2", "NF4", "FP4", "BF16", "FP4_BLOCKSCALED_MM", "FP4_MX_MOE",
 )
 MULTI_REGIONS = ("MULTI_REGION_UNSPECIFIED", "GLOBAL", "US", "EUROPE", "APAC")
+# The Region enum: the SDK's and the OpenAPI document's values together (contract §2.2 calls it open;
+# the simulator, like a server, knows the ones it knows and refuses the rest).
+REGIONS = (
+    "REGION_UNSPECIFIED", "US_IOWA_1", "US_VIRGINIA_1", "US_VIRGINIA_2", "US_ILLINOIS_1", "AP_TOKYO_1",
+    "EU_LONDON_1", "US_ARIZONA_1", "US_TEXAS_1", "US_ILLINOIS_2", "EU_FRANKFURT_1", "US_TEXAS_2", "EU_PARIS_1",
+    "EU_HELSINKI_1", "US_NEVADA_1", "EU_ICELAND_1", "EU_ICELAND_2", "US_WASHINGTON_1", "US_WASHINGTON_2",
+    "EU_ICELAND_DEV_1", "US_WASHINGTON_3", "US_ARIZONA_2", "AP_TOKYO_2", "US_CALIFORNIA_1", "US_MISSOURI_1",
+    "US_UTAH_1", "US_TEXAS_3", "US_ARIZONA_3", "US_GEORGIA_1", "US_GEORGIA_2", "US_WASHINGTON_4", "US_GEORGIA_3",
+    "NA_BRITISHCOLUMBIA_1", "US_GEORGIA_4", "EU_ICELAND_3", "US_OHIO_1", "US_NEWYORK_1", "EU_NETHERLANDS_1",
+    "US_WASHINGTON_5", "US_MINNESOTA_1", "US_CALIFORNIA_2", "AP_MALAYSIA_1", "US_OHIO_2",
+)
 DIRECT_ROUTE_TYPES = ("DIRECT_ROUTE_TYPE_UNSPECIFIED", "INTERNET", "GCP_PRIVATE_SERVICE_CONNECT", "AWS_PRIVATELINK")
 BUCKET_TYPES = ("BUCKET_TYPE_UNSPECIFIED", "MINIO", "S3", "NEBIUS", "FW_HOSTED")
 MODEL_KINDS = (
@@ -50,6 +61,10 @@ class CatalogModel:
     moe: bool = False
     supports_tools: bool = True
     supports_image_input: bool = False
+    # Speculative decoding a deployment gets unless it sets its own or disables it (the Model's
+    # defaultDraftModel / defaultDraftTokenCount).
+    default_draft_model: str = ""
+    default_draft_token_count: int = 0
 
     @property
     def name(self) -> str:
@@ -61,7 +76,12 @@ CATALOG: tuple[CatalogModel, ...] = (
     CatalogModel("llama-v3p1-70b-instruct", "Llama 3.1 70B Instruct", 70_553_706_496, 131072, "llama", True, 2),
     CatalogModel("llama-v3p1-405b-instruct", "Llama 3.1 405B Instruct", 405_853_388_800, 131072, "llama", True, 8),
     CatalogModel("llama-v3p2-3b-instruct", "Llama 3.2 3B Instruct", 3_212_749_824, 131072, "llama", True, 1),
-    CatalogModel("llama-v3p3-70b-instruct", "Llama 3.3 70B Instruct", 70_553_706_496, 131072, "llama", True, 2),
+    # assumption: Fireworks publishes no model's default draft model; this one gets one (its family's
+    # 3B, 4 tokens per step, as Fireworks' speculative-decoding guide pairs Llama models) so that
+    # deployments show what --disable-speculative-decoding turns off.
+    CatalogModel("llama-v3p3-70b-instruct", "Llama 3.3 70B Instruct", 70_553_706_496, 131072, "llama", True, 2,
+                 default_draft_model=f"accounts/{PUBLIC_ACCOUNT}/models/llama-v3p2-3b-instruct",
+                 default_draft_token_count=4),
     CatalogModel("qwen2p5-72b-instruct", "Qwen2.5 72B Instruct", 72_706_203_648, 32768, "qwen2", True, 2),
     CatalogModel("qwen2p5-coder-32b-instruct", "Qwen2.5 Coder 32B Instruct", 32_763_876_352, 32768, "qwen2",
                  True, 1),
@@ -112,8 +132,8 @@ def catalog_model_wire(m: CatalogModel, deployed_refs: list[dict[str, Any]] | No
         "supportsTools": m.supports_tools,
         "importedFrom": "",
         "fineTuningJob": "",
-        "defaultDraftModel": "",
-        "defaultDraftTokenCount": 0,
+        "defaultDraftModel": m.default_draft_model,
+        "defaultDraftTokenCount": m.default_draft_token_count,
         "deployedModelRefs": deployed_refs or [],
         "cluster": "",
         "calibrated": True,

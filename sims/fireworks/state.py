@@ -129,7 +129,12 @@ ENUM_FIELDS = {
 }
 # assumption: a change to any of these rolls new replicas out (UPDATING, create_seconds long, old
 # replicas keep serving and billing); scaling fields apply in place without UPDATING.
-SERVING_FIELDS = ("deploymentShape", "acceleratorType", "acceleratorCount", "precision", "baseModel")
+SERVING_FIELDS = ("deploymentShape", "acceleratorType", "acceleratorCount", "precision", "baseModel",
+                  "maxContextLength", "autoTune", "draftModel", "draftTokenCount", "ngramSpeculationLength",
+                  "enableMtp")
+# assumption: a deployment's description is held to the limit documented for model and shape
+# descriptions (fewer than 1000 characters, contract §1).
+DESCRIPTION_LIMIT = 1000
 SCALING_FIELDS = ("minReplicaCount", "maxReplicaCount", "autoscalingPolicy")
 # Map-valued fields: an update replaces them whole rather than key by key.
 WHOLE_FIELDS = {"annotations", "placement", "autoTune", "directRouteApiKeys", "autoscalingPolicy.loadTargets",
@@ -650,7 +655,8 @@ class SimState:
         deps = [d for d in self.deployments.values() if show_deleted or d.state != DELETED]
         deps.sort(key=lambda d: d.seq)
         items = [self.deployment_wire(d) for d in deps]
-        items = _order(_filter(items, first(query, "filter")), first(query, "orderBy") or "create_time")
+        items = _order(_filter(items, first(query, "filter"), DEPLOYMENT_FIELDS),
+                       first(query, "orderBy") or "create_time", DEPLOYMENT_FIELDS)
         return paginate(items, "deployments", query, _list_params(query, self.account, "deployments"))
 
     # --- deployments: validation ---------------------------------------------------------------
@@ -680,6 +686,8 @@ class SimState:
             spec[key] = value
         if len(spec["displayName"]) >= 64:
             raise invalid("display_name must be fewer than 64 characters")
+        if len(spec["description"]) >= DESCRIPTION_LIMIT:
+            raise invalid(f"description must be fewer than {DESCRIPTION_LIMIT} characters")
         if not spec["baseModel"]:
             raise invalid("base_model is required")
         if self.resolve_base(spec["baseModel"]) is None:
@@ -712,17 +720,52 @@ class SimState:
             return {"multiRegion": "GLOBAL"}
         if not isinstance(p, dict):
             raise invalid("placement must be an object")
-        set_keys = [k for k in ("region", "multiRegion", "regions") if p.get(k)]
+        unset = (None, "", [], "REGION_UNSPECIFIED", "MULTI_REGION_UNSPECIFIED")
+        set_keys = [k for k in ("region", "multiRegion", "regions") if p.get(k) not in unset]
+        if not set_keys:
+            return {"multiRegion": "GLOBAL"}
         if len(set_keys) != 1:
             raise invalid("placement: exactly one of region, multi_region or regions must be set")
         key = set_keys[0]
         if key == "multiRegion" and p[key] not in catalog.MULTI_REGIONS[1:]:
-            raise invalid(f"invalid multi_region {p[key]!r}")
+            raise invalid(f"invalid value for placement.multi_region: {p[key]!r}; expected one of "
+                          f"{', '.join(catalog.MULTI_REGIONS[1:])}")
         if key == "regions" and not (isinstance(p[key], list) and all(isinstance(r, str) for r in p[key])):
             raise invalid("placement.regions must be a list of region names")
-        if key == "region" and not isinstance(p[key], str):
-            raise invalid("placement.region must be a region name")
+        # Enums are strings on the wire; protojson refuses a name the enum does not have.
+        for region in (p[key] if key == "regions" else [p[key]] if key == "region" else []):
+            if not isinstance(region, str) or region not in catalog.REGIONS[1:]:
+                raise invalid(f"invalid value for placement.{'regions' if key == 'regions' else 'region'}: "
+                              f"{region!r}; expected a Region such as US_IOWA_1, EU_FRANKFURT_1 or AP_TOKYO_1")
         return {key: p[key]}
+
+    def _check_speculation(self, spec: dict[str, Any], *, creating: bool, disabled: bool = False) -> None:
+        """Speculative decoding: a draft model or n-grams, never both; the tokens per step with
+        either; none of it with disableSpeculativeDecoding (create only). On create, a deployment
+        that sets none of it and does not disable it gets its base model's default draft model.
+
+        # assumption: Fireworks' speculative-decoding guide says draft_model and
+        # ngram_speculation_length "cannot be used together" and that draft_token_count is
+        # "required when using draft model or n-gram"; both are refused with 400 INVALID_ARGUMENT,
+        # as is an unknown draft model (like an unknown base model) and a disable that contradicts
+        # the settings sent with it.
+        """
+        draft, ngram = spec["draftModel"], spec["ngramSpeculationLength"]
+        if disabled and (draft or spec["draftTokenCount"] or ngram or spec["enableMtp"]):
+            raise invalid("disable_speculative_decoding cannot be combined with draft_model, draft_token_count, "
+                          "ngram_speculation_length or enable_mtp")
+        if draft and ngram:
+            raise invalid("draft_model and ngram_speculation_length cannot be used together")
+        if draft and self.resolve_base(draft) is None:
+            raise invalid(f"draft model {draft!r} not found")
+        base = catalog.CATALOG_BY_NAME.get(spec["baseModel"])
+        if creating and not disabled and base is not None and base.default_draft_model:
+            if not draft and not ngram:
+                spec["draftModel"] = draft = base.default_draft_model
+            if draft == base.default_draft_model and not spec["draftTokenCount"]:
+                spec["draftTokenCount"] = base.default_draft_token_count
+        if (draft or ngram) and not spec["draftTokenCount"]:
+            raise invalid("draft_token_count is required when draft_model or ngram_speculation_length is set")
 
     def _check_autoscaling(self, policy: Any) -> dict[str, Any]:
         if policy is None:
@@ -861,8 +904,8 @@ class SimState:
         validate_only = bool_param(query, "validateOnly")
         disable_auto_deploy = bool_param(query, "disableAutoDeploy")
         skip_shape = bool_param(query, "skipShapeValidation")
-        for flag in ("disableSpeculativeDecoding", "skipImageTagValidation"):
-            bool_param(query, flag)  # type-checked, otherwise no effect here
+        disable_speculation = bool_param(query, "disableSpeculativeDecoding")
+        bool_param(query, "skipImageTagValidation")  # type-checked, otherwise no effect here
         if bool_param(query, "acceptShapelessRisk") and body.get("deploymentShape"):
             raise invalid("accept_shapeless_risk and deployment_shape are mutually exclusive")
         given = {k for k in body if k in DEFAULT_SPEC}
@@ -871,6 +914,7 @@ class SimState:
             spec[key] = copy.deepcopy(body[key])
         explicit_max = body.get("maxReplicaCount") is not None
         self._normalize(spec, explicit_max)
+        self._check_speculation(spec, creating=True, disabled=disable_speculation)
         self._apply_shape(spec, given, creating=True, skip_validation=skip_shape)
         if dep_id in self.deployments:
             raise ApiError("ALREADY_EXISTS", f"deployment {self._dep_name(dep_id)} already exists")
@@ -927,6 +971,7 @@ class SimState:
         # A cleared max falls back to its documented default, max(min, 1).
         max_cleared = "maxReplicaCount" in given and body.get("maxReplicaCount") is None
         self._normalize(new, explicit_max=not max_cleared)
+        self._check_speculation(new, creating=False)
         shape_changed = new["deploymentShape"] != d.spec["deploymentShape"]
         if shape_changed or not new["deploymentShape"]:
             # A new shape brings its own accelerator settings; a full-object PATCH still carries
@@ -1043,6 +1088,8 @@ class SimState:
         return f"accounts/{self.account}/deployedModels/{dm_id}"
 
     def _dm_state(self, dm: DeployedModel) -> str:
+        if dm.serverless:
+            return "DEPLOYED"
         dep = self.deployments.get(dm.deployment.rsplit("/", 1)[-1])
         if dep is None or dep.state in (DELETING, DELETED):
             return "UNDEPLOYING"
@@ -1084,8 +1131,14 @@ class SimState:
 
     def load_model(self, body: dict[str, Any], now: float,
                    query: dict[str, list[str]] | None = None) -> dict[str, Any]:
-        """POST deployedModels {model, deployment}: load a LoRA addon onto a deployment."""
-        bool_param(query or {}, "replaceMergedAddon")  # type-checked, otherwise no effect here
+        """POST deployedModels {model, deployment}: load a LoRA addon onto a deployment.
+
+        # assumption (contract §2.6, firectl load-lora): a hot-reload deployment
+        # (enableHotReloadLatestAddon) holds one addon; loading one onto it needs
+        # replaceMergedAddon=true (else 400 FAILED_PRECONDITION) and replaces the addon it has.
+        # On any other deployment replaceMergedAddon changes nothing. ``public`` is stored and echoed.
+        """
+        replace = bool_param(query or {}, "replaceMergedAddon")
         model = body.get("model") or ""
         dep_name = body.get("deployment") or ""
         if not model:
@@ -1100,6 +1153,7 @@ class SimState:
         d = self._live(dep_name[len(prefix):])
         if d.state in (DELETING, DELETED, FAILED):
             raise precondition(f"deployment {d.name} is {d.state}")
+        hot_reload = bool(d.spec["enableHotReloadLatestAddon"])
         if model != d.spec["baseModel"]:
             own_prefix = f"accounts/{self.account}/models/"
             own = self.models.get(model[len(own_prefix):]) if model.startswith(own_prefix) else None
@@ -1110,14 +1164,22 @@ class SimState:
             peft = own.spec.get("peftDetails") or {}
             if own.spec.get("kind") != "HF_PEFT_ADDON":
                 raise precondition(f"model {model} is not a PEFT addon and is not the deployment's base model")
-            if not d.spec["enableAddons"]:
+            if not d.spec["enableAddons"] and not hot_reload:
                 # assumption (contract §2.6): loading an addon needs enable_addons on the deployment.
                 raise precondition(f"deployment {d.name} was not created with enable_addons=true")
             if peft.get("baseModel") != d.spec["baseModel"]:
                 raise precondition(f"addon {model} is for {peft.get('baseModel')}, "
                                    f"but {d.name} serves {d.spec['baseModel']}")
-        if any(x.model == model and x.deployment == d.name for x in self.deployed_models.values()):
+            if hot_reload and not replace:
+                raise precondition(f"deployment {d.name} hot-reloads its addon: loading {model} onto it needs "
+                                   "replace_merged_addon=true")
+        replacing = hot_reload and replace and model != d.spec["baseModel"]
+        if not replacing and any(x.model == model and x.deployment == d.name for x in self.deployed_models.values()):
             raise ApiError("ALREADY_EXISTS", f"model {model} is already deployed to {d.name}")
+        if replacing:
+            for old in [x for x in self.deployed_models.values()
+                        if x.deployment == d.name and x.model != d.spec["baseModel"]]:
+                self.unload_model(old.id)
         dm = self._load(model, d, now, display_name=body.get("displayName") or "",
                         description=body.get("description") or "", public=bool(body.get("public")))
         self.dirty = True
@@ -1387,6 +1449,20 @@ class SimState:
             self._record(d, self.now)
             self.dirty = True
 
+    def load_serverless(self, model: str) -> dict[str, Any]:
+        """Put a LoRA addon on the serverless platform, as accounts that loaded one before serverless
+        LoRA was withdrawn still have (the API refuses new ones); for tests and demos of unloading it."""
+        with self.lock:
+            if self.now_fn is not None:
+                self.advance(self.now_fn())
+            stem = re.sub(r"[^a-z0-9-]", "-", model.rsplit("/", 1)[-1].lower()).strip("-")[:50] or "model"
+            dm = DeployedModel(f"{stem}-{_random_id(self.rng)}", model, "", self.now, self.now, loaded_at=self.now,
+                               default=not any(x.model == model and x.default for x in self.deployed_models.values()),
+                               serverless=True)
+            self.deployed_models[dm.id] = dm
+            self.dirty = True
+            return self.deployed_model_wire(dm)
+
     def count_requests(self, method: str | None = None, path: str | None = None,
                        status: int | None = None) -> int:
         """How many HTTP requests matched; ``path`` is a regular expression for the whole path."""
@@ -1472,8 +1548,46 @@ def _list_params(query: dict[str, list[str]], account: str, collection: str) -> 
 _TERM = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(!=|=|:)\s*(?:"([^"]*)"|(\S+))\s*$')
 
 
-def _filter(items: list[dict[str, Any]], expression: str | None) -> list[dict[str, Any]]:
-    """A small AIP-160 subset: ``field = "value"`` terms (``=``, ``!=``, ``:``) joined by AND."""
+# The fields of a Deployment message (contract §2.2), for filter and order_by: a field the message
+# has is known even where an object leaves it out (``deleteTime``, ``purgeTime``, ``expireTime``).
+DEPLOYMENT_FIELDS = frozenset({
+    "name", "displayName", "description", "createTime", "updateTime", "expireTime", "deleteTime", "purgeTime",
+    "state", "status", "annotations", "minReplicaCount", "maxReplicaCount", "maxWithRevocableReplicaCount",
+    "desiredReplicaCount", "replicaCount", "replicaStats", "autoscalingPolicy", "baseModel", "acceleratorCount",
+    "acceleratorType", "precision", "deploymentShape", "deploymentTemplate", "cluster", "enableAddons",
+    "enableHotReloadLatestAddon", "enableHotLoad", "hotLoadBucketType", "hotLoadBucketUrl", "hotLoadTrainerJob",
+    "draftModel", "draftTokenCount", "ngramSpeculationLength", "enableMtp", "enableSessionAffinity",
+    "directRouteType", "directRouteApiKeys", "directRouteHandle", "numPeftDeviceCached", "autoTune", "placement",
+    "region", "maxContextLength", "disableDeploymentSizeValidation", "activeModelVersion", "targetModelVersion",
+    "pricingPlanId",
+})
+
+
+def _field_path(path: str, fields: frozenset[str] | None, what: str) -> str:
+    """``path`` checked against the message's fields (its first segment) before any item is looked
+    at, so an unknown field is refused whether or not anything would have matched."""
+    if fields is not None and path.split(".", 1)[0] not in fields:
+        raise invalid(f"unknown field in {what}: {path!r}")
+    return path
+
+
+def _lookup(item: dict[str, Any], path: str, fields: frozenset[str] | None, what: str) -> Any:
+    """The value at ``path``; a field the message has but this object leaves out reads as unset."""
+    present, value = _get_path(item, path)
+    if present:
+        return value
+    if fields is None:
+        raise invalid(f"unknown field in {what}: {path!r}")
+    return None
+
+
+def _filter(items: list[dict[str, Any]], expression: str | None,
+            fields: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """A small AIP-160 subset: ``field = "value"`` terms (``=``, ``!=``, ``:``) joined by AND.
+
+    ``fields``: the message's top-level fields; with them, every term's field is checked before
+    anything is filtered (an unknown one is 400 even on an empty list). Without them, a field is
+    known when the objects have it."""
     if not expression or not expression.strip():
         return items
     terms = []
@@ -1481,18 +1595,19 @@ def _filter(items: list[dict[str, Any]], expression: str | None) -> list[dict[st
         m = _TERM.match(raw)
         if not m:
             raise invalid(f"unsupported filter expression {raw!r}")
-        terms.append((camel(m.group(1)), m.group(2), m.group(3) if m.group(3) is not None else m.group(4)))
+        path = _field_path(camel(m.group(1)), fields, "filter")
+        terms.append((path, m.group(2), m.group(3) if m.group(3) is not None else m.group(4)))
 
     def text(value: Any) -> str:
+        if value is None:
+            return ""
         return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
     out = []
     for item in items:
         ok = True
         for path, op, value in terms:
-            present, got = _get_path(item, path)
-            if not present:
-                raise invalid(f"unknown field in filter: {path!r}")
+            got = _lookup(item, path, fields, "filter")
             if op == "=":
                 ok = text(got) == value
             elif op == "!=":
@@ -1506,8 +1621,10 @@ def _filter(items: list[dict[str, Any]], expression: str | None) -> list[dict[st
     return out
 
 
-def _order(items: list[dict[str, Any]], order_by: str) -> list[dict[str, Any]]:
-    """Sort by a comma-separated ``field [asc|desc]`` list (stable, so ties keep creation order)."""
+def _order(items: list[dict[str, Any]], order_by: str,
+           fields: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Sort by a comma-separated ``field [asc|desc]`` list (stable, so ties keep creation order).
+    ``fields`` as for :func:`_filter`."""
     keys = []
     for part in order_by.split(","):
         words = part.split()
@@ -1515,14 +1632,12 @@ def _order(items: list[dict[str, Any]], order_by: str) -> list[dict[str, Any]]:
             continue
         if len(words) > 2 or (len(words) == 2 and words[1].lower() not in ("asc", "desc")):
             raise invalid(f"invalid order_by {order_by!r}")
-        keys.append((camel(words[0]), len(words) == 2 and words[1].lower() == "desc"))
+        keys.append((_field_path(camel(words[0]), fields, "order_by"), len(words) == 2 and words[1].lower() == "desc"))
     for path, desc in reversed(keys):
         def key(item: dict[str, Any], path: str = path) -> Any:
-            present, value = _get_path(item, path)
-            if not present:
-                raise invalid(f"unknown field in order_by: {path!r}")
+            value = _lookup(item, path, fields, "order_by")
             if path.endswith("Time") and isinstance(value, str):
-                return parse_ts(value, path)  # fractional seconds do not sort as text
+                return (False, parse_ts(value, path))  # fractional seconds do not sort as text
             return (value is None, value)
         items = sorted(items, key=key, reverse=desc)
     return items

@@ -411,15 +411,22 @@ def test_usage_lines_follow_the_product_contract() -> None:
 
 
 SPEC_DEPLOY_FLAGS = [
-    "deployment-id", "display-name", "deployment-shape", "min-replica-count", "max-replica-count",
+    "deployment-id", "display-name", "description", "deployment-shape", "min-replica-count", "max-replica-count",
     "accelerator-type", "accelerator-count", "world-size", "scale-up-window", "scale-down-window",
-    "scale-to-zero-window", "unused-auto-delete-duration", "load-targets", "enable-addons", "dry-run",
+    "scale-to-zero-window", "unused-auto-delete-duration", "load-targets", "enable-addons",
+    # firectl's serving flags (tests/integration/test_deploy_flags.py)
+    "precision", "region", "max-context-length", "long-prompt", "draft-model", "draft-token-count",
+    "ngram-speculation-length", "disable-speculative-decoding", "enable-mtp", "enable-session-affinity",
+    "dry-run",
 ]
+# Only a create takes these (placement cannot be changed in place; the other is a create parameter).
+CREATE_ONLY_FLAGS = ("deployment-id", "region", "disable-speculative-decoding")
 
 
 def test_deploy_and_update_take_the_contracts_flags() -> None:
     assert [f.name for f in subcommand("deploy").flags] == SPEC_DEPLOY_FLAGS
-    assert [f.name for f in subcommand("update").flags] == [f for f in SPEC_DEPLOY_FLAGS if f != "deployment-id"]
+    assert [f.name for f in subcommand("update").flags] == [f for f in SPEC_DEPLOY_FLAGS
+                                                             if f not in CREATE_ONLY_FLAGS]
     assert set(SUBCOMMANDS) == {
         "deploy", "list", "get", "update", "scale", "delete", "undelete", "lora", "keep", "owner",
         "adopt", "cost", "budget", "audit", "models", "query", "help",
