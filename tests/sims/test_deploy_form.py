@@ -89,7 +89,9 @@ def test_a_picked_shape_replaces_the_gpu_fields_and_prices_its_hardware(stack):
     # Submitted, it creates exactly that.
     r = stack.ws.submit_view("U_DEV", view.id, values={"deployment_id": {"v": "shaped-70b"}})
     assert r.status == 200 and not (r.json or {}).get("errors"), r.body
-    created = stack.ws.wait_for(lambda: stack.services.store.deployment("shaped-70b"), timeout=10)
+    # The record is claimed before Fireworks is asked; its hardware is known once the create answered.
+    created = stack.ws.wait_for(lambda: next((r for r in [stack.services.store.deployment("shaped-70b")]
+                                              if r is not None and r.accelerator_type), None), timeout=10)
     assert (created.accelerator_type, created.accelerator_count) == ("NVIDIA_H100_80GB", 2)
     tracking = stack.ws.wait_for(lambda: next((m for m in stack.ws.messages(CHANNEL)
                                                if "shaped-70b" in message_text(m) and "Owner" in message_text(m)),
