@@ -8,6 +8,7 @@ All objects are returned in wire form (camelCase dicts), the form the store mirr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -21,6 +22,7 @@ from typing import Any
 
 import fireworks
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from bot.core.clock import iso
 from bot.core.errors import UserFacingError
@@ -35,9 +37,6 @@ _AFTER_RATES = re.compile(
     "\n(?!" + re.escape(REQUEST_RATE_METRIC) + r"[{ \t]|# (?:TYPE|HELP) " + re.escape(REQUEST_RATE_METRIC)
     + r"[ \t]|[ \t]*\r?\n|[ \t]*$)")
 METRICS_CHUNK = 1 << 20
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"')
-_LABEL_ESCAPE = re.compile(r'\\([\\"n])')
-_DEPLOYMENT_LABEL = re.compile(r'(?:^|,)\s*deployment_id\s*=\s*"([^"]*)"')
 
 # Fields compared when a create answers 409: the same id with the same ask is our own retry.
 _IDEMPOTENCY_FIELDS = (
@@ -203,31 +202,15 @@ def _wire(obj: Any) -> dict:
     return obj.to_dict(mode="json")
 
 
-def _sample_deployment(labels: str) -> str | None:
-    """The deployment id a sample's labels name (``deployment_id``, else ``deployment``)."""
-    if "\\" not in labels:  # nothing escaped: one search, no dict of every label
-        m = _DEPLOYMENT_LABEL.search(labels)
-        if m:
-            return m.group(1) or None
-        if "deployment=" not in labels.replace(" ", ""):
-            return None
-    found = _sample_labels(labels)
-    return found.get("deployment_id") or deployment_id_of(found.get("deployment", "")) or None
-
-
-def _sample_labels(text: str) -> dict[str, str]:
-    """The labels of one Prometheus sample, ``\\\\``, ``\\"`` and ``\\n`` unescaped."""
-    return {m.group(1): _LABEL_ESCAPE.sub(lambda e: "\n" if e.group(1) == "n" else e.group(1), m.group(2))
-            for m in _LABEL.finditer(text)}
-
-
 def request_rates_in(chunks: Iterable[bytes]) -> dict[str, float]:
     """Requests per second by deployment id in Prometheus exposition text, read chunk by chunk.
 
-    Whole lines are scanned with one regular expression per chunk (not line by line in Python),
-    and reading stops at the first line after the request-rate group.
+    The request-rate group's lines are found with one regular expression per chunk, and reading
+    stops at the first line after the group: the rest of the exposition (often megabytes of other
+    metrics) is never parsed. Only the group's lines go to prometheus-client's text parser, which
+    reads labels, escapes and values (bench/README.md: "metrics scrape").
     """
-    rates: dict[str, float] = {}
+    lines: list[str] = []
     tail = b""
     inside = False
     for chunk in chunks:
@@ -246,14 +229,30 @@ def request_rates_in(chunks: Iterable[bytes]) -> dict[str, float]:
         # "\n" + block: index i of the block is i + 1 here, so a match's start is where its line
         # begins in the block.
         after = _AFTER_RATES.search("\n" + block, start)
-        for m in _RATE_SAMPLE.finditer(block, start, after.start() if after else len(block)):
-            dep = _sample_deployment(m.group(1) or "")
-            if dep:
-                rates[dep] = rates.get(dep, 0.0) + float(m.group(2))
+        lines.extend(m.group(0) for m in _RATE_SAMPLE.finditer(block, start, after.start() if after else len(block)))
         if after:
-            return rates
-    for dep, rate in (request_rates_in([tail + b"\n"]) if tail else {}).items():  # a last line without "\n"
-        rates[dep] = rates.get(dep, 0.0) + rate
+            return _rates(lines)
+    if tail:  # a last line without "\n"
+        lines.extend(m.group(0) for m in _RATE_SAMPLE.finditer(tail.decode("utf-8", "replace")))
+    return _rates(lines)
+
+
+def _rates(lines: list[str]) -> dict[str, float]:
+    """Sum the request-rate samples by deployment; a line the parser refuses is skipped alone."""
+    rates: dict[str, float] = {}
+    try:
+        samples = [s for f in text_string_to_metric_families("\n".join(lines) + "\n") for s in f.samples]
+    except ValueError:
+        samples = []
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                samples.extend(s for f in text_string_to_metric_families(line + "\n") for s in f.samples)
+    for sample in samples:
+        if sample.name != REQUEST_RATE_METRIC:
+            continue
+        dep = sample.labels.get("deployment_id") or deployment_id_of(sample.labels.get("deployment", ""))
+        if dep:
+            rates[dep] = rates.get(dep, 0.0) + float(sample.value)
     return rates
 
 
