@@ -7,6 +7,9 @@ import pytest
 
 from tests.harness import clean_env
 
+# Fixtures shared by folders: the lifecycle stack (``life``) for service and end-to-end tests.
+pytest_plugins = ["tests.fixtures.lifecycle"]
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 

@@ -19,8 +19,8 @@ import pytest
 from bot.core.clock import iso
 from sims.fireworks import FireworksSimulator, SimConfig
 from sims.slack import SlackWorkspace
+from tests.fixtures.lifecycle import MODEL, action_ids, is_warning
 from tests.harness import BOT_TOKEN, CHANNEL, SIGNING_SECRET, message_text, seed_workspace
-from tests.lifecycle.conftest import MODEL, action_ids, is_warning
 
 REPO = Path(__file__).resolve().parents[2]
 TEAM = "C0TEAM2"

@@ -414,7 +414,7 @@ SPEC_DEPLOY_FLAGS = [
     "deployment-id", "display-name", "description", "deployment-shape", "min-replica-count", "max-replica-count",
     "accelerator-type", "accelerator-count", "world-size", "scale-up-window", "scale-down-window",
     "scale-to-zero-window", "unused-auto-delete-duration", "load-targets", "enable-addons",
-    # firectl's serving flags (tests/integration/test_deploy_flags.py)
+    # firectl's serving flags (tests/handlers/test_deploy_flags.py)
     "precision", "region", "max-context-length", "long-prompt", "draft-model", "draft-token-count",
     "ngram-speculation-length", "disable-speculative-decoding", "enable-mtp", "enable-session-affinity",
     "dry-run",

@@ -13,8 +13,8 @@ import pytest
 
 from bot.core.lifecycle import keep_warm_revert_key
 from bot.services.lifecycle import TrafficScraper
+from tests.fixtures.lifecycle import action_ids, is_warning
 from tests.harness import ALERTS, CHANNEL, message_text
-from tests.lifecycle.conftest import action_ids, is_warning
 
 H = 3600.0
 

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 from bot.core.clock import parse_iso
 from bot.services import costs as cost_data
+from tests.fixtures.lifecycle import MODEL, action_ids
 from tests.harness import message_text
-from tests.lifecycle.conftest import MODEL, action_ids
 
 H = 3600.0
 _UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1}

@@ -133,7 +133,7 @@ ROUND_TRIP = {
 
 
 def test_the_round_trip_table_covers_every_new_flag():
-    from tests.unit.test_grammar import SPEC_DEPLOY_FLAGS
+    from tests.core.test_grammar import SPEC_DEPLOY_FLAGS
 
     new = SPEC_DEPLOY_FLAGS[SPEC_DEPLOY_FLAGS.index("precision"):-1] + ["description"]
     assert sorted(ROUND_TRIP) == sorted(new)

@@ -17,7 +17,7 @@ from bot.core.approvals import deciders_for
 from bot.core.clock import FakeClock
 from bot.jobs import approvals as approval_jobs
 from bot.jobs import costs as cost_jobs
-from tests.approvals.test_approvals_e2e import (
+from tests.e2e.approvals.test_approvals import (
     CHEAP,
     PRICEY,
     ask,

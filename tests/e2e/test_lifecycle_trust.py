@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 import time
 
+from tests.fixtures.lifecycle import action_ids, is_warning
 from tests.harness import ALERTS, CHANNEL, message_text
-from tests.lifecycle.conftest import action_ids, is_warning
-from tests.lifecycle.test_engine import bot_actions, sim_dep, since_start
+from tests.services.test_lifecycle import bot_actions, sim_dep, since_start
 
 DELETE = r"/v1/accounts/demo/deployments/[^/]+"
 
@@ -196,7 +196,7 @@ def test_a_burst_of_deploys_in_one_channel_does_not_hold_up_replies_in_another(l
 # -- one delete rule, from a warning too ------------------------------------------------------------
 def test_a_non_owners_delete_now_on_a_warning_asks_an_approver_and_deletes_nothing(make_life):
     from tests.harness import APPROVALS
-    from tests.lifecycle.test_engine import warned
+    from tests.services.test_lifecycle import warned
 
     life = make_life(env={"FWBOT_APPROVERS": "U_APPROVER", "FWBOT_APPROVAL_CHANNEL": APPROVALS})
     warning = warned(life, "asked")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from bot.core.clock import iso
 from bot.core.lifecycle import LifecyclePolicy, TimerWarning, digest, due_warnings, timers, warning_key
 from bot.ui import lifecycle as ui
-from tests.unit.test_lifecycle import PRICES, T0, at, dep
+from tests.core.test_lifecycle import PRICES, T0, at, dep
 
 H = 3600.0
 POLICY = LifecyclePolicy()

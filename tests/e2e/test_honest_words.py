@@ -2,7 +2,7 @@
 
 End to end through the real boundary (signed HTTP into the bot, the Fireworks simulator over HTTP,
 a real SQLite file), plus table and property tests of the pure pieces in the style of
-tests/unit/test_grammar.py.
+tests/core/test_grammar.py.
 """
 
 from __future__ import annotations
