@@ -8,7 +8,7 @@ from bot.services import Services
 
 
 def register(app: App, services: Services, metrics) -> None:
-    from handlers import actions, approvals, commands, costs, errors, home, lifecycle, replies, views
+    from handlers import actions, approvals, commands, costs, errors, home, lifecycle, listing, replies, views
 
     errors.register(app, services)
     replies.install(app, services)
@@ -19,4 +19,5 @@ def register(app: App, services: Services, metrics) -> None:
     lifecycle.register(app, services, metrics)
     approvals.register(app, services, metrics)
     costs.register(app, services, metrics)
+    listing.register(app, services, metrics)
     errors.register_fallbacks(app, services)  # last: they match whatever nothing above did

@@ -196,7 +196,7 @@ def register(app: App, services: Services, metrics) -> None:
             metrics.operations.labels(verb=verb, result="ok").inc()
         except (UserError, FireworksError) as e:
             metrics.operations.labels(verb=verb, result="refused").inc()
-            message = ui.problem(("Fireworks says: " if isinstance(e, FireworksError) else "") + e.message)
+            message = commands.problem_reply(e, services.simulated)
         reply(respond, message)
 
     @app.action("cost_scale_to_zero")

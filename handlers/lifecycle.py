@@ -29,7 +29,7 @@ from bot.ui import lifecycle as ui
 from bot.ui.kit import Message
 from handlers.acking import acked_first, then
 from handlers.approvals_gate import ask_to_delete, may_delete_now
-from handlers.commands import VERBS, Context, reply
+from handlers.commands import VERBS, Context, problem_reply, reply
 from storage.store import DeploymentRecord, WarningRow
 
 log = logging.getLogger("fwbot.lifecycle")
@@ -88,9 +88,8 @@ def register(app: App, services: Services, metrics) -> None:
     store, ops = services.store, engine.ops
     VERBS["keep"] = lambda ctx, cmd: do_keep(engine, ctx, cmd)
 
-    def problem(respond, e: Exception) -> None:
-        prefix = "Fireworks says: " if isinstance(e, FireworksError) else ""
-        reply(respond, dui.problem(prefix + getattr(e, "message", str(e))))
+    def problem(respond, e: UserError | FireworksError) -> None:
+        reply(respond, problem_reply(e, services.simulated))
 
     def check(body: dict, respond) -> Click | None:
         """The click's warning if it still holds; otherwise answer why nothing happens."""
