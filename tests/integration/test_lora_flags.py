@@ -14,7 +14,7 @@ import json
 import pytest
 
 from bot.clock import FakeClock
-from tests.harness import CHANNEL, message_text, start_stack
+from tests.harness import message_text, start_stack
 
 MODEL = "llama-v3p1-8b-instruct"
 BASE = f"accounts/fireworks/models/{MODEL}"
@@ -183,4 +183,3 @@ def test_flags_in_the_wrong_place_are_refused_and_change_nothing(stack, typed, n
 def test_help_says_what_unload_does_without_a_deployment(stack):
     text = json.dumps(stack.fw("help lora").json)
     assert "--replace-merged-addon" in text and "--public" in text and "serverless platform" in text
-    assert stack.ws.messages(CHANNEL) is not None
