@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.services.container import Services
-from handlers import actions, approvals, commands, costs, errors, home, lifecycle, replies, views
+from handlers import actions, approvals, commands, costs, errors, home, lifecycle, listing, replies, views
 
 
 def register(app: App, services: Services, metrics) -> None:
@@ -18,4 +18,5 @@ def register(app: App, services: Services, metrics) -> None:
     lifecycle.register(app, services, metrics)
     approvals.register(app, services, metrics)
     costs.register(app, services, metrics)
+    listing.register(app, services, metrics)
     errors.register_fallbacks(app, services)  # last: they match whatever nothing above did

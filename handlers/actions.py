@@ -15,10 +15,10 @@ from bot.core.errors import UserFacingError
 from bot.core.names import resource_id_problem
 from bot.services.approvals import ask_to_delete, may_delete_now
 from bot.services.changes import announce_in_thread, check_scale
-from bot.services.commands import do_get
+from bot.services.commands import do_get, problem_reply
 from bot.services.container import Services
 from bot.services.context import Context, reply
-from bot.services.deployments import Actor, Operations
+from bot.services.deployments import Actor, DeploymentInUse, Operations
 from bot.services.tracking import ensure_tracking, refresh_tracking
 from bot.ui import deployments as ui
 from bot.ui import kit
@@ -88,7 +88,7 @@ def register(app: App, services: Services, metrics) -> None:
         try:
             message = fn()
         except UserFacingError as e:
-            message = ui.problem(e.user_message)
+            message = problem_reply(e, services.simulated)
         if message is not None:
             reply(ctx.respond, message)
 
@@ -97,33 +97,84 @@ def register(app: App, services: Services, metrics) -> None:
     def confirm_delete(body, respond, client) -> None:
         ctx = context(body, respond, client)
         data = _json_value(body)
-        dep_id, given_hard = str(data.get("d") or ""), data.get("h", 0)
-        hard = bool(given_hard)
+        dep_id, given_hard, given_ignore = str(data.get("d") or ""), data.get("h", 0), data.get("i", 0)
+        hard, ignore_checks = bool(given_hard), bool(given_ignore)
 
         def run():
             if (bad := _bad_id(dep_id)) is not None:
                 return bad
-            if given_hard not in (0, 1) or isinstance(given_hard, float):
+            if any(v not in (0, 1) or isinstance(v, float) for v in (given_hard, given_ignore)):
                 # fwbot writes 0 or 1 here; a value it never writes asks for nothing it confirmed.
                 return ui.problem("that button's value is not one fwbot made; nothing was changed.")
             if not may_delete_now(ctx, dep_id):
                 # The one delete rule: not the owner (any more) nor an admin, so an approver is asked;
                 # the waiting message takes the confirmation's place and is replaced by the outcome.
-                waiting = ask_to_delete(ctx, dep_id, hard=hard, reply_url=body.get("response_url"))
+                waiting = ask_to_delete(ctx, dep_id, hard=hard, ignore_checks=ignore_checks,
+                                        reply_url=body.get("response_url"))
                 respond(replace_original=True, **waiting.payload())
+                return None
+            try:
+                with once.lock(dep_id):
+                    done = once.already_done(dep_id, hard)
+                    if done:
+                        respond(replace_original=True, text=done)
+                        return None
+                    ops.delete(ctx.actor, dep_id, hard=hard, ignore_checks=ignore_checks)
+            except DeploymentInUse as e:
+                # The confirmation gives way to what Fireworks said, with its Delete anyway.
+                respond(replace_original=True, **problem_reply(e, services.simulated).payload())
+                return None
+            respond(replace_original=True, text=f"Deleted `{dep_id}`.")
+            announce_deleted(ctx, dep_id, hard=hard, ignore_checks=ignore_checks)
+            return None
+
+        guarded(ctx, run)
+
+    def announce_deleted(ctx: Context, dep_id: str, *, hard: bool, ignore_checks: bool) -> None:
+        anyway = " although it was in use (Fireworks' in-use check skipped)" if ignore_checks else ""
+        note = ui.plain(f":wastebasket: {kit.mention(ctx.actor.user_id)} deleted `{dep_id}`{anyway}"
+                        + (" permanently." if hard else ". `/fw undelete " + dep_id + "` brings it back."),
+                        simulated=services.simulated)
+        announce_in_thread(ctx, dep_id, note)
+        refresh_tracking(services, dep_id)
+
+    @app.action(ui.DELETE_ANYWAY)
+    @acked_first(services)
+    def delete_anyway(body, respond, client) -> None:
+        """*Delete anyway* after Fireworks refused because the deployment is in use (Slack asked
+        once more): by the one delete rule, the owner or an admin deletes with ignoreChecks, anyone
+        else asks an approver for exactly that. One-shot like every delete click."""
+        ctx = context(body, respond, client)
+        data = _json_value(body)
+        dep_id, given_hard = str(data.get("d") or ""), data.get("h", 0)
+        hard = bool(given_hard)
+        # Offered in an ephemeral reply (replaced by the outcome) or in a DM about an approved request
+        # that Fireworks refused (kept; the outcome comes as a reply of its own).
+        ephemeral = bool((body.get("container") or {}).get("is_ephemeral"))
+
+        def answer(message: Message) -> None:
+            if ephemeral:
+                respond(replace_original=True, **message.payload())
+            else:
+                reply(respond, message)
+
+        def run():
+            if (bad := _bad_id(dep_id)) is not None:
+                return bad
+            if given_hard not in (0, 1) or isinstance(given_hard, float):
+                return ui.problem("that button's value is not one fwbot made; nothing was changed.")
+            if not may_delete_now(ctx, dep_id):
+                answer(ask_to_delete(ctx, dep_id, hard=hard, ignore_checks=True,
+                                     reply_url=body.get("response_url") if ephemeral else None))
                 return None
             with once.lock(dep_id):
                 done = once.already_done(dep_id, hard)
                 if done:
-                    respond(replace_original=True, text=done)
+                    answer(ui.plain(done))
                     return None
-                ops.delete(ctx.actor, dep_id, hard=hard)
-            respond(replace_original=True, text=f"Deleted `{dep_id}`.")
-            note = ui.plain(f":wastebasket: {kit.mention(ctx.actor.user_id)} deleted `{dep_id}`"
-                            + (" permanently." if hard else ". `/fw undelete " + dep_id + "` brings it back."),
-                            simulated=services.simulated)
-            announce_in_thread(ctx, dep_id, note)
-            refresh_tracking(services, dep_id)
+                ops.delete(ctx.actor, dep_id, hard=hard, ignore_checks=True)
+            answer(ui.plain(f"Deleted `{dep_id}` although it was in use.", simulated=services.simulated))
+            announce_deleted(ctx, dep_id, hard=hard, ignore_checks=True)
             return None
 
         guarded(ctx, run)

@@ -7,11 +7,11 @@ import logging
 from slack_bolt import App
 
 from bot.core.errors import UserFacingError
+from bot.services.commands import problem_reply
 from bot.services.container import Services
 from bot.services.context import Context, reply
 from bot.services.cost_commands import _value, delete_idle, scale_to_zero
 from bot.services.deployments import Actor, Operations
-from bot.ui import deployments as ui
 from handlers.acking import acked_first
 
 log = logging.getLogger("fwbot.costs")
@@ -31,7 +31,7 @@ def register(app: App, services: Services, metrics) -> None:
             metrics.operations.labels(verb=verb, result="ok").inc()
         except UserFacingError as e:
             metrics.operations.labels(verb=verb, result="refused").inc()
-            message = ui.problem(e.user_message)
+            message = problem_reply(e, services.simulated)
         reply(respond, message)
 
     @app.action("cost_scale_to_zero")

@@ -20,7 +20,7 @@ from bot.adapters.fireworks import FireworksError
 from bot.core.errors import UserFacingError
 from bot.core.lifecycle import GONE_STATES, deletion_from_audit, stale_reason
 from bot.services.approvals import ask_to_delete, may_delete_now
-from bot.services.commands import kept_warm_message
+from bot.services.commands import kept_warm_message, problem_reply
 from bot.services.container import Services
 from bot.services.context import Context, reply
 from bot.services.deployments import Actor, UserError
@@ -72,7 +72,7 @@ def register(app: App, services: Services, metrics) -> None:
     store, ops = services.store, engine.ops
 
     def problem(respond, e: UserFacingError) -> None:
-        reply(respond, dui.problem(e.user_message))
+        reply(respond, problem_reply(e, services.simulated))
 
     def check(body: dict, respond) -> Click | None:
         """The click's warning if it still holds; otherwise answer why nothing happens."""

@@ -292,6 +292,16 @@ def deployment_id_of(name: str) -> str:
 
 
 @dataclass(frozen=True)
+class DeploymentPage:
+    """One page of a deployment listing: its deployments (wire form), the token of the next page
+    (``None`` on the last) and how many match in all, as Fireworks counts them (``None``: not said)."""
+
+    items: list[dict]
+    next_token: str | None
+    total: int | None
+
+
+@dataclass(frozen=True)
 class Completion:
     text: str
     latency_s: float
@@ -448,6 +458,30 @@ class FireworksGateway:
                 if not page.next_token or page.empty:
                     return
 
+    def deployment_page(self, *, filter: str | None = None, order_by: str | None = None,
+                        show_deleted: bool = False, page_size: int = 50,
+                        page_token: str | None = None) -> DeploymentPage:
+        """One page of the listing, filtered and ordered by Fireworks (``filter`` is AIP-160,
+        ``order_by`` firectl's ``field [desc],…``), with Fireworks' own token for the next page and
+        its count of everything that matches (``totalSize``; ``None`` when it sends none)."""
+        kwargs: dict[str, Any] = {"page_size": page_size}
+        if show_deleted:
+            kwargs["show_deleted"] = True
+        if filter:
+            kwargs["filter"] = filter
+        if order_by:
+            kwargs["order_by"] = order_by
+        if page_token:
+            kwargs["page_token"] = page_token
+        try:
+            content = self.client.deployments.with_raw_response.list(**kwargs).http_response.content
+        except _API_ERRORS as e:
+            raise translate(e) from e
+        page = json.loads(content)
+        total = page.get("totalSize")
+        return DeploymentPage(list(page.get("deployments") or []), page.get("nextPageToken") or None,
+                              int(total) if isinstance(total, int | str) and str(total).isdigit() else None)
+
     def update_deployment(self, deployment_id: str, fields: dict[str, Any], update_mask: str) -> dict:
         """PATCH the changed fields with an explicit ``updateMask`` (base model included, as the API requires)."""
         current = self.get_deployment(deployment_id)
@@ -497,29 +531,47 @@ class FireworksGateway:
         )
         return list(_wire(resp).get("deploymentShapeVersions") or [])
 
-    def load_lora(self, model: str, deployment_id: str) -> dict:
-        return _wire(
-            self._call(self.client.lora.load, model=model, deployment=self.deployment_name(deployment_id))
-        )
+    def load_lora(self, model: str, deployment_id: str, *, public: bool = False,
+                  replace_merged_addon: bool = False) -> dict:
+        """Load an addon onto a deployment (firectl load-lora): ``public`` makes it publicly
+        available for inference; ``replace_merged_addon`` (``?replaceMergedAddon=true``) is what a
+        hot-reload deployment needs, and replaces the addon it has."""
+        kwargs: dict[str, Any] = {"model": model, "deployment": self.deployment_name(deployment_id)}
+        if public:
+            kwargs["public"] = True
+        if replace_merged_addon:
+            kwargs["replace_merged_addon"] = True
+        return _wire(self._call(self.client.lora.load, **kwargs))
 
-    def list_deployed_models(self, deployment_id: str | None = None) -> list[dict]:
+    def list_deployed_models(self, deployment_id: str | None = None, *, model: str | None = None) -> list[dict]:
         kwargs: dict[str, Any] = {"page_size": 200}
+        terms = []
         if deployment_id:
-            kwargs["filter"] = f'deployment="{self.deployment_name(deployment_id)}"'
+            terms.append(f'deployment="{self.deployment_name(deployment_id)}"')
+        if model:
+            terms.append(f'model="{model}"')
+        if terms:
+            kwargs["filter"] = " AND ".join(terms)
         try:
             items = [_wire(m) for m in self.client.lora.list(**kwargs)]
         except _API_ERRORS as e:
             raise translate(e) from e
+        # The filter grammar is server-side; don't rely on it being applied.
         if deployment_id:
-            # The filter grammar is server-side; don't rely on it being applied.
             items = [m for m in items if m.get("deployment") == self.deployment_name(deployment_id)]
+        if model:
+            items = [m for m in items if m.get("model") == model]
         return items
+
+    def unload_deployed_model(self, name: str) -> None:
+        """Unload one deployed model (``accounts/…/deployedModels/<id>``)."""
+        self._call(self.client.lora.unload, deployment_id_of(name))
 
     def unload_lora(self, model: str, deployment_id: str) -> str:
         """Unload an addon from a deployment; returns the deployedModel name removed."""
         for dm in self.list_deployed_models(deployment_id):
             if dm.get("model") == model:
-                self._call(self.client.lora.unload, deployment_id_of(dm["name"]))
+                self.unload_deployed_model(dm["name"])
                 return dm["name"]
         raise NotFound(f"{model} is not loaded on {deployment_id}", status=404)
 

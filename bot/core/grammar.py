@@ -485,8 +485,39 @@ def _region(text: str) -> str:
         return resolve_region(text)
     except RegionNameError as e:
         raise _Invalid(str(e)) from None
+
+
+FILTER_LIMIT = 1000
+_ORDER_TERM = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*(?:\s+(?:asc|desc))?", re.I)
+_DIRECTION_WORD = re.compile(r"(?:asc|desc)(?:,.*)?", re.I)
+
+
+def _filter(text: str) -> str:
+    """An AIP-160 filter: Fireworks judges it; here only that there is one of a sane length."""
+    s = text.strip()
+    if not s:
+        raise _Invalid("needs a filter, e.g. `state=READY` (quote one with spaces: `'display_name=\"my model\"'`)")
+    if len(s) > FILTER_LIMIT:
+        raise _Invalid(f"is {len(s)} characters long; at most {FILTER_LIMIT}")
+    return s
+
+
+def _order_by(text: str) -> str:
+    """firectl's ``--order-by``: fields separated by commas, each with an optional `` desc``."""
+    parts = [p.strip() for p in text.split(",")]
+    for part in parts:
+        if not part:
+            raise _Invalid(f"has an empty entry in `{text}`; separate field names with single commas")
+        if not _ORDER_TERM.fullmatch(part):
+            raise _Invalid(f"takes field names separated by commas, each optionally followed by `desc` "
+                           f"(e.g. `create_time desc` or `state,display_name`); `{part}` is not one")
+    return ",".join(" ".join(p.split()) for p in parts)
+
+
 _CONVERTERS: dict[str, Callable[[str, _Ctx], Any]] = {
     "text": lambda s, c: s,
+    "filter": lambda s, c: _filter(s),
+    "order_by": lambda s, c: _order_by(s),
     "display_name": lambda s, c: _display_name(s),
     "description": lambda s, c: _description(s),
     "precision": lambda s, c: _precision(s),
@@ -683,6 +714,23 @@ def _build_update(a: _Args) -> ParsedCommand:
     return UpdateCommand(deployment_id=a.values["id"], change=change, raw=a.raw, dry_run=a.dry_run)
 
 
+def _build_lora(a: _Args) -> ParsedCommand:
+    action = a.values["action"]
+    if action == "load" and not a.has("deployment"):
+        raise UsageError("`--deployment <id>` is required for `/fw lora load`: the deployment to load the addon on "
+                         "(only `unload` goes without one, from Fireworks' serverless platform)",
+                         a.sub.name, flag="deployment")
+    if action == "unload":
+        for dest, flag in (("replace_merged_addon", "replace-merged-addon"), ("public", "public")):
+            if a.values.get(dest):
+                raise UsageError(f"`--{flag}` is for `/fw lora load` only; unloading takes `--deployment`",
+                                 a.sub.name, flag=flag)
+    return LoraCommand(action=action, addon_model=a.values["addon_model"],
+                       deployment_id=a.values.get("deployment"), public=bool(a.values.get("public")),
+                       replace_merged_addon=bool(a.values.get("replace_merged_addon")), raw=a.raw,
+                       dry_run=a.dry_run)
+
+
 def _simple(cls: type[ParsedCommand], **renames: str) -> Callable[[_Args], ParsedCommand]:
     """A builder that passes values on by name (``field=dest`` renames one)."""
 
@@ -815,12 +863,27 @@ _TABLE: tuple[Subcommand, ...] = (
         "list",
         "Deployments",
         "List deployments: yours, or everyone's",
-        _simple(ListCommand, scope="scope"),
+        _simple(ListCommand, scope="scope", filter="filter", order_by="order_by", show_deleted="show_deleted"),
         positionals=(
             Positional("scope", "mine|all", "choice", "Whose deployments to list.", False, default="all",
                        choices=("mine", "all")),
         ),
+        flags=(
+            Flag("filter", "filter", "Only deployments matching this AIP-160 filter, applied by Fireworks: "
+                 "`field=value` terms (also `!=` and `:`) joined by `AND`, e.g. `state=READY` or "
+                 "`accelerator_type=NVIDIA_H100_80GB AND min_replica_count=0`. Quote a filter with spaces "
+                 "inside a value: `'display_name=\"my model\"'`.", "FILTER"),
+            Flag("order-by", "order_by", "Fields to sort by, comma-separated, each optionally followed by "
+                 "`desc` (e.g. `create_time desc`, `display_name`). Quote it when it has a space.", "FIELDS",
+                 "create_time"),
+            Flag("show-deleted", "bool", "Include deleted deployments (until Fireworks purges them), marked "
+                 "as deleted.", "", "off"),
+        ),
         example="/fw list mine",
+        examples_more=("/fw list all --filter state=READY --order-by 'create_time desc'",
+                       "/fw list --show-deleted"),
+        details="Fireworks filters and sorts; the reply shows 20 at a time with the total count and a "
+        "*Next page* button. `mine` keeps those you own in fwbot, after Fireworks' filter.",
     ),
     Subcommand(
         "get",
@@ -861,17 +924,22 @@ _TABLE: tuple[Subcommand, ...] = (
         "delete",
         "Deployments",
         "Delete a deployment (its owner or an admin confirms once; anyone else asks an approver)",
-        _simple(DeleteCommand, deployment_id="id", hard="hard"),
+        _simple(DeleteCommand, deployment_id="id", hard="hard", ignore_checks="ignore_checks"),
         positionals=(_ID,),
         flags=(
             Flag("hard", "bool", "Purge it at once instead of a soft delete that `/fw undelete` can reverse.",
                  "", "soft delete"),
+            Flag("ignore-checks", "bool", "Skip Fireworks' check that the deployment is not in use (serving "
+                 "traffic): it is deleted even then, and requests to it fail.", "", "off"),
             _DRY_RUN,
         ),
         example="/fw delete my-llama",
+        examples_more=("/fw delete my-llama --ignore-checks",),
         details="The owner or an admin gets one confirmation; anyone else's delete becomes an approval request "
         "when approvals are on (you see who can approve it, and the owner is told by DM) and is refused when "
-        "they are off. The Delete buttons on tracking messages and cost digests follow the same rule.",
+        "they are off. The Delete buttons on tracking messages and cost digests follow the same rule. When "
+        "Fireworks refuses because the deployment is in use, you are told so and offered *Delete anyway*, "
+        "which asks once more and then deletes it as `--ignore-checks` does (by the same rule).",
     ),
     Subcommand(
         "undelete",
@@ -888,7 +956,7 @@ _TABLE: tuple[Subcommand, ...] = (
         "lora",
         "LoRA",
         "Load or unload a LoRA addon on a deployment",
-        _simple(LoraCommand, action="action", addon_model="addon_model", deployment_id="deployment"),
+        _build_lora,
         positionals=(
             Positional("action", "load|unload", "choice", "What to do with the addon.", choices=("load", "unload")),
             Positional(
@@ -900,12 +968,18 @@ _TABLE: tuple[Subcommand, ...] = (
             ),
         ),
         flags=(
-            Flag("deployment", "deployment_id", "The deployment to load it on (created with `--enable-addons`).",
-                 "<id>", required=True),
+            Flag("deployment", "deployment_id", "The deployment to load it on (created with `--enable-addons`), or "
+                 "to unload it from. Required for `load`; `unload` without it unloads the addon from Fireworks' "
+                 "serverless platform, as firectl does.", "<id>"),
+            Flag("replace-merged-addon", "bool", "`load` only: needed to load onto a hot-reload deployment; the "
+                 "addon it has is replaced.", "", "off"),
+            Flag("public", "bool", "`load` only: make the addon publicly available for inference.", "", "off"),
             _DRY_RUN,
         ),
         example="/fw lora load my-adapter --deployment my-llama",
-        examples_more=("/fw lora unload my-adapter --deployment my-llama",),
+        examples_more=("/fw lora unload my-adapter --deployment my-llama",
+                       "/fw lora load my-adapter --deployment my-hot-llama --replace-merged-addon"),
+        details="The reply says what was loaded or unloaded where (and what a `--replace-merged-addon` replaced).",
     ),
     Subcommand(
         "keep",
@@ -1200,6 +1274,10 @@ def parse(text: str, *, account_id: str) -> ParsedCommand:
         elif i < len(tokens) and not (tokens[i].text.startswith("--") and not tokens[i].literal_start):
             value = tokens[i].text
             i += 1
+            # `--order-by create_time desc` typed without quotes: the direction belongs to the fields.
+            while flag.kind == "order_by" and i < len(tokens) and _DIRECTION_WORD.fullmatch(tokens[i].text):
+                value += " " + tokens[i].text
+                i += 1
         else:
             raise UsageError(f"{label} needs a value: `{flag.synopsis}`", sub.name, flag=flag.name)
         values[flag.dest] = _convert(flag.kind, value, label, sub.name, _Ctx(account_id, flag.choices), flag.name)

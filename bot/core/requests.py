@@ -861,8 +861,13 @@ class DeployModalCommand(ParsedCommand):
 
 @dataclass(frozen=True, kw_only=True)
 class ListCommand(ParsedCommand):
+    """``/fw list``: ``filter`` (AIP-160) and ``order_by`` go to Fireworks as they are."""
+
     verb: ClassVar[str] = "list"
     scope: ListScope = "all"
+    filter: str | None = None
+    order_by: str | None = None
+    show_deleted: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -893,6 +898,7 @@ class DeleteCommand(ParsedCommand):
     changes: ClassVar[bool] = True
     deployment_id: str
     hard: bool = False
+    ignore_checks: bool = False  # firectl's --ignore-checks: delete even while it is in use
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -908,7 +914,9 @@ class LoraCommand(ParsedCommand):
     changes: ClassVar[bool] = True
     action: Literal["load", "unload"]
     addon_model: str
-    deployment_id: str
+    deployment_id: str | None = None  # unload without one: from serverless, as firectl does
+    public: bool = False
+    replace_merged_addon: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

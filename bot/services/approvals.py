@@ -35,7 +35,7 @@ from bot.core.requests import DeploymentChange, DeploymentSpec, format_accelerat
 from bot.services.changes import announce_in_thread, execute_deploy
 from bot.services.container import Services
 from bot.services.context import Context
-from bot.services.deployments import Actor, Operations, UserError
+from bot.services.deployments import Actor, DeploymentInUse, Operations, UserError
 from bot.services.tracking import refresh_tracking
 from bot.ui import approvals as ui
 from bot.ui import kit
@@ -81,12 +81,14 @@ def may_delete_now(ctx, deployment_id: str) -> bool:
     return True
 
 
-def ask_to_delete(ctx, deployment_id: str, *, hard: bool = False, reply_url: str | None = None) -> Message:
-    """Someone other than the owner asks to delete a deployment: an approval request."""
+def ask_to_delete(ctx, deployment_id: str, *, hard: bool = False, ignore_checks: bool = False,
+                  reply_url: str | None = None) -> Message:
+    """Someone other than the owner asks to delete a deployment: an approval request.
+    ``ignore_checks``: to delete it even while it is in use (``--ignore-checks``, *Delete anyway*)."""
     reason = needs_approval(ctx.services, foreign_delete=True)
     assert reason is not None
     return request_approval(ctx, kind="delete", deployment_id=deployment_id, reason=reason, hard=hard,
-                            reply_url=reply_url)
+                            ignore_checks=ignore_checks, reply_url=reply_url)
 
 
 class ApproverDirectory:
@@ -162,7 +164,7 @@ def directory_for(services: Services) -> ApproverDirectory:
 def request_approval(ctx, *, kind: str, reason: str, planned: Any = None, deployment_id: str | None = None,
                      change: DeploymentChange | None = None, diff: list[str] | None = None,
                      usd: float | None = None, before_usd: float | None = None, hard: bool = False,
-                     reply_url: str | None = None) -> Message:
+                     ignore_checks: bool = False, reply_url: str | None = None) -> Message:
     """Store the request, post it for the approvers, and return the requester's "waiting" message.
 
     Who can decide it is worked out now and named: the approvers other than the requester, else
@@ -205,7 +207,9 @@ def request_approval(ctx, *, kind: str, reason: str, planned: Any = None, deploy
         owner = record.owner if record else None
         usd = deployment_worst_case(wire, s.prices)
         request.update(hard=bool(hard), owner=owner)
-        asked = _already_asked(s, requester, deployment_id, bool(hard))
+        if ignore_checks:
+            request["ignore_checks"] = True
+        asked = _already_asked(s, requester, deployment_id, bool(hard), bool(ignore_checks))
         if asked is not None:  # a second click or command for the same delete: the same request
             return ui.waiting_message(asked, approvers=s.settings.approvers, simulated=s.simulated, again=True)
     else:
@@ -258,12 +262,14 @@ def request_approval(ctx, *, kind: str, reason: str, planned: Any = None, deploy
                               queued_in=None if delivery.posted else where)
 
 
-def _already_asked(services: Services, requester: str, deployment_id: str, hard: bool) -> ApprovalRecord | None:
+def _already_asked(services: Services, requester: str, deployment_id: str, hard: bool,
+                   ignore_checks: bool = False) -> ApprovalRecord | None:
     """The same person's pending request to delete the same deployment the same way, if any."""
     now = services.clock.now()
     for record in services.store.approvals(status=PENDING, deployment_id=deployment_id):
         if (record.kind == "delete" and record.requester == requester and record.expires_at > now
-                and bool(record.request.get("hard")) == hard):
+                and bool(record.request.get("hard")) == hard
+                and bool(record.request.get("ignore_checks")) == ignore_checks):
             return record
     return None
 
@@ -401,9 +407,11 @@ def _run_delete(ctx, record: ApprovalRecord) -> str:
         raise UserError(f"`{dep_id}` no longer exists.") from None
     if wire.get("state") in ("DELETED", "DELETING") and not hard:
         return f"`{dep_id}` was already deleted."
-    ctx.ops.delete(ctx.actor, dep_id, hard=hard, approval_id=record.id)
+    ignore_checks = bool(record.request.get("ignore_checks"))
+    ctx.ops.delete(ctx.actor, dep_id, hard=hard, ignore_checks=ignore_checks, approval_id=record.id)
+    anyway = " although it was in use (Fireworks' in-use check skipped)" if ignore_checks else ""
     announce_in_thread(ctx, dep_id, Message(text=f"{dep_id} deleted", blocks=[kit.section(
-        f":wastebasket: {kit.mention(record.requester)} deleted `{dep_id}`"
+        f":wastebasket: {kit.mention(record.requester)} deleted `{dep_id}`{anyway}"
         f"{' permanently' if hard else ''} (approved by {kit.mention(record.decided_by)}).")]))
     refresh_tracking(s, dep_id)
     return f"deleted `{dep_id}`" + (" permanently." if hard else "; `/fw undelete` brings it back until purged.")
@@ -424,6 +432,9 @@ def carry_out(services: Services, metrics, token: str) -> ApprovalRecord | None:
     ctx = _requester_context(services, metrics, record)
     try:
         result = {"ok": True, "text": RUNNERS[record.kind](ctx, record)}
+    except DeploymentInUse as e:
+        # Told to the requester with a Delete anyway offer (a request of its own, by the same rule).
+        result = {"ok": False, "text": e.message, "in_use": True}
     except UserError as e:
         result = {"ok": False, "text": e.message}
     except FireworksError as e:

@@ -18,12 +18,12 @@ from bot.core.durations import humanize
 from bot.core.errors import UserFacingError
 from bot.core.names import short_model, unknown_model_message
 from bot.core.pricing import deployment_worst_case, format_usd, is_single_region
-from bot.services import cost_commands
+from bot.services import cost_commands, listing
 from bot.services.approvals import ask_to_delete, may_delete_now, needs_approval, request_approval
 from bot.services.changes import announce_in_thread, check_scale, execute_deploy, note_change
 from bot.services.container import Services
 from bot.services.context import Context, reply
-from bot.services.deployments import AlreadyYours, UserError, record_usd_per_hour
+from bot.services.deployments import AlreadyYours, DeploymentInUse, UserError
 from bot.services.lifecycle import LifecycleEngine, engine_for
 from bot.services.tracking import ensure_tracking
 from bot.ui import audit as audit_ui
@@ -87,7 +87,7 @@ def run_verb(ctx: Context, cmd: cmds.ParsedCommand) -> None:
         elif isinstance(e, QuotaExceeded):
             message = ui.problem(f"Fireworks refused: the account's GPU quota is used up ({e.message}).")
         else:
-            message = ui.problem(e.user_message)
+            message = problem_reply(e, ctx.simulated)
     if message is not None:
         reply(ctx.respond, message)
 
@@ -118,14 +118,6 @@ def deploy(ctx: Context, spec: cmds.DeploymentSpec, *, dry_run: bool) -> Message
     if reason:
         return request_approval(ctx, kind="deploy", planned=planned, reason=reason)
     return execute_deploy(ctx, planned)
-
-
-def do_list(ctx: Context, cmd: cmds.ListCommand) -> Message:
-    s = ctx.services
-    owner = ctx.actor.user_id if cmd.scope == "mine" else None
-    records = [r for r in s.store.deployments(owner=owner) if r.wire and r.state != "DELETED"]
-    rows = [(r.wire, record_usd_per_hour(r, s.prices), r.owner) for r in records if r.wire]
-    return ui.deployment_list(rows, scope=cmd.scope, simulated=s.simulated)
 
 
 def do_get(ctx: Context, cmd: cmds.GetCommand) -> Message:
@@ -246,20 +238,32 @@ def do_delete(ctx: Context, cmd: cmds.DeleteCommand) -> Message | None:
     except NotFound:
         raise UserError(f"there is no deployment `{cmd.deployment_id}`.") from None
     how = "permanently (cannot be undone)" if cmd.hard else "(can be undone with `/fw undelete` until purged)"
+    if cmd.ignore_checks:
+        how += ", even if it is in use (`--ignore-checks`: Fireworks' in-use check is skipped)"
     if cmd.dry_run:
         would = "delete" if direct else "ask an approver to let you delete"
         return ui.plain(f":mag: Dry run — would {would} `{cmd.deployment_id}` {how}.", simulated=s.simulated)
     if not direct:
-        return ask_to_delete(ctx, cmd.deployment_id, hard=cmd.hard)
+        return ask_to_delete(ctx, cmd.deployment_id, hard=cmd.hard, ignore_checks=cmd.ignore_checks)
     replicas = wire.get("replicaCount") or 0
     question = f"Delete `{cmd.deployment_id}` {how}? It has {kit.counted(replicas, 'replica')} running now."
+    value = {"d": cmd.deployment_id, "h": int(cmd.hard), **({"i": 1} if cmd.ignore_checks else {})}
     return Message(text=question, blocks=[
         kit.section(question),
         kit.actions(
-            kit.button("Delete", "confirm_delete", {"d": cmd.deployment_id, "h": int(cmd.hard)}, style="danger"),
+            kit.button("Delete", "confirm_delete", value, style="danger"),
             kit.button("Cancel", "confirm_cancel", "cancel"),
         ),
     ])
+
+
+def problem_reply(e: UserFacingError, simulated: bool = False) -> Message:
+    """What a refused change says: a delete Fireworks refused because the deployment is in use
+    gets its *Delete anyway* offer; anything else is one warning line."""
+    if isinstance(e, DeploymentInUse):
+        return ui.in_use(e.message, deployment_id=e.deployment_id, hard=e.hard,
+                         fireworks_message=e.fireworks_message, simulated=simulated)
+    return ui.problem(e.user_message)
 
 
 def dry_run_reply(ctx: Context, deployment_id: str, what: str) -> Message:
@@ -277,16 +281,43 @@ def do_undelete(ctx: Context, cmd: cmds.UndeleteCommand) -> Message | None:
 
 
 def do_lora(ctx: Context, cmd: cmds.LoraCommand) -> Message | None:
+    """firectl's load-lora / unload-lora: the reply says what was loaded or unloaded where. An
+    unload without ``--deployment`` is from Fireworks' serverless platform, as firectl does."""
     s = ctx.services
+    addon = f"`{short_model(cmd.addon_model)}`"
+    if cmd.deployment_id is None:
+        if cmd.dry_run:
+            loaded = ctx.ops.serverless_addons(ctx.actor, cmd.addon_model)
+            return ui.plain(f":mag: Dry run — would unload LoRA {addon} from Fireworks' serverless platform "
+                            f"({kit.counted(len(loaded), 'deployed model')}).", simulated=s.simulated)
+        result = ctx.ops.lora(ctx.actor, cmd.action, cmd.addon_model, None)
+        return ui.plain(f":jigsaw: {kit.mention(ctx.actor.user_id)} unloaded LoRA {addon} from Fireworks' serverless "
+                        f"platform ({_deployed(result.deployed_models)}). It is no longer served there.",
+                        simulated=s.simulated)
+    extras = [w for w, on in (("public", cmd.public), ("replacing the addon there", cmd.replace_merged_addon)) if on]
     if cmd.dry_run:
-        return dry_run_reply(ctx, cmd.deployment_id,
-                             f"{cmd.action} `{short_model(cmd.addon_model)}` on `{cmd.deployment_id}`")
-    ctx.ops.lora(ctx.actor, cmd.action, cmd.addon_model, cmd.deployment_id)
-    verb = "loaded" if cmd.action == "load" else "unloaded"
-    hint = (f" Query it as `{cmd.addon_model}#{s.gateway.deployment_name(cmd.deployment_id)}`."
-            if cmd.action == "load" else "")
-    return note_change(ctx, cmd.deployment_id, f":jigsaw: {kit.mention(ctx.actor.user_id)} {verb} LoRA "
-                       f"`{short_model(cmd.addon_model)}` on `{cmd.deployment_id}`.{hint}")
+        how = f" ({', '.join(extras)})" if extras else ""
+        where = "on" if cmd.action == "load" else "from"
+        return dry_run_reply(ctx, cmd.deployment_id, f"{cmd.action} {addon} {where} `{cmd.deployment_id}`{how}")
+    result = ctx.ops.lora(ctx.actor, cmd.action, cmd.addon_model, cmd.deployment_id, public=cmd.public,
+                          replace_merged_addon=cmd.replace_merged_addon)
+    who = kit.mention(ctx.actor.user_id)
+    if cmd.action == "unload":
+        return note_change(ctx, cmd.deployment_id, f":jigsaw: {who} unloaded LoRA {addon} from `{cmd.deployment_id}` "
+                           f"({_deployed(result.deployed_models)}).")
+    text = f":jigsaw: {who} loaded LoRA {addon} on `{cmd.deployment_id}` ({_deployed(result.deployed_models)}"
+    text += ", public)." if result.public else ")."
+    if cmd.replace_merged_addon:
+        text += (" It replaced " + ", ".join(f"`{short_model(m)}`" for m in result.replaced) + "."
+                 if result.replaced else " There was no addon on it to replace.")
+    text += f" Query it as `{cmd.addon_model}#{s.gateway.deployment_name(cmd.deployment_id)}`."
+    return note_change(ctx, cmd.deployment_id, text)
+
+
+def _deployed(names: list[str]) -> str:
+    """The deployed models a LoRA load or unload made or removed, by id."""
+    ids = [f"`{n.rsplit('/', 1)[-1]}`" for n in names if n]
+    return ("deployed model " if len(ids) == 1 else "deployed models ") + ", ".join(ids) if ids else "no deployed model"
 
 
 def do_owner(ctx: Context, cmd: cmds.OwnerCommand) -> Message | None:
@@ -374,7 +405,7 @@ def kept_warm_message(engine: LifecycleEngine, user: str, result) -> Message:
 
 VERBS: dict[str, Callable[[Context, Any], Message | None]] = {
     "deploy": do_deploy,
-    "list": do_list,
+    "list": listing.do_list,
     "get": do_get,
     "update": do_update,
     "scale": do_scale,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,23 @@ class UserError(UserFacingError):
 
 class AlreadyYours(UserError):
     """``/fw adopt`` of a deployment the person owns already: nothing to do, said plainly."""
+
+
+class DeploymentInUse(UserError):
+    """Fireworks refused a delete because the deployment is in use (400 FAILED_PRECONDITION to a
+    delete without ``ignoreChecks``). Nothing was deleted; every surface that can delete answers it
+    with the same sentence and a *Delete anyway* offer (bot/ui/deployments.in_use)."""
+
+    def __init__(self, deployment_id: str, *, hard: bool, fireworks_message: str) -> None:
+        super().__init__(f"Fireworks refused to delete `{deployment_id}`: it is in use (serving traffic). "
+                         "Nothing was deleted.")
+        self.deployment_id = deployment_id
+        self.hard = hard
+        self.fireworks_message = fireworks_message
+
+
+# google.rpc.Code FAILED_PRECONDITION: what Fireworks answers a delete of a deployment in use.
+FAILED_PRECONDITION = 9
 
 
 @dataclass(frozen=True)
@@ -293,15 +310,38 @@ class Operations:
                    request={"replicas": replicas})
         return wire
 
-    def delete(self, actor: Actor, deployment_id: str, *, hard: bool = False, approval_id: str | None = None) -> None:
+    def delete(self, actor: Actor, deployment_id: str, *, hard: bool = False, ignore_checks: bool = False,
+               approval_id: str | None = None) -> None:
         """Delete a deployment. Only its owner or an admin may, or anyone whose request to delete
-        exactly this deployment an approver approved (``approval_id``, checked against the store)."""
+        exactly this deployment an approver approved (``approval_id``, checked against the store).
+
+        ``ignore_checks`` is sent only when asked (``--ignore-checks``, *Delete anyway*): without it
+        Fireworks refuses to delete a deployment in use, raised as :class:`DeploymentInUse` (and
+        audited as refused)."""
         if approval_id:
             approved_by = self.approved_by(approval_id, actor, "delete", deployment_id)
         else:
             approved_by = None
             self.authorize_change(actor, deployment_id)
-        self.s.gateway.delete_deployment(deployment_id, hard=hard, ignore_checks=True)
+        asked: dict[str, Any] = {"hard": hard, **({"ignore_checks": True} if ignore_checks else {})}
+        try:
+            self.s.gateway.delete_deployment(deployment_id, hard=hard, ignore_checks=ignore_checks)
+        except FireworksError as e:
+            if ignore_checks or e.status != 400 or e.code not in (FAILED_PRECONDITION, None):
+                raise
+            # Read back rather than parse the wording: a refusal of a deployment that is still up is
+            # the in-use check (a deleted one is never refused for it).
+            try:
+                state = self.s.gateway.get_deployment(deployment_id).get("state")
+            except NotFound:
+                raise UserError(no_such_deployment(deployment_id)) from None
+            if state in ("DELETED", "DELETING"):
+                raise
+            self.audit(actor.user_id, "delete", "refused", deployment_id=deployment_id, channel=actor.channel_id,
+                       request={**asked, **({"approved_by": approved_by, "approval": approval_id}
+                                            if approved_by else {})},
+                       detail=f"in use: {e.message}")
+            raise DeploymentInUse(deployment_id, hard=hard, fireworks_message=e.message) from None
         try:
             _, after = self.mirror(self.s.gateway.get_deployment(deployment_id))
         except NotFound:
@@ -310,11 +350,11 @@ class Operations:
             # Said only once Fireworks shows it: a delete it accepted but did not carry out is no deletion.
             if after.state not in ("DELETING", "DELETED"):
                 self.audit(actor.user_id, "delete", "error", deployment_id=deployment_id, channel=actor.channel_id,
-                           request={"hard": hard}, detail=f"Fireworks accepted the delete but shows it {after.state}")
+                           request=asked, detail=f"Fireworks accepted the delete but shows it {after.state}")
                 raise UserError(f"Fireworks accepted the delete, but `{deployment_id}` is still {after.state}; "
                                 "it was not deleted. Try again in a minute.")
         self.audit(actor.user_id, "delete", "ok", deployment_id=deployment_id, channel=actor.channel_id,
-                   request={"hard": hard, **({"approved_by": approved_by, "approval": approval_id} if approved_by else {})})
+                   request={**asked, **({"approved_by": approved_by, "approval": approval_id} if approved_by else {})})
 
     def undelete(self, actor: Actor, deployment_id: str) -> dict:
         self.authorize_change(actor, deployment_id)
@@ -328,15 +368,92 @@ class Operations:
         self.audit(actor.user_id, "undelete", "ok", deployment_id=deployment_id, channel=actor.channel_id)
         return wire
 
-    def lora(self, actor: Actor, action: str, addon_model: str, deployment_id: str) -> dict | str:
+    def lora(self, actor: Actor, action: str, addon_model: str, deployment_id: str | None, *,
+             public: bool = False, replace_merged_addon: bool = False) -> LoraResult:
+        """Load or unload an addon, as firectl's load-lora and unload-lora do: on a deployment its
+        owner (or an admin) may change, or, for an unload without a deployment, from Fireworks'
+        serverless platform (admins only: nobody owns it in fwbot). Says what happened where."""
+        if deployment_id is None:
+            if action == "load":
+                raise UserError("loading an addon needs `--deployment <id>`")
+            loaded = self.serverless_addons(actor, addon_model)
+            for dm in loaded:
+                self.s.gateway.unload_deployed_model(dm["name"])
+            names = [str(dm["name"]) for dm in loaded]
+            self.audit(actor.user_id, "lora unload", "ok", channel=actor.channel_id,
+                       request={"model": addon_model, "serverless": True, "deployed_models": names})
+            return LoraResult(action, addon_model, None, names)
         self.authorize_change(actor, deployment_id)
         if action == "load":
-            result: dict | str = self.s.gateway.load_lora(addon_model, deployment_id)
+            before = self.s.gateway.list_deployed_models(deployment_id) if replace_merged_addon else []
+            try:
+                wire = self.s.gateway.load_lora(addon_model, deployment_id, public=public,
+                                                replace_merged_addon=replace_merged_addon)
+            except FireworksError as e:
+                raise self._load_refusal(e, deployment_id, replace_merged_addon) or e from None
+            after = {dm.get("name") for dm in self.s.gateway.list_deployed_models(deployment_id)} if before else set()
+            replaced = [str(dm.get("model")) for dm in before
+                        if dm.get("name") not in after and dm.get("model") != addon_model]
+            request: dict[str, Any] = {"model": addon_model, "deployed_model": wire.get("name")}
+            if public:
+                request["public"] = True
+            if replace_merged_addon:
+                request["replace_merged_addon"] = True
+                request["replaced"] = replaced
+            self.audit(actor.user_id, "lora load", "ok", deployment_id=deployment_id, channel=actor.channel_id,
+                       request=request)
+            return LoraResult(action, addon_model, deployment_id, [str(wire.get("name") or "")],
+                              replaced=replaced, public=bool(wire.get("public", public)))
+        mine = [dm for dm in self.s.gateway.list_deployed_models(deployment_id) if dm.get("model") == addon_model]
+        if not mine:
+            raise UserError(self._not_loaded(addon_model, f"on `{deployment_id}`"))
+        for dm in mine:
+            self.s.gateway.unload_deployed_model(dm["name"])
+        names = [str(dm["name"]) for dm in mine]
+        self.audit(actor.user_id, "lora unload", "ok", deployment_id=deployment_id, channel=actor.channel_id,
+                   request={"model": addon_model, "deployed_models": names})
+        return LoraResult(action, addon_model, deployment_id, names)
+
+    def serverless_addons(self, actor: Actor, addon_model: str) -> list[dict]:
+        """The addon's deployed models on Fireworks' serverless platform, which only an admin may
+        unload; ``UserError`` saying where it is loaded instead when it is not there."""
+        loaded = self.s.gateway.list_deployed_models(model=addon_model)
+        serverless = [dm for dm in loaded if dm.get("serverless")]
+        if not serverless:
+            raise UserError(self._not_loaded(addon_model, "on Fireworks' serverless platform, which is what "
+                                             "`/fw lora unload` without `--deployment` unloads from (as firectl "
+                                             "does)", loaded))
+        if not actor.is_admin:
+            raise UserError(f"`{short_model(addon_model)}` is loaded on Fireworks' serverless platform, which has no "
+                            "owner in fwbot: only an fwbot admin can unload it from there. Nothing was unloaded.")
+        return serverless
+
+    def _not_loaded(self, addon_model: str, where: str, loaded: list[dict] | None = None) -> str:
+        """That an addon is not loaded ``where``, and where it is loaded instead."""
+        if loaded is None:
+            loaded = self.s.gateway.list_deployed_models(model=addon_model)
+        on = sorted({deployment_id_of(str(dm["deployment"])) for dm in loaded if dm.get("deployment")})
+        text = f"`{short_model(addon_model)}` is not loaded {where}; nothing was unloaded."
+        if on:
+            text += (" It is loaded on " + ", ".join(f"`{d}`" for d in on)
+                     + f": `/fw lora unload {short_model(addon_model)} --deployment {on[0]}`.")
         else:
-            result = self.s.gateway.unload_lora(addon_model, deployment_id)
-        self.audit(actor.user_id, f"lora {action}", "ok", deployment_id=deployment_id, channel=actor.channel_id,
-                   request={"model": addon_model})
-        return result
+            text += " It is not loaded on any deployment either."
+        return text
+
+    def _load_refusal(self, error: FireworksError, deployment_id: str, replace: bool) -> UserError | None:
+        """A load refusal in words, read back from the deployment: one that hot-reloads its addon
+        takes a new one only with ``--replace-merged-addon``."""
+        if replace or error.status != 400:
+            return None
+        try:
+            wire = self.s.gateway.get_deployment(deployment_id)
+        except FireworksError:
+            return None
+        if not wire.get("enableHotReloadLatestAddon"):
+            return None
+        return UserError(f"`{deployment_id}` hot-reloads its addon: Fireworks loads one onto it only with "
+                         "`--replace-merged-addon`, which replaces the addon it has. Nothing was loaded.")
 
     def transfer(self, actor: Actor, deployment_id: str, new_owner: str) -> DeploymentRecord:
         record = self.authorize_change(actor, deployment_id)
@@ -370,6 +487,20 @@ class Operations:
         updated = self.s.store.deployment(deployment_id)
         assert updated is not None
         return updated
+
+
+@dataclass(frozen=True)
+class LoraResult:
+    """What a LoRA load or unload did: the deployed models (``accounts/…/deployedModels/…``) made
+    or removed, where (``deployment_id`` ``None``: Fireworks' serverless platform), and for a load
+    the addons a ``--replace-merged-addon`` replaced and whether it is public."""
+
+    action: str
+    model: str
+    deployment_id: str | None
+    deployed_models: list[str]
+    replaced: list[str] = field(default_factory=list)
+    public: bool = False
 
 
 def no_such_deployment(deployment_id: str) -> str:

@@ -69,7 +69,8 @@ def what(record: ApprovalRecord) -> str:
     """The operation in a few words: ``deploy `web-1```, ``permanently delete `web-1```."""
     dep = f"`{kit.escape(record.deployment_id or '?')}`"
     if record.kind == "delete":
-        return f"{'permanently ' if record.request.get('hard') else ''}delete {dep}"
+        anyway = " even while it is in use" if record.request.get("ignore_checks") else ""
+        return f"{'permanently ' if record.request.get('hard') else ''}delete {dep}{anyway}"
     return f"{record.kind} {dep}"
 
 
@@ -95,6 +96,9 @@ def details(record: ApprovalRecord) -> str:
         how = ("permanently (cannot be undone)" if req.get("hard")
                else "(can be undone with `/fw undelete` until Fireworks purges it)")
         lines = [f"Delete {how}.", f"*Owner:* {kit.mention(req.get('owner'))}"]
+        if req.get("ignore_checks"):
+            lines.insert(1, "Even while it is in use: Fireworks' check that it serves no traffic is skipped "
+                            "(`--ignore-checks`), so requests to it fail.")
     return "\n".join(lines) or "_(no details)_"
 
 
@@ -296,6 +300,16 @@ def outcome_for_requester(record: ApprovalRecord, *, simulated: bool) -> Message
     ran = run_line(record)
     if ran:
         blocks.append(kit.section(ran))
+    if record.kind == "delete" and (record.result or {}).get("in_use") and record.deployment_id:
+        # Fireworks refused: it is in use. Delete anyway asks for that (an approver decides again).
+        from bot.ui.deployments import DELETE_ANYWAY
+
+        hard = bool(record.request.get("hard"))
+        blocks.append(kit.actions(kit.button(
+            "Delete anyway", DELETE_ANYWAY, {"d": record.deployment_id, "h": int(hard)}, style="danger",
+            confirm_with=kit.confirm("Delete anyway?", f"Delete `{record.deployment_id}` although it is serving "
+                                     "traffic? Requests to it will fail. Unless it is yours, an approver is asked "
+                                     "first.", ok="Delete anyway"))))
     blocks.append(kit.footer_context(simulated, f"asked {when(record.created_at)} in {kit.channel_link(record.channel)}"))
     return Message(text=head, blocks=blocks)
 

@@ -222,13 +222,22 @@ def _what(row: Mapping[str, Any], request: dict, diffs: Mapping[int, Diff]) -> s
     if action == "scale" and "replicas" in request:
         return f" to {kit.counted(int(request['replicas']), 'replica')}"
     if action == "delete":
-        return " permanently" if request.get("hard") else " (soft delete; `/fw undelete` until purged)"
+        anyway = " while in use (`--ignore-checks`)" if request.get("ignore_checks") else ""
+        return (" permanently" if request.get("hard") else " (soft delete; `/fw undelete` until purged)") + anyway
     if action == "owner" and ("from" in request or "to" in request):
         return f" from {who(request.get('from'))} to {who(request.get('to'))}"
     if action == "owner left":
         return f": {who(request.get('from'))} left Slack"
     if isinstance(action, str) and action.startswith("lora") and request.get("model"):
-        return f" `{kit.escape(short_model(str(request['model'])))}`"
+        text = f" `{kit.escape(short_model(str(request['model'])))}`"
+        if request.get("serverless"):
+            text += " from Fireworks' serverless platform"
+        if request.get("public"):
+            text += " (public)"
+        if request.get("replace_merged_addon"):
+            replaced = [f"`{kit.escape(short_model(str(m)))}`" for m in request.get("replaced") or []]
+            text += f", replacing {', '.join(replaced)}" if replaced else " (`--replace-merged-addon`; nothing to replace)"
+        return text
     if action in ("keep warm", "snooze") and request.get("until"):
         extra = f" (min replicas back to {request['restore_min']} then)" if request.get("restore_min") is not None else ""
         return f" until {_until(request['until'])}{extra}"

@@ -256,36 +256,92 @@ def timers_text(wire: dict, timers: Sequence[Timer], *, now: datetime, tz: str |
     return "\n".join(lines)
 
 
+DELETE_ANYWAY = "delete_anyway"  # the button offered when Fireworks refuses a delete because of traffic
+LIST_NEXT = "list_next"  # the Next page button of /fw list
+
+
+def _list_line(wire: dict, usd: float | None, owner: str | None) -> str:
+    dep_id = (wire.get("name") or "?").rsplit("/", 1)[-1]
+    state = wire.get("state") or "?"
+    head = (f"{STATE_EMOJI.get(state, '')} `{dep_id}` · {short_model(wire.get('baseModel') or '?')} · "
+            f"{_hardware(wire)} · ")
+    if state in ("DELETED", "DELETING"):
+        return head + f"*{'deleted' if state == 'DELETED' else 'deleting'}*, costs nothing · {kit.mention(owner)}"
+    return head + (f"{kit.counted(wire.get('replicaCount') or 0, 'replica')} · "
+                   f"{format_usd(usd)} max · {kit.mention(owner)}")
+
+
 def deployment_list(rows: Iterable[tuple[dict, float | None, str | None]], *, scope: str, simulated: bool,
-                    total: int | None = None) -> Message:
-    """One line per deployment; long lists are summarised, never cut mid-way silently."""
+                    total: int | None = None, start: int = 0, filter: str | None = None,
+                    order_by: str | None = None, show_deleted: bool = False, next_page: dict | None = None,
+                    more: bool = False) -> Message:
+    """One page of ``/fw list``: one line per deployment (deleted ones marked), the count of all
+    that match (``total``; ``None`` when Fireworks does not say), where this page starts
+    (``start`` rows came before it) and, when there are more (``more``), a *Next page* button
+    carrying ``next_page`` (or a note saying why there is none). Never cut silently."""
     rows = list(rows)
-    if not rows:
-        text = "You own no deployments." if scope == "mine" else "There are no deployments."
+    matching = f" matching `{kit.escape(filter)}`" if filter else ""
+    if not rows and start == 0:
+        if filter:
+            text = f"No deployments{' you own' if scope == 'mine' else ''}{matching}."
+        else:
+            text = "You own no deployments." if scope == "mine" else "There are no deployments."
+        if filter and not show_deleted:
+            text += " (`--show-deleted` includes deleted ones.)"
         return Message(text=text, blocks=[kit.section(text + " Start one with `/fw deploy`."),
                                           kit.footer_context(simulated)])
-    lines = []
+    shown = rows if next_page is not None or more else rows[:LIST_PAGE]
+    lines = [_list_line(wire, usd, owner) for wire, usd, owner in shown]
     burn = 0.0
-    for wire, usd, owner in rows[:LIST_PAGE]:
-        dep_id = (wire.get("name") or "?").rsplit("/", 1)[-1]
-        state = wire.get("state") or "?"
-        lines.append(
-            f"{STATE_EMOJI.get(state, '')} `{dep_id}` · {short_model(wire.get('baseModel') or '?')} · "
-            f"{_hardware(wire)} · {kit.counted(wire.get('replicaCount') or 0, 'replica')} · "
-            f"{format_usd(usd)} max · {kit.mention(owner)}"
-        )
-    for wire, usd, _ in rows:
-        if usd and (wire.get("replicaCount") or 0) > 0:
+    for wire, usd, _ in shown:
+        if usd and (wire.get("replicaCount") or 0) > 0 and wire.get("state") not in ("DELETED", "DELETING"):
             burn += usd * (wire.get("replicaCount") or 0) / max(1, wire.get("maxReplicaCount") or 1)
-    header = kit.counted(len(rows), "deployment") + (" you own" if scope == "mine" else "")
-    blocks = [kit.section(f"*{header}* · running now: {format_usd(burn)}")]
+    count = total if total is not None else (None if more else start + len(rows))
+    noun = kit.counted(count, "deployment") if count is not None else "Deployments"
+    header = noun + (" you own" if scope == "mine" else "") + matching
+    if show_deleted:
+        header += ", deleted ones included"
+    paged = start > 0 or more or len(rows) > LIST_PAGE
+    running = f"running now{' (these ' + str(len(shown)) + ')' if paged else ''}: {format_usd(burn)}"
+    blocks = [kit.section(f"*{header}* · {running}")]
     for i in range(0, len(lines), 10):
         blocks.append(kit.section("\n".join(lines[i:i + 10])))
-    if len(rows) > LIST_PAGE:
-        blocks.append(kit.context(f"Showing {LIST_PAGE} of {len(rows)}. Use `/fw get <id>` for one, "
-                                  "or the App Home tab for all of them."))
+    notes = []
+    if paged:
+        span = f"{start + 1}–{start + len(shown)}" if shown else "none"
+        notes.append(f"Showing {span}" + (f" of {count}" if count is not None else "") + ".")
+    if order_by:
+        notes.append(f"Sorted by `{kit.escape(order_by)}`.")
+    if len(rows) > len(shown):  # a caller that gave more rows than a page: say what is not shown
+        notes.append("Use `/fw get <id>` for one, or the App Home tab for all of them.")
+    if more and next_page is None:
+        notes.append("There are more, but where the next page starts does not fit in a Slack button; narrow "
+                     "the list with `--filter`.")
+    if notes:
+        blocks.append(kit.context(" ".join(notes)))
+    if more and next_page is not None:
+        blocks.append(kit.actions(kit.button("Next page", LIST_NEXT, next_page)))
     blocks.append(kit.footer_context(simulated))
     return Message(text=header, blocks=blocks)
+
+
+def in_use(text: str, *, deployment_id: str, hard: bool, fireworks_message: str, simulated: bool) -> Message:
+    """A delete Fireworks refused because the deployment is in use: that, in one sentence, and a
+    *Delete anyway* button (Slack asks once more before it is sent) that deletes skipping the check."""
+    undo = " It cannot be undone." if hard else " `/fw undelete` brings it back until Fireworks purges it."
+    return Message(text=f":warning: {text}", blocks=[
+        kit.section(f":warning: {text} *Delete anyway* deletes it even so (firectl's `--ignore-checks`); "
+                    "requests to it will fail."),
+        kit.context(f"Fireworks says: {kit.escape(kit.clip(fireworks_message, 500))}"),
+        kit.actions(
+            kit.button("Delete anyway", DELETE_ANYWAY, {"d": deployment_id, "h": int(hard)}, style="danger",
+                       confirm_with=kit.confirm("Delete anyway?", f"Delete `{deployment_id}` although it is "
+                                                f"serving traffic? Requests to it will fail.{undo}",
+                                                ok="Delete anyway")),
+            kit.button("Keep it", "confirm_cancel", "cancel"),
+        ),
+        kit.footer_context(simulated),
+    ])
 
 
 def models_list(models: Sequence[dict], query: str | None, *, simulated: bool) -> Message:

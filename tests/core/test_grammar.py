@@ -396,10 +396,11 @@ def test_errors_name_the_flag_for_forms() -> None:
 def test_usage_lines_follow_the_product_contract() -> None:
     assert usage_line("get") == "/fw get <id>"
     assert usage_line("status") == "/fw get <id>"
-    assert usage_line("list") == "/fw list [mine|all]"
+    assert usage_line("list") == "/fw list [mine|all] [--filter FILTER] [--order-by FIELDS] [--show-deleted]"
     assert usage_line("scale") == "/fw scale <id> <replicas> [--dry-run]"
-    assert usage_line("delete") == "/fw delete <id> [--hard] [--dry-run]"
-    assert usage_line("lora") == "/fw lora load|unload <addon-model> --deployment <id> [--dry-run]"
+    assert usage_line("delete") == "/fw delete <id> [--hard] [--ignore-checks] [--dry-run]"
+    assert usage_line("lora") == ("/fw lora load|unload <addon-model> [--deployment <id>] [--replace-merged-addon] "
+                                  "[--public] [--dry-run]")
     assert usage_line("keep") == "/fw keep <id> [D] [--dry-run]"
     assert usage_line("owner") == "/fw owner <id> <@user> [--dry-run]"
     assert usage_line("budget") == "/fw budget <#channel> <usd-per-month>"
