@@ -10,7 +10,7 @@ import threading
 from slack_bolt import App
 
 from bot.adapters.fireworks import NotFound
-from bot.core import requests as cmds
+from bot.core import requests
 from bot.core.errors import UserFacingError
 from bot.core.names import resource_id_problem
 from bot.services.approvals import ask_to_delete, may_delete_now
@@ -221,7 +221,7 @@ def register(app: App, services: Services, metrics) -> None:
 
     @deployment_button("dep_details")
     def details(ctx: Context, dep_id: str, body: dict) -> Message | None:
-        return do_get(ctx, cmds.GetCommand(deployment_id=dep_id))
+        return do_get(ctx, requests.GetCommand(deployment_id=dep_id))
 
     @deployment_button("dep_delete")
     def delete_from_message(ctx: Context, dep_id: str, body: dict) -> Message | None:

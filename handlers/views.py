@@ -272,6 +272,9 @@ def validate_form(form: dict[str, Any]) -> tuple[DeploymentSpec | None, dict[str
         except SpecError as e:
             found = {FLAG_BLOCKS.get(e.flag or "", "model"): _in_form_words(e.message)}
         else:
+            # The rules a well-formed request can still break (max replicas 0), as /fw deploy asks them.
+            if (problem := spec.problem()) is not None:
+                errors = {FLAG_BLOCKS.get(problem.flag or "", "model"): _in_form_words(problem.message), **errors}
             return (None, errors) if errors else (spec, {})
         errors = {**found, **errors}
         blamed = [BLOCK_FIELDS[b] for b in found if b in BLOCK_FIELDS and BLOCK_FIELDS[b] in data]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -1303,36 +1303,6 @@ def parse(text: str, *, account_id: str) -> ParsedCommand:
 
     dry_run = bool(values.pop("dry_run", False))
     return sub.build(_Args(sub, values, text, account_id, dry_run))
-
-
-def deploy_spec_from_form(
-    model: str, fields: Mapping[str, str | bool | None], *, account_id: str = "fireworks"
-) -> DeploymentSpec:
-    """A ``DeploymentSpec`` from the deploy form, with the same rules and messages as ``/fw deploy``.
-
-    ``fields`` maps flag names without dashes (``"max-replica-count"``) to the text typed, or a
-    bool for on/off flags; empty values are skipped. ``account_id`` is the bot's account, as for
-    :func:`parse`. Raises :class:`UsageError` whose ``flag``
-    names the field to blame.
-    """
-    sub = _BY_NAME["deploy"]
-    values: dict[str, Any] = {"model": _convert("model", model, "`<model>`", sub.name, _Ctx("fireworks"), "model")}
-    for name, raw in fields.items():
-        flag = sub.flag(name)
-        if flag is None or flag.name == "dry-run":
-            raise UsageError(f"`--{name}` is not a deploy setting", sub.name, flag=name)
-        if raw is None or raw == "" or raw is False:
-            continue
-        if flag.is_bool:
-            values[flag.dest] = bool(raw)
-            continue
-        values[flag.dest] = _convert(flag.kind, str(raw), f"`--{flag.name}`", sub.name, _Ctx(account_id), flag.name)
-    command = _build_deploy(_Args(sub, values, "", account_id, False))
-    assert isinstance(command, DeployCommand)
-    problem = command.spec.problem()
-    if problem is not None:
-        raise _error(_Args(sub, values, "", account_id, False), problem)
-    return command.spec
 
 
 # --- help --------------------------------------------------------------------------------------

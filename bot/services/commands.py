@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.adapters.fireworks import NotFound, QuotaExceeded, ScalingUp
-from bot.core import requests as cmds
+from bot.core import requests
 from bot.core.clock import parse_iso
 from bot.core.durations import humanize
 from bot.core.errors import UserFacingError
@@ -60,7 +60,7 @@ def extra_help(services: Services) -> list[str]:
     return notes
 
 
-def run_verb(ctx: Context, cmd: cmds.ParsedCommand) -> None:
+def run_verb(ctx: Context, cmd: requests.ParsedCommand) -> None:
     """Run one parsed command after the ack, answering ephemerally."""
     handler = VERBS.get(cmd.verb)
     if handler is None:
@@ -93,11 +93,11 @@ def run_verb(ctx: Context, cmd: cmds.ParsedCommand) -> None:
 
 
 # -- verbs ---------------------------------------------------------------------------------------
-def do_deploy(ctx: Context, cmd: cmds.DeployCommand) -> Message | None:
+def do_deploy(ctx: Context, cmd: requests.DeployCommand) -> Message | None:
     return deploy(ctx, cmd.spec, dry_run=cmd.dry_run)
 
 
-def deploy(ctx: Context, spec: cmds.DeploymentSpec, *, dry_run: bool) -> Message | None:
+def deploy(ctx: Context, spec: requests.DeploymentSpec, *, dry_run: bool) -> Message | None:
     s = ctx.services
     problem = spec.problem()
     if problem is not None:
@@ -120,7 +120,7 @@ def deploy(ctx: Context, spec: cmds.DeploymentSpec, *, dry_run: bool) -> Message
     return execute_deploy(ctx, planned)
 
 
-def do_get(ctx: Context, cmd: cmds.GetCommand) -> Message:
+def do_get(ctx: Context, cmd: requests.GetCommand) -> Message:
     s = ctx.services
     try:
         wire = s.gateway.get_deployment(cmd.deployment_id)
@@ -138,7 +138,7 @@ def do_get(ctx: Context, cmd: cmds.GetCommand) -> Message:
                    unused_delete_s=record.unused_delete_s if record else None)
 
 
-def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
+def do_update(ctx: Context, cmd: requests.UpdateCommand) -> Message | None:
     s = ctx.services
     record = ctx.ops.authorize_change(ctx.actor, cmd.deployment_id)
     try:
@@ -156,12 +156,12 @@ def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
         try:
             shape = ctx.ops.resolve_shape(current.get("baseModel", ""), wanted, bool(current.get("enableAddons")))
         except UserError:
-            if cmds.is_shape_preset(wanted):
+            if requests.is_shape_preset(wanted):
                 raise
             shape = None  # not among the validated shapes for this model: its hardware stays unknown
         if shape is not None:
             snap = shape.get("snapshot") or {}
-            name = wanted if not cmds.is_shape_preset(wanted) else (snap.get("name") or shape.get("name"))
+            name = wanted if not requests.is_shape_preset(wanted) else (snap.get("name") or shape.get("name"))
             change = change.with_shape(name, snap.get("acceleratorType"), snap.get("acceleratorCount"))
     problem = change.problem_with(current)
     if problem:
@@ -197,7 +197,7 @@ def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
     return note
 
 
-def do_scale(ctx: Context, cmd: cmds.ScaleCommand) -> Message | None:
+def do_scale(ctx: Context, cmd: requests.ScaleCommand) -> Message | None:
     s = ctx.services
     # The same checks the confirm_scale button makes (who may, the deployment, its range).
     checked = check_scale(ctx, cmd.deployment_id, cmd.replicas)
@@ -228,7 +228,7 @@ def confirm_message(question: str, ok_label: str, action_id: str, value: dict) -
     ])
 
 
-def do_delete(ctx: Context, cmd: cmds.DeleteCommand) -> Message | None:
+def do_delete(ctx: Context, cmd: requests.DeleteCommand) -> Message | None:
     """The owner or an admin is asked once (a Delete button, no second dialog); anyone else's
     delete goes to an approver (the rule every delete entry point follows: approvals_gate)."""
     s = ctx.services
@@ -272,7 +272,7 @@ def dry_run_reply(ctx: Context, deployment_id: str, what: str) -> Message:
     return ui.plain(f":mag: Dry run — would {what}.", simulated=ctx.services.simulated)
 
 
-def do_undelete(ctx: Context, cmd: cmds.UndeleteCommand) -> Message | None:
+def do_undelete(ctx: Context, cmd: requests.UndeleteCommand) -> Message | None:
     if cmd.dry_run:
         return dry_run_reply(ctx, cmd.deployment_id, f"undelete `{cmd.deployment_id}`")
     wire = ctx.ops.undelete(ctx.actor, cmd.deployment_id)
@@ -280,7 +280,7 @@ def do_undelete(ctx: Context, cmd: cmds.UndeleteCommand) -> Message | None:
                        f"`{cmd.deployment_id}` (state {wire.get('state')}).")
 
 
-def do_lora(ctx: Context, cmd: cmds.LoraCommand) -> Message | None:
+def do_lora(ctx: Context, cmd: requests.LoraCommand) -> Message | None:
     """firectl's load-lora / unload-lora: the reply says what was loaded or unloaded where. An
     unload without ``--deployment`` is from Fireworks' serverless platform, as firectl does."""
     s = ctx.services
@@ -320,7 +320,7 @@ def _deployed(names: list[str]) -> str:
     return ("deployed model " if len(ids) == 1 else "deployed models ") + ", ".join(ids) if ids else "no deployed model"
 
 
-def do_owner(ctx: Context, cmd: cmds.OwnerCommand) -> Message | None:
+def do_owner(ctx: Context, cmd: requests.OwnerCommand) -> Message | None:
     if cmd.dry_run:
         return dry_run_reply(ctx, cmd.deployment_id,
                              f"make {kit.mention(cmd.user_id)} the owner of `{cmd.deployment_id}`")
@@ -329,7 +329,7 @@ def do_owner(ctx: Context, cmd: cmds.OwnerCommand) -> Message | None:
                        f"(transferred by {kit.mention(ctx.actor.user_id)}).")
 
 
-def do_adopt(ctx: Context, cmd: cmds.AdoptCommand) -> Message | None:
+def do_adopt(ctx: Context, cmd: requests.AdoptCommand) -> Message | None:
     s = ctx.services
     try:
         record = ctx.ops.adopt(ctx.actor, cmd.deployment_id)
@@ -342,11 +342,11 @@ def do_adopt(ctx: Context, cmd: cmds.AdoptCommand) -> Message | None:
     return note
 
 
-def do_models(ctx: Context, cmd: cmds.ModelsCommand) -> Message:
+def do_models(ctx: Context, cmd: requests.ModelsCommand) -> Message:
     return ui.models_list(ctx.services.catalog(), cmd.query, simulated=ctx.services.simulated)
 
 
-def do_query(ctx: Context, cmd: cmds.QueryCommand) -> Message:
+def do_query(ctx: Context, cmd: requests.QueryCommand) -> Message:
     s = ctx.services
     try:
         result = s.gateway.complete(cmd.deployment_id, cmd.prompt)
@@ -365,7 +365,7 @@ def do_query(ctx: Context, cmd: cmds.QueryCommand) -> Message:
     ])
 
 
-def do_audit(ctx: Context, cmd: cmds.AuditCommand) -> Message:
+def do_audit(ctx: Context, cmd: requests.AuditCommand) -> Message:
     """Who did what, when (in the reader's timezone) and why: bot/ui/audit.py renders the rows,
     with each shown deployment's whole trail for the values before a change, and the approvals
     the rows belong to."""
@@ -385,7 +385,7 @@ def do_audit(ctx: Context, cmd: cmds.AuditCommand) -> Message:
                            older=older, simulated=ctx.services.simulated)
 
 
-def do_keep(ctx: Context, cmd: cmds.KeepCommand) -> Message:
+def do_keep(ctx: Context, cmd: requests.KeepCommand) -> Message:
     """``/fw keep <id> [D]``: keep it warm and postpone fwbot's own actions for D."""
     engine = engine_for(ctx.services)
     result = engine.keep_warm(ctx.actor, cmd.deployment_id, cmd.duration_s, dry_run=cmd.dry_run)

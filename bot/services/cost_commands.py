@@ -9,7 +9,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import Block
 
 from bot.adapters.fireworks import FireworksError, NotFound
-from bot.core import requests as cmds
+from bot.core import requests
 from bot.core.costs import PeriodError, cost_report, period_window, previous_window
 from bot.services import costs as cost_data
 from bot.services.approvals import ask_to_delete, may_delete_now
@@ -31,7 +31,7 @@ MAX_BILLING_LINES = 5
 
 
 # -- /fw cost --------------------------------------------------------------------------------
-def do_cost(ctx: Context, cmd: cmds.CostCommand) -> Message:
+def do_cost(ctx: Context, cmd: requests.CostCommand) -> Message:
     """Totals, idle dollars, the top five and the change against the previous period."""
     s = ctx.services
     now, tz = s.clock.now(), s.settings.tz
@@ -94,7 +94,7 @@ def billing_lines(check: cost_data.BillingCheck) -> list[str]:
 
 
 # -- /fw budget ------------------------------------------------------------------------------
-def do_budget(ctx: Context, cmd: cmds.BudgetCommand) -> Message:
+def do_budget(ctx: Context, cmd: requests.BudgetCommand) -> Message:
     """Set a channel's monthly budget; alerts go to that channel at 80 % and 100 % of the projection."""
     s = ctx.services
     if s.settings.admins and not ctx.actor.is_admin:
@@ -145,7 +145,7 @@ def scale_to_zero(ctx: Context, deployment_id: str) -> Message:
     if floor == 0 and int(current.get("replicaCount") or 0) == 0:
         return ui.plain(f"`{deployment_id}` is already scaled to zero; it costs nothing until the next request.")
     if floor > 0:
-        ctx.ops.update(ctx.actor, deployment_id, cmds.DeploymentChange(min_replica_count=0))
+        ctx.ops.update(ctx.actor, deployment_id, requests.DeploymentChange(min_replica_count=0))
     ctx.ops.scale(ctx.actor, deployment_id, 0)
     text = (f":arrow_down: {kit.mention(ctx.actor.user_id)} scaled `{deployment_id}` to zero from the cost digest. "
             "The next request waits for a cold start.")

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass
 
 from bot.adapters.fireworks import FireworksError
-from bot.core import requests as cmds
+from bot.core import requests
 from bot.core.pricing import deployment_worst_case
 from bot.services.container import Services
 from bot.services.context import Context
@@ -57,7 +57,7 @@ class Page:
     next: Cursor | None
 
 
-def do_list(ctx: Context, cmd: cmds.ListCommand) -> Message:
+def do_list(ctx: Context, cmd: requests.ListCommand) -> Message:
     query = ListQuery(cmd.scope, cmd.filter, cmd.order_by, cmd.show_deleted)
     return render(ctx, query, Cursor())
 

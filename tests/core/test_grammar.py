@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from bot.core.grammar import (
     SUBCOMMANDS,
     UsageError,
-    deploy_spec_from_form,
     help_text,
     parse,
     quote,
@@ -481,29 +480,6 @@ def test_quoted_display_names_survive(words: list[str]) -> None:
     cmd = p("deploy x --display-name " + quote([name]))
     assert isinstance(cmd, DeployCommand)
     assert cmd.spec.display_name == name
-
-
-# --- form -------------------------------------------------------------------------------------
-
-
-def test_deploy_spec_from_form() -> None:
-    spec = deploy_spec_from_form(
-        "llama-v3p1-8b-instruct",
-        {"max-replica-count": "2", "accelerator-type": "h100", "display-name": "", "enable-addons": True,
-         "scale-to-zero-window": None},
-    )
-    assert spec.base_model == LLAMA
-    assert (spec.max_replica_count, spec.accelerator_type, spec.enable_addons) == (2, "NVIDIA_H100_80GB", True)
-    assert spec.display_name is None and spec.scale_to_zero_window_s is None
-    with pytest.raises(UsageError) as e:
-        deploy_spec_from_form("x", {"min-replica-count": "3", "max-replica-count": "1"})
-    assert e.value.flag == "min-replica-count"
-    with pytest.raises(UsageError) as e:
-        deploy_spec_from_form("x", {"scale-up-window": "soon"})
-    assert e.value.flag == "scale-up-window"
-    with pytest.raises(UsageError) as e:
-        deploy_spec_from_form("x", {"bogus": "1"})
-    assert e.value.flag == "bogus"
 
 
 # --- help -------------------------------------------------------------------------------------

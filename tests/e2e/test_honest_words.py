@@ -27,6 +27,7 @@ from bot.services.lifecycle import LifecycleEngine
 from bot.ui import kit
 from bot.ui.costs import digest_summary
 from bot.ui.deployments import latest_start, models_list, ready_line
+from handlers.views import validate_form
 from tests.harness import CHANNEL, message_text, start_stack
 
 MODEL = "llama-v3p1-8b-instruct"
@@ -285,10 +286,8 @@ def test_max_replica_count_zero_is_refused_on_deploy_and_update(stack, clock):
     answer = ask(stack, "update zero-1 --max-replica-count 0", "could never serve")
     assert "`/fw scale zero-1 0`" in answer
     assert stack.sdk().deployments.get("zero-1").max_replica_count == 1
-    with pytest.raises(UsageError):
-        from bot.core.grammar import deploy_spec_from_form
-
-        deploy_spec_from_form(MODEL, {"max-replica-count": "0"})
+    spec, errors = validate_form({"model": f"accounts/fireworks/models/{MODEL}", "max": "0"})  # the form
+    assert spec is None and "max" in errors
     assert DeploymentChange(max_replica_count=0).problem_with({"minReplicaCount": 0, "maxReplicaCount": 2})
 
 

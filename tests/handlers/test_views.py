@@ -109,3 +109,18 @@ def test_the_form_shows_the_rules_the_command_obeys_all_at_once():
     spec, errors = validate_form({"model": FULL_BIG, "shape": "accounts/fireworks/deploymentShapes/x-minimal",
                                   "acc_type": "NVIDIA_H100_80GB", "acc_count": "4", "max": "2"})
     assert not errors and spec.deployment_shape and spec.accelerator_type is None and spec.accelerator_count is None
+
+
+def test_the_form_validator_reads_fields_as_the_command_reads_flags():
+    """The deploy form's validator (the one the form uses) names the field to blame."""
+    spec, errors = validate_form({"model": "accounts/fireworks/models/llama-v3p1-8b-instruct", "max": "2",
+                                  "acc_type": "NVIDIA_H100_80GB", "display_name": "", "stz": ""})
+    assert errors == {} and spec is not None
+    assert (spec.max_replica_count, spec.accelerator_type, spec.display_name) == (2, "NVIDIA_H100_80GB", None)
+    assert spec.scale_to_zero_window_s is None
+    _, errors = validate_form({"model": "accounts/fireworks/models/x", "min": "3", "max": "1"})
+    assert set(errors) == {"min"} or set(errors) == {"max"}, errors
+    _, errors = validate_form({"model": "accounts/fireworks/models/x", "stz": "soon"})
+    assert set(errors) == {"stz"}, errors
+    _, errors = validate_form({"model": "accounts/fireworks/models/x", "min": "three"})
+    assert errors == {"min": "Enter a whole number."}
