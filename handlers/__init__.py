@@ -5,12 +5,25 @@ from __future__ import annotations
 from slack_bolt import App
 
 from bot.services.container import Services
-from handlers import actions, approvals, commands, costs, errors, home, lifecycle, listing, replies, views
+from handlers import (
+    actions,
+    approvals,
+    commands,
+    context,
+    costs,
+    errors,
+    home,
+    lifecycle,
+    listing,
+    replies,
+    views,
+)
 
 
 def register(app: App, services: Services, metrics) -> None:
     errors.register(app, services)
     replies.install(app, services)
+    context.install(app, services, metrics)  # after replies: the context holds the checked respond
     commands.register(app, services, metrics)
     actions.register(app, services, metrics)
     views.register(app, services, metrics)

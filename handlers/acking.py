@@ -74,21 +74,24 @@ def then(services: Services, fn: Callable[[], Any], body: dict, respond: Any, *,
 
 def acked_first(services: Services, *, opens_view: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a listener body (which takes no ``ack``): Slack is answered at once, the body runs
-    on the work pool with the arguments it names (see :func:`then`)."""
+    on the work pool with the arguments it names (see :func:`then`), ``ctx`` among them: the
+    request context (handlers/context.py)."""
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         wanted = list(inspect.signature(fn).parameters)
         if "ack" in wanted:
             raise TypeError(f"{fn.__name__} is acknowledged for it; it must not take `ack`")
 
-        def listener(ack: Any, body: dict, respond: Any = None, **kwargs: Any) -> None:
+        def listener(ack: Any, body: dict, context: Any, respond: Any = None, **kwargs: Any) -> None:
             ack()
-            given = {"body": body, "respond": respond, **kwargs}
+            # ``ctx``: the request context handlers.context built for this request.
+            given = {"body": body, "respond": respond, "context": context, "ctx": context.get("fw"), **kwargs}
             then(services, lambda: fn(**{name: given[name] for name in wanted}), body, respond,
                  opens_view=opens_view)
 
         # Bolt passes a listener the arguments its signature names: ours, plus the body's.
-        names = ["ack", "body", "respond"] + [n for n in wanted if n not in ("body", "respond")]
+        names = ["ack", "body", "context", "respond"] + [n for n in wanted
+                                                         if n not in ("body", "respond", "context", "ctx")]
         listener.__signature__ = inspect.Signature([inspect.Parameter(n, _KW) for n in names])  # type: ignore[attr-defined]
         listener.__name__ = listener.__qualname__ = fn.__name__
         listener.__doc__ = fn.__doc__

@@ -18,7 +18,7 @@ from bot.services.changes import announce_in_thread, check_scale
 from bot.services.commands import do_get, problem_reply
 from bot.services.container import Services
 from bot.services.context import Context, reply
-from bot.services.deployments import Actor, DeploymentInUse, Operations
+from bot.services.deployments import DeploymentInUse, Operations
 from bot.services.tracking import ensure_tracking, refresh_tracking
 from bot.ui import deployments as ui
 from bot.ui import kit
@@ -79,11 +79,6 @@ def register(app: App, services: Services, metrics) -> None:
     ops = Operations(services)
     once = DeleteOnce(services)
 
-    def context(body: dict, respond, client) -> Context:
-        user = body["user"]["id"]
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-        return Context(services, ops, Actor(user, channel, services.is_admin(user)), respond, client, body, metrics)
-
     def guarded(ctx: Context, fn) -> None:
         try:
             message = fn()
@@ -94,8 +89,7 @@ def register(app: App, services: Services, metrics) -> None:
 
     @app.action("confirm_delete")
     @acked_first(services)
-    def confirm_delete(body, respond, client) -> None:
-        ctx = context(body, respond, client)
+    def confirm_delete(ctx: Context, body, respond) -> None:
         data = _json_value(body)
         dep_id, given_hard, given_ignore = str(data.get("d") or ""), data.get("h", 0), data.get("i", 0)
         hard, ignore_checks = bool(given_hard), bool(given_ignore)
@@ -140,11 +134,10 @@ def register(app: App, services: Services, metrics) -> None:
 
     @app.action(ui.DELETE_ANYWAY)
     @acked_first(services)
-    def delete_anyway(body, respond, client) -> None:
+    def delete_anyway(ctx: Context, body, respond) -> None:
         """*Delete anyway* after Fireworks refused because the deployment is in use (Slack asked
         once more): by the one delete rule, the owner or an admin deletes with ignoreChecks, anyone
         else asks an approver for exactly that. One-shot like every delete click."""
-        ctx = context(body, respond, client)
         data = _json_value(body)
         dep_id, given_hard = str(data.get("d") or ""), data.get("h", 0)
         hard = bool(given_hard)
@@ -181,8 +174,7 @@ def register(app: App, services: Services, metrics) -> None:
 
     @app.action("confirm_scale")
     @acked_first(services)
-    def confirm_scale(body, respond, client) -> None:
-        ctx = context(body, respond, client)
+    def confirm_scale(ctx: Context, body, respond) -> None:
         data = _json_value(body)
         dep_id, replicas = data.get("d"), data.get("r")
 
@@ -210,8 +202,7 @@ def register(app: App, services: Services, metrics) -> None:
         def decorate(fn):
             @app.action(action_id)
             @acked_first(services)
-            def listener(body, respond, client) -> None:
-                ctx = context(body, respond, client)
+            def listener(ctx: Context, body, respond) -> None:
                 dep_id = _value(body)
                 guarded(ctx, lambda: _bad_id(dep_id) or fn(ctx, dep_id, body))
 

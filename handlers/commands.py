@@ -8,7 +8,6 @@ from bot.core.grammar import UsageError, help_text, parse
 from bot.services.commands import extra_help, run_verb
 from bot.services.container import Services
 from bot.services.context import Context
-from bot.services.deployments import Actor, Operations
 from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui.kit import Message
@@ -17,12 +16,10 @@ from handlers.views import open_deploy_modal
 
 
 def register(app: App, services: Services, metrics) -> None:
-    ops = Operations(services)
 
     @app.command("/fw")
-    def fw(ack, body, respond, client) -> None:
+    def fw(ack, body, context, respond) -> None:
         text = body.get("text") or ""
-        user = body["user_id"]
         try:
             cmd = parse(text, account_id=services.gateway.account_id)
         except UsageError as e:
@@ -34,8 +31,7 @@ def register(app: App, services: Services, metrics) -> None:
                           blocks=kit.long_text(help_text(cmd.topic, extra_sections=extra_help(services)))).payload())
             return
         ack()
-        ctx = Context(services, ops, Actor(user, body.get("channel_id"), services.is_admin(user)),
-                      respond, client, body, metrics)
+        ctx: Context = context["fw"]  # handlers/context.py
 
         def failed(e: BaseException) -> None:
             tell_internal_error(body, respond, e, services.store.db.path)

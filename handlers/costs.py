@@ -11,7 +11,6 @@ from bot.services.commands import problem_reply
 from bot.services.container import Services
 from bot.services.context import Context, reply
 from bot.services.cost_commands import _value, delete_idle, scale_to_zero
-from bot.services.deployments import Actor, Operations
 from handlers.acking import acked_first
 
 log = logging.getLogger("fwbot.costs")
@@ -19,12 +18,8 @@ log = logging.getLogger("fwbot.costs")
 
 def register(app: App, services: Services, metrics) -> None:
     """The digest buttons (the ``cost`` and ``budget`` verbs are in bot/services/commands.py's table)."""
-    ops = Operations(services)
 
-    def run_button(body: dict, respond, client, fn) -> None:
-        user = body["user"]["id"]
-        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-        ctx = Context(services, ops, Actor(user, channel, services.is_admin(user)), respond, client, body, metrics)
+    def run_button(ctx: Context, body: dict, respond, fn) -> None:
         verb = fn.__name__
         try:
             message = fn(ctx, _value(body))
@@ -36,10 +31,10 @@ def register(app: App, services: Services, metrics) -> None:
 
     @app.action("cost_scale_to_zero")
     @acked_first(services)
-    def on_scale_to_zero(body, respond, client) -> None:
-        run_button(body, respond, client, scale_to_zero)
+    def on_scale_to_zero(ctx: Context, body, respond) -> None:
+        run_button(ctx, body, respond, scale_to_zero)
 
     @app.action("cost_delete")
     @acked_first(services)
-    def on_delete(body, respond, client) -> None:
-        run_button(body, respond, client, delete_idle)
+    def on_delete(ctx: Context, body, respond) -> None:
+        run_button(ctx, body, respond, delete_idle)

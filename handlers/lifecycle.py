@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from slack_bolt import App
@@ -45,7 +45,11 @@ class Click:
 
     row: WarningRow
     dep: DeploymentRecord
-    actor: Actor
+    ctx: Context
+
+    @property
+    def actor(self) -> Actor:
+        return self.ctx.actor
 
 
 def _value(body: dict) -> str:
@@ -61,12 +65,6 @@ def picked_user(view: dict) -> str | None:
     return value if isinstance(value, str) and USER_ID.fullmatch(value) else None
 
 
-def actor_of(services: Services, body: dict) -> Actor:
-    user = body["user"]["id"]
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    return Actor(user, channel, services.is_admin(user))
-
-
 def register(app: App, services: Services, metrics) -> None:
     engine = engine_for(services)
     store, ops = services.store, engine.ops
@@ -74,7 +72,7 @@ def register(app: App, services: Services, metrics) -> None:
     def problem(respond, e: UserFacingError) -> None:
         reply(respond, problem_reply(e, services.simulated))
 
-    def check(body: dict, respond) -> Click | None:
+    def check(ctx: Context, body: dict, respond) -> Click | None:
         """The click's warning if it still holds; otherwise answer why nothing happens."""
         row = store.warning_by_token(_value(body))
         if row is None:
@@ -95,15 +93,15 @@ def register(app: App, services: Services, metrics) -> None:
                 engine.settle(row.deployment_id, reason, now)
             return None
         assert dep is not None
-        return Click(row, dep, actor_of(services, body))
+        return Click(row, dep, ctx)
 
     def on_warning(action_id: str, run: Callable[[Click, Any, Any], Message | None], *,
                    opens_view: bool = False) -> None:
         @app.action(action_id)
         @acked_first(services, opens_view=opens_view)
-        def listener(body, respond, client) -> None:
+        def listener(ctx: Context, body, respond, client) -> None:
             try:
-                click = check(body, respond)
+                click = check(ctx, body, respond)
                 if click is None:
                     return
                 message = run(click, body, client)
@@ -148,7 +146,7 @@ def register(app: App, services: Services, metrics) -> None:
     on_warning("lc_scale_to_zero", scale_to_zero)
 
     def delete_now(click: Click, body: Any, client: Any) -> Message | None:
-        ctx = Context(services, ops, click.actor, lambda *a, **k: None, client, body, metrics)
+        ctx = replace(click.ctx, respond=lambda *a, **k: None)  # the outcome replaces the warning instead
         if not may_delete_now(ctx, click.dep.id):
             # The one delete rule: someone other than the owner asks an approver.
             return ask_to_delete(ctx, click.dep.id, reply_url=body.get("response_url"))
@@ -208,7 +206,7 @@ def register(app: App, services: Services, metrics) -> None:
     # -- after fwbot deleted something --------------------------------------------------------
     @app.action("lc_undelete")
     @acked_first(services)
-    def undelete(body, respond, client) -> None:
+    def undelete(ctx: Context, body, respond) -> None:
         # A deletion message carries the deployment's id; older auto-delete notices their warning's token.
         value = _value(body)
         row = store.warning_by_token(value)
@@ -229,7 +227,7 @@ def register(app: App, services: Services, metrics) -> None:
             reply(respond, dui.plain(f":information_source: Nothing was done: `{dep.id}` is not deleted "
                                       f"(it is {dep.state})."))
             return
-        actor = actor_of(services, body)
+        actor = ctx.actor
         try:
             ops.undelete(actor, dep.id)
         except UserFacingError as e:

@@ -10,7 +10,7 @@ import secrets
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,7 +30,6 @@ from bot.services.container import Services
 from bot.services.context import Context, reply
 from bot.services.deployments import (
     DEFAULT_ACCELERATOR,
-    Actor,
     Operations,
     Planned,
     UserError,
@@ -564,7 +563,7 @@ def register(app: App, services: Services, metrics) -> None:
         app.block_action({"block_id": block, "action_id": "v"})(_live_update)
 
     @app.view(CALLBACK)
-    def submit(ack, body, client, respond) -> None:
+    def submit(ack, body, context, respond) -> None:
         # Only what needs no Fireworks call is checked before the ack (Slack waits 3 s at most and
         # a Fireworks call can take longer): field formats and min ≤ max, answered inline.
         view = body.get("view") or {}
@@ -575,10 +574,9 @@ def register(app: App, services: Services, metrics) -> None:
             return
         assert spec is not None
         ack()
-        user = body["user"]["id"]
-        meta = _metadata(view)
-        ctx = Context(services, ops, Actor(user, meta.get("channel"), services.is_admin(user)),
-                      respond, client, body, metrics)
+        # The form was opened from a channel (its metadata says which): the deployment is tracked there.
+        base = context["fw"]
+        ctx = replace(base, actor=replace(base.actor, channel_id=_metadata(view).get("channel")))
         key = form_key(view)
         if key and not spec.deployment_id:
             spec = spec.model_copy(update={"deployment_id": form_deployment_id(spec.base_model, key)})
