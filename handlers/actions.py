@@ -14,7 +14,7 @@ from bot.core import requests
 from bot.core.errors import UserFacingError
 from bot.core.names import resource_id_problem
 from bot.services.approvals import ask_to_delete, may_delete_now
-from bot.services.changes import announce_in_thread, check_scale
+from bot.services.changes import announce_in_thread, check_scale, delete_deployment, scale_deployment
 from bot.services.commands import do_get, problem_reply
 from bot.services.container import Services
 from bot.services.context import Context, reply
@@ -113,24 +113,15 @@ def register(app: App, services: Services, metrics) -> None:
                     if done:
                         respond(replace_original=True, text=done)
                         return None
-                    ops.delete(ctx.actor, dep_id, hard=hard, ignore_checks=ignore_checks)
+                    delete_deployment(ctx, dep_id, hard=hard, ignore_checks=ignore_checks)
             except DeploymentInUse as e:
                 # The confirmation gives way to what Fireworks said, with its Delete anyway.
                 respond(replace_original=True, **problem_reply(e, services.simulated).payload())
                 return None
             respond(replace_original=True, text=f"Deleted `{dep_id}`.")
-            announce_deleted(ctx, dep_id, hard=hard, ignore_checks=ignore_checks)
             return None
 
         guarded(ctx, run)
-
-    def announce_deleted(ctx: Context, dep_id: str, *, hard: bool, ignore_checks: bool) -> None:
-        anyway = " although it was in use (Fireworks' in-use check skipped)" if ignore_checks else ""
-        note = ui.plain(f":wastebasket: {kit.mention(ctx.actor.user_id)} deleted `{dep_id}`{anyway}"
-                        + (" permanently." if hard else ". `/fw undelete " + dep_id + "` brings it back."),
-                        simulated=services.simulated)
-        announce_in_thread(ctx, dep_id, note)
-        refresh_tracking(services, dep_id)
 
     @app.action(ui.DELETE_ANYWAY)
     @acked_first(services)
@@ -165,9 +156,8 @@ def register(app: App, services: Services, metrics) -> None:
                 if done:
                     answer(ui.plain(done))
                     return None
-                ops.delete(ctx.actor, dep_id, hard=hard, ignore_checks=True)
+                delete_deployment(ctx, dep_id, hard=hard, ignore_checks=True)
             answer(ui.plain(f"Deleted `{dep_id}` although it was in use.", simulated=services.simulated))
-            announce_deleted(ctx, dep_id, hard=hard, ignore_checks=True)
             return None
 
         guarded(ctx, run)
@@ -181,12 +171,9 @@ def register(app: App, services: Services, metrics) -> None:
         def run():
             # The button's value is checked as the command's would be, against the deployment
             # as it is now: the value may be forged, or the range changed since it was posted.
-            check_scale(ctx, dep_id, replicas)
-            ops.scale(ctx.actor, dep_id, replicas)
+            checked = check_scale(ctx, dep_id, replicas)
+            scale_deployment(ctx, checked, dep_id, replicas)
             respond(replace_original=True, text=f"Scaled `{dep_id}` to {replicas}.")
-            announce_in_thread(ctx, dep_id, ui.plain(
-                f":straight_ruler: {kit.mention(ctx.actor.user_id)} scaled `{dep_id}` to {kit.counted(replicas, 'replica')}.",
-                simulated=services.simulated))
             return None
 
         guarded(ctx, run)
@@ -222,10 +209,7 @@ def register(app: App, services: Services, metrics) -> None:
             done = once.already_done(dep_id, False)
             if done:
                 return ui.plain(done)
-            ops.delete(ctx.actor, dep_id)
-        announce_in_thread(ctx, dep_id, ui.plain(
-            f":wastebasket: {kit.mention(ctx.actor.user_id)} deleted `{dep_id}`.", simulated=services.simulated))
-        refresh_tracking(services, dep_id)
+            delete_deployment(ctx, dep_id)
         return None
 
     @deployment_button("dep_undelete")

@@ -32,11 +32,10 @@ from bot.core.approvals import (
 )
 from bot.core.pricing import deployment_worst_case, format_usd
 from bot.core.requests import DeploymentChange, DeploymentSpec, format_accelerators
-from bot.services.changes import announce_in_thread, execute_deploy
+from bot.services.changes import announce_in_thread, delete_deployment, execute_deploy
 from bot.services.container import Services
 from bot.services.context import Context
 from bot.services.deployments import Actor, DeploymentInUse, Operations, UserError
-from bot.services.tracking import refresh_tracking
 from bot.ui import approvals as ui
 from bot.ui import kit
 from bot.ui.kit import Message
@@ -408,12 +407,8 @@ def _run_delete(ctx, record: ApprovalRecord) -> str:
     if wire.get("state") in ("DELETED", "DELETING") and not hard:
         return f"`{dep_id}` was already deleted."
     ignore_checks = bool(record.request.get("ignore_checks"))
-    ctx.ops.delete(ctx.actor, dep_id, hard=hard, ignore_checks=ignore_checks, approval_id=record.id)
-    anyway = " although it was in use (Fireworks' in-use check skipped)" if ignore_checks else ""
-    announce_in_thread(ctx, dep_id, Message(text=f"{dep_id} deleted", blocks=[kit.section(
-        f":wastebasket: {kit.mention(record.requester)} deleted `{dep_id}`{anyway}"
-        f"{' permanently' if hard else ''} (approved by {kit.mention(record.decided_by)}).")]))
-    refresh_tracking(s, dep_id)
+    delete_deployment(ctx, dep_id, hard=hard, ignore_checks=ignore_checks, approval_id=record.id,
+                      approved_by=record.decided_by)
     return f"deleted `{dep_id}`" + (" permanently." if hard else "; `/fw undelete` brings it back until purged.")
 
 

@@ -13,7 +13,7 @@ from bot.core.pricing import deployment_worst_case, format_usd
 from bot.services.container import Services
 from bot.services.context import Context
 from bot.services.deployments import UserError
-from bot.services.tracking import render_tracking
+from bot.services.tracking import refresh_tracking, render_tracking
 from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui.kit import Message
@@ -151,6 +151,37 @@ def create_failed_line(deployment_id: str, error: FireworksError) -> str:
     return (f":warning: Fireworks did not confirm the create ({kit.escape(error.message)}). If `{deployment_id}` was "
             "created after all, this message turns into its tracking message at the next sync; otherwise "
             "nothing was created. Nothing will be created twice.")
+
+
+def scale_deployment(ctx: Context, checked: ScaleCheck, deployment_id: str, replicas: int) -> Message:
+    """A scale that passed :func:`check_scale`: Fireworks scales it, the deployment's thread is
+    told who scaled it to what and its worst case, and the note is returned for the person."""
+    ctx.ops.scale(ctx.actor, deployment_id, replicas)
+    note = ui.plain(f":straight_ruler: {kit.mention(ctx.actor.user_id)} scaled `{deployment_id}` to "
+                    f"{kit.counted(replicas, 'replica')}. Worst case {format_usd(checked.usd)}.",
+                    simulated=ctx.services.simulated)
+    announce_in_thread(ctx, deployment_id, note)
+    return note
+
+
+def delete_deployment(ctx: Context, deployment_id: str, *, hard: bool = False, ignore_checks: bool = False,
+                      via: str = "", approval_id: str | None = None, approved_by: str | None = None) -> Message:
+    """Every delete a person makes (command, buttons, digests, approvals) ends here: Fireworks
+    deletes it (``Operations.delete`` confirms and audits), then one note in the deployment's
+    thread says who deleted it, how, and how to undo it, and its tracking message is refreshed.
+    The note is returned for the person too. Who may delete is checked by the caller (the one
+    delete rule, bot/services/approvals.py ``may_delete_now``)."""
+    ctx.ops.delete(ctx.actor, deployment_id, hard=hard, ignore_checks=ignore_checks, approval_id=approval_id)
+    anyway = " although it was in use (Fireworks' in-use check skipped)" if ignore_checks else ""
+    text = (f":wastebasket: {kit.mention(ctx.actor.user_id)} deleted `{deployment_id}`{via}{anyway}"
+            f"{' permanently' if hard else ''}"
+            f"{f' (approved by {kit.mention(approved_by)})' if approved_by else ''}.")
+    if not hard:
+        text += f" `/fw undelete {deployment_id}` brings it back."
+    note = ui.plain(text, simulated=ctx.services.simulated)
+    announce_in_thread(ctx, deployment_id, note)
+    refresh_tracking(ctx.services, deployment_id)
+    return note
 
 
 def note_change(ctx: Context, deployment_id: str, text: str) -> Message:

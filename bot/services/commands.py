@@ -20,7 +20,13 @@ from bot.core.names import short_model, unknown_model_message
 from bot.core.pricing import deployment_worst_case, format_usd, is_single_region
 from bot.services import cost_commands, listing
 from bot.services.approvals import ask_to_delete, may_delete_now, needs_approval, request_approval
-from bot.services.changes import announce_in_thread, check_scale, execute_deploy, note_change
+from bot.services.changes import (
+    announce_in_thread,
+    check_scale,
+    execute_deploy,
+    note_change,
+    scale_deployment,
+)
 from bot.services.container import Services
 from bot.services.context import Context, reply
 from bot.services.deployments import AlreadyYours, DeploymentInUse, UserError
@@ -210,10 +216,7 @@ def do_scale(ctx: Context, cmd: requests.ScaleCommand) -> Message | None:
             f"`{cmd.deployment_id}` belongs to {kit.mention(record.owner)}. Scale it to zero? "
             "The next request will wait for a cold start.",
             "Scale to zero", "confirm_scale", {"d": cmd.deployment_id, "r": 0})
-    ctx.ops.scale(ctx.actor, cmd.deployment_id, cmd.replicas)
-    note = ui.plain(f":straight_ruler: {kit.mention(ctx.actor.user_id)} scaled `{cmd.deployment_id}` to "
-                    f"{kit.counted(cmd.replicas, 'replica')}. Worst case {format_usd(usd)}.", simulated=s.simulated)
-    announce_in_thread(ctx, cmd.deployment_id, note)
+    note = scale_deployment(ctx, checked, cmd.deployment_id, cmd.replicas)
     return note
 
 

@@ -13,11 +13,10 @@ from bot.core import requests
 from bot.core.costs import PeriodError, cost_report, period_window, previous_window
 from bot.services import costs as cost_data
 from bot.services.approvals import ask_to_delete, may_delete_now
-from bot.services.changes import announce_in_thread
+from bot.services.changes import announce_in_thread, delete_deployment
 from bot.services.container import Services
 from bot.services.context import Context
 from bot.services.deployments import UserError
-from bot.services.tracking import refresh_tracking
 from bot.ui import costs as cost_ui
 from bot.ui import deployments as ui
 from bot.ui import kit
@@ -167,11 +166,6 @@ def delete_idle(ctx: Context, deployment_id: str) -> Message:
     if not may_delete_now(ctx, deployment_id):
         return ask_to_delete(ctx, deployment_id)
     try:
-        ctx.ops.delete(ctx.actor, deployment_id)
+        return delete_deployment(ctx, deployment_id, via=" from the cost digest")
     except NotFound:
         raise UserError(f"there is no deployment `{deployment_id}` any more.") from None
-    note = ui.plain(f":wastebasket: {kit.mention(ctx.actor.user_id)} deleted `{deployment_id}` from the cost digest. "
-                    f"`/fw undelete {deployment_id}` brings it back.", simulated=s.simulated)
-    announce_in_thread(ctx, deployment_id, note)
-    refresh_tracking(s, deployment_id)
-    return note
