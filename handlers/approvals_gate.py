@@ -28,7 +28,7 @@ from bot.approvals import (
     expires_at,
     is_usergroup,
 )
-from bot.fireworks import AlreadyExists, FireworksError, NotFound
+from bot.fireworks import AlreadyExists, FireworksError, NotFound, QuotaExceeded
 from bot.operations import Actor, DeploymentInUse, Operations, UserError
 from bot.outbox import Kind, Posted, Target
 from bot.pricing import deployment_worst_case, format_usd
@@ -439,6 +439,8 @@ def carry_out(services: Services, metrics, token: str) -> ApprovalRecord | None:
         result = {"ok": False, "text": e.message, "in_use": True}
     except UserError as e:
         result = {"ok": False, "text": e.message}
+    except QuotaExceeded as e:
+        result = {"ok": False, "text": kit.escape(e.sentence(record.kind))}
     except FireworksError as e:
         result = {"ok": False, "text": f"Fireworks says: {kit.escape(e.message)}"}
     except Exception:  # noqa: BLE001 - recorded and reported rather than retried forever

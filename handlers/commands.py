@@ -132,21 +132,8 @@ def run_verb(ctx: Context, cmd: cmds.ParsedCommand) -> None:
         from bot.fireworks import QuotaExceeded
 
         ctx.metrics.operations.labels(verb=cmd.verb, result="refused").inc()
-        if isinstance(e, QuotaExceeded) and e.limit is not None and e.requested is not None and e.accelerator:
-            # One sentence: the quota, what is in use and what this command asked for. Fireworks
-            # counts the deployment's own GPUs in what is asked, not in what is in use.
-            new = cmd.verb == "deploy"
-            asked = f"{e.requested}{' more' if new else ' in all'}"
-            if e.replicas is not None and e.per_replica is not None:
-                asked += f" ({e.replicas} replica{'' if e.replicas == 1 else 's'} × {e.per_replica})"
-            in_use = ("some are in use" if e.in_use is None
-                      else f"{e.in_use} {'is' if e.in_use == 1 else 'are'} in use")
-            if not new:
-                in_use += " by other deployments"
-            message = ui.problem(f"Fireworks refused: this account's quota is {e.limit} × {e.accelerator} "
-                                 f"and {in_use}; the {cmd.verb} asked for {asked}.")
-        elif isinstance(e, QuotaExceeded):
-            message = ui.problem(f"Fireworks refused: the account's GPU quota is used up ({e.message}).")
+        if isinstance(e, QuotaExceeded):
+            message = ui.problem(e.sentence(cmd.verb))
         else:
             message = problem_reply(e, ctx.simulated)
     if message is not None:
@@ -266,6 +253,10 @@ def effect_kinds() -> dict[str, Kind]:
 
 def create_failed_line(deployment_id: str, error: FireworksError) -> str:
     """What a failed create means for the user: refused, or an outcome Fireworks never confirmed."""
+    from bot.fireworks import QuotaExceeded
+
+    if isinstance(error, QuotaExceeded):
+        return f":x: {kit.escape(error.sentence('deploy'))}"
     if not error.retryable:
         return f":x: Fireworks refused the create: {kit.escape(error.message)}"
     # A timeout or 5xx after retries: the create may have landed. The id is fwbot's own, so a
@@ -424,9 +415,13 @@ def do_delete(ctx: Context, cmd: cmds.DeleteCommand) -> Message | None:
 def problem_reply(e: UserError | FireworksError, simulated: bool = False) -> Message:
     """What a refused change says: a delete Fireworks refused because the deployment is in use
     gets its *Delete anyway* offer; anything else is one warning line."""
+    from bot.fireworks import QuotaExceeded
+
     if isinstance(e, DeploymentInUse):
         return ui.in_use(e.message, deployment_id=e.deployment_id, hard=e.hard,
                          fireworks_message=e.fireworks_message, simulated=simulated)
+    if isinstance(e, QuotaExceeded):
+        return ui.problem(e.sentence())
     return ui.problem(("Fireworks says: " if isinstance(e, FireworksError) else "") + e.message)
 
 
