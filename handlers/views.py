@@ -18,7 +18,7 @@ from slack_bolt import App
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import PlainTextObject
 
-from bot.adapters.fireworks import AlreadyExists, FireworksError
+from bot.adapters.fireworks import AlreadyExists, FireworksError, QuotaExceeded
 from bot.core.durations import DurationError, parse_go_duration
 from bot.core.errors import UserFacingError
 from bot.core.names import ACCELERATOR_TYPES, PRECISIONS, REGIONS, accelerator_label, short_model
@@ -613,13 +613,14 @@ def register(app: App, services: Services, metrics) -> None:
             message = (request_approval(ctx, kind="deploy", planned=planned, reason=reason) if reason
                        else execute_deploy(ctx, planned))
         except UserFacingError as e:
+            said = e.sentence("deploy") if isinstance(e, QuotaExceeded) else e.message
             if isinstance(e, FireworksError):
                 # A create Fireworks did not confirm may have landed: its id stays this form's.
                 keep_claim = creating and e.retryable
-                text = kit.escape(e.message)
+                text = kit.escape(said)
             else:
-                text = e.message
-            message = kit.Message(text=e.message, blocks=[kit.section(f":warning: Deploy failed: {text}")])
+                text = said
+            message = kit.Message(text=said, blocks=[kit.section(f":warning: Deploy failed: {text}")])
             if key and not keep_claim:
                 claims.release(key)  # nothing was created nor requested: the form may be sent again
         if message is not None:

@@ -113,6 +113,25 @@ class QuotaExceeded(FireworksError):
     def retryable(self) -> bool:
         return False
 
+    def sentence(self, verb: str = "change") -> str:
+        """The refusal in one sentence: the quota, what is in use and what ``verb`` asked for.
+
+        A deploy asks for GPUs on top of what is in use; anything else (update, scale, undelete)
+        for the deployment's total, which Fireworks counts apart from the other deployments'.
+        """
+        if self.limit is None or self.requested is None or not self.accelerator:
+            return f"Fireworks refused: the account's GPU quota is used up ({self.message})."
+        new = verb == "deploy"
+        asked = f"{self.requested}{' more' if new else ' in all'}"
+        if self.replicas is not None and self.per_replica is not None:
+            asked += f" ({self.replicas} replica{'' if self.replicas == 1 else 's'} × {self.per_replica})"
+        in_use = ("some are in use" if self.in_use is None
+                  else f"{self.in_use} {'is' if self.in_use == 1 else 'are'} in use")
+        if not new:
+            in_use += " by other deployments"
+        return (f"Fireworks refused: this account's quota is {self.limit} × {self.accelerator} and {in_use}; "
+                f"the {verb} asked for {asked}.")
+
 
 def _int_or_none(value: Any) -> int | None:
     try:

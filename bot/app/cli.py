@@ -23,6 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--port", type=int, default=8700)
     dev.add_argument("--db", default=None, help="SQLite file (default .fwbot-dev/fwbot.db)")
+    dev.add_argument("--quota", default=None, metavar="TYPE=N,...",
+                     help="the simulated account's GPU quota per accelerator type, as `fwbot sim --quota` "
+                          "takes it (`*=N` sets every other type); default '*=16', 16 GPUs of each type")
 
     # The simulator parses its own flags (see `fwbot sim --help`).
     sub.add_parser("sim", help="the Fireworks control-plane simulator alone", add_help=False)
@@ -40,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
             return run(args.host, args.port)
         from bot.app.dev import main as dev_main
 
-        return dev_main(args.host, args.port, args.db)
+        return dev_main(args.host, args.port, args.db, **({"quota": args.quota} if args.quota is not None else {}))
     except DatabaseProblem as e:
         # A file fwbot cannot use is the operator's to fix, not a bug: one line, no traceback.
         print(f"{parser.prog if args.command == 'run' else 'fwbot dev'}: {e.message}", file=sys.stderr, flush=True)

@@ -69,6 +69,10 @@ DEV_ENV = {
     "FWBOT_COST_SUMMARY_CRON": "*/10 * * * *",
 }
 
+# The simulated account's GPU quota (``fwbot sim --quota`` syntax): 16 GPUs of each accelerator
+# type, e.g. 16 H100s, of which the demo holds 3; enough to try things, small enough to meet.
+DEV_QUOTA = "*=16"
+
 # The demo deployment: made by fwbot for dana, with two days of simulated history.
 DEMO_ID = "demo-llama-8b"
 DEMO_MODEL = "accounts/fireworks/models/llama-v3p1-8b-instruct"
@@ -152,22 +156,27 @@ class DevStack:
 
 def start(host: str = "127.0.0.1", port: int = 8700, db: str | Path | None = None, *,
           env: dict[str, str] | None = None, create_seconds: float = 8.0, keep_state: bool = False,
-          demo: bool = True) -> DevStack:
+          demo: bool = True, quota: str | None = None) -> DevStack:
     """Start the simulator, the Slack stand-in (seeded) and the bot with its scheduler.
 
     ``env`` overrides the dev settings (``FWBOT_*``); port 0 picks a free port. ``keep_state``:
     the simulator and the workspace read and write their state beside ``db`` (:func:`state_files`).
-    ``demo``: on a fresh start, seed the demo deployments (:func:`seed_demo`).
+    ``demo``: on a fresh start, seed the demo deployments (:func:`seed_demo`). ``quota``: the
+    simulated account's GPU quota as ``fwbot sim --quota`` takes it (``None``: no limit; ``fwbot
+    dev`` passes :data:`DEV_QUOTA` unless told otherwise).
     """
     from sims.fireworks import FireworksSimulator, SimConfig
+    from sims.fireworks.__main__ import parse_quota
     from sims.slack import SlackWorkspace
     from sims.slack.model import SLACKBOT_USER_ID
 
     db_path = Path(db or DEV_DB)
     sim_state, ws_state = state_files(db_path) if keep_state else (None, None)
+    gpu_quota, default_quota = parse_quota(quota)
     sim = FireworksSimulator(SimConfig(account_id=SIMULATED_ACCOUNT, api_key=SIMULATED_KEY, relaxed=True,
                                        create_seconds=create_seconds, auto_delete_after=1800.0,
-                                       state_file=str(sim_state) if sim_state else None))
+                                       state_file=str(sim_state) if sim_state else None,
+                                       gpu_quota=gpu_quota, default_gpu_quota=default_quota))
     sim.start(host="127.0.0.1", port=0)
     try:
         ws = SlackWorkspace(signing_secret=DEV_SIGNING_SECRET, bot_token=DEV_BOT_TOKEN, team_name="fwbot dev",
@@ -357,7 +366,14 @@ def _port_in_use(host: str, port: int) -> int:
     return 1
 
 
-def main(host: str = "127.0.0.1", port: int = 8700, db: str | None = None) -> int:
+def main(host: str = "127.0.0.1", port: int = 8700, db: str | None = None, quota: str = DEV_QUOTA) -> int:
+    from sims.fireworks.__main__ import parse_quota
+
+    try:
+        parse_quota(quota)
+    except ValueError as e:
+        print(f"fwbot dev: {e}", file=sys.stderr, flush=True)
+        return 2
     path = Path(db) if db else DEV_DB
     holder = _hold_db(path)
     if holder is not None:
@@ -393,7 +409,7 @@ def main(host: str = "127.0.0.1", port: int = 8700, db: str | None = None) -> in
     quiet_libraries()
     env = {k: v for k, v in os.environ.items() if k.startswith("FWBOT_") and k != "FWBOT_DB"}
     try:
-        stack = start(host, port, path, env=env, keep_state=keep_state)
+        stack = start(host, port, path, env=env, keep_state=keep_state, quota=quota)
     except OSError as e:
         if e.errno == errno.EADDRINUSE:
             return _port_in_use(host, port)
@@ -403,8 +419,8 @@ def main(host: str = "127.0.0.1", port: int = 8700, db: str | None = None) -> in
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    print(f"fwbot dev: open {stack.url} (Slack workspace; simulated Fireworks at {stack.sim.url}; "
-          f"bot at {stack.bot.url}). Ctrl-C stops it.", flush=True)
+    print(f"fwbot dev: open {stack.url} (Slack workspace; simulated Fireworks at {stack.sim.url}, "
+          f"GPU quota {quota or 'none'}; bot at {stack.bot.url}). Ctrl-C stops it.", flush=True)
     if keep_state:
         fireworks_state, slack_state = state_files(path)
         print(f"fwbot dev: state kept in {path}, {fireworks_state} and {slack_state}; "

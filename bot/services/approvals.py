@@ -16,7 +16,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot.adapters.fireworks import AlreadyExists, FireworksError, NotFound
+from bot.adapters.fireworks import AlreadyExists, FireworksError, NotFound, QuotaExceeded
 from bot.adapters.outbox import Kind, Posted, Target
 from bot.core.approvals import (
     APPROVED,
@@ -432,6 +432,8 @@ def carry_out(services: Services, metrics, token: str) -> ApprovalRecord | None:
         result = {"ok": False, "text": e.message, "in_use": True}
     except UserError as e:
         result = {"ok": False, "text": e.message}
+    except QuotaExceeded as e:
+        result = {"ok": False, "text": kit.escape(e.sentence(record.kind))}
     except FireworksError as e:
         result = {"ok": False, "text": f"Fireworks says: {kit.escape(e.message)}"}
     except Exception:  # noqa: BLE001 - recorded and reported rather than retried forever

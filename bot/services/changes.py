@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from bot.adapters.fireworks import FireworksError, NotFound
+from bot.adapters.fireworks import FireworksError, NotFound, QuotaExceeded
 from bot.adapters.outbox import Kind, Posted, Target, deployment_targets
 from bot.core.names import resource_id_problem
 from bot.core.pricing import deployment_worst_case, format_usd
@@ -144,6 +144,8 @@ def effect_kinds() -> dict[str, Kind]:
 
 def create_failed_line(deployment_id: str, error: FireworksError) -> str:
     """What a failed create means for the user: refused, or an outcome Fireworks never confirmed."""
+    if isinstance(error, QuotaExceeded):
+        return f":x: {kit.escape(error.sentence('deploy'))}"
     if not error.retryable:
         return f":x: Fireworks refused the create: {kit.escape(error.message)}"
     # A timeout or 5xx after retries: the create may have landed. The id is fwbot's own, so a

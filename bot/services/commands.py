@@ -77,21 +77,8 @@ def run_verb(ctx: Context, cmd: requests.ParsedCommand) -> None:
         ctx.metrics.operations.labels(verb=cmd.verb, result="ok").inc()
     except UserFacingError as e:
         ctx.metrics.operations.labels(verb=cmd.verb, result="refused").inc()
-        if isinstance(e, QuotaExceeded) and e.limit is not None and e.requested is not None and e.accelerator:
-            # One sentence: the quota, what is in use and what this command asked for. Fireworks
-            # counts the deployment's own GPUs in what is asked, not in what is in use.
-            new = cmd.verb == "deploy"
-            asked = f"{e.requested}{' more' if new else ' in all'}"
-            if e.replicas is not None and e.per_replica is not None:
-                asked += f" ({e.replicas} replica{'' if e.replicas == 1 else 's'} × {e.per_replica})"
-            in_use = ("some are in use" if e.in_use is None
-                      else f"{e.in_use} {'is' if e.in_use == 1 else 'are'} in use")
-            if not new:
-                in_use += " by other deployments"
-            message = ui.problem(f"Fireworks refused: this account's quota is {e.limit} × {e.accelerator} "
-                                 f"and {in_use}; the {cmd.verb} asked for {asked}.")
-        elif isinstance(e, QuotaExceeded):
-            message = ui.problem(f"Fireworks refused: the account's GPU quota is used up ({e.message}).")
+        if isinstance(e, QuotaExceeded):
+            message = ui.problem(e.sentence(cmd.verb))
         else:
             message = problem_reply(e, ctx.simulated)
     if message is not None:
@@ -266,6 +253,8 @@ def problem_reply(e: UserFacingError, simulated: bool = False) -> Message:
     if isinstance(e, DeploymentInUse):
         return ui.in_use(e.message, deployment_id=e.deployment_id, hard=e.hard,
                          fireworks_message=e.fireworks_message, simulated=simulated)
+    if isinstance(e, QuotaExceeded):
+        return ui.problem(e.sentence())
     return ui.problem(e.user_message)
 
 

@@ -33,8 +33,9 @@ class SimConfig:
     # Contract §3: a GPU quota per accelerator type per account; a create, update or scale that
     # would hold more GPUs of a type than its quota is 429 RESOURCE_EXHAUSTED. ``gpu_quota`` names
     # types explicitly (``--quota TYPE=N,...``); every other type gets ``default_gpu_quota``, where
-    # ``None`` is no limit. ``fwbot sim`` starts with DEFAULT_GPU_QUOTA per type; a SimConfig built
-    # in code (tests, benchmarks, ``fwbot dev``) has no limit unless it asks for one.
+    # ``None`` is no limit. ``fwbot sim`` starts with DEFAULT_GPU_QUOTA per type and ``fwbot dev``
+    # with its own (bot.app.dev.DEV_QUOTA); a SimConfig built in code (tests, benchmarks) has no limit
+    # unless it asks for one.
     default_gpu_quota: int | None = None
     gpu_quota: dict[str, int] = field(default_factory=dict)
 

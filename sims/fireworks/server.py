@@ -19,7 +19,7 @@ from . import catalog
 from .config import SimConfig
 from .faults import Faults
 from .state import HttpRequest, SimState
-from .wire import CODE_FOR_HTTP, TRUE_WORDS, ApiError, invalid, not_found, paginate, ts
+from .wire import CODE_FOR_HTTP, TRUE_WORDS, ApiError, bool_param, invalid, not_found, paginate, ts
 
 SEG = r"([^/:]+)"
 
@@ -36,6 +36,12 @@ class Call:
 
 
 Handler = Callable[["FireworksSimulator", Call], Any]
+
+
+def _get_shape(s: FireworksSimulator, c: Call) -> Any:
+    # skipShapeValidation changes nothing on a read, but it is parsed (and refused when garbage).
+    bool_param(c.query, "skipShapeValidation")
+    return s.state.get_shape(c.account, c.args[0])
 
 
 def _routes() -> list[tuple[str, re.Pattern[str], Handler, bool]]:
@@ -66,7 +72,7 @@ def _routes() -> list[tuple[str, re.Pattern[str], Handler, bool]]:
         ("DELETE", acct + rf"/deployedModels/{SEG}$", lambda s, c: s.state.unload_model(c.args[0]), False),
         ("POST", acct + "/deploymentShapeVersions:match$", lambda s, c: s.state.match_shapes(c.body), False),
         ("GET", acct + "/deploymentShapes$", lambda s, c: s.state.list_shapes(c.account, c.query), True),
-        ("GET", acct + rf"/deploymentShapes/{SEG}$", lambda s, c: s.state.get_shape(c.account, c.args[0]), True),
+        ("GET", acct + rf"/deploymentShapes/{SEG}$", _get_shape, True),
         ("GET", acct + rf"/deploymentShapes/{SEG}/versions$",
          lambda s, c: s.state.list_shape_versions(c.account, c.args[0], c.query), True),
         ("GET", acct + rf"/deploymentShapes/{SEG}/versions/{SEG}$",

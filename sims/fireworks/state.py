@@ -679,9 +679,16 @@ class SimState:
                 spec[key] = ""
             elif not isinstance(value, str):
                 raise invalid(f"invalid value for {key}: {value!r}")
+        if spec.get("expireTime") is not None:
+            # A Timestamp is an RFC3339 string; protojson refuses anything else, "" included.
+            if not isinstance(spec["expireTime"], str):
+                raise invalid(f"invalid value for expireTime: {spec['expireTime']!r}")
+            spec["expireTime"] = ts(parse_ts(spec["expireTime"], "expire_time"))
         for key, allowed in ENUM_FIELDS.items():
-            value = spec.get(key) or allowed[0]
-            if value not in allowed:
+            value = spec.get(key)
+            value = allowed[0] if value is None or value == "" else value
+            # assumption: enums are sent by name (protojson would also take an enum number).
+            if not isinstance(value, str) or value not in allowed:
                 raise invalid(f"invalid value for {key}: {value!r}; expected one of {', '.join(allowed)}")
             spec[key] = value
         if len(spec["displayName"]) >= 64:
@@ -698,25 +705,30 @@ class SimState:
         if spec["minReplicaCount"] > spec["maxReplicaCount"]:
             # assumption: min > max is 400 INVALID_ARGUMENT.
             raise invalid("min_replica_count must be less than or equal to max_replica_count")
-        annotations = spec.get("annotations") or {}
+        # A field sent as null is unset (protojson); any other value must have the field's type.
+        annotations = {} if spec.get("annotations") is None else spec["annotations"]
         if not isinstance(annotations, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in annotations.items()):
             raise invalid("annotations must map strings to strings")
         spec["annotations"] = annotations
-        keys = spec.get("directRouteApiKeys") or []
+        keys = [] if spec.get("directRouteApiKeys") is None else spec["directRouteApiKeys"]
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise invalid("direct_route_api_keys must be a list of strings")
         spec["directRouteApiKeys"] = keys
-        auto_tune = spec.get("autoTune") or {}
-        if not isinstance(auto_tune, dict):
-            raise invalid("auto_tune must be an object")
-        spec["autoTune"] = {"longPrompt": bool(auto_tune.get("longPrompt", False))}
+        auto_tune = {} if spec.get("autoTune") is None else spec["autoTune"]
+        if not isinstance(auto_tune, dict) or not isinstance(auto_tune.get("longPrompt", False), bool | None):
+            raise invalid("auto_tune must be an object whose long_prompt is true or false")
+        spec["autoTune"] = {"longPrompt": bool(auto_tune.get("longPrompt"))}
         spec["placement"] = self._check_placement(spec.get("placement"))
         spec["autoscalingPolicy"] = self._check_autoscaling(spec.get("autoscalingPolicy"))
+        for name, sched in (spec["autoscalingPolicy"].get("scalingSchedules") or {}).items():
+            if sched["minReplicaCount"] > spec["maxReplicaCount"]:
+                raise invalid(f"scaling schedule {name!r}: min_replica_count must be less than or equal to "
+                              "max_replica_count")
 
     @staticmethod
     def _check_placement(p: Any) -> dict[str, Any]:
-        if not p:
+        if p is None:
             return {"multiRegion": "GLOBAL"}
         if not isinstance(p, dict):
             raise invalid("placement must be an object")
@@ -792,7 +804,7 @@ class SimState:
         for key in ("scaleUpWindow", "scaleDownWindow", "scaleToZeroWindow"):
             out[key] = fmt_duration(parse_duration(out[key], key))
         targets = policy.get("loadTargets")
-        if targets:
+        if targets is not None:
             if not isinstance(targets, dict):
                 raise invalid("autoscaling_policy.load_targets must be an object")
             for k, v in targets.items():
@@ -801,8 +813,8 @@ class SimState:
                 if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
                     raise invalid(f"load target {k!r} must be a positive number")
             out["loadTargets"] = dict(targets)
-        if policy.get("scalingSchedules"):
-            out["scalingSchedules"] = copy.deepcopy(policy["scalingSchedules"])
+        if policy.get("scalingSchedules") is not None:
+            out["scalingSchedules"] = _check_schedules(policy["scalingSchedules"])
         return out
 
     def _apply_shape(self, spec: dict[str, Any], given: set[str], *, creating: bool,
@@ -1139,6 +1151,10 @@ class SimState:
         # On any other deployment replaceMergedAddon changes nothing. ``public`` is stored and echoed.
         """
         replace = bool_param(query or {}, "replaceMergedAddon")
+        for key, kind in (("model", str), ("deployment", str), ("displayName", str), ("description", str),
+                          ("default", bool), ("public", bool), ("serverless", bool)):
+            if body.get(key) is not None and not isinstance(body[key], kind):
+                raise invalid(f"invalid value for {key}: {body[key]!r}")
         model = body.get("model") or ""
         dep_name = body.get("deployment") or ""
         if not model:
@@ -1407,7 +1423,8 @@ class SimState:
             raise invalid("end_time must be after start_time")
         if end - start > 31 * 86400:
             raise invalid("end_time must not be more than 31 days after start_time")
-        usage_type = first(query, "usageType") or "USAGE_TYPE_UNSPECIFIED"
+        # An enum query parameter is parsed by name; an empty one names nothing and is refused.
+        usage_type = first(query, "usageType", "USAGE_TYPE_UNSPECIFIED")
         if usage_type not in ("USAGE_TYPE_UNSPECIFIED", "SERVERLESS", "DEDICATED_DEPLOYMENT", "TRAINING"):
             raise invalid(f"invalid usage_type {usage_type!r}")
         tz_name = first(query, "timezone") or "UTC"
@@ -1519,6 +1536,52 @@ class SimState:
         self.models = {m["id"]: OwnModel(**m) for m in data.get("models", [])}
         self.deployed_models = {x["id"]: DeployedModel(**x) for x in data.get("deployedModels", [])}
         self.ledgers = {x["name"]: billing.Ledger(**x) for x in data.get("ledgers", [])}
+
+
+def _check_schedules(schedules: Any) -> dict[str, dict[str, Any]]:
+    """``autoscalingPolicy.scalingSchedules`` (contract §2.3): at most 5, each with a min replica
+    count, a 5-field cron ``schedule``, a whole-second ``duration`` of 300s..604800s and an IANA
+    ``timezone``; 400 otherwise. Stored and echoed; they do not drive the simulated replicas.
+    """
+    from datetime import UTC, datetime
+
+    from cronsim import CronSim, CronSimError
+
+    if not isinstance(schedules, dict) or not all(isinstance(v, dict) for v in schedules.values()):
+        raise invalid("autoscaling_policy.scaling_schedules must map names to schedules")
+    if len(schedules) > 5:
+        raise invalid("autoscaling_policy.scaling_schedules holds at most 5 schedules")
+    out: dict[str, dict[str, Any]] = {}
+    for name, sched in schedules.items():
+        where = f"scaling schedule {name!r}"
+        raw_min = sched.get("minReplicaCount")
+        minimum = 0 if raw_min is None else _as_int(raw_min, f"{where}: min_replica_count")
+        if minimum < 0:
+            raise invalid(f"{where}: min_replica_count must not be negative")
+        texts = {key: sched.get(key) for key in ("schedule", "duration", "timezone", "description")}
+        if not all(v is None or isinstance(v, str) for v in texts.values()):
+            raise invalid(f"{where}: schedule, duration, timezone and description must be strings")
+        if not isinstance(sched.get("disabled", False), bool | None):
+            raise invalid(f"{where}: disabled must be true or false")
+        cron = texts["schedule"] or ""
+        try:
+            if len(cron.split()) != 5:
+                raise CronSimError("not 5 fields")
+            CronSim(cron, datetime(2026, 1, 1, tzinfo=UTC))  # parsed only
+        except CronSimError:
+            raise invalid(f"{where}: schedule {cron!r} is not a 5-field cron expression") from None
+        duration = texts["duration"] or ""
+        seconds = parse_duration(duration, f"{where}: duration")
+        if seconds != int(seconds) or not 300 <= seconds <= 604800:
+            raise invalid(f"{where}: duration must be whole seconds from 300s to 604800s")
+        try:
+            ZoneInfo(texts["timezone"] or "")
+        except (ZoneInfoNotFoundError, ValueError):
+            raise invalid(f"{where}: timezone {texts['timezone']!r} is not an IANA time zone") from None
+        out[name] = {"minReplicaCount": minimum, "schedule": cron, "duration": fmt_duration(seconds),
+                     "timezone": texts["timezone"], "description": texts["description"] or "",
+                     "disabled": bool(sched.get("disabled"))}
+    return out
 
 
 def _openai_error(message: str, kind: str, code: str) -> dict[str, Any]:

@@ -84,9 +84,11 @@ def ts(seconds: float | None) -> str | None:
     if seconds is None:
         return None
     dt = datetime.fromtimestamp(seconds, UTC)
+    # Four-digit years always (strftime's %Y writes year 71 as "71").
+    text = f"{dt.year:04d}-{dt:%m-%dT%H:%M:%S}"
     if dt.microsecond:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0") + "Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return f"{text}.{dt.microsecond:06d}".rstrip("0") + "Z"
+    return text + "Z"
 
 
 def parse_ts(text: str, field: str) -> float:
@@ -97,6 +99,10 @@ def parse_ts(text: str, field: str) -> float:
         raise invalid(f"invalid {field}: {text!r} is not an RFC3339 timestamp") from None
     if dt.tzinfo is None:
         raise invalid(f"invalid {field}: {text!r} has no timezone offset")
+    try:
+        dt.astimezone(UTC)  # a Timestamp lies within years 1..9999 in UTC
+    except OverflowError:
+        raise invalid(f"invalid {field}: {text!r} is outside years 1 to 9999") from None
     return dt.timestamp()
 
 
@@ -194,23 +200,25 @@ def first(query: dict[str, list[str]], name: str, default: str | None = None) ->
 
 
 # grpc-gateway parses a bool query parameter with Go's strconv.ParseBool: exactly these spellings.
+# An empty value (``?hard=``) is handed to the same parser, which refuses it, so it is 400 too.
 TRUE_WORDS = frozenset({"true", "True", "TRUE", "t", "T", "1"})
 FALSE_WORDS = frozenset({"false", "False", "FALSE", "f", "F", "0"})
 
 
 def bool_param(query: dict[str, list[str]], name: str) -> bool:
-    """A bool query parameter; absent (or empty) is false, a spelling ParseBool refuses is 400."""
+    """A bool query parameter; absent is false, a spelling ParseBool refuses (or none) is 400."""
     for value in query.get(name) or []:
-        if value not in TRUE_WORDS | FALSE_WORDS | {""}:
+        if value not in TRUE_WORDS | FALSE_WORDS:
             raise invalid(f"invalid value for boolean parameter {name}: {value!r}; expected true or false")
     value = first(query, name)
     return value in TRUE_WORDS
 
 
 def int_param(query: dict[str, list[str]], name: str, default: int, fmt: str = "int32") -> int:
-    """An integer query parameter (decimal, within its OpenAPI format); 400 otherwise."""
+    """An integer query parameter (decimal, within its OpenAPI format); absent is ``default``,
+    anything else (an empty value included: strconv.ParseInt refuses it) is 400."""
     value = first(query, name)
-    if value is None or value == "":
+    if value is None:
         return default
     if not re.fullmatch(r"[-+]?[0-9]+", value):
         raise invalid(f"invalid value for integer parameter {name}: {value!r}")

@@ -151,3 +151,34 @@ def test_the_adoption_offer_keeps_its_adopt_button(fresh):
     ws.wait_for(lambda: syncs._value.get() >= seen + 3, timeout=TIMEOUT)
     offers = [t for t in texts(fresh, dev.ALERT_CHANNEL) if dev.OUTSIDE_ID in t]
     assert any("Adopt it" in t and "created outside fwbot" in t for t in offers), offers
+
+
+def test_fwbot_dev_has_a_gpu_quota_and_says_so_when_a_deploy_meets_it(tmp_path):
+    clean_env()
+    stack = dev.start("127.0.0.1", 0, tmp_path / "fwbot.db", env=ENV, create_seconds=1.0, quota=dev.DEV_QUOTA)
+    try:
+        assert stack.sim.config.quota_for("NVIDIA_H100_80GB") == 16
+        assert stack.sim.config.quota_for("NVIDIA_B200_180GB") == 16
+        # The demo holds 3 H100s (max 2 + max 1, one GPU each): 16 more is over the 16.
+        stack.ws.slash_command(user="U0DEV", channel=dev.HOME_CHANNEL,
+                               text="deploy llama-v3p1-8b-instruct --accelerator-type h100 --accelerator-count 8 "
+                                    "--max-replica-count 2 --deployment-id too-big")
+        told = stack.ws.wait_for(lambda: next((message_text(m) for m in stack.ws.messages(dev.HOME_CHANNEL)
+                                               if m.ephemeral_to == "U0DEV" and "quota" in message_text(m)), None),
+                                 timeout=TIMEOUT)
+        assert ("Fireworks refused: this account's quota is 16 × NVIDIA_H100_80GB and 3 are in use; "
+                "the deploy asked for 16 more (2 replicas × 8).") in told
+        assert stack.bot.services.store.deployment("too-big") is None
+    finally:
+        stack.stop()
+
+
+def test_fwbot_dev_refuses_a_bad_quota_in_one_line(tmp_path):
+    fwbot = REPO / ".venv" / "bin" / "fwbot"
+    argv = [str(fwbot)] if fwbot.exists() else [sys.executable, "-m", "bot.cli"]
+    proc = subprocess.run([*argv, "dev", "--port", "0", "--quota", "H100=8"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 2, proc.stderr
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith("fwbot dev: --quota: unknown accelerator type 'H100'"), line
+    assert not (tmp_path / ".fwbot-dev").exists()  # nothing was started

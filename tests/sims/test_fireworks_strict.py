@@ -269,3 +269,97 @@ def test_quota_flag():
 def test_bad_quota_flag_exits_2(capsys):
     assert main(["--quota", "H100=8", "--port", "0"]) == 2
     assert "--quota" in capsys.readouterr().err
+
+
+# --- what schemathesis found (tests/sims/test_schemathesis.py) -----------------------------------
+
+def test_empty_integer_bool_and_enum_query_values_are_400(fw):
+    # grpc-gateway hands "" to strconv.ParseInt / ParseBool / the enum lookup, which refuse it.
+    _, api = fw
+    api.create("d1")
+    assert_error(api.call("GET", "deployments", pageSize=""), 400, 3)
+    assert_error(api.call("GET", "deployments", showDeleted=""), 400, 3)
+    assert_error(api.call("DELETE", "deployments/d1", hard=""), 400, 3)
+    assert_error(api.call("GET", "billingUsage", startTime="2026-11-01T00:00:00Z",
+                          endTime="2026-11-02T00:00:00Z", usageType=""), 400, 3)
+    assert api.dep("d1")["state"] != "DELETING"
+
+
+def test_shape_read_parses_skip_shape_validation(fw):
+    _, api = fw
+    path = "/v1/accounts/fireworks/deploymentShapes/llama-v3p1-8b-instruct-fast"
+    assert api.call("GET", path, skipShapeValidation="true").json()["name"].endswith("-fast")
+    assert_error(api.call("GET", path, skipShapeValidation="13545966888147584"), 400, 3)
+
+
+@pytest.mark.parametrize("field", ["model", "deployment", "displayName", "serverless", "public"])
+def test_lora_load_with_a_wrongly_typed_field_is_400_not_500(fw, field):
+    _, api = fw
+    api.create("d1", enableAddons=True)
+    body = {"model": MODEL, "deployment": "accounts/demo/deployments/d1", field: [None, None]}
+    assert_error(api.call("POST", "deployedModels", json=body), 400, 3)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("placement", False), ("placement", 0), ("autoTune", []), ("autoTune", {"longPrompt": "yes"}),
+    ("annotations", ""), ("directRouteApiKeys", {}), ("hotLoadBucketType", {}), ("precision", 0),
+    ("expireTime", ""), ("expireTime", "tomorrow"), ("expireTime", 5),
+    ("autoscalingPolicy", {"loadTargets": []}),
+])
+def test_falsy_values_of_the_wrong_type_are_400(fw, field, value):
+    # Only null (or leaving the field out) means "unset"; false, 0, "" or [] for an object, an
+    # enum or a timestamp is a value of the wrong type.
+    _, api = fw
+    r = api.call("POST", "deployments", json=shapeless(**{field: value}), deploymentId="w")
+    assert_error(r, 400, 3)
+    assert api.call("GET", "deployments/w").status_code == 404
+
+
+def test_null_fields_are_unset(fw):
+    _, api = fw
+    r = api.call("POST", "deployments", deploymentId="n",
+                 json=shapeless(placement=None, autoTune=None, annotations=None, hotLoadBucketType=None,
+                                expireTime=None, displayName=None))
+    assert r.status_code == 200, r.text
+    assert r.json()["placement"] == {"multiRegion": "GLOBAL"} and r.json()["annotations"] == {}
+
+
+def test_expire_time_is_echoed_with_a_four_digit_year(fw):
+    _, api = fw
+    r = api.call("POST", "deployments", json=shapeless(expireTime="0071-11-04T13:12:17+01:00"), deploymentId="e")
+    assert r.status_code == 200, r.text
+    assert r.json()["expireTime"] == "0071-11-04T12:12:17Z"
+    assert_error(api.call("POST", "deployments", json=shapeless(expireTime="9999-12-31T23:00:00-05:00"),
+                          deploymentId="e2"), 400, 3)
+
+
+SCHEDULE = {"minReplicaCount": 1, "schedule": "0 8 * * Mon-Fri", "duration": "36000s", "timezone": "Europe/Berlin"}
+
+
+def test_scaling_schedules_are_checked_and_echoed_whole(fw):
+    _, api = fw
+    r = api.call("POST", "deployments", deploymentId="s",
+                 json=shapeless(maxReplicaCount=2, autoscalingPolicy={"scalingSchedules": {"office": SCHEDULE}}))
+    assert r.status_code == 200, r.text
+    assert r.json()["autoscalingPolicy"]["scalingSchedules"] == {
+        "office": {**SCHEDULE, "description": "", "disabled": False}}
+
+
+@pytest.mark.parametrize("change", [
+    {"timezone": None}, {"timezone": "Mars/Olympus"}, {"schedule": ""}, {"schedule": "0 8 * *"},
+    {"duration": "299s"}, {"duration": "604801s"}, {"duration": "600.5s"}, {"duration": ""},
+    {"minReplicaCount": 3}, {"minReplicaCount": -1}, {"disabled": "no"},
+])
+def test_bad_scaling_schedules_are_400(fw, change):
+    _, api = fw
+    policy = {"scalingSchedules": {"office": {**SCHEDULE, **change}}}
+    r = api.call("POST", "deployments", json=shapeless(maxReplicaCount=2, autoscalingPolicy=policy),
+                 deploymentId="s")
+    assert_error(r, 400, 3)
+
+
+def test_at_most_five_scaling_schedules(fw):
+    _, api = fw
+    policy = {"scalingSchedules": {f"s{i}": SCHEDULE for i in range(6)}}
+    assert_error(api.call("POST", "deployments", json=shapeless(maxReplicaCount=2, autoscalingPolicy=policy),
+                          deploymentId="s"), 400, 3)
