@@ -175,7 +175,7 @@ def test_fwbot_dev_has_a_gpu_quota_and_says_so_when_a_deploy_meets_it(tmp_path):
 
 def test_fwbot_dev_refuses_a_bad_quota_in_one_line(tmp_path):
     fwbot = REPO / ".venv" / "bin" / "fwbot"
-    argv = [str(fwbot)] if fwbot.exists() else [sys.executable, "-m", "bot.cli"]
+    argv = [str(fwbot)] if fwbot.exists() else [sys.executable, "-m", "bot.app.cli"]
     proc = subprocess.run([*argv, "dev", "--port", "0", "--quota", "H100=8"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=60, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)})
     assert proc.returncode == 2, proc.stderr
