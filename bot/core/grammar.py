@@ -741,6 +741,19 @@ def _simple(cls: type[ParsedCommand], **renames: str) -> Callable[[_Args], Parse
     return build
 
 
+def _build_scale(a: _Args) -> ParsedCommand:
+    """``/fw scale ID N`` or firectl's ``--replica-count N``: exactly one of them."""
+    if a.has("replicas") and a.has("replica_count"):
+        raise UsageError("give the replica count once: `<replicas>` or `--replica-count`, not both", a.sub.name,
+                         flag="replica-count")
+    if not (a.has("replicas") or a.has("replica_count")):
+        raise UsageError("missing `<replicas>`: how many replicas? e.g. `/fw scale my-llama 2` "
+                         "(or firectl's `--replica-count 2`)",
+                         a.sub.name, flag="replica-count")
+    replicas = a.values["replicas"] if a.has("replicas") else a.values["replica_count"]
+    return ScaleCommand(raw=a.raw, dry_run=a.dry_run, deployment_id=a.values["id"], replicas=replicas)
+
+
 # Flags shared by deploy and update (firectl's names).
 _ID_RULES = "lowercase letters, digits and `-`, starting with a letter, at most 63 characters"
 _REQUEST_FLAGS: tuple[Flag, ...] = (
@@ -914,10 +927,12 @@ _TABLE: tuple[Subcommand, ...] = (
         "scale",
         "Deployments",
         "Set the number of replicas now (0 scales to zero)",
-        _simple(ScaleCommand, deployment_id="id", replicas="replicas"),
-        positionals=(_ID, Positional("replicas", "<replicas>", "count", "Replica count, 0 or more.")),
-        flags=(_DRY_RUN,),
+        _build_scale,
+        positionals=(_ID, Positional("replicas", "<replicas>", "count", "Replica count, 0 or more.", required=False)),
+        flags=(Flag("replica-count", "count", "firectl's spelling of `<replicas>`; give one or the other.", "N"),
+               _DRY_RUN),
         example="/fw scale my-llama 0",
+        examples_more=("/fw scale my-llama --replica-count 2",),
         details="Scaling someone else's deployment to 0 asks for confirmation.",
     ),
     Subcommand(

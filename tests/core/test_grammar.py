@@ -396,7 +396,7 @@ def test_usage_lines_follow_the_product_contract() -> None:
     assert usage_line("get") == "/fw get <id>"
     assert usage_line("status") == "/fw get <id>"
     assert usage_line("list") == "/fw list [mine|all] [--filter FILTER] [--order-by FIELDS] [--show-deleted]"
-    assert usage_line("scale") == "/fw scale <id> <replicas> [--dry-run]"
+    assert usage_line("scale") == "/fw scale <id> [<replicas>] [--replica-count N] [--dry-run]"
     assert usage_line("delete") == "/fw delete <id> [--hard] [--ignore-checks] [--dry-run]"
     assert usage_line("lora") == ("/fw lora load|unload <addon-model> [--deployment <id>] [--replace-merged-addon] "
                                   "[--public] [--dry-run]")
@@ -561,3 +561,20 @@ def test_an_id_never_keeps_a_trailing_newline():
     cmd = p('deploy x --deployment-id "my-dep\n"')
     assert isinstance(cmd, DeployCommand) and cmd.spec.deployment_id == "my-dep"
     assert "deployment id" in err('deploy x --deployment-id "my-dep\nx"').message.lower()
+
+
+@pytest.mark.parametrize("text, replicas", [
+    ("scale x 3", 3), ("scale x --replica-count 3", 3), ("scale x --replica-count=0", 0), ("scale x —replica-count 2", 2),
+])
+def test_scale_takes_the_count_as_an_argument_or_as_firectls_flag(text, replicas):
+    assert parse(text, account_id="a").replicas == replicas
+
+
+@pytest.mark.parametrize("text, words", [
+    ("scale x", "missing `<replicas>`"), ("scale x 2 --replica-count 3", "not both"),
+    ("scale x --replica-count -1", "negative"), ("scale x --replica-count many", "replica-count"),
+])
+def test_scale_without_one_count_is_refused_in_words(text, words):
+    with pytest.raises(UsageError) as e:
+        parse(text, account_id="a")
+    assert words in e.value.message.lower()
