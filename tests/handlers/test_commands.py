@@ -322,3 +322,15 @@ def test_dry_runs_check_who_may_and_change_nothing(stack, text, needle):
     record = stack.services.store.deployment("dry-1")
     assert record.owner == "U_DEV"
     assert [r["action"] for r in stack.services.store.audit_trail("dry-1")] == ["deploy"]
+
+
+def test_scale_with_firectls_replica_count_flag_reaches_fireworks(stack, clock):
+    deploy(stack, f"deploy {MODEL} --deployment-id flag-1 --max-replica-count 3")
+    clock.advance(61)
+    stack.sync()
+    stack.fw("scale flag-1 --replica-count 2")
+    assert "2 replicas" in stack.wait_ephemeral("scaled")
+    assert stack.sdk().deployments.get("flag-1").desired_replica_count == 2
+    stack.fw("scale flag-1 1 --replica-count 2")
+    assert "not both" in stack.wait_ephemeral("not both")
+    assert stack.sdk().deployments.get("flag-1").desired_replica_count == 2
