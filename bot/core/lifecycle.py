@@ -50,15 +50,16 @@ from typing import Any, Literal, NamedTuple, Protocol
 from bot.core.clock import iso, parse_iso
 from bot.core.durations import humanize
 from bot.core.pricing import worst_case_usd_per_hour
+from bot.core.requests import DEFAULT_SCALE_TO_ZERO_WINDOW_S, DEFAULT_UNUSED_AUTO_DELETE_S
 
 TimerKind = Literal["scale_to_zero", "auto_delete", "idle_paying"]
 TIMER_KINDS: tuple[TimerKind, ...] = ("scale_to_zero", "auto_delete", "idle_paying")
 _KIND_RANK = {kind: i for i, kind in enumerate(TIMER_KINDS)}
 
 # OpenAPI gatewayAutoscalingPolicy.scaleToZeroWindow: "Default is 1h. This must be at least 5 minutes."
-DEFAULT_SCALE_TO_ZERO_S = 3600.0
-# SPEC §5 / migrations: NULL unused_delete_s means 168h.
-DEFAULT_UNUSED_DELETE_S = 168 * 3600.0
+# The API's defaults, defined once (bot/core/requests.py). SPEC §5 / migrations: NULL unused_delete_s means 168h.
+DEFAULT_SCALE_TO_ZERO_S = DEFAULT_SCALE_TO_ZERO_WINDOW_S
+DEFAULT_UNUSED_DELETE_S = DEFAULT_UNUSED_AUTO_DELETE_S
 # contract §2.4: min-0 deployments are auto-deleted after 7 days with no traffic [DOC].
 PLATFORM_UNUSED_DELETE_S = 7 * 86400.0
 # contract §2.8: request rates are "per second over 1-minute windows" (sims/fireworks/metrics.py

@@ -22,6 +22,10 @@ from pydantic_settings import (
 )
 
 from bot.core.durations import parse_go_duration
+from bot.core.lifecycle import LifecyclePolicy
+
+# The lifecycle's defaults are LifecyclePolicy's (SPEC §3); the settings only read them from the environment.
+_POLICY = LifecyclePolicy()
 
 # List prices of 2026-10-07 (fireworks/contract.md §4), USD per GPU-hour.
 LIST_PRICES_USD_PER_GPU_HOUR: dict[str, float] = {
@@ -129,9 +133,9 @@ class Settings(BaseSettings):
     alert_channel: str | None = Field(default=None, alias="FWBOT_ALERT_CHANNEL")
     sync_interval: float = Field(default=30.0, alias="FWBOT_SYNC_INTERVAL")
     metrics_interval: float = Field(default=60.0, alias="FWBOT_METRICS_INTERVAL")
-    warn_before_scale_to_zero: float = Field(default=600.0, alias="FWBOT_WARN_BEFORE_SCALE_TO_ZERO")
-    warn_before_delete: Annotated[list[float], NoDecode] = Field(default_factory=lambda: [86400.0, 3600.0], alias="FWBOT_WARN_BEFORE_DELETE")
-    idle_paying_after: float = Field(default=7200.0, alias="FWBOT_IDLE_PAYING_AFTER")
+    warn_before_scale_to_zero: float = Field(default=_POLICY.warn_before_scale_to_zero_s, alias="FWBOT_WARN_BEFORE_SCALE_TO_ZERO")
+    warn_before_delete: Annotated[list[float], NoDecode] = Field(default_factory=lambda: list(_POLICY.warn_before_delete_s), alias="FWBOT_WARN_BEFORE_DELETE")
+    idle_paying_after: float = Field(default=_POLICY.idle_paying_after_s, alias="FWBOT_IDLE_PAYING_AFTER")
     timezone: str = Field(default="UTC", alias="FWBOT_TIMEZONE")
     cost_summary_cron: str = Field(default="0 9 * * MON", alias="FWBOT_COST_SUMMARY_CRON")
     prices: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict, alias="FWBOT_PRICES")
