@@ -9,8 +9,6 @@ it, and reports the outcome; the approve button and the recovery sweep both call
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -36,6 +34,7 @@ from bot.services.changes import announce_in_thread, delete_deployment, execute_
 from bot.services.container import Services
 from bot.services.context import Context
 from bot.services.deployments import Actor, DeploymentInUse, Operations, UserError
+from bot.services.people import groups_for
 from bot.ui import approvals as ui
 from bot.ui import kit
 from bot.ui.kit import Message
@@ -45,7 +44,6 @@ log = logging.getLogger("fwbot.approvals")
 
 APPROVAL_POST = "approval"  # the outbox kind of approval requests
 OWNER_NOTICE = "approval_owner"  # the owner's DM about a request to delete their deployment
-GROUP_CACHE_S = 60.0
 # Re-validation tolerates rounding, not a price or shape that moved since the approval.
 USD_TOLERANCE = 0.005
 # A response_url that does not answer in this long is given up on (the requester gets a DM anyway).
@@ -93,30 +91,15 @@ def ask_to_delete(ctx, deployment_id: str, *, hard: bool = False, ignore_checks:
 class ApproverDirectory:
     """Who may decide now: configured users plus members of configured user groups.
 
-    Group members come from ``usergroups.users.list`` and are cached briefly; a failed lookup
-    counts the group as empty (never as "anyone") and is not cached.
+    Group members come from bot/services/people.py (``usergroups.users.list``, kept a minute); a
+    group that could not be read counts as empty (never as "anyone").
     """
 
-    def __init__(self, services: Services, ttl_s: float = GROUP_CACHE_S) -> None:
+    def __init__(self, services: Services) -> None:
         self.services = services
-        self.ttl_s = ttl_s
-        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
-        self._lock = threading.Lock()
 
     def _group(self, group_id: str) -> frozenset[str] | None:
-        with self._lock:
-            hit = self._cache.get(group_id)
-            if hit and time.monotonic() - hit[0] < self.ttl_s:
-                return hit[1]
-        try:
-            resp = self.services.poster.client.usergroups_users_list(usergroup=group_id)
-        except SlackApiError as e:
-            log.warning("cannot list approver group %s: %s", group_id, e.response.get("error"))
-            return None
-        members = frozenset(str(u) for u in resp.get("users") or [])
-        with self._lock:
-            self._cache[group_id] = (time.monotonic(), members)
-        return members
+        return groups_for(self.services).members(group_id)
 
     def _groups(self) -> tuple[dict[str, frozenset[str]], set[str]]:
         """Members of the configured groups that could be read, and the groups that could not."""

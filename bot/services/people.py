@@ -1,8 +1,11 @@
-"""People in Slack: timezone, still active, a bot or not; asked once per TTL and kept in SQLite."""
+"""People in Slack: who they are (timezone, still active, a bot or not; asked once per TTL and kept in
+SQLite) and who is in a user group (asked at most once a minute, kept in memory). The one place
+fwbot asks Slack about people."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 
 from slack_sdk.errors import SlackApiError
@@ -12,6 +15,7 @@ from bot.services.container import Services
 log = logging.getLogger("fwbot.people")
 
 PROFILE_TTL_S = 3600.0
+GROUP_TTL_S = 60.0
 PROFILE_FIELDS = ("id", "name", "tz", "deleted", "is_bot")
 
 
@@ -65,3 +69,39 @@ class SlackDirectory:
 
     def is_bot(self, user_id: str) -> bool:
         return bool((self.profile(user_id) or {}).get("is_bot"))
+
+
+class GroupMembers:
+    """Members of Slack user groups (``usergroups.users.list``), kept ``ttl_s`` on the services'
+    clock. A failed lookup is ``None`` (the caller decides what that means) and is not kept."""
+
+    def __init__(self, services: Services, ttl_s: float = GROUP_TTL_S) -> None:
+        self.s = services
+        self.ttl_s = ttl_s
+        self._kept: dict[str, tuple[datetime, frozenset[str]]] = {}
+        self._lock = threading.Lock()
+
+    def members(self, group_id: str) -> frozenset[str] | None:
+        now = self.s.clock.now()
+        with self._lock:
+            hit = self._kept.get(group_id)
+            if hit and 0 <= (now - hit[0]).total_seconds() < self.ttl_s:
+                return hit[1]
+        try:
+            resp = self.s.poster.client.usergroups_users_list(usergroup=group_id)
+        except SlackApiError as e:
+            log.warning("cannot list user group %s: %s", group_id, e.response.get("error"))
+            return None
+        found = frozenset(str(u) for u in resp.get("users") or [])
+        with self._lock:
+            self._kept[group_id] = (now, found)
+        return found
+
+
+def groups_for(services: Services) -> GroupMembers:
+    """The one user-group cache of these services."""
+    found = getattr(services, "_fwbot_group_members", None)
+    if found is None:
+        found = GroupMembers(services)
+        services._fwbot_group_members = found  # type: ignore[attr-defined]
+    return found
