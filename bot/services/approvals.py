@@ -1,4 +1,4 @@
-"""Where requests meet the approval policy (see bot/approvals.py), and where approved ones run.
+"""Where requests meet the approval policy (see bot/core/approvals.py), and where approved ones run.
 
 ``request_approval`` stores a request with everything needed to run it after a restart, posts it
 for the approvers and tells the requester it is waiting. ``carry_out`` runs an approved request on

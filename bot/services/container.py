@@ -114,7 +114,7 @@ class Services:
     work: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=16, thread_name_prefix="fwbot-work"))
     acks: AckGate = field(default_factory=lambda: AckGate())
-    # Every message fwbot starts on its own goes through it (bot/outbox.py); set by create_bot.
+    # Every message fwbot starts on its own goes through it (bot/adapters/outbox.py); set by create_bot.
     outbox: Any = None
     _catalog: list[dict] = field(default_factory=list)
     _catalog_at: float = 0.0

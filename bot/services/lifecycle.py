@@ -1,6 +1,6 @@
 """The lifecycle engine's shell: scrape traffic, sweep the idle timers, carry out what they decide.
 
-Two scheduled jobs (see bot/scheduler.py):
+Two scheduled jobs (see bot/jobs/scheduler.py):
 
 ``metrics``
     :class:`TrafficScraper` reads the account's metrics endpoint every ``FWBOT_METRICS_INTERVAL``
@@ -10,7 +10,7 @@ Two scheduled jobs (see bot/scheduler.py):
 ``lifecycle``
     :meth:`LifecycleEngine.sweep` runs every ``FWBOT_SYNC_INTERVAL``. It carries out the bot's own
     due actions (``bot_actions``: auto-deletes, keep-warm reverts), then, per deployment, computes
-    the idle timers (bot/lifecycle.py), edits warnings that no longer hold, claims the warnings
+    the idle timers (bot/core/lifecycle.py), edits warnings that no longer hold, claims the warnings
     that are due in SQLite *before* posting them (one digest per channel, paced), and offers the
     deployments of owners who left Slack to their channel.
 

@@ -38,7 +38,7 @@ def parse_quota(text: str | None) -> tuple[dict[str, int], int | None]:
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
-    """The SimConfig for the ``fwbot sim`` flags (see bot/cli.py)."""
+    """The SimConfig for the ``fwbot sim`` flags (see bot/app/cli.py)."""
     auto_delete: Any = getattr(args, "auto_delete_after", "168h")
     seconds = parse_hours_minutes_seconds(auto_delete) if isinstance(auto_delete, str) else float(auto_delete)
     quotas, default_quota = parse_quota(getattr(args, "quota", None))

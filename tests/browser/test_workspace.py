@@ -301,7 +301,7 @@ def test_channel_and_user_mentions_typed_in_the_composer(page: Page, dev: DevSta
 
 def test_fw_alerts_shows_what_was_made_outside_fwbot(page: Page, dev: DevStack, snap):
     """fwbot dev seeds a deployment made outside fwbot; the alert channel is where it is offered.
-    (A later sync turns the offer into a tracking message: tests/sims/test_dev_wiring.py has the
+    (A later sync turns the offer into a tracking message: tests/app/test_dev.py has the
     expected failure that describes it.)"""
     ws = Workspace(page)
     ws.act_as(DEV)

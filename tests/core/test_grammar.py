@@ -1,4 +1,4 @@
-"""The `/fw` grammar (bot/grammar.py): tokenizer, parser, validation, generated help."""
+"""The `/fw` grammar (bot/core/grammar.py): tokenizer, parser, validation, generated help."""
 
 from __future__ import annotations
 

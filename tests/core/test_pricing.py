@@ -1,4 +1,4 @@
-"""Worst-case money (bot/pricing.py)."""
+"""Worst-case money (bot/core/pricing.py)."""
 
 from __future__ import annotations
 

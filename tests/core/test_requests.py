@@ -1,4 +1,4 @@
-"""Request domain objects (bot/spec.py) and short names (bot/names.py)."""
+"""Request domain objects (bot/core/requests.py) and short names (bot/core/names.py)."""
 
 from __future__ import annotations
 

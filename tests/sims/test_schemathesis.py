@@ -44,7 +44,7 @@ ACCOUNT = "demo"
 KEY = "sim-key"
 SEED = 20261123
 
-# The gateway operations bot/fireworks.py calls (through the SDK or plain HTTP) on the bot's own
+# The gateway operations bot/adapters/fireworks.py calls (through the SDK or plain HTTP) on the bot's own
 # account. deploymentShapeVersions:match and the Prometheus metrics endpoint are not in the document.
 ACCOUNT_OPERATIONS = [
     "Gateway_ListAccounts",
