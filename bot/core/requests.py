@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
 from bot.core.durations import format_api_duration, humanize, parse_api_duration
 from bot.core.errors import UserFacingError
@@ -341,6 +341,16 @@ def no_replicas_problem(deployment_id: str | None = None) -> str:
     return text
 
 
+# Fields holding a name the API spells one way: its resolver, the error it raises, the flag to
+# blame and how the message starts.
+_NAMED_FIELDS: dict[str, tuple[Any, type[Exception], str, str]] = {
+    "accelerator_type": (resolve_accelerator, AcceleratorNameError, "accelerator-type", ""),
+    "precision": (resolve_precision, PrecisionNameError, "precision", "`--precision` "),
+    "region": (resolve_region, RegionNameError, "region", "`--region` "),
+    "draft_model": (resolve_model, ModelNameError, "draft-model", "`--draft-model`: "),
+}
+
+
 class _Request(BaseModel):
     """Fields shared by a new deployment and an update of one."""
 
@@ -351,46 +361,18 @@ class _Request(BaseModel):
     def _shape(cls, v: Any) -> Any:
         return normalize_shape(v) if isinstance(v, str) else v
 
-    @field_validator("accelerator_type", mode="before", check_fields=False)
+    @field_validator("accelerator_type", "precision", "region", "draft_model", mode="before", check_fields=False)
     @classmethod
-    def _accelerator(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            try:
-                return resolve_accelerator(v)
-            except AcceleratorNameError as e:
-                raise SpecError(str(e), "accelerator-type") from None
-        return v
-
-    @field_validator("precision", mode="before", check_fields=False)
-    @classmethod
-    def _precision(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            try:
-                return resolve_precision(v)
-            except PrecisionNameError as e:
-                raise SpecError(f"`--precision` {e}", "precision") from None
-        return v
-
-    @field_validator("region", mode="before", check_fields=False)
-    @classmethod
-    def _region(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            try:
-                return resolve_region(v)
-            except RegionNameError as e:
-                raise SpecError(f"`--region` {e}", "region") from None
-        return v
-
-    @field_validator("draft_model", mode="before", check_fields=False)
-    @classmethod
-    def _draft_model(cls, v: Any) -> Any:
-        # Resolved as the base model is: a short id is a model of the public catalog.
-        if isinstance(v, str):
-            try:
-                return resolve_model(v)
-            except ModelNameError as e:
-                raise SpecError(f"`--draft-model`: {e}", "draft-model") from None
-        return v
+    def _named(cls, v: Any, info: ValidationInfo) -> Any:
+        """Names a person types (``h100``, ``fp8``, ``us-iowa-1``, a short model id) as the API
+        spells them; one that cannot be is refused naming its flag."""
+        if not isinstance(v, str):
+            return v
+        resolve, error, flag, prefix = _NAMED_FIELDS[info.field_name or ""]
+        try:
+            return resolve(v)
+        except error as e:
+            raise SpecError(f"{prefix}{e}", flag) from None
 
     @model_validator(mode="after")
     def _rules(self) -> _Request:
