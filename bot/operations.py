@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.fireworks import FireworksError, NotFound, deployment_id_of
 from bot.names import accelerator_label, short_model, unknown_model_message
-from bot.pricing import deployment_worst_case, worst_case_usd_per_hour
+from bot.pricing import deployment_worst_case, not_offered, worst_case_usd_per_hour
 from bot.services import Services
 from bot.spec import DeploymentChange, DeploymentSpec
 from storage.store import DeploymentRecord
@@ -199,6 +199,8 @@ class Operations:
                 details = model.get("baseModelDetails") or {}
                 acc_count = int(details.get("worldSize") or 1)
                 fields["accelerator_count"] = acc_count
+        if acc_type and (refusal := not_offered(acc_type, self.s.prices)):
+            raise UserError(refusal)
         usd = worst_case_usd_per_hour(spec.max_replica_count, acc_count, acc_type, self.s.prices,
                                       single_region=spec.single_region)
         return Planned(deployment_id, spec, fields, usd, acc_type, acc_count, shape_name, spec.single_region)

@@ -15,7 +15,7 @@ from bot.grammar import UsageError, help_text, parse
 from bot.names import short_model, unknown_model_message
 from bot.operations import Actor, AlreadyYours, DeploymentInUse, Operations, UserError
 from bot.outbox import Kind, Posted, Target, deployment_targets
-from bot.pricing import deployment_worst_case, format_usd, is_single_region
+from bot.pricing import deployment_worst_case, format_usd, is_single_region, not_offered
 from bot.reconcile import render_tracking
 from bot.services import Services
 from bot.ui import deployments as ui
@@ -315,6 +315,9 @@ def do_update(ctx: Context, cmd: cmds.UpdateCommand) -> Message | None:
     problem = change.problem_with(current)
     if problem:
         raise UserError(problem)
+    if (new_acc := change.accelerator_type or change.shape_accelerator_type) and \
+            (refusal := not_offered(new_acc, s.prices)):
+        raise UserError(refusal)
     diff = change.diff(current, current_unused_auto_delete_s=record.unused_delete_s if record else None)
     if not diff:
         return ui.plain(f"`{cmd.deployment_id}` already looks like that; nothing to change.")
