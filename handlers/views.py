@@ -21,8 +21,15 @@ from slack_sdk.models.blocks import PlainTextObject
 from bot.adapters.fireworks import AlreadyExists, FireworksError, QuotaExceeded
 from bot.core.durations import DurationError, parse_go_duration
 from bot.core.errors import UserFacingError
-from bot.core.names import ACCELERATOR_TYPES, PRECISIONS, REGIONS, accelerator_label, short_model
-from bot.core.pricing import SINGLE_REGION_MULTIPLIER, format_usd, price_per_gpu_hour, worst_case_usd_per_hour
+from bot.core.names import PRECISIONS, REGIONS, accelerator_label, short_model
+from bot.core.pricing import (
+    SINGLE_REGION_MULTIPLIER,
+    format_usd,
+    not_offered,
+    offered_accelerators,
+    price_per_gpu_hour,
+    worst_case_usd_per_hour,
+)
 from bot.core.requests import DeploymentSpec, SpecError, spec_error_of
 from bot.services.approvals import needs_approval, request_approval
 from bot.services.changes import execute_deploy
@@ -303,8 +310,8 @@ def shape_labels(shapes: list[dict], prices: dict[str, float], single_region: bo
     for sh in shapes:
         precisions.setdefault(str(sh.get("presetType") or ""), set()).add(str(sh.get("precision") or ""))
     for sh in shapes:
-        if not sh.get("name"):
-            continue
+        if not sh.get("name") or (sh.get("acceleratorType") and not_offered(sh["acceleratorType"], prices)):
+            continue  # fwbot offers no hardware it has no price for
         preset = str(sh.get("presetType") or "shape")
         count = int(sh.get("acceleratorCount") or 1)
         parts = [preset.replace("_", " ").title(), f"{count} × {accelerator_label(sh.get('acceleratorType'))}"]
@@ -323,16 +330,9 @@ def shape_labels(shapes: list[dict], prices: dict[str, float], single_region: bo
 
 
 def accelerator_options(prices: dict[str, float]) -> list:
-    """Every accelerator with its list price per GPU-hour; those without a price last, saying so
-    (fwbot never prices them as free)."""
-    priced, unpriced = [], []
-    for acc in ACCELERATOR_TYPES:
-        price = price_per_gpu_hour(acc, prices)
-        if price is None:
-            unpriced.append(kit.option(f"{accelerator_label(acc)} · price unknown", acc))
-        else:
-            priced.append(kit.option(f"{accelerator_label(acc)} · {format_usd(price)} per GPU", acc))
-    return priced + unpriced
+    """Every accelerator fwbot offers (those it has a price for), with its price per GPU-hour."""
+    return [kit.option(f"{accelerator_label(acc)} · {format_usd(price_per_gpu_hour(acc, prices))} per GPU", acc)
+            for acc in offered_accelerators(prices)]
 
 
 @dataclass

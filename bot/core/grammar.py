@@ -36,7 +36,9 @@ from bot.core.names import (
     resolve_precision,
     resolve_region,
     resource_id_problem,
+    short_accelerator,
 )
+from bot.core.pricing import offered_accelerators
 from bot.core.requests import (
     COST_GROUPINGS,
     DEFAULT_KEEP_S,
@@ -70,6 +72,12 @@ from bot.core.requests import (
     normalize_shape,
     spec_error_of,
 )
+from bot.core.settings import LIST_PRICES_USD_PER_GPU_HOUR
+
+# What /fw help can say of prices before any settings are read: the accelerators the list prices
+# cover, and the rest (offered once FWBOT_PRICES prices them; bot.pricing.not_offered).
+_LISTED = tuple(short_accelerator(a) for a in offered_accelerators(LIST_PRICES_USD_PER_GPU_HOUR))
+_UNLISTED = tuple(s for s in ACCELERATOR_SHORT_NAMES if s not in _LISTED)
 
 _INT32_MAX = 2**31 - 1
 
@@ -776,7 +784,9 @@ _REQUEST_FLAGS: tuple[Flag, ...] = (
     Flag(
         "accelerator-type",
         "accelerator",
-        "GPU type: " + ", ".join(f"`{s}`" for s in ACCELERATOR_SHORT_NAMES) + " or the API name (`NVIDIA_H100_80GB`).",
+        "GPU type, one fwbot has a price for: " + ", ".join(f"`{s}`" for s in _LISTED) + " (list prices), or "
+        + ", ".join(f"`{s}`" for s in _UNLISTED) + " once `FWBOT_PRICES` prices it; or the API name "
+        "(`NVIDIA_H100_80GB`).",
         "TYPE",
     ),
     Flag("accelerator-count", "positive_int", "GPUs per replica.", "N", "the smallest that fits the model"),
@@ -1347,8 +1357,8 @@ _MODEL_NOTE = (
     "`accounts/fireworks/models/llama-v3p1-8b-instruct`); `/fw models` lists them."
 )
 _ACCELERATOR_NOTE = (
-    "Accelerators: " + ", ".join(f"`{s}`" for s in ACCELERATOR_SHORT_NAMES) + ", or the API name such as "
-    "`NVIDIA_H100_80GB` (any case)."
+    "Accelerators: " + ", ".join(f"`{s}`" for s in _LISTED) + " (those with a list price; others once "
+    "`FWBOT_PRICES` prices them), or the API name such as `NVIDIA_H100_80GB` (any case)."
 )
 
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.core.names import AcceleratorNameError, resolve_accelerator
+from bot.core.names import (
+    ACCELERATOR_TYPES,
+    AcceleratorNameError,
+    accelerator_label,
+    resolve_accelerator,
+    short_accelerator,
+)
 
 SINGLE_REGION_MULTIPLIER = 1.5
 
@@ -29,6 +35,33 @@ def price_per_gpu_hour(accelerator_type: str | None, prices: Mapping[str, float]
         return None
     price = prices.get(enum)
     return None if price is None else float(price)
+
+
+def not_offered(accelerator_type: str, prices: Mapping[str, float]) -> str | None:
+    """The one rule for what fwbot offers: an accelerator it has a price for, from the list prices
+    or the operator's ``FWBOT_PRICES``; ``None`` when offered, else the sentence saying why not and
+    how to offer it. A worst case fwbot cannot state is a deployment it does not make.
+
+    Fireworks' list (contract §4) prices H100, H200, B200, B300 and GB300. The older third-party
+    figures for the A100 80GB (2025) and the MI300X (mid-2025) predate price rises of a third to a
+    double on every listed GPU, so they are not used: an estimate that low would let a deploy
+    slip under the approval threshold.
+    """
+    if price_per_gpu_hour(accelerator_type, prices) is not None:
+        return None
+    try:
+        enum = resolve_accelerator(accelerator_type)
+    except AcceleratorNameError:
+        enum = accelerator_type
+    offered = ", ".join(f"`{short_accelerator(a)}`" for a in offered_accelerators(prices))
+    return (f"fwbot has no price for {accelerator_label(enum)} (`{enum}`), so it does not offer it; whoever runs "
+            f"fwbot can set one in `FWBOT_PRICES` (`FWBOT_PRICES={enum}=<USD per GPU-hour>`). "
+            f"It offers {offered or 'none'}.")
+
+
+def offered_accelerators(prices: Mapping[str, float]) -> tuple[str, ...]:
+    """Every accelerator fwbot offers (:func:`not_offered`), in ``ACCELERATOR_TYPES`` order."""
+    return tuple(acc for acc in ACCELERATOR_TYPES if price_per_gpu_hour(acc, prices) is not None)
 
 
 def worst_case_usd_per_hour(

@@ -17,7 +17,7 @@ from bot.core.clock import parse_iso
 from bot.core.durations import humanize
 from bot.core.errors import UserFacingError
 from bot.core.names import short_model, unknown_model_message
-from bot.core.pricing import deployment_worst_case, format_usd, is_single_region
+from bot.core.pricing import deployment_worst_case, format_usd, is_single_region, not_offered
 from bot.services import cost_commands, listing
 from bot.services.approvals import ask_to_delete, may_delete_now, needs_approval, request_approval
 from bot.services.changes import (
@@ -159,6 +159,9 @@ def do_update(ctx: Context, cmd: requests.UpdateCommand) -> Message | None:
     problem = change.problem_with(current)
     if problem:
         raise UserError(problem)
+    if (new_acc := change.accelerator_type or change.shape_accelerator_type) and \
+            (refusal := not_offered(new_acc, s.prices)):
+        raise UserError(refusal)
     diff = change.diff(current, current_unused_auto_delete_s=record.unused_delete_s if record else None)
     if not diff:
         return ui.plain(f"`{cmd.deployment_id}` already looks like that; nothing to change.")

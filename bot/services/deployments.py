@@ -17,7 +17,7 @@ from bot.adapters.fireworks import FireworksError, NotFound, deployment_id_of
 from bot.core.durations import parse_api_duration
 from bot.core.errors import UserFacingError
 from bot.core.names import short_model, unknown_model_message
-from bot.core.pricing import deployment_worst_case, is_single_region, worst_case_usd_per_hour
+from bot.core.pricing import deployment_worst_case, is_single_region, not_offered, worst_case_usd_per_hour
 from bot.core.requests import DeploymentChange, DeploymentSpec
 from bot.services.container import Services
 from storage.store import DeploymentRecord
@@ -200,6 +200,8 @@ class Operations:
                 details = model.get("baseModelDetails") or {}
                 acc_count = int(details.get("worldSize") or 1)
                 fields["accelerator_count"] = acc_count
+        if acc_type and (refusal := not_offered(acc_type, self.s.prices)):
+            raise UserError(refusal)
         usd = worst_case_usd_per_hour(spec.max_replica_count, acc_count, acc_type, self.s.prices,
                                       single_region=spec.single_region)
         return Planned(deployment_id, spec, fields, usd, acc_type, acc_count, shape_name, spec.single_region)

@@ -217,10 +217,8 @@ def test_the_deploy_form_prices_the_model_and_the_shape_it_shows(page: Page, dev
     expect(modal.get_by_label("GPUs per replica")).to_have_attribute("placeholder", "2 (the model's default)")
     expect(shape.locator("option").first).to_contain_text(f"validated shapes for {BIG_MODEL}")
     accelerators = option_texts(modal.get_by_label("Accelerator type"))[1:]  # after the placeholder
-    unpriced = [a for a in accelerators if a.endswith("price unknown")]
-    priced = accelerators[:len(accelerators) - len(unpriced)]
-    assert priced and all("$" in a and "per GPU" in a for a in priced), accelerators
-    assert accelerators[len(priced):] == unpriced, accelerators  # unpriced ones last, saying so
+    # Only what fwbot has a price for is offered, each with its price.
+    assert accelerators and all("$" in a and "per GPU" in a for a in accelerators), accelerators
     shapes = option_texts(shape)[2:]  # after the placeholder and "No shape"
     assert len(shapes) == len(set(shapes)) >= 2, shapes
     assert sum(label.startswith("Minimal") for label in shapes) >= 2, shapes  # told apart by more than the name

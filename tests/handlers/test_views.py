@@ -1,6 +1,6 @@
 """The deploy form says what ``/fw deploy`` would do: one validator (DeploymentSpec) and one
 pricer (``Operations.plan_deploy``) for both, the shape's hardware shown instead of editable GPU
-fields, distinct shape labels, and accelerators without a price marked and listed last.
+fields, distinct shape labels, and only accelerators fwbot has a price for.
 
 Driven through the Slack stand-in (signed requests into the bot, the simulator over HTTP)."""
 
@@ -63,14 +63,13 @@ def test_a_big_model_without_a_shape_is_priced_as_the_command_prices_it(stack):
     assert "Worst case:* $16.00/h" in dry, dry
 
 
-def test_accelerators_without_a_price_are_marked_and_last(stack):
+def test_only_accelerators_with_a_price_are_offered(stack):
+    # The full table, and FWBOT_PRICES adding one: tests/integration/test_prices.py.
     stack.fw("deploy")
     view = stack.ws.wait_for(lambda: (stack.ws.views_for("U_DEV") or [None])[-1])
     labels = [label for _, label in options(blocks(stack, view.id)["acc_type"])]
-    unknown = [label for label in labels if label.endswith("· price unknown")]
-    assert unknown and labels[-len(unknown):] == unknown, labels
-    assert all("$" in label and "per GPU" in label for label in labels[:-len(unknown)]), labels
-    assert "H100 · $8.00/h per GPU" in labels
+    assert labels and all("$" in label and "per GPU" in label for label in labels), labels
+    assert "H100 · $8.00/h per GPU" in labels and not [label for label in labels if "A100" in label]
 
 
 def test_a_picked_shape_replaces_the_gpu_fields_and_prices_its_hardware(stack):

@@ -42,10 +42,15 @@ def bot_posts(stack, channel):
 
 def week_of_history(stack, clock):
     """idle-a (U_DEV, #ml-platform, 1×H100, always on), unpriced-c (U_DEV, 1×A100) and
-    short-b (U_OTHER, #fw-alerts, 1×H200, deleted after two days)."""
+    short-b (U_OTHER, #fw-alerts, 1×H200, deleted after two days).
+
+    fwbot offers no A100 (it has no price for one), so unpriced-c is made outside fwbot, as
+    firectl would, and adopted: its GPU time is reported at an unknown price, never as $0."""
     deploy(stack, "--accelerator-type h100 --min-replica-count 1", user="U_DEV", channel=CHANNEL, dep_id="idle-a")
-    deploy(stack, "--accelerator-type a100 --min-replica-count 1", user="U_DEV", channel=CHANNEL,
-           dep_id="unpriced-c")
+    stack.sdk().deployments.create(base_model=f"accounts/fireworks/models/{MODEL}", deployment_id="unpriced-c",
+                                   accelerator_type="NVIDIA_A100_80GB", accelerator_count=1, min_replica_count=1)
+    stack.fw("adopt unpriced-c", user="U_DEV", channel=CHANNEL)
+    stack.ws.wait_for(lambda: (r := stack.services.store.deployment("unpriced-c")) is not None and r.owner == "U_DEV")
     deploy(stack, "--accelerator-type h200 --min-replica-count 1", user="U_OTHER", channel=ALERTS, dep_id="short-b")
     stack.sync()  # READY at T0 (create_seconds 0): one replica each from T0
     clock.set(T0 + timedelta(days=2))
