@@ -33,7 +33,6 @@ _ACCELERATORS: dict[str, tuple[tuple[str, ...], str]] = {
     "NVIDIA_H200_141GB": (("h200", "h200-141gb"), "H200"),
     "NVIDIA_B200_180GB": (("b200", "b200-180gb"), "B200"),
     "NVIDIA_B300_288GB": (("b300", "b300-288gb"), "B300"),
-    "NVIDIA_GB300_288GB": (("gb300", "gb300-288gb"), "GB300"),
     "NVIDIA_A100_80GB": (("a100", "a100-80gb"), "A100 80GB"),
     "NVIDIA_A100_40GB": (("a100-40gb",), "A100 40GB"),
     "NVIDIA_L4_24GB": (("l4", "l4-24gb"), "L4"),

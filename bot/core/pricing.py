@@ -42,7 +42,8 @@ def not_offered(accelerator_type: str, prices: Mapping[str, float]) -> str | Non
     or the operator's ``FWBOT_PRICES``; ``None`` when offered, else the sentence saying why not and
     how to offer it. A worst case fwbot cannot state is a deployment it does not make.
 
-    Fireworks' list (contract §4) prices H100, H200, B200, B300 and GB300. The older third-party
+    Fireworks' list (contract §4) prices H100, H200, B200 and B300 (and a GB300, for which the API
+    names no accelerator type). The older third-party
     figures for the A100 80GB (2025) and the MI300X (mid-2025) predate price rises of a third to a
     double on every listed GPU, so they are not used: an estimate that low would let a deploy
     slip under the approval threshold.

@@ -33,7 +33,8 @@ LIST_PRICES_USD_PER_GPU_HOUR: dict[str, float] = {
     "NVIDIA_H200_141GB": 8.0,
     "NVIDIA_B200_180GB": 13.0,
     "NVIDIA_B300_288GB": 15.0,
-    "NVIDIA_GB300_288GB": 20.0,
+    # The list also prices the GB300 ($20.00), but Fireworks' API documents no accelerator type
+    # for it, so fwbot has no name to ask for one by.
 }
 LIST_PRICES_AS_OF = "2026-10-07"
 

@@ -28,7 +28,7 @@ PRICES = dict(LIST_PRICES_USD_PER_GPU_HOUR)
         ("H200", 8.0),
         ("NVIDIA_B200_180GB", 13.0),
         ("b300", 15.0),
-        ("NVIDIA_GB300_288GB", 20.0),
+        ("NVIDIA_GB300_288GB", None),  # listed, but the API has no accelerator type for it
         # No published price: unknown, never free.
         ("NVIDIA_A100_80GB", None),
         ("mi300x", None),

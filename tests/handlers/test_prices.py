@@ -1,6 +1,6 @@
 """A price for every accelerator fwbot offers, or it is not offered (bot.pricing.not_offered).
 
-Every accelerator type of Fireworks' enum (contract §2.2, with the GB300 the price list adds):
+Every accelerator type of Fireworks' enum (contract §2.2):
 offered with its list price per GPU-hour in the deploy form and in ``/fw deploy``, or refused by
 ``/fw deploy --accelerator-type`` in one sentence saying fwbot has no price for it and how to set
 one, and absent from the form. ``FWBOT_PRICES`` makes an unlisted one offered. Signed HTTP into
@@ -22,14 +22,11 @@ LISTED = {
     "NVIDIA_H200_141GB": 8.0,
     "NVIDIA_B200_180GB": 13.0,
     "NVIDIA_B300_288GB": 15.0,
-    "NVIDIA_GB300_288GB": 20.0,
 }
 # No current list price: the A100 80GB and MI300X figures are third-party and from 2025, the
 # others have none at all.
 UNLISTED = ["NVIDIA_A100_80GB", "NVIDIA_A100_40GB", "NVIDIA_L4_24GB", "NVIDIA_A10G_24GB", "AMD_MI300X_192GB",
             "AMD_MI325X_256GB", "AMD_MI350X_288GB"]
-# Fireworks' OpenAPI (4.259) has no enum value for the GB300, so the simulator refuses its name.
-NOT_IN_THE_DOCUMENT = {"NVIDIA_GB300_288GB"}
 
 
 @pytest.fixture(scope="module")
@@ -76,16 +73,12 @@ def test_every_accelerator_is_priced_or_refused_with_the_sentence(stack, enum):
     text = dry_run(stack, short_accelerator(enum), user)
     if enum in LISTED:
         assert "no price" not in text, text
-        if enum in NOT_IN_THE_DOCUMENT:
-            # fwbot offers and prices it; the simulated Fireworks does not know the name.
-            assert f"Fireworks says: invalid value for acceleratorType: '{enum}'" in text, text
-        else:
-            # 3 replicas × 2 GPUs at the list price.
-            assert f"${6 * LISTED[enum]:,.2f}/h" in text and "Dry run" in text, text
+        # 3 replicas × 2 GPUs at the list price.
+        assert f"${6 * LISTED[enum]:,.2f}/h" in text and "Dry run" in text, text
     else:
         assert (f"fwbot has no price for {accelerator_label(enum)} (`{enum}`), so it does not offer it; whoever "
                 f"runs fwbot can set one in `FWBOT_PRICES` (`FWBOT_PRICES={enum}=<USD per GPU-hour>`). "
-                "It offers `h100`, `h200`, `b200`, `b300`, `gb300`.") in text, text
+                "It offers `h100`, `h200`, `b200`, `b300`.") in text, text
     # A dry run creates nothing (fwbot's ids for MODEL start with its name).
     assert not [d for d in stack.sdk().deployments.list() if d.name.rsplit("/", 1)[-1].startswith(MODEL)]
 
@@ -105,7 +98,7 @@ def test_fwbot_prices_makes_an_unlisted_accelerator_offered(priced_stack):
     assert offered["NVIDIA_A100_80GB"] == "A100 80GB · $3.50/h per GPU"
     assert "AMD_MI300X_192GB" not in offered and offered["NVIDIA_H100_80GB"] == "H100 · $8.00/h per GPU"
     # The refusal of one still without a price names the one now offered.
-    assert "It offers `h100`, `h200`, `b200`, `b300`, `gb300`, `a100`." in dry_run(stack, "mi300x", "U_A")
+    assert "It offers `h100`, `h200`, `b200`, `b300`, `a100`." in dry_run(stack, "mi300x", "U_A")
 
 
 def test_an_update_to_an_accelerator_without_a_price_is_refused_with_the_sentence(stack):
