@@ -83,9 +83,11 @@ def test_lists_and_home_with_200_deployments_stay_inside_the_limits(big, errors)
         stack.fw(text, user=user)
         answer = stack.wait_ephemeral("deployments", user=user)
         assert f"{N} deployments" in answer
+    published = len(stack.ws.calls_to("views.publish"))
     for user in ("U_ADMIN", "U_DEV"):
         stack.ws.open_home(user)
-        stack.ws.wait_for(lambda u=user: stack.ws.home(u))
+    # Each Home is published after the event's ack; wait for both (a Home from earlier is no sign).
+    stack.ws.wait_for(lambda: len(stack.ws.calls_to("views.publish")) >= published + 2, timeout=20)
     counts = check_everything_sent(stack.ws)
     assert counts.get("views.publish", 0) >= 2
     assert errors.take() == []
