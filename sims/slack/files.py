@@ -1,4 +1,4 @@
-"""Files the app uploads, as files.info and a message's ``files`` show them."""
+"""Files the app uploads (files.getUploadURLExternal, files.completeUploadExternal), as Slack shows them."""
 
 from __future__ import annotations
 
