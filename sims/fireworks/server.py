@@ -18,7 +18,8 @@ from sims.clock import Clock, SystemClock
 from . import catalog
 from .config import SimConfig
 from .faults import Faults
-from .state import HttpRequest, SimState
+from .records import HttpRequest
+from .state import SimState
 from .wire import CODE_FOR_HTTP, TRUE_WORDS, ApiError, bool_param, invalid, not_found, paginate, ts
 
 SEG = r"([^/:]+)"

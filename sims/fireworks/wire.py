@@ -135,6 +135,27 @@ def camel(path: str) -> str:
     return ".".join(out)
 
 
+def get_path(obj: dict[str, Any], path: str) -> tuple[bool, Any]:
+    """(present, value) at a dotted field path such as ``autoscalingPolicy.loadTargets``."""
+    cur: Any = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return False, None
+        cur = cur[part]
+    return True, cur
+
+
+def set_path(obj: dict[str, Any], path: str, value: Any) -> None:
+    """Set the value at a dotted field path, making the objects on the way."""
+    parts = path.split(".")
+    cur = obj
+    for part in parts[:-1]:
+        if not isinstance(cur.get(part), dict):
+            cur[part] = {}
+        cur = cur[part]
+    cur[parts[-1]] = value
+
+
 # --- page tokens -------------------------------------------------------------------------------
 
 def fingerprint(params: dict[str, Any]) -> str:

@@ -186,3 +186,35 @@ class Delivery:
     @property
     def ok(self) -> bool:
         return self.status == 200
+
+
+@dataclass
+class Trigger:
+    """A trigger_id handed to the app: it may open one view, soon after it was issued."""
+
+    issued: datetime
+    user: str
+    used: bool = False
+
+
+@dataclass
+class ResponseUrl:
+    """A response_url handed to the app; what it may change depends on where it came from."""
+
+    created: datetime
+    user: str
+    channel: str
+    message_ts: str | None = None  # the message an interaction happened on
+    last_posted_ts: str | None = None  # what a command's response_url posted last
+    uses: int = 0
+
+
+@dataclass
+class Script:
+    """Failures scripted for the next calls to one Web API method (``SlackWorkspace.script``)."""
+
+    method: str
+    status: int | None
+    retry_after: float | None
+    error: str | None
+    remaining: int | None  # None: forever
