@@ -40,7 +40,8 @@ from bot.services.tracking import refresh_tracking
 from bot.ui import approvals as ui
 from bot.ui import kit
 from bot.ui.kit import Message
-from storage.store import ApprovalRecord, new_token
+from storage.approvals import ApprovalRecord
+from storage.rows import new_token
 
 log = logging.getLogger("fwbot.approvals")
 

@@ -96,7 +96,7 @@ _REPLICA_SPAN = _span_sql("replica_history", """MAX(0, COALESCE(r.replicas, 0)),
     CASE WHEN r.accelerator_count THEN MAX(1, r.accelerator_count) ELSE 1 END, r.single_region != 0""")
 # The serving/idle split, and the bound it honours. The metrics endpoint gives a request *rate
 # over the minute before each scrape*, not when requests came, so the scraper records a serving
-# stretch (storage.Store.record_traffic_many with the rate window) from the earliest its first
+# stretch (storage.history.HistoryRepo.record_traffic_many with the rate window) from the earliest its first
 # request can have come — the later of the previous scrape that saw none and the first scrape that
 # saw one less the window — to the latest its last one can have come — the earlier of the last
 # scrape that saw one and the first that saw none less the window. That is the shortest span the
