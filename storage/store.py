@@ -6,8 +6,9 @@ Fireworks (:mod:`storage.mirror`), replica and traffic history (:mod:`storage.hi
 trail (:mod:`storage.audit`), warnings sent (:mod:`storage.warnings`), the bot's own scheduled
 actions (:mod:`storage.actions`), approvals (:mod:`storage.approvals`), budgets
 (:mod:`storage.budgets`), scheduled posts (:mod:`storage.posts`), what Slack said of people
-(:mod:`storage.people`), small named values (:mod:`storage.kv`), and the outbox's effects
-(:mod:`storage.effects`, as ``store.effects``). Shared helpers are in :mod:`storage.rows`.
+(:mod:`storage.people`), small named values (:mod:`storage.kv`), the cost history's reads and
+rollups (:mod:`storage.costs`), and the outbox's effects (:mod:`storage.effects`, as
+``store.effects``). Shared helpers are in :mod:`storage.rows`.
 
 ``Store`` inherits the repositories rather than holding them: one object, one ``self``, so a
 method calls another of any repository through ``self`` as it did when they were one class
@@ -23,6 +24,7 @@ from storage.actions import ActionsRepo
 from storage.approvals import ApprovalsRepo
 from storage.audit import AuditRepo
 from storage.budgets import BudgetsRepo
+from storage.costs import CostsRepo
 from storage.db import Database
 from storage.deployments import DeploymentsRepo
 from storage.effects import Effects
@@ -35,7 +37,7 @@ from storage.warnings import WarningsRepo
 
 
 class Store(MirrorRepo, DeploymentsRepo, HistoryRepo, AuditRepo, WarningsRepo, ActionsRepo, ApprovalsRepo,
-            BudgetsRepo, PostsRepo, PeopleRepo, KvRepo):
+            BudgetsRepo, PostsRepo, PeopleRepo, KvRepo, CostsRepo):
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.effects = Effects(db)
