@@ -10,9 +10,7 @@ our figure is from the invoice.
 
 from __future__ import annotations
 
-import contextlib
-import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -84,20 +82,6 @@ def _after_read(services: Services) -> None:
     """Seam between the read of the history and the write of its rollups (tests race here)."""
 
 
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """A month of a large fleet is a few hundred thousand small objects, none of them in a cycle;
-    the cyclic collector would walk them again and again while they are built (a quarter of
-    the time). Reference counting still frees everything as usual."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def costs_between(services: Services, start: datetime, end: datetime) -> dict[str, DeploymentCost]:
     """GPU-seconds, dollars and serving/idle split per deployment over ``[start, end)`` (up to now).
 
@@ -109,11 +93,6 @@ def costs_between(services: Services, start: datetime, end: datetime) -> dict[st
     history tables drop the rollups a change point affects, so every writer of history keeps
     the cache right; dollars are priced afresh on every call.
     """
-    with _no_cyclic_gc():
-        return _costs_between(services, start, end)
-
-
-def _costs_between(services: Services, start: datetime, end: datetime) -> dict[str, DeploymentCost]:
     tz, tz_name = services.settings.tz, services.settings.timezone
     start_utc = start.astimezone(UTC)
     end_utc = max(start_utc, min(end, services.clock.now()).astimezone(UTC))
