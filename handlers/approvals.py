@@ -27,7 +27,8 @@ from bot.services.container import Services
 from bot.ui import approvals as ui
 from bot.ui.kit import Message
 from handlers.acking import acked_first
-from storage.store import ApprovalRecord, new_token
+from storage.approvals import ApprovalRecord
+from storage.rows import new_token
 
 log = logging.getLogger("fwbot.approvals")
 

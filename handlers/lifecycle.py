@@ -31,7 +31,8 @@ from bot.ui import kit
 from bot.ui import lifecycle as ui
 from bot.ui.kit import Message
 from handlers.acking import acked_first, then
-from storage.store import DeploymentRecord, WarningRow
+from storage.deployments import DeploymentRecord
+from storage.warnings import WarningRow
 
 log = logging.getLogger("fwbot.lifecycle")
 

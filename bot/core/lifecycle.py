@@ -71,7 +71,7 @@ GONE_STATES = frozenset({"DELETING", "DELETED"})
 
 
 class DeploymentLike(Protocol):
-    """The fields of ``storage.store.DeploymentRecord`` the lifecycle reads."""
+    """The fields of ``storage.deployments.DeploymentRecord`` the lifecycle reads."""
 
     id: str
     owner: str | None

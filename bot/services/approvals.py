@@ -38,7 +38,8 @@ from bot.services.people import groups_for
 from bot.ui import approvals as ui
 from bot.ui import kit
 from bot.ui.kit import Message
-from storage.store import ApprovalRecord, new_token
+from storage.approvals import ApprovalRecord
+from storage.rows import new_token
 
 log = logging.getLogger("fwbot.approvals")
 

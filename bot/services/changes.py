@@ -17,7 +17,8 @@ from bot.services.tracking import refresh_tracking, render_tracking
 from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui.kit import Message
-from storage.store import DeploymentRecord, new_token
+from storage.deployments import DeploymentRecord
+from storage.rows import new_token
 
 TRACKING = "tracking"  # the outbox kind of tracking messages
 

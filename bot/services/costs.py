@@ -1,23 +1,17 @@
-"""Stored history in, cost results out: the one place that feeds :mod:`bot.core.costs` from SQLite.
+"""Stored history in, cost results out: the one place that feeds :mod:`bot.core.costs` the history.
 
 The reconcile loop stores replica change points and the metrics scraper serving/idle change
-points; this module loads the points that matter for a window (plus the one before it, which
-sets the state the window opens with) and the deployments' ownership, and integrates them. It
-also fetches Fireworks' own ``billingUsage`` for the same whole days, so a reply can show how far
+points; this module decides which points matter for a window (plus the one before it, which
+sets the state the window opens with) and which whole days come from the rollup cache, has
+:mod:`storage.costs` read them, and integrates them with the deployments' ownership. It also
+fetches Fireworks' own ``billingUsage`` for the same whole days, so a reply can show how far
 our figure is from the invoice.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import json
-import logging
-import operator
-import sqlite3
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from itertools import groupby
 from typing import Any, NamedTuple
 
 from bot.core.clock import iso
@@ -32,7 +26,6 @@ from bot.core.costs import (
     local_midnight,
     month_bounds,
     month_projection,
-    point_time,
     reconcile_billing,
     results_for,
     tally_days,
@@ -40,9 +33,8 @@ from bot.core.costs import (
 )
 from bot.core.pricing import SINGLE_REGION_MULTIPLIER, price_per_gpu_hour
 from bot.services.container import Services
+from storage.costs import rollup_rows
 from storage.store import Store
-
-log = logging.getLogger("fwbot.costs")
 
 # billingUsage refuses spans longer than 31 days; ask in chunks of whole local days.
 BILLING_CHUNK_DAYS = 28
@@ -62,88 +54,6 @@ def deployment_meta(store: Store) -> dict[str, dict[str, Any]]:
         }
         for r in store.deployments(include_gone=True)
     }
-
-
-# A stored time as integer microseconds since the epoch, computed by SQLite for the one format
-# fwbot writes (``iso``: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``); any other text comes back as is and
-# is parsed in Python. A month of history is hundreds of thousands of points: parsing each into
-# a datetime was most of a cost summary.
-def _at_us(col: str) -> str:
-    # The whole seconds from the text without its fraction: SQLite keeps times in milliseconds
-    # and rounds, so ``…:53.999950Z`` would come back as 54 s. unixepoch() (SQLite 3.38) is the
-    # cheaper of the two.
-    whole = f"substr({col}, 1, 19)"
-    seconds = f"unixepoch({whole})" if sqlite3.sqlite_version_info >= (3, 38) else f"CAST(strftime('%s', {whole}) AS INTEGER)"
-    return f"""CASE WHEN length({col}) = 27 AND substr({col}, 20, 1) = '.' AND substr({col}, 27) = 'Z'
-                 THEN {seconds} * 1000000 + CAST(substr({col}, 21, 6) AS INTEGER)
-                 ELSE {col} END"""
-
-
-def _span_sql(table: str, columns: str) -> str:
-    """Per deployment in ``:want`` (a JSON object ``{deployment_id: since}``): its rows in
-    ``[since, :until)`` and the last one before ``since`` (it sets the state the span opens
-    with), as tuples normalised the way ``ReplicaPoint`` and ``ServingPoint`` read a row. One
-    range of the primary key (deployment_id, at) each, so a span of one day reads one day."""
-    return f"""
-    SELECT r.deployment_id, {_at_us("r.at")}, {columns} FROM json_each(:want) w JOIN {table} r
-        ON r.deployment_id = w.key
-       AND r.at >= COALESCE((SELECT MAX(h.at) FROM {table} h WHERE h.deployment_id = w.key AND h.at < w.value),
-                            w.value)
-       AND r.at < :until"""
-
-
-_REPLICA_SPAN = _span_sql("replica_history", """MAX(0, COALESCE(r.replicas, 0)), NULLIF(r.accelerator_type, ''),
-    CASE WHEN r.accelerator_count THEN MAX(1, r.accelerator_count) ELSE 1 END, r.single_region != 0""")
-# The serving/idle split, and the bound it honours. The metrics endpoint gives a request *rate
-# over the minute before each scrape*, not when requests came, so the scraper records a serving
-# stretch (storage.Store.record_traffic_many with the rate window) from the earliest its first
-# request can have come — the later of the previous scrape that saw none and the first scrape that
-# saw one less the window — to the latest its last one can have come — the earlier of the last
-# scrape that saw one and the first that saw none less the window. That is the shortest span the
-# scrapes guarantee holds every request of the stretch; replica time in it counts as serving, the
-# rest as idle. So idle is never claimed while a request may have been served, and serving is
-# never placed after the requests. One 24 ms request counts as at most one scrape interval of
-# serving when the minute is a whole number of intervals (10 s at 6 scrapes a minute, 60 s at the
-# default one), under two otherwise; before, it counted at least the whole minute the rate window
-# kept it visible, placed after the request. Finer than that the metrics cannot say.
-_SERVING_SPAN = _span_sql("traffic_history", "COALESCE(r.serving, 0) != 0")
-
-# Every deployment with a replica point, and the time of its first: one index seek each (a skip
-# scan over the primary key) instead of a scan of the whole history.
-_FIRST_POINTS = f"""
-    WITH RECURSIVE ids(id) AS (
-        SELECT MIN(deployment_id) FROM replica_history
-        UNION ALL
-        SELECT (SELECT MIN(deployment_id) FROM replica_history WHERE deployment_id > ids.id)
-        FROM ids WHERE ids.id IS NOT NULL)
-    SELECT id, (SELECT {_at_us("at")} FROM replica_history WHERE deployment_id = ids.id ORDER BY at LIMIT 1)
-    FROM ids WHERE id IS NOT NULL"""
-
-_ROLLUPS = """SELECT deployment_id, day, accelerator_type, single_region, serving_us, idle_us FROM cost_rollups
-              WHERE tz = ? AND day >= ? AND day <= ?"""
-_CACHE = """INSERT OR REPLACE INTO cost_rollups (tz, deployment_id, day, day_end, accelerator_type, single_region,
-                                               serving_us, idle_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
-
-
-def _points(cursor: sqlite3.Cursor, sql: str, want: Mapping[str, str], until: str) -> dict[str, list[tuple]]:
-    by: dict[str, list[tuple]] = {}
-    if not want:
-        return by
-    rows = cursor.execute(sql, {"want": json.dumps(want), "until": until}).fetchall()
-    if any(row[1].__class__ is not int for row in rows):
-        rows = [row if row[1].__class__ is int else (row[0], epoch_us(row[1]), *row[2:]) for row in rows]
-    for dep_id, points in groupby(rows, _deployment):
-        got = by.get(dep_id)
-        if got is None:
-            by[dep_id] = list(points)
-        else:
-            got.extend(points)
-    for points in by.values():
-        points.sort(key=point_time)
-    return by
-
-
-_deployment = operator.itemgetter(0)
 
 
 def _tally(split: SplitDay) -> Tally:
@@ -168,35 +78,8 @@ def _less(whole: Tally, part: Tally) -> Tally:
     return {key: rest for key, gpu_us in whole.items() if (rest := gpu_us - part.get(key, 0))}
 
 
-def _rollup_rows(tz_name: str, dep_id: str, day: str, day_end: str, tally: Tally) -> list[tuple]:
-    """``cost_rollups`` rows of one deployment's day: serving and idle GPU time per accelerator
-    type and placement, or one marker row when nothing ran."""
-    split: dict[tuple[str, int], list[int]] = {}
-    for (acc_type, single, is_serving), gpu_us in tally.items():
-        pair = split.setdefault((acc_type or "", int(single)), [0, 0])
-        pair[0 if is_serving else 1] += gpu_us
-    if not split:
-        return [(tz_name, dep_id, day, day_end, "", 0, 0, 0)]
-    return [(tz_name, dep_id, day, day_end, acc_type, single, s_us, i_us)
-            for (acc_type, single), (s_us, i_us) in split.items()]
-
-
 def _after_read(services: Services) -> None:
     """Seam between the read of the history and the write of its rollups (tests race here)."""
-
-
-@contextlib.contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """A month of a large fleet is a few hundred thousand small objects, none of them in a cycle;
-    the cyclic collector would walk them again and again while they are built (a quarter of
-    the time). Reference counting still frees everything as usual."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def costs_between(services: Services, start: datetime, end: datetime) -> dict[str, DeploymentCost]:
@@ -210,11 +93,6 @@ def costs_between(services: Services, start: datetime, end: datetime) -> dict[st
     history tables drop the rollups a change point affects, so every writer of history keeps
     the cache right; dollars are priced afresh on every call.
     """
-    with _no_cyclic_gc():
-        return _costs_between(services, start, end)
-
-
-def _costs_between(services: Services, start: datetime, end: datetime) -> dict[str, DeploymentCost]:
     tz, tz_name = services.settings.tz, services.settings.timezone
     start_utc = start.astimezone(UTC)
     end_utc = max(start_utc, min(end, services.clock.now()).astimezone(UTC))
@@ -234,28 +112,22 @@ def _costs_between(services: Services, start: datetime, end: datetime) -> dict[s
     lead = i0 == 1
     cached = range(0 if lead else i0, i1)
 
-    db = services.store.db
-    conn = db.conn
-    cursor = db.tuples()  # a Row per point would cost more than the point
-    own_txn = not conn.in_transaction
-    if own_txn:
-        cursor.execute("BEGIN")  # one snapshot for the generation, the rollups and the points
-    try:
-        gen = cursor.execute("SELECT gen FROM cost_rollup_state WHERE id = 1").fetchone()[0]
-        first = {dep_id: at if at.__class__ is int else epoch_us(at)
-                 for dep_id, at in cursor.execute(_FIRST_POINTS)}
+    store = services.store
+    with store.cost_snapshot() as history:  # one snapshot for the generation, the rollups and the points
+        gen = history.generation()
+        first = history.first_points()
         # Per deployment, one entry per day of the window: its rollup, or None.
         rolled: dict[str, list[Tally | SplitDay | None]] = {}
         if cached:
             day_index = {days[i].isoformat(): i for i in cached}
-            for dep_id, day, acc_type, single, serving_us, idle_us in cursor.execute(
-                _ROLLUPS, (tz_name, days[cached[0]].isoformat(), days[i1 - 1].isoformat())
+            for dep_id, day, acc_type, single, serving_us, idle_us in history.rollups(
+                tz_name, days[cached[0]].isoformat(), days[i1 - 1].isoformat()
             ):
                 per = rolled.get(dep_id)
                 if per is None:
                     per = rolled[dep_id] = [None] * n
                 i = day_index[day]
-                split = (acc_type or None, single, serving_us, idle_us)
+                split = (acc_type, single, serving_us, idle_us)
                 had = per[i]
                 if had is None:
                     per[i] = split
@@ -291,15 +163,12 @@ def _costs_between(services: Services, start: datetime, end: datetime) -> dict[s
                     lead_before[dep_id] = since[0]
                 else:
                     lead_to_end[dep_id] = start_iso
-        replicas = _points(cursor, _REPLICA_SPAN, trailing, end_iso)
-        serving = _points(cursor, _SERVING_SPAN, trailing, end_iso)
-        lead_replicas = _points(cursor, _REPLICA_SPAN, lead_to_end, since[1])
-        lead_serving = _points(cursor, _SERVING_SPAN, lead_to_end, since[1])
-        before_replicas = _points(cursor, _REPLICA_SPAN, lead_before, start_iso)
-        before_serving = _points(cursor, _SERVING_SPAN, lead_before, start_iso)
-    finally:
-        if own_txn:
-            conn.commit()
+        replicas = history.replica_points(trailing, end_iso)
+        serving = history.serving_points(trailing, end_iso)
+        lead_replicas = history.replica_points(lead_to_end, since[1])
+        lead_serving = history.serving_points(lead_to_end, since[1])
+        before_replicas = history.replica_points(lead_before, start_iso)
+        before_serving = history.serving_points(lead_before, start_iso)
 
     pricer = Pricer(services.prices)
     results: dict[str, DeploymentCost] = {}
@@ -321,14 +190,14 @@ def _costs_between(services: Services, start: datetime, end: datetime) -> dict[s
                 segments = tally_days(rps, sps, starts[0], e_us, [s_us, *starts[1:n]])
                 before, per_day[:] = segments[0], segments[1:]
                 if first_us < starts[1]:
-                    cache += _rollup_rows(tz_name, dep_id, days[0].isoformat(), since[1],
-                                          _sum(before, per_day[0]))  # type: ignore[arg-type]
+                    cache += rollup_rows(tz_name, dep_id, days[0].isoformat(), since[1],
+                                         _sum(before, per_day[0]))  # type: ignore[arg-type]
             else:
                 per_day[f:] = tally_days(rps, sps, starts[f] if f else s_us, e_us, starts[f + 1:n])
             for i in range(max(f, i0), i1):
                 if first_us >= starts[i + 1]:
                     continue  # no replica point before the day ended: no rollup needed
-                cache += _rollup_rows(tz_name, dep_id, days[i].isoformat(), since[i + 1], per_day[i])  # type: ignore[arg-type]
+                cache += rollup_rows(tz_name, dep_id, days[i].isoformat(), since[i + 1], per_day[i])  # type: ignore[arg-type]
         if dep_id in lead_before:
             before = tally_days(before_replicas.get(dep_id, nothing), before_serving.get(dep_id, nothing),
                                 starts[0], s_us, ())[0]
@@ -337,19 +206,14 @@ def _costs_between(services: Services, start: datetime, end: datetime) -> dict[s
             rps, sps = lead_replicas.get(dep_id, nothing), lead_serving.get(dep_id, nothing)
             if day0 is None:
                 before, per_day[0] = tally_days(rps, sps, starts[0], starts[1], [s_us])
-                cache += _rollup_rows(tz_name, dep_id, days[0].isoformat(), since[1], _sum(before, per_day[0]))
+                cache += rollup_rows(tz_name, dep_id, days[0].isoformat(), since[1], _sum(before, per_day[0]))
             else:
                 per_day[0] = tally_days(rps, sps, s_us, starts[1], ())[0]
         results[dep_id] = deployment_cost(dep_id, days, per_day, pricer)
 
     _after_read(services)
     if cache:
-        try:
-            with db.write() as wconn:
-                if wconn.execute("SELECT gen FROM cost_rollup_state WHERE id = 1").fetchone()[0] == gen:
-                    wconn.executemany(_CACHE, cache)
-        except sqlite3.Error as e:  # the figures stand; the next call computes them again
-            log.warning("cost rollups not cached: %s", e)
+        store.cache_rollups(gen, cache)  # unless the history changed since the read
     return results
 
 

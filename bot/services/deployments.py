@@ -20,7 +20,7 @@ from bot.core.names import short_model, unknown_model_message
 from bot.core.pricing import deployment_worst_case, is_single_region, not_offered, worst_case_usd_per_hour
 from bot.core.requests import DeploymentChange, DeploymentSpec
 from bot.services.container import Services
-from storage.store import DeploymentRecord
+from storage.deployments import DeploymentRecord
 
 log = logging.getLogger("fwbot.operations")
 

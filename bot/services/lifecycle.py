@@ -64,7 +64,10 @@ from bot.services.people import SlackDirectory
 from bot.services.tracking import announce_deletion, deletion_key, render_tracking
 from bot.ui import lifecycle as ui
 from bot.ui.kit import Message
-from storage.store import BotActionRow, DeploymentRecord, WarningRow, new_token
+from storage.actions import BotActionRow
+from storage.deployments import DeploymentRecord
+from storage.rows import new_token
+from storage.warnings import WarningRow
 
 log = logging.getLogger("fwbot.lifecycle")
 

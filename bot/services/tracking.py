@@ -34,7 +34,7 @@ from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui import lifecycle as lifecycle_ui
 from bot.ui.kit import Message
-from storage.store import DeploymentRecord
+from storage.deployments import DeploymentRecord
 
 log = logging.getLogger("fwbot.reconcile")
 

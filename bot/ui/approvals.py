@@ -14,7 +14,7 @@ from bot.core.approvals import APPROVED, CANCELLED, EXPIRED, PENDING, REJECTED, 
 from bot.core.pricing import format_usd, usd_per_day
 from bot.ui import kit
 from bot.ui.kit import Message
-from storage.store import ApprovalRecord
+from storage.approvals import ApprovalRecord
 
 APPROVE = "approval_approve"
 REJECT = "approval_reject"

@@ -41,7 +41,7 @@ from bot.ui import kit
 from bot.ui.approvals import what as approval_what
 from bot.ui.approvals import who
 from bot.ui.kit import Message
-from storage.store import ApprovalRecord
+from storage.approvals import ApprovalRecord
 
 PAGE = 25  # entries shown at most; older ones are counted in a note
 HISTORY_MAX = 2000  # rows of one deployment's trail read to work out before-values

@@ -26,7 +26,7 @@ from bot.core.lifecycle import (
     warning_key,
     warning_leads,
 )
-from storage.store import DeploymentRecord
+from storage.deployments import DeploymentRecord
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 PRICES = {"NVIDIA_H100_80GB": 8.0}

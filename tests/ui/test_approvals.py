@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from bot.ui import approvals as ui
-from storage.store import ApprovalRecord
+from storage.approvals import ApprovalRecord
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

@@ -1,0 +1,206 @@
+"""The ``deployments`` table: who owns each deployment and where it is tracked, and reads of it.
+
+What a sync mirrors from Fireworks into the same rows is :mod:`storage.mirror`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from bot.core.clock import iso
+from storage.rows import IN_CHUNK, Repository, where_matching
+
+
+@dataclass
+class DeploymentRecord:
+    id: str
+    name: str
+    owner: str | None
+    channel: str | None
+    thread_ts: str | None
+    created_by_bot: bool
+    unused_delete_s: float | None
+    state: str | None
+    replicas: int | None
+    desired_replicas: int | None
+    min_replicas: int | None
+    max_replicas: int | None
+    accelerator_type: str | None
+    accelerator_count: int | None
+    base_model: str | None
+    display_name: str | None
+    scale_to_zero_s: float | None
+    delete_time: str | None
+    single_region: bool
+    create_time: str | None
+    wire: dict | None
+    first_seen_at: str
+    last_seen_at: str | None
+    ready_at: str | None
+    ready_announced: bool
+    gone_at: str | None
+    adoption_offered_at: str | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: dict) -> DeploymentRecord:
+        """A stored row as a mapping; see :meth:`from_values`."""
+        return cls.from_values(tuple(row.get(name) for name in _RECORD_FIELDS))
+
+    @classmethod
+    def from_values(cls, values: tuple) -> DeploymentRecord:
+        """The columns ``_RECORD_COLUMNS`` of a stored row, in that order. Its ``wire`` JSON is
+        parsed on first use, not here: most readers of a full listing (timers, lists, the sweep)
+        never look at it, and parsing 10k of them was a large part of a sweep."""
+        data = dict(zip(_RECORD_FIELDS, values, strict=True))
+        data["_wire_text"] = data.pop("wire")
+        data["created_by_bot"] = bool(data["created_by_bot"])
+        data["single_region"] = bool(data["single_region"])
+        data["ready_announced"] = bool(data["ready_announced"])
+        record = cls.__new__(cls)
+        record.__dict__ = data
+        return record
+
+    @property
+    def gone(self) -> bool:
+        return self.gone_at is not None
+
+
+class _LazyWire:
+    """``DeploymentRecord.wire`` of a record read from SQLite: the stored JSON text, parsed the
+    first time it is read and kept. A record built with ``DeploymentRecord(wire=...)`` holds its
+    value in the instance dict, which this (non-data) descriptor never overrides."""
+
+    def __get__(self, record: Any, owner: type | None = None) -> dict | None:
+        if record is None:
+            return None
+        text = record.__dict__.get("_wire_text")
+        value = json.loads(text) if text else None
+        record.__dict__["wire"] = value
+        return value
+
+
+# Set after the dataclass is made, so ``wire`` stays a required field of ``__init__``.
+DeploymentRecord.wire = _LazyWire()  # type: ignore[assignment]
+
+
+class TimerFields(NamedTuple):
+    """The columns of a deployment that bound when its timers can next need anything (see
+    ``bot.core.lifecycle.quiet_until``): a sweep reads these for every deployment and whole records
+    only for the few that may have something due."""
+
+    id: str
+    state: str | None
+    gone_at: str | None
+    min_replicas: int | None
+    replicas: int | None
+    unused_delete_s: float | None
+    scale_to_zero_s: float | None
+    delete_time: str | None
+    ready_at: str | None
+    create_time: str | None
+    first_seen_at: str
+
+
+# dataclasses.fields() walks the class each call; a sweep builds a record per deployment.
+_RECORD_FIELDS = tuple(f.name for f in fields(DeploymentRecord))
+_RECORD_COLUMNS = ", ".join(_RECORD_FIELDS)
+
+
+class DeploymentsRepo(Repository):
+    def _records(self, where: str, params: tuple) -> list[DeploymentRecord]:
+        # Plain tuples straight into records: a dict per row first cost as much as the query.
+        cursor = self.db.tuples()
+        cursor.execute(f"SELECT {_RECORD_COLUMNS} FROM deployments WHERE {where}", params)
+        return [DeploymentRecord.from_values(row) for row in cursor]
+
+    def deployment(self, deployment_id: str) -> DeploymentRecord | None:
+        found = self._records("id = ?", (deployment_id,))
+        return found[0] if found else None
+
+    def deployments_with_ids(self, ids: list[str]) -> list[DeploymentRecord]:
+        """These deployments' records, in the order of ``ids`` (unknown ids left out)."""
+        found: dict[str, DeploymentRecord] = {}
+        for i in range(0, len(ids), IN_CHUNK):
+            chunk = ids[i:i + IN_CHUNK]
+            found.update((r.id, r) for r in self._records(f"id IN ({', '.join('?' for _ in chunk)})", tuple(chunk)))
+        return [found[i] for i in ids if i in found]
+
+    def timer_fields(self) -> list[TimerFields]:
+        """:class:`TimerFields` of every deployment not gone, in the order of :meth:`deployments`."""
+        cursor = self.db.tuples()
+        cursor.execute(f"SELECT {', '.join(TimerFields._fields)} FROM deployments WHERE gone_at IS NULL "
+                       "ORDER BY created_at, id")
+        make = TimerFields._make
+        return [make(row) for row in cursor]
+
+    def live_owners(self) -> list[str]:
+        """Everyone who owns a deployment not gone, sorted."""
+        return [r[0] for r in self.db.conn.execute(
+            "SELECT DISTINCT owner FROM deployments WHERE gone_at IS NULL AND owner IS NOT NULL ORDER BY owner")]
+
+    def deployments(
+        self, *, owner: str | None = None, channel: str | None = None, include_gone: bool = False
+    ) -> list[DeploymentRecord]:
+        where, params = where_matching(owner=owner, channel=channel)
+        if not include_gone:
+            where += " AND gone_at IS NULL"
+        return self._records(f"{where} ORDER BY created_at, id", params)
+
+    def claim_deployment(
+        self,
+        deployment_id: str,
+        name: str,
+        *,
+        owner: str | None,
+        channel: str | None,
+        now: datetime,
+        created_by_bot: bool,
+        unused_delete_s: float | None = None,
+        thread_ts: str | None = None,
+    ) -> None:
+        """Record who owns a deployment and where it is tracked (before or after it exists)."""
+        ts = iso(now)
+        with self.db.write() as conn:
+            conn.execute(
+                """INSERT INTO deployments (id, name, owner, channel, thread_ts, created_by_bot,
+                       unused_delete_s, first_seen_at, created_at, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, channel = excluded.channel,
+                       thread_ts = COALESCE(excluded.thread_ts, deployments.thread_ts),
+                       created_by_bot = MAX(deployments.created_by_bot, excluded.created_by_bot),
+                       unused_delete_s = COALESCE(excluded.unused_delete_s, deployments.unused_delete_s),
+                       gone_at = NULL, updated_at = excluded.updated_at""",
+                (deployment_id, name, owner, channel, thread_ts, int(created_by_bot), unused_delete_s, ts, ts, ts),
+            )
+
+    def forget_deployment(self, deployment_id: str) -> None:
+        """Drop a record the bot made for a create that never happened."""
+        self.db.execute("DELETE FROM deployments WHERE id = ? AND state IS NULL", (deployment_id,))
+
+    def set_deployment_fields(self, deployment_id: str, now: datetime, **values: Any) -> None:
+        if not values:
+            return
+        values["updated_at"] = iso(now)
+        cols = ", ".join(f"{k} = ?" for k in values)
+        self.db.execute(f"UPDATE deployments SET {cols} WHERE id = ?", (*values.values(), deployment_id))
+
+    def known_live_ids(self) -> list[str]:
+        """Ids of the deployments not gone that Fireworks has shown (state known), in no order."""
+        return [r[0] for r in self.db.conn.execute(
+            "SELECT id FROM deployments WHERE gone_at IS NULL AND state IS NOT NULL").fetchall()]
+
+    def live_deployment_states(self) -> dict[str, str | None]:
+        """``{id: state}`` of every deployment not gone, oldest first, without loading the records."""
+        return dict(self.db.conn.execute(
+            "SELECT id, state FROM deployments WHERE gone_at IS NULL ORDER BY created_at, id").fetchall())
+
+    def mark_gone(self, deployment_id: str, now: datetime) -> None:
+        self.db.execute(
+            "UPDATE deployments SET gone_at = ?, updated_at = ? WHERE id = ? AND gone_at IS NULL",
+            (iso(now), iso(now), deployment_id),
+        )

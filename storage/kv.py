@@ -1,0 +1,20 @@
+"""Small named values (``kv``), such as the deploy form's claims on a deployment id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot.core.clock import iso
+from storage.rows import Repository
+
+
+class KvRepo(Repository):
+    def get_kv(self, key: str) -> str | None:
+        return self.db.scalar("SELECT value FROM kv WHERE key = ?", (key,))
+
+    def set_kv(self, key: str, value: str, now: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (key, value, iso(now)),
+        )

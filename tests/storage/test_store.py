@@ -1,0 +1,46 @@
+"""storage/store.py: the facade is every repository on one object, and no repository hides another's method."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from storage.db import Database
+from storage.effects import Effects
+from storage.rows import Repository
+from storage.store import Store
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+REPOSITORIES = [c for c in Store.__mro__ if issubclass(c, Repository) and c not in (Store, Repository)]
+
+
+def test_no_two_repositories_define_the_same_name():
+    seen: dict[str, str] = {}
+    clashes = []
+    for repo in REPOSITORIES:
+        for name in vars(repo):
+            if name.startswith("__"):
+                continue
+            if name in seen:
+                clashes.append(f"{name}: {seen[name]} and {repo.__name__}")
+            seen[name] = repo.__name__
+    assert clashes == []
+    assert len(REPOSITORIES) >= 10
+
+
+def test_one_store_shares_one_database_across_its_repositories(tmp_path):
+    db = Database(tmp_path / "fwbot.db")
+    db.migrate()
+    store = Store(db)
+    assert store.db is db and isinstance(store.effects, Effects) and store.effects.db is db
+    # A write through one repository is read through another on the same connection.
+    store.claim_deployment("d1", "accounts/a/deployments/d1", owner="U1", channel="C1", now=T0, created_by_bot=True)
+    store.audit(actor="U1", action="deploy", result="ok", now=T0, deployment_id="d1")
+    assert store.live_owners() == ["U1"]
+    assert [r["deployment_id"] for r in store.audit_trail("d1")] == ["d1"]
+
+
+def test_a_repository_works_on_its_own(tmp_path):
+    db = Database(tmp_path / "fwbot.db")
+    db.migrate()
+    for repo in REPOSITORIES:
+        assert repo(db).db is db
