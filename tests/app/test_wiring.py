@@ -84,13 +84,13 @@ def test_socket_mode_receives_commands_and_clicks_over_the_websocket(tmp_path, c
         r = ws.slash_command(user="U_DEV", channel=CHANNEL, text="help")
         assert r.status == 200 and "deploy" in r.body
         ws.slash_command(user="U_DEV", channel=CHANNEL, text="deploy llama-v3p1-8b-instruct --deployment-id sock-1")
-        ws.wait_for(lambda: bot.services.store.deployment("sock-1"))
+        ws.wait_for(lambda: bot.services.store.deployment("sock-1"), timeout=20)
         ws.slash_command(user="U_DEV", channel=CHANNEL, text="delete sock-1")
         confirm = ws.wait_for(lambda: [m for m in ws.messages(CHANNEL) if m.ephemeral_to == "U_DEV"
-                                       and "Delete `sock-1`" in message_text(m)] or None)[-1]
+                                       and "Delete `sock-1`" in message_text(m)] or None, timeout=20)[-1]
         click = ws.click("U_DEV", CHANNEL, confirm.ts, "confirm_delete")
         assert click.status == 200
-        ws.wait_for(lambda: bot.services.store.deployment("sock-1").state in ("DELETING", "DELETED"))
+        ws.wait_for(lambda: bot.services.store.deployment("sock-1").state in ("DELETING", "DELETED"), timeout=20)
         # A workspace the app was also installed in, but whose requests fwbot does not serve.
         ws.team_id = "T0STRANGER"
         ws.slash_command(user="U_DEV", channel=CHANNEL, text="deploy llama-v3p1-8b-instruct --deployment-id sock-2")
