@@ -13,6 +13,7 @@ from datetime import datetime
 from bot.core.approvals import APPROVED, CANCELLED, EXPIRED, PENDING, REJECTED, ClickOutcome, is_usergroup
 from bot.core.pricing import format_usd, usd_per_day
 from bot.ui import kit
+from bot.ui.deployments import DELETE_ANYWAY
 from bot.ui.kit import Message
 from storage.approvals import ApprovalRecord
 
@@ -302,8 +303,6 @@ def outcome_for_requester(record: ApprovalRecord, *, simulated: bool) -> Message
         blocks.append(kit.section(ran))
     if record.kind == "delete" and (record.result or {}).get("in_use") and record.deployment_id:
         # Fireworks refused: it is in use. Delete anyway asks for that (an approver decides again).
-        from bot.ui.deployments import DELETE_ANYWAY
-
         hard = bool(record.request.get("hard"))
         blocks.append(kit.actions(kit.button(
             "Delete anyway", DELETE_ANYWAY, {"d": record.deployment_id, "h": int(hard)}, style="danger",
