@@ -84,7 +84,7 @@ def fwbot(fireworks_url: str, slack_api: str) -> tuple[dict, Any]:
     def drain(msg: dict) -> dict:
         # The work after the acks (listings, creates, posts) finishes before the next app is
         # timed, so it never competes with that app for the CPUs.
-        return {"drained": bot.services.container.wait_work_done(float(msg.get("timeout", 300)))}
+        return {"drained": bot.services.wait_work_done(float(msg.get("timeout", 300)))}
 
     return {"url": url}, {"drain": drain}
 
