@@ -52,8 +52,7 @@ def build_app(services: Services, *, signing_secret: str, token_verification: bo
         signing_secret=signing_secret,
         token_verification_enabled=token_verification,
         # Bolt's default pool is 5 threads; slow Fireworks calls must not starve the acks.
-        # (process_before_response=True, which answers without Bolt's 10 ms ack polling, made
-        # acks under a 50-sender burst slower, not faster, on 2 CPUs: bench/README.md.)
+        # (process_before_response=True measured no better: bench/README.md.)
         listener_executor=ThreadPoolExecutor(max_workers=32, thread_name_prefix="fwbot-listener"),
         raise_error_for_unhandled_request=False,
     )
