@@ -112,9 +112,6 @@ class UsageError(UserFacingError):
 
 _DQ = '"“”'  # ASCII double quote and Slack's smart double quotes, interchangeable
 _SQ = "'‘’"
-# What only the character-by-character lexer handles: entities, HTML escapes, escapes, quotes.
-_SPECIAL = frozenset("<&\\" + _DQ + _SQ)
-_WORD = re.compile(r"\S+")
 _DQ_ESCAPABLE = _DQ + "\\"
 _HTML_ENTITIES = (("&amp;", "&"), ("&lt;", "<"), ("&gt;", ">"))
 # A Slack entity: <@U123|name>, <#C123|name>, <!here>, <!subteam^S1|@team>, <https://x|label>.
@@ -182,14 +179,6 @@ def _units(raw: str, plain: bool = False) -> list[_Unit]:
 
 def _lex(raw: str, plain: bool = False) -> Iterator[Token]:
     """Tokens one at a time, so a caller can stop early and take the rest of the text verbatim."""
-    if _SPECIAL.isdisjoint(raw):
-        # No entity, quote or escape (most commands): the words between whitespace, found in C
-        # rather than a character at a time.
-        return (Token(m.group(), m.start(), m.end(), False) for m in _WORD.finditer(raw))
-    return _lex_units(raw, plain)
-
-
-def _lex_units(raw: str, plain: bool) -> Iterator[Token]:
     units = _units(raw, plain)
     n = len(units)
     i = 0

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 
-from bot.adapters.fireworks import FireworksError, deployment_id_of
+from bot.adapters.fireworks import FireworksError, RawPage, deployment_id_of
 from bot.adapters.outbox import Kind, Posted, Target, deployment_targets
 from bot.core.clock import iso, parse_iso
 from bot.core.lifecycle import (
@@ -35,6 +35,7 @@ from bot.ui import kit
 from bot.ui import lifecycle as lifecycle_ui
 from bot.ui.kit import Message
 from storage.deployments import DeploymentRecord
+from storage.store import Store
 
 log = logging.getLogger("fwbot.reconcile")
 
@@ -124,37 +125,33 @@ def sync(services: Services) -> SyncReport:
     store, now = services.store, services.clock.now()
     report = SyncReport()
     seen_ids: set[str] = set()
-    # Each page is mirrored as it arrives, so only one page of API objects is in memory at a
-    # time; one transaction per page (a commit per deployment made a large account's sweep
-    # slow). Messages go out after each transaction, so Slack's latency never holds SQLite's
-    # write lock. If a later page cannot be read, the pages before it are still true
-    # observations; nothing is marked gone, since that needs the whole listing.
-    #
-    # A page that comes back byte for byte as an earlier sync read it, whose deployments are all
-    # still stored as it showed them with nothing pending, is only recorded as seen: on a quiet
-    # account most pages are, and decoding and comparing them was most of a pass.
+    # Each page is mirrored as it arrives, in one transaction, so only one page of API objects
+    # is in memory at a time. Messages go out after each transaction, so Slack's latency never
+    # holds SQLite's write lock. If a later page cannot be read, the pages before it are still
+    # true observations; nothing is marked gone, since that needs the whole listing.
     pages = services.gateway.raw_deployment_pages(show_deleted=True, page_size=MIRROR_BATCH,
                                                   known=store.known_pages())
     for page in pages:
-        entries = store.page_entries(page.digest) if page.known else None
-        if entries is not None and store.confirm_unchanged(page.digest, entries, now):
-            report.seen += len(entries)
-            seen_ids.update(dep_id for dep_id, _ in entries)
+        quiet = _confirm_quiet_page(store, page, now)
+        if quiet is not None:
+            report.seen += len(quiet)
+            seen_ids.update(quiet)
             continue
         batch = [(deployment_id_of(wire["name"]), mirrored_fields(wire)) for wire in page.items()]
         report.seen += len(batch)
         seen_ids.update(dep_id for dep_id, _ in batch)
         with store.db.write():
             # Deployments unchanged since the last pass, with nothing pending, come back as no
-            # transition at all: _on_transition would find nothing to do for them.
+            # transition at all: _on_transition would find nothing to do for them. (Compared by
+            # their columns and a signature of the API object, not its JSON: bench/README.md.)
             transitions = store.mirror_many(batch, now, observed_at=now)
             store.record_replicas_many(now, [(dep_id, f["replicas"], f["accelerator_type"], f["accelerator_count"],
                                               bool(f["single_region"])) for dep_id, f in batch])
-            store.remember_page(page.digest, page.next_token, batch, now)
+            store.remember_page(page.digest, page.next_token, batch, now)  # see _confirm_quiet_page
         del batch, page
         for before, after in transitions:
             _on_transition(services, before, after, report)
-    store.forget_pages_before(now)
+    store.forget_pages_before(now)  # the pages this listing no longer showed
     report.api_calls = max(1, -(-report.seen // MIRROR_BATCH))
     if report.new_outside:
         _offer_adoptions(services, report.new_outside)
@@ -177,6 +174,20 @@ def sync(services: Services) -> SyncReport:
                 else:
                     announce_deletion(services, record, gone, now)
     return report
+
+
+def _confirm_quiet_page(store: Store, page: RawPage, now: datetime) -> list[str] | None:
+    """The quiet-page shortcut: a listing page that came back byte for byte as an earlier sync
+    read it, whose deployments are all still stored as it showed them with nothing pending, is
+    only recorded as seen, not decoded and compared again. Returns its deployment ids, or
+    ``None`` when the page must be mirrored.
+
+    Measured: a quiet 10k-deployment sync takes 360 ms CPU with it, 620 ms without (bench/README.md).
+    """
+    entries = store.page_entries(page.digest) if page.known else None
+    if entries is None or not store.confirm_unchanged(page.digest, entries, now):
+        return None
+    return [dep_id for dep_id, _ in entries]
 
 
 def recover_interrupted_creates(services: Services) -> list[tuple[str, str]]:

@@ -543,14 +543,6 @@ def test_help_by_alias_and_unknown_topic() -> None:
     assert e.value.subcommand == "help"
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_characters="<&\\\"“”'‘’"), max_size=60))
-def test_plain_text_is_split_like_the_character_lexer_does(text):
-    from bot.core.grammar import _lex, _lex_units
-
-    assert list(_lex(text)) == list(_lex_units(text, False))
-
-
 def test_a_word_ending_in_a_newline_is_quoted():
     name = "0\n"
     cmd = p("deploy x --display-name " + quote([name]))
