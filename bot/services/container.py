@@ -16,6 +16,7 @@ from bot.adapters.slack import Poster
 from bot.core.clock import Clock
 from bot.core.settings import Settings
 from storage.db import database_problem
+from storage.leases import new_replica_id
 from storage.store import Store
 
 CATALOG_TTL_S = 600.0
@@ -116,6 +117,10 @@ class Services:
     acks: AckGate = field(default_factory=lambda: AckGate())
     # Every message fwbot starts on its own goes through it (bot/adapters/outbox.py); set by create_bot.
     outbox: Any = None
+    # This process among the replicas sharing the database (a lease holder's name).
+    replica: str = field(default_factory=new_replica_id)
+    # Whether this replica leads (bot/jobs/leadership.py); set when its scheduler starts.
+    leadership: Any = None
     _catalog: list[dict] = field(default_factory=list)
     _catalog_at: float = 0.0
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock)

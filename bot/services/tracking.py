@@ -145,6 +145,9 @@ def sync(services: Services) -> SyncReport:
         report.seen += len(batch)
         seen_ids.update(dep_id for dep_id, _ in batch)
         with store.db.write():
+            # A page read before this replica lost the leader lease is not written over what the
+            # new leader has seen since.
+            store.hold_fence()
             # Deployments unchanged since the last pass, with nothing pending, come back as no
             # transition at all: _on_transition would find nothing to do for them.
             transitions = store.mirror_many(batch, now, observed_at=now)
@@ -164,9 +167,11 @@ def sync(services: Services) -> SyncReport:
             continue
         record = store.deployment(dep_id) if dep_id not in seen_ids and state is not None else None
         if record is not None:
-            store.mark_gone(record.id, now)
-            store.record_replicas(record.id, now, 0, record.accelerator_type, record.accelerator_count,
-                                  record.single_region)
+            with store.db.write():
+                store.hold_fence()
+                store.mark_gone(record.id, now)
+                store.record_replicas(record.id, now, 0, record.accelerator_type, record.accelerator_count,
+                                      record.single_region)
             report.vanished.append(record.id)
             gone = store.deployment(record.id)
             if gone:

@@ -155,3 +155,105 @@ def test_hold_fence_refuses_the_write_of_work_whose_lease_was_lost(replicas):
             a.set_kv("late", "after losing it", clock.now())
     assert a.get_kv("written") == "under the lease"
     assert a.get_kv("late") is None  # rolled back with the transaction the fence guarded
+
+
+# -- the keeper and the guard ------------------------------------------------------------------
+def leadership(store: Store, clock, replica: str, metrics=None, ttl_s: float = 15.0):
+    from bot.jobs.leadership import Leadership
+
+    return Leadership(store, clock, replica=replica, ttl_s=ttl_s, metrics=metrics)
+
+
+def test_one_replica_leads_and_another_takes_over_once_its_lease_runs_out(replicas):
+    from bot.adapters.metrics import Metrics
+    from bot.core.clock import FakeClock
+
+    a_store, b_store = replicas
+    clock = FakeClock(T0)
+    metrics_a, metrics_b = Metrics(), Metrics()
+    a, b = leadership(a_store, clock, "a", metrics_a), leadership(b_store, clock, "b", metrics_b)
+    gained = []
+    b.on_gain(lambda: gained.append("b"))
+    assert a.renew() and not b.renew()
+    assert a.is_leader and not b.is_leader
+    assert a.status() == {"role": "leader", "replica": "a", "leader": "a", "lease_token": 1}
+    assert b.status() == {"role": "follower", "replica": "b", "leader": "a", "lease_token": 1}
+    assert b_store.present_replicas(clock.now()) == ["a", "b"]
+
+    clock.advance(10)
+    assert a.renew() and not b.renew()  # renewed in time: a keeps it
+    clock.advance(15)  # a stops renewing (dead or paused) and its lease runs out
+    assert not a.is_leader and a.fence() is None  # it knows from its own clock
+    assert b.renew() and b.is_leader and gained == ["b"]
+    assert b.fence() == Fence(LEADER, 2, clock)
+    assert not a.renew() and not a.is_leader  # a wakes up: a follower now
+    sample = {s.name: s.value for m in metrics_b.registry.collect() for s in m.samples}
+    assert sample["fwbot_leader"] == 1.0 and sample["fwbot_lease_takeovers_total"] == 1.0
+    sample = {s.name: s.value for m in metrics_a.registry.collect() for s in m.samples}
+    assert sample["fwbot_leader"] == 0.0 and sample["fwbot_lease_takeovers_total"] == 1.0
+
+
+def test_stopping_gives_the_lease_up_at_once(replicas):
+    from bot.core.clock import FakeClock
+
+    a_store, b_store = replicas
+    clock = FakeClock(T0)
+    a, b = leadership(a_store, clock, "a"), leadership(b_store, clock, "b")
+    a.start()
+    assert a.is_leader and not b.renew()
+    a.stop()
+    assert not a.is_leader and b_store.present_replicas(clock.now()) == ["b"]  # a is gone
+    assert b.renew() and b.fence().token == 2  # type: ignore[union-attr]
+
+
+def test_the_guard_runs_a_job_only_on_the_leader_and_stops_it_when_the_lease_is_lost(replicas):
+    from bot.adapters.metrics import Metrics
+    from bot.core.clock import FakeClock
+    from bot.jobs.base import Job, _guarded
+
+    a_store, b_store = replicas
+    clock = FakeClock(T0)
+    metrics = Metrics()
+    a, b = leadership(a_store, clock, "a"), leadership(b_store, clock, "b")
+    assert a.renew() and not b.renew()
+    runs: list[str] = []
+
+    def sweep(store: Store, who: str) -> None:
+        runs.append(who)
+        with store.db.write():
+            store.hold_fence()
+            store.set_kv(f"swept by {who}", who, clock.now())
+        # Paused here past the lease; meanwhile b takes over.
+        clock.advance(20)
+        assert b.renew()
+        with store.db.write():
+            store.hold_fence()
+            store.set_kv(f"warned by {who}", who, clock.now())
+
+    _guarded(Job("sweep", lambda: sweep(b_store, "b")), metrics, b)()  # b follows: it does not run
+    _guarded(Job("sweep", lambda: sweep(a_store, "a")), metrics, a)()
+    assert runs == ["a"]
+    assert a_store.get_kv("swept by a") == "a" and a_store.get_kv("warned by a") is None
+    counted = {s.labels["result"]: s.value for m in metrics.registry.collect() for s in m.samples
+               if m.name == "fwbot_job_runs" and s.name.endswith("_total")}
+    assert counted == {"lease_lost": 1.0}
+    # a's own clock says its lease ran out: it does not even start the next run.
+    _guarded(Job("sweep", lambda: runs.append("a again")), metrics, a)()
+    assert runs == ["a"]
+
+
+def test_the_guard_re_reads_the_lease_before_a_run(replicas):
+    from bot.adapters.metrics import Metrics
+    from bot.core.clock import FakeClock
+    from bot.jobs.base import Job, _guarded
+
+    a_store, b_store = replicas
+    clock = FakeClock(T0)
+    a = leadership(a_store, clock, "a")
+    assert a.renew()
+    # Another replica took the lease by a route a's clock cannot see (it was released, say).
+    assert a_store.release(LEADER, "a", 1)
+    assert b_store.acquire_or_renew(LEADER, "b", clock.now(), TTL) == 2
+    runs: list[str] = []
+    _guarded(Job("sync", lambda: runs.append("a")), Metrics(), a)()
+    assert runs == [] and not a.is_leader
