@@ -139,8 +139,9 @@ class Outbox:
         self.s = services
         self.kinds: dict[str, Kind] = {"note": Kind()}
         self._inflight: set[int] = set()
-        # Attempts this process made: a ``sending`` row not among them is an earlier process's.
-        self._mine: set[int] = set()
+        # This process among the replicas: its claims on attempts. A ``sending`` row claimed by
+        # another is that replica's while it is present, else an attempt of unknown outcome.
+        self.replica: str | None = getattr(services, "replica", None)
         self._lock = threading.Lock()
         self._wake = threading.Condition()
         self._stop = threading.Event()
@@ -218,9 +219,10 @@ class Outbox:
             if row is None or not row.is_open:
                 return self.outcome(key)
             with self._lock:
-                if row.id not in self._inflight:
-                    # Held under the lock: no attempt can start between the check and the cancel.
-                    self.s.store.effects.finish(row.id, "cancelled", self.s.clock.now(), error=reason)
+                # Held under the lock: no attempt of this process can start between the check and
+                # the cancel; one another replica has under way is waited for, as ours would be.
+                if row.id not in self._inflight and self.s.store.effects.cancel(
+                        row.id, self.s.clock.now(), reason, by=self.replica):
                     return self.outcome(key)
             if time.monotonic() > deadline:
                 return self.outcome(key)
@@ -297,7 +299,7 @@ class Outbox:
         soonest = 1.0
         with fenced(fence):
             try:
-                for row in self.s.store.effects.due(self.s.clock.now()):
+                for row in self.s.store.effects.due(self.s.clock.now(), by=self.replica):
                     if self._stop.is_set():
                         break
                     left = self._attempt(row, wait=wait)
@@ -329,20 +331,23 @@ class Outbox:
         row = fresh
         kind = self.kinds.get(row.kind) or Kind()
         args = row.payload.get("args") or {}
-        if row.status == "sending" and row.id not in self._mine:
-            # An earlier process began this attempt and died before Slack's answer was recorded.
+        if row.status == "sending" and (row.claimed_by is None or row.claimed_by != self.replica):
+            if effects.held_by_other(row.id, now, by=self.replica):
+                return 0.0  # another replica is posting it right now
+            # An earlier process (or a replica now gone) began this attempt and died before
+            # Slack's answer was recorded.
             found = self._find_in_slack(row)
             if found is not None:
                 log.info("effect %s was posted before a restart (%s); not posting it again", row.key, found.channel)
                 self._complete(row, kind, found)
                 return 0.0
         if kind.still_wanted is not None and not kind.still_wanted(self.s, args):
-            effects.finish(row.id, "cancelled", now, error="no longer wanted when its turn came")
+            effects.cancel(row.id, now, "no longer wanted when its turn came", by=self.replica)
             return 0.0
         rendered = kind.render(self.s, args) if kind.render is not None else None
         content = rendered.payload() if rendered is not None else row.payload.get("message")
         if content is None:
-            effects.finish(row.id, "cancelled", now, error="nothing to post")
+            effects.cancel(row.id, now, "nothing to post", by=self.replica)
             return 0.0
         refused: list[str] = []
         targets = [Target(**t) for t in row.payload.get("targets") or []]
@@ -370,9 +375,8 @@ class Outbox:
                 # Scheduled work (the leader's) goes on only under its lease, checked in the
                 # transaction that marks the attempt under way: right before Slack is called.
                 hold_fence(effects.db)
-                if not effects.start_attempt(row.id, now):
-                    return 0.0  # finished meanwhile (another deliverer)
-            self._mine.add(row.id)
+                if not effects.start_attempt(row.id, now, by=self.replica):
+                    return 0.0  # finished meanwhile, or another replica is posting it
             try:
                 resp = self.s.poster.client.chat_postMessage(
                     channel=channel, thread_ts=thread_ts, **content, **(row.payload.get("extra") or {}),
