@@ -338,7 +338,8 @@ class Outbox:
             # Slack's answer was recorded.
             found = self._find_in_slack(row)
             if found is not None:
-                log.info("effect %s was posted by an attempt that never heard back (a restart, or a replica now gone) (%s); not posting it again", row.key, found.channel)
+                log.info("effect %s was posted by an attempt that never heard back (a restart, or a replica "
+                         "now gone) (%s); not posting it again", row.key, found.channel)
                 self._complete(row, kind, found)
                 return 0.0
         if kind.still_wanted is not None and not kind.still_wanted(self.s, args):
