@@ -94,7 +94,8 @@ def register(app: App, services: Services, metrics) -> None:
         if record is None or not may_decide(record, user, channel):
             return
         # The compare-and-set also starts the run, so this click alone carries it out.
-        if not store.decide_approval(record.id, status=APPROVED, by=user, now=services.clock.now()):
+        if not store.decide_approval(record.id, status=APPROVED, by=user, now=services.clock.now(),
+                                     runner=services.replica):
             metrics.operations.labels(verb="approval", result="too late").inc()
             lost(record.id, user, channel)
             return

@@ -41,6 +41,7 @@ class ApprovalRecord:
     created_at: datetime
     expires_at: datetime
     reminded_at: datetime | None
+    run_by: str | None = None  # the replica carrying out an approved request
 
     @classmethod
     def from_row(cls, row: dict) -> ApprovalRecord:
@@ -77,29 +78,31 @@ class ApprovalsRepo(Repository):
         self.db.execute("UPDATE approvals SET message_channel = ?, message_ts = ? WHERE id = ?", (channel, ts, token))
 
     def decide_approval(self, token: str, *, status: str, by: str, now: datetime, reason: str | None = None,
-                        check_expiry: bool = True) -> bool:
+                        check_expiry: bool = True, runner: str | None = None) -> bool:
         """Compare-and-set pending → ``status``; True only for the one call that made the change.
 
-        An approval also starts the run (``executed_at``) in the same statement. With
-        ``check_expiry`` a request past its expiry cannot be decided any more.
+        An approval also starts the run (``executed_at``, by replica ``runner``) in the same
+        statement. With ``check_expiry`` a request past its expiry cannot be decided any more.
         """
         ts = iso(now)
         sql = """UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, reason = ?,
-                     executed_at = CASE WHEN ? = 'approved' THEN ? ELSE executed_at END
+                     executed_at = CASE WHEN ? = 'approved' THEN ? ELSE executed_at END,
+                     run_by = CASE WHEN ? = 'approved' THEN ? ELSE run_by END
                  WHERE id = ? AND status = 'pending'"""
-        params: list[Any] = [status, by, ts, reason, status, ts, token]
+        params: list[Any] = [status, by, ts, reason, status, ts, status, runner, token]
         if check_expiry:
             sql += " AND expires_at > ?"
             params.append(ts)
         return self.db.execute(sql, tuple(params)).rowcount == 1
 
-    def restart_approved_run(self, token: str, *, started: datetime | None, now: datetime) -> bool:
+    def restart_approved_run(self, token: str, *, started: datetime | None, now: datetime,
+                             runner: str | None = None) -> bool:
         """Compare-and-set the run start of an approved, unfinished request (the recovery claim):
-        only the caller that still sees the start time ``started`` takes it over."""
+        only the caller that still sees the start time ``started`` takes it over, as ``runner``."""
         cur = self.db.execute(
-            """UPDATE approvals SET executed_at = ? WHERE id = ? AND status = 'approved' AND result IS NULL
-                   AND executed_at IS ?""",
-            (iso(now), token, iso(started)),
+            """UPDATE approvals SET executed_at = ?, run_by = ? WHERE id = ? AND status = 'approved'
+                   AND result IS NULL AND executed_at IS ?""",
+            (iso(now), runner, token, iso(started)),
         )
         return cur.rowcount == 1
 

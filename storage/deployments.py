@@ -162,25 +162,36 @@ class DeploymentsRepo(Repository):
         created_by_bot: bool,
         unused_delete_s: float | None = None,
         thread_ts: str | None = None,
+        creator: str | None = None,
     ) -> None:
-        """Record who owns a deployment and where it is tracked (before or after it exists)."""
+        """Record who owns a deployment and where it is tracked (before or after it exists).
+        ``creator``: the replica about to send its create (see :meth:`pending_creates`)."""
         ts = iso(now)
         with self.db.write() as conn:
             conn.execute(
                 """INSERT INTO deployments (id, name, owner, channel, thread_ts, created_by_bot,
-                       unused_delete_s, first_seen_at, created_at, updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                       unused_delete_s, first_seen_at, created_at, updated_at, creator)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, channel = excluded.channel,
                        thread_ts = COALESCE(excluded.thread_ts, deployments.thread_ts),
                        created_by_bot = MAX(deployments.created_by_bot, excluded.created_by_bot),
                        unused_delete_s = COALESCE(excluded.unused_delete_s, deployments.unused_delete_s),
-                       gone_at = NULL, updated_at = excluded.updated_at""",
-                (deployment_id, name, owner, channel, thread_ts, int(created_by_bot), unused_delete_s, ts, ts, ts),
+                       gone_at = NULL, updated_at = excluded.updated_at, creator = excluded.creator""",
+                (deployment_id, name, owner, channel, thread_ts, int(created_by_bot), unused_delete_s, ts, ts, ts,
+                 creator),
             )
 
-    def forget_deployment(self, deployment_id: str) -> None:
-        """Drop a record the bot made for a create that never happened."""
-        self.db.execute("DELETE FROM deployments WHERE id = ? AND state IS NULL", (deployment_id,))
+    def pending_creates(self) -> dict[str, str | None]:
+        """``{id: creator}`` of owner claims Fireworks has not confirmed yet (no state): each a
+        create in flight, or one whose sender stopped before the answer."""
+        return dict(self.db.conn.execute(
+            "SELECT id, creator FROM deployments WHERE gone_at IS NULL AND state IS NULL ORDER BY created_at, id"
+        ).fetchall())
+
+    def forget_deployment(self, deployment_id: str) -> bool:
+        """Drop a record the bot made for a create that never happened; False if it is not there
+        any more, or Fireworks confirmed it meanwhile."""
+        return self.db.execute("DELETE FROM deployments WHERE id = ? AND state IS NULL", (deployment_id,)).rowcount == 1
 
     def set_deployment_fields(self, deployment_id: str, now: datetime, **values: Any) -> None:
         if not values:

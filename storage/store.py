@@ -7,7 +7,8 @@ trail (:mod:`storage.audit`), warnings sent (:mod:`storage.warnings`), the bot's
 actions (:mod:`storage.actions`), approvals (:mod:`storage.approvals`), budgets
 (:mod:`storage.budgets`), scheduled posts (:mod:`storage.posts`), what Slack said of people
 (:mod:`storage.people`), small named values (:mod:`storage.kv`), the cost history's reads and
-rollups (:mod:`storage.costs`), and the outbox's effects (:mod:`storage.effects`, as
+rollups (:mod:`storage.costs`), which replica leads and which are running (:mod:`storage.leases`),
+and the outbox's effects (:mod:`storage.effects`, as
 ``store.effects``). Shared helpers are in :mod:`storage.rows`.
 
 ``Store`` inherits the repositories rather than holding them: one object, one ``self``, so a
@@ -30,6 +31,7 @@ from storage.deployments import DeploymentsRepo
 from storage.effects import Effects
 from storage.history import HistoryRepo
 from storage.kv import KvRepo
+from storage.leases import LeasesRepo
 from storage.mirror import MirrorRepo
 from storage.people import PeopleRepo
 from storage.posts import PostsRepo
@@ -37,7 +39,7 @@ from storage.warnings import WarningsRepo
 
 
 class Store(MirrorRepo, DeploymentsRepo, HistoryRepo, AuditRepo, WarningsRepo, ActionsRepo, ApprovalsRepo,
-            BudgetsRepo, PostsRepo, PeopleRepo, KvRepo, CostsRepo):
+            BudgetsRepo, PostsRepo, PeopleRepo, KvRepo, CostsRepo, LeasesRepo):
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.effects = Effects(db)

@@ -15,6 +15,12 @@ thread when the slot comes, so no shared worker ever sleeps on a busy channel. D
 - runs the effect's ``on_sent`` hook in the same transaction that records Slack's ts (a warning
   marked sent, an approval's message remembered, a deployment's thread set), and its
   ``on_failed`` hook in the one that gives up.
+
+With several replicas (bot/jobs/leadership.py), each delivers at once what its own requests
+record, but only the leader delivers what is due later (a busy channel's turn, retries, posts a
+crash left unfinished): :meth:`Outbox.run_due` does nothing on a follower (``leader`` says whether
+this replica leads), and the leader's attempts check its fencing token in the transaction that
+marks them under way, right before Slack is called, so a leader that lost its lease posts nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.ui.kit import Message
 from storage.effects import EffectRow
+from storage.leases import Fence, LeaseLost, current_fence, fenced, hold_fence
 
 log = logging.getLogger("fwbot.outbox")
 
@@ -132,12 +139,16 @@ class Outbox:
         self.s = services
         self.kinds: dict[str, Kind] = {"note": Kind()}
         self._inflight: set[int] = set()
-        # Attempts this process made: a ``sending`` row not among them is an earlier process's.
-        self._mine: set[int] = set()
+        # This process among the replicas: its claims on attempts. A ``sending`` row claimed by
+        # another is that replica's while it is present, else an attempt of unknown outcome.
+        self.replica: str | None = getattr(services, "replica", None)
         self._lock = threading.Lock()
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # With several replicas: the fence to deliver due effects under while this replica leads,
+        # else None (a follower). Unset, this process delivers everything (one process alone).
+        self.leader: Callable[[], Fence | None] | None = None
         self.sent = self.fallbacks = self.undelivered = self.retries = None
         if metrics is not None:
             self.bind_metrics(metrics.registry)
@@ -208,9 +219,10 @@ class Outbox:
             if row is None or not row.is_open:
                 return self.outcome(key)
             with self._lock:
-                if row.id not in self._inflight:
-                    # Held under the lock: no attempt can start between the check and the cancel.
-                    self.s.store.effects.finish(row.id, "cancelled", self.s.clock.now(), error=reason)
+                # Held under the lock: no attempt of this process can start between the check and
+                # the cancel; one another replica has under way is waited for, as ours would be.
+                if row.id not in self._inflight and self.s.store.effects.cancel(
+                        row.id, self.s.clock.now(), reason, by=self.replica):
                     return self.outcome(key)
             if time.monotonic() > deadline:
                 return self.outcome(key)
@@ -260,25 +272,43 @@ class Outbox:
         pruned_at = 0.0
         while not self._stop.is_set():
             try:
-                if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                pause = self.run_due()
+                if time.monotonic() - pruned_at > PRUNE_EVERY_S and self._leads():
                     pruned_at = time.monotonic()
                     self.s.store.effects.prune(self.s.clock.now() - KEEP_FINISHED)
-                pause = self.run_due()
             except Exception:  # noqa: BLE001 - the loop must survive a bad row or a database hiccup
                 log.exception("the outbox could not deliver")
                 pause = 1.0
             with self._wake:
                 self._wake.wait(timeout=min(max(pause, 0.05), 1.0))
 
+    def _leads(self) -> bool:
+        return self.leader is None or current_fence() is not None or self.leader() is not None
+
     def run_due(self, *, wait: bool = False) -> float:
-        """One pass over the due effects; returns seconds until a channel slot frees (for the loop)."""
+        """One pass over the due effects; returns seconds until a channel slot frees (for the loop).
+
+        Only on the leader (when replicas share the database): under the scheduled job's fence
+        when a job calls it, else under the lease this replica holds now. A pass whose lease is
+        lost on the way stops at the next attempt; the new leader carries on from the database."""
+        fence = job_fence = current_fence()
+        if fence is None and self.leader is not None:
+            fence = self.leader()
+            if fence is None:
+                return 1.0  # a follower: the leader delivers what is due
         soonest = 1.0
-        for row in self.s.store.effects.due(self.s.clock.now()):
-            if self._stop.is_set():
-                break
-            left = self._attempt(row, wait=wait)
-            if left:
-                soonest = min(soonest, left)
+        with fenced(fence):
+            try:
+                for row in self.s.store.effects.due(self.s.clock.now(), by=self.replica):
+                    if self._stop.is_set():
+                        break
+                    left = self._attempt(row, wait=wait)
+                    if left:
+                        soonest = min(soonest, left)
+            except LeaseLost as e:
+                if job_fence is not None:
+                    raise  # the job that called it stops too
+                log.warning("stopped delivering due posts: %s", e)
         return soonest
 
     # -- one attempt -----------------------------------------------------------------------------
@@ -301,20 +331,24 @@ class Outbox:
         row = fresh
         kind = self.kinds.get(row.kind) or Kind()
         args = row.payload.get("args") or {}
-        if row.status == "sending" and row.id not in self._mine:
-            # An earlier process began this attempt and died before Slack's answer was recorded.
+        if row.status == "sending" and (row.claimed_by is None or row.claimed_by != self.replica):
+            if effects.held_by_other(row.id, now, by=self.replica):
+                return 0.0  # another replica is posting it right now
+            # An earlier process (or a replica now gone) began this attempt and died before
+            # Slack's answer was recorded.
             found = self._find_in_slack(row)
             if found is not None:
-                log.info("effect %s was posted before a restart (%s); not posting it again", row.key, found.channel)
+                log.info("effect %s was posted by an attempt that never heard back (a restart, or a replica "
+                         "now gone) (%s); not posting it again", row.key, found.channel)
                 self._complete(row, kind, found)
                 return 0.0
         if kind.still_wanted is not None and not kind.still_wanted(self.s, args):
-            effects.finish(row.id, "cancelled", now, error="no longer wanted when its turn came")
+            effects.cancel(row.id, now, "no longer wanted when its turn came", by=self.replica)
             return 0.0
         rendered = kind.render(self.s, args) if kind.render is not None else None
         content = rendered.payload() if rendered is not None else row.payload.get("message")
         if content is None:
-            effects.finish(row.id, "cancelled", now, error="nothing to post")
+            effects.cancel(row.id, now, "nothing to post", by=self.replica)
             return 0.0
         refused: list[str] = []
         targets = [Target(**t) for t in row.payload.get("targets") or []]
@@ -338,9 +372,12 @@ class Outbox:
                 left = pacer.try_slot(channel)
                 if left > 0:
                     return left  # the delivery thread sends it when the slot comes
-            if not effects.start_attempt(row.id, now):
-                return 0.0  # finished meanwhile (another deliverer)
-            self._mine.add(row.id)
+            with effects.db.write():
+                # Scheduled work (the leader's) goes on only under its lease, checked in the
+                # transaction that marks the attempt under way: right before Slack is called.
+                hold_fence(effects.db)
+                if not effects.start_attempt(row.id, now, by=self.replica):
+                    return 0.0  # finished meanwhile, or another replica is posting it
             try:
                 resp = self.s.poster.client.chat_postMessage(
                     channel=channel, thread_ts=thread_ts, **content, **(row.payload.get("extra") or {}),

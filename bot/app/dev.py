@@ -30,7 +30,6 @@ from typing import Any
 
 from bot.app.wiring import SIMULATED_ACCOUNT, SIMULATED_KEY, Bot, create_bot, quiet_libraries, settle_heap
 from bot.core.settings import Settings
-from bot.jobs.scheduler import start_scheduler
 from bot.services.deployments import Operations
 from bot.services.tracking import ensure_tracking
 from bot.ui import deployments as ui
@@ -228,7 +227,7 @@ def start(host: str = "127.0.0.1", port: int = 8700, db: str | Path | None = Non
                            text=welcome(bot.services.clock.now().astimezone(settings.tz).date()))
         if demo and not bot.services.store.deployments(include_gone=True) and not _sim_has_deployments(sim):
             seed_demo(bot.services, sim)
-        bot.scheduler = start_scheduler(bot.services, bot.metrics)
+        bot.start_scheduling()
     except BaseException:
         bot.stop()
         ws.stop()

@@ -710,8 +710,12 @@ class BotHTTPServer(ThreadingHTTPServer):
             return _refusal(500, "internal error")
 
     def health(self) -> tuple[bool, dict]:
+        """The database answers; and, with replicas, this one's role (``leader`` or ``follower``)
+        and the leader the database shows."""
+        leadership = self.services.leadership
         try:
             self.services.store.db.scalar("SELECT 1")
+            role = leadership.status() if leadership is not None else {}
         except Exception as e:  # noqa: BLE001 - reported, not raised
             return False, {"ok": False, "db": str(e)}
-        return True, {"ok": True, "simulated_fireworks": self.services.simulated}
+        return True, {"ok": True, "simulated_fireworks": self.services.simulated, **role}

@@ -30,6 +30,7 @@ from bot.app.http import (  # noqa: F401 - the front door's names, as other code
 from bot.core.clock import Clock, SystemClock
 from bot.core.settings import Settings
 from bot.jobs import costs as cost_jobs
+from bot.jobs.leadership import Leadership
 from bot.jobs.scheduler import start_scheduler
 from bot.services import approvals, changes, lifecycle, tracking
 from bot.services.container import Services
@@ -62,7 +63,7 @@ def build_app(services: Services, *, signing_secret: str, token_verification: bo
 
 @dataclass
 class Bot:
-    """A running fwbot: services, Bolt app, HTTP server, scheduler."""
+    """A running fwbot: services, Bolt app, HTTP server, scheduler (and its part in the leader election)."""
 
     settings: Settings
     services: Services
@@ -72,6 +73,7 @@ class Bot:
     scheduler: Any = None
     simulator: Any = None
     socket_mode: Any = None
+    leadership: Leadership | None = None
     _threads: list[threading.Thread] = field(default_factory=list)
 
     @property
@@ -109,6 +111,18 @@ class Bot:
         self.socket_mode = SocketModeHandler(self.app, app_token)
         self.socket_mode.connect()
 
+    def start_scheduling(self) -> None:
+        """Join the leader election and start the scheduler. Every replica schedules the jobs;
+        only the one holding the leader lease runs them and delivers the outbox's due posts."""
+        services = self.services
+        self.leadership = Leadership(services.store, services.clock, replica=services.replica,
+                                     ttl_s=self.settings.leader_lease_s, metrics=self.metrics)
+        services.leadership = self.leadership
+        services.outbox.leader = self.leadership.fence
+        self.leadership.start()
+        self.leadership.on_gain(services.outbox.kick)
+        self.scheduler = start_scheduler(services, self.metrics, self.leadership)
+
     def stop(self) -> None:
         if self.socket_mode is not None:
             self.socket_mode.close()
@@ -121,6 +135,8 @@ class Bot:
         self.app.listener_runner.listener_executor.shutdown(wait=True)
         self.services.work.shutdown(wait=True)
         self.services.outbox.stop()
+        if self.leadership is not None:  # after the work above: the next leader takes over at once
+            self.leadership.stop()
         self.services.gateway.close()
         if self.simulator is not None:
             self.simulator.stop()
@@ -184,7 +200,7 @@ def create_bot(settings: Settings, *, clock: Clock | None = None, simulator: Any
     # Posts a crash left unfinished are looked up in Slack, then finished, before anything new.
     services.outbox.start()
     if with_scheduler:
-        bot.scheduler = start_scheduler(services, metrics)
+        bot.start_scheduling()
     return bot
 
 

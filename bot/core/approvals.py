@@ -157,17 +157,21 @@ def expiry_due(*, status: str, expires: datetime, now: datetime) -> bool:
 
 
 def recovery_due(*, status: str, executed_at: datetime | None, result: object, booted_at: datetime,
-                 now: datetime, lease_s: float = RUN_LEASE_S) -> bool:
+                 now: datetime, lease_s: float = RUN_LEASE_S, runner_gone: bool | None = None) -> bool:
     """Whether an approved request must be (re)run by the recovery sweep.
 
-    It is approved but has no result, and either nobody started it, it was started before this
-    process booted (its runner died with the old process), or its run outlived the lease.
+    It is approved but has no result, and either nobody started it, its runner is gone, or its
+    run outlived the lease. ``runner_gone`` says whether the replica running it stopped; ``None``
+    when that is not known (a run recorded without its runner, or this process's own), and then
+    a run started before this process booted is taken for one whose runner died with an earlier
+    process.
     """
     if status != APPROVED or result is not None:
         return False
     if executed_at is None:
         return True
-    return executed_at < booted_at or (now - executed_at).total_seconds() > lease_s
+    interrupted = executed_at < booted_at if runner_gone is None else runner_gone
+    return interrupted or (now - executed_at).total_seconds() > lease_s
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ LIST_PRICES_USD_PER_GPU_HOUR: dict[str, float] = {
     # for it, so fwbot has no name to ask for one by.
 }
 LIST_PRICES_AS_OF = "2026-10-07"
+LEADER_LEASE_FLOOR_S = 15.0
 
 
 def _csv(value: Any) -> list[str]:
@@ -140,6 +141,9 @@ class Settings(BaseSettings):
     timezone: str = Field(default="UTC", alias="FWBOT_TIMEZONE")
     cost_summary_cron: str = Field(default="0 9 * * MON", alias="FWBOT_COST_SUMMARY_CRON")
     prices: Annotated[dict[str, float], NoDecode] = Field(default_factory=dict, alias="FWBOT_PRICES")
+    # How long the leader lease lasts without renewal (bot/jobs/leadership.py); default
+    # max(3 × FWBOT_SYNC_INTERVAL, 15s).
+    leader_lease: float | None = Field(default=None, alias="FWBOT_LEADER_LEASE")
 
     @classmethod
     def settings_customise_sources(
@@ -167,6 +171,11 @@ class Settings(BaseSettings):
     @classmethod
     def _duration(cls, v: Any) -> float:
         return _period(v)
+
+    @field_validator("leader_lease", mode="before")
+    @classmethod
+    def _lease(cls, v: Any) -> float | None:
+        return None if v is None or v == "" else _period(v)
 
     @field_validator("warn_before_scale_to_zero", mode="before")
     @classmethod
@@ -253,6 +262,14 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def leader_lease_s(self) -> float:
+        """How long the leader lease lasts unrenewed: ``FWBOT_LEADER_LEASE``, else three sync
+        intervals and at least 15 s (a leader that misses two renewals in a row keeps it)."""
+        if self.leader_lease is not None:
+            return self.leader_lease
+        return max(3 * self.sync_interval, LEADER_LEASE_FLOOR_S)
 
     @property
     def approvals_enabled(self) -> bool:

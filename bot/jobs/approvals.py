@@ -108,16 +108,22 @@ def close_dead_ends(services: Services) -> list[str]:
 
 
 def recover_approved(services: Services, metrics, *, booted_at: datetime) -> list[str]:
-    """Run approved requests whose run never finished: its runner died (a restart) or outlived its lease.
+    """Run approved requests whose run never finished: its runner died (a restart, a replica
+    gone) or outlived its lease. A run another replica is still carrying out is left to it.
 
     The claim is a compare-and-set on the run's start time, so exactly one runner takes each.
     """
     now, done = services.clock.now(), []
-    for record in services.store.approvals(status="approved"):
+    unfinished = [r for r in services.store.approvals(status="approved") if r.result is None]
+    present = set(services.store.present_replicas(now)) if unfinished else set()
+    for record in unfinished:
+        runner = record.run_by
+        gone = None if runner is None or runner == services.replica else runner not in present
         if not recovery_due(status=record.status, executed_at=record.executed_at, result=record.result,
-                            booted_at=booted_at, now=now):
+                            booted_at=booted_at, now=now, runner_gone=gone):
             continue
-        if not services.store.restart_approved_run(record.id, started=record.executed_at, now=now):
+        if not services.store.restart_approved_run(record.id, started=record.executed_at, now=now,
+                                                   runner=services.replica):
             continue
         log.info("finishing approved %s %s (approval %s) after an interrupted run", record.kind,
                  record.deployment_id, record.id)

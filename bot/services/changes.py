@@ -79,7 +79,7 @@ def execute_deploy(ctx: Context, planned, *, approved_by: str | None = None) -> 
     with s.store.db.write():
         s.store.claim_deployment(dep_id, s.gateway.deployment_name(dep_id), owner=ctx.actor.user_id,
                                  channel=ctx.actor.channel_id, now=s.clock.now(), created_by_bot=True,
-                                 unused_delete_s=planned.spec.unused_auto_delete_s)
+                                 unused_delete_s=planned.spec.unused_auto_delete_s, creator=s.replica)
         s.outbox.enqueue(key, TRACKING, tracking_targets(ctx),
                          args={"deployment": dep_id, "requested": requested, "usd": planned.usd_per_hour,
                                "owner": ctx.actor.user_id})

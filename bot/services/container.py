@@ -17,6 +17,7 @@ from bot.core.clock import Clock
 from bot.core.settings import Settings
 from bot.services.ack_gate import ACK_FIRST_HARD_MAX_S, ACK_FIRST_MAX_S, AckGate
 from storage.db import database_problem
+from storage.leases import new_replica_id
 from storage.store import Store
 
 CATALOG_TTL_S = 600.0
@@ -38,6 +39,10 @@ class Services:
     acks: AckGate = field(default_factory=lambda: AckGate())
     # Every message fwbot starts on its own goes through it (bot/adapters/outbox.py); set by create_bot.
     outbox: Any = None
+    # This process among the replicas sharing the database (a lease holder's name).
+    replica: str = field(default_factory=new_replica_id)
+    # Whether this replica leads (bot/jobs/leadership.py); set when its scheduler starts.
+    leadership: Any = None
     _catalog: list[dict] = field(default_factory=list)
     _catalog_at: float = 0.0
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock)

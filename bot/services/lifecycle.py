@@ -66,6 +66,7 @@ from bot.ui import lifecycle as ui
 from bot.ui.kit import Message
 from storage.actions import BotActionRow
 from storage.deployments import DeploymentRecord
+from storage.leases import LeaseLost
 from storage.rows import new_token
 from storage.warnings import WarningRow
 
@@ -137,7 +138,10 @@ class TrafficScraper:
         known = store.known_live_ids()
         # A rate is over the minute before the scrape: the store records serving stretches (and
         # the timers bound the last request) with that window, never at the scrape itself.
-        store.record_traffic_many({**dict.fromkeys(known, 0.0), **rates}, now, rate_window_s=METRICS_RATE_WINDOW_S)
+        with store.db.write():
+            store.hold_fence()  # a scrape from before this replica lost the lease is not recorded
+            store.record_traffic_many({**dict.fromkeys(known, 0.0), **rates}, now,
+                                      rate_window_s=METRICS_RATE_WINDOW_S)
         return rates
 
 
@@ -448,8 +452,10 @@ class LifecycleEngine:
         snap = self.snapshot(now, due_only=True)
         for dep in snap.records:
             for action in self._due_actions(dep, snap, now):
-                self.s.store.schedule_action(action.key, action.kind, dep.id, action.due, now,
-                                             payload={"reason": action.reason})
+                with self.s.store.db.write():
+                    self.s.store.hold_fence()  # the leader's decisions, only while it leads
+                    self.s.store.schedule_action(action.key, action.kind, dep.id, action.due, now,
+                                                 payload={"reason": action.reason})
         self.run_actions(report)
         if report.actions:  # what they changed (a deletion, a revert) shows in the timers from now on
             now = self.s.clock.now()
@@ -499,8 +505,12 @@ class LifecycleEngine:
                 if w.channel is None:
                     log.warning("no channel to warn about %s in (set FWBOT_ALERT_CHANNEL)", dep.id)
                     continue
-                row = store.claim_warning(w.deployment_id, w.kind, w.timer.due_iso, w.lead_s, channel=w.channel,
-                                          snapshot=snapshot_of(w, dep), now=now)
+                with store.db.write():
+                    # Claimed only under the lease the sweep began with: a leader that lost it
+                    # (paused past its expiry) claims nothing, and stops here.
+                    store.hold_fence()
+                    row = store.claim_warning(w.deployment_id, w.kind, w.timer.due_iso, w.lead_s,
+                                              channel=w.channel, snapshot=snapshot_of(w, dep), now=now)
                 if row is not None:
                     pending.append((w, row))
         rows = {w.key: row for w, row in pending}
@@ -541,6 +551,8 @@ class LifecycleEngine:
                 continue
             try:
                 outcome = self._run(row, now)
+            except LeaseLost:
+                raise  # not the action's failure: the sweep stops, the new leader carries it out
             except Exception as e:  # noqa: BLE001 - one failing action must not hold up the others
                 message = getattr(e, "message", None) or str(e) or type(e).__name__
                 attempts = int(row.payload.get("failures") or 0) + 1
@@ -598,11 +610,17 @@ class LifecycleEngine:
         if row.kind == "snooze":
             return "done", "snooze ended"
         if row.kind == "keep_warm_revert":
-            self.s.store.start_action(row.key, now)
+            self._start_action(row.key, now)
             return self._revert_keep_warm(row, now)
         if row.kind == "auto_delete":
             return self._auto_delete(row, now)
         return "failed", f"unknown action kind {row.kind}"
+
+    def _start_action(self, key: str, now: datetime) -> None:
+        """Mark an action running; in the sweep, only under the lease it began with."""
+        with self.s.store.db.write():
+            self.s.store.hold_fence()
+            self.s.store.start_action(key, now)
 
     def _revert_keep_warm(self, row: BotActionRow, now: datetime) -> tuple[str, str]:
         store, dep_id = self.s.store, row.deployment_id
@@ -623,6 +641,7 @@ class LifecycleEngine:
             elif dep.min_replicas != set_to:
                 return "done", f"min replicas were changed to {dep.min_replicas} meanwhile; left as they are"
             else:
+                store.hold_fence()
                 self.ops.update(BOT_ACTOR, dep_id, DeploymentChange(min_replica_count=int(restore)))
             store.note_action_progress(row.key, now, reverted_at=iso(now))
             self.edit_tracking(dep_id)
@@ -657,11 +676,13 @@ class LifecycleEngine:
             if not self._traffic_is_fresh(dep_id, now):
                 log.info("auto-delete of %s waits for fresh traffic data", dep_id)
                 return None
-            store.start_action(row.key, now)
+            self._start_action(row.key, now)
             still = self._due_actions(dep, self.snapshot(now, [dep]), now)
             if row.key not in {a.key for a in still}:
                 return "cancelled", "no longer due (traffic, a keep-warm, a snooze or a changed setting)"
-            store.note_action_progress(row.key, now, deleting_at=iso(now))
+            with store.db.write():
+                store.hold_fence()  # right before the delete is sent
+                store.note_action_progress(row.key, now, deleting_at=iso(now))
             try:
                 # Without ignore_checks: Fireworks itself refuses if it served traffic a moment ago.
                 self.s.gateway.delete_deployment(dep_id)

@@ -125,6 +125,8 @@ def sync(services: Services) -> SyncReport:
     store, now = services.store, services.clock.now()
     report = SyncReport()
     seen_ids: set[str] = set()
+    # Creates a replica sent and then died without hearing back (rare: nothing to read otherwise).
+    recover_interrupted_creates(services, unnamed=False)
     # Each page is mirrored as it arrives, in one transaction, so only one page of API objects
     # is in memory at a time. Messages go out after each transaction, so Slack's latency never
     # holds SQLite's write lock. If a later page cannot be read, the pages before it are still
@@ -141,6 +143,9 @@ def sync(services: Services) -> SyncReport:
         report.seen += len(batch)
         seen_ids.update(dep_id for dep_id, _ in batch)
         with store.db.write():
+            # A page read before this replica lost the leader lease is not written over what the
+            # new leader has seen since.
+            store.hold_fence()
             # Deployments unchanged since the last pass, with nothing pending, come back as no
             # transition at all: _on_transition would find nothing to do for them. (Compared by
             # their columns and a signature of the API object, not its JSON: bench/README.md.)
@@ -161,9 +166,11 @@ def sync(services: Services) -> SyncReport:
             continue
         record = store.deployment(dep_id) if dep_id not in seen_ids and state is not None else None
         if record is not None:
-            store.mark_gone(record.id, now)
-            store.record_replicas(record.id, now, 0, record.accelerator_type, record.accelerator_count,
-                                  record.single_region)
+            with store.db.write():
+                store.hold_fence()
+                store.mark_gone(record.id, now)
+                store.record_replicas(record.id, now, 0, record.accelerator_type, record.accelerator_count,
+                                      record.single_region)
             report.vanished.append(record.id)
             gone = store.deployment(record.id)
             if gone:
@@ -190,19 +197,26 @@ def _confirm_quiet_page(store: Store, page: RawPage, now: datetime) -> list[str]
     return [dep_id for dep_id, _ in entries]
 
 
-def recover_interrupted_creates(services: Services) -> list[tuple[str, str]]:
-    """At start-up, settle creates the previous process began but never saw answered.
+def recover_interrupted_creates(services: Services, *, unnamed: bool = True) -> list[tuple[str, str]]:
+    """Settle creates whose sender stopped before Fireworks answered: at start-up (an earlier
+    process's), and in every sync (a replica that died).
 
-    No create can be in flight when the process has just started, so each owner claim without
-    a state is decided now: Fireworks has it (mirror it and audit the create as confirmed) or it
-    does not (drop the claim and audit that it was not created). Returns (id, outcome) pairs.
+    A create is in flight only while the replica that sent it runs, so each owner claim without
+    a state whose creator is gone (its presence lease ran out; with ``unnamed``, also one
+    recorded without its creator, which the start-up of a lone process may take for an earlier
+    one's) is decided now: Fireworks has it (mirror it and audit the create as confirmed) or
+    it does not (drop the claim and audit that it was not created). Returns (id, outcome) pairs.
     """
     store, now = services.store, services.clock.now()
+    claims = store.pending_creates()
+    if not claims:
+        return []
+    present = set(store.present_replicas(now))
     # An approved create that never finished is re-run by the approvals' own recovery, which
     # records its outcome on the request; settling it here as well would audit it twice.
     approved = {r.deployment_id for r in store.approvals(status="approved") if r.result is None}
-    pending = [dep_id for dep_id, state in store.live_deployment_states().items()
-               if state is None and dep_id not in approved]
+    pending = [dep_id for dep_id, creator in claims.items() if dep_id not in approved and (
+        unnamed if creator is None else creator != services.replica and creator not in present)]
     if not pending:
         return []
     try:
@@ -217,13 +231,19 @@ def recover_interrupted_creates(services: Services) -> list[tuple[str, str]]:
         if record is None:
             continue
         if dep_id in listed:
-            store.mirror(dep_id, mirrored_fields(listed[dep_id]), now, observed_at=now)
-            outcome, detail = "ok", "confirmed at start-up: fwbot stopped before Fireworks answered the create"
+            with store.db.write():
+                if (store.deployment(dep_id) or record).state is not None:
+                    continue  # confirmed meanwhile (a sync, or another replica settling it)
+                store.mirror(dep_id, mirrored_fields(listed[dep_id]), now, observed_at=now)
+                outcome, detail = "ok", "confirmed later: fwbot stopped before Fireworks answered the create"
+                store.audit(actor=record.owner or "fwbot", action="deploy", result=outcome, now=now,
+                            deployment_id=dep_id, channel=record.channel, detail=detail)
         else:
-            settle_not_created(services, record)
+            if not settle_not_created(services, record):
+                continue
             outcome, detail = "error", "not created: fwbot stopped before Fireworks answered the create"
-        store.audit(actor=record.owner or "fwbot", action="deploy", result=outcome, now=now, deployment_id=dep_id,
-                    channel=record.channel, detail=detail)
+            store.audit(actor=record.owner or "fwbot", action="deploy", result=outcome, now=now,
+                        deployment_id=dep_id, channel=record.channel, detail=detail)
         log.info("interrupted create of %s: %s", dep_id, detail)
         outcomes.append((dep_id, outcome))
     return outcomes
@@ -236,14 +256,16 @@ def _forget_unconfirmed_create(services: Services, dep_id: str, now, report: Syn
     record = services.store.deployment(dep_id)
     if record is None or now - (parse_iso(record.created_at) or now) <= UNCONFIRMED_CREATE_GRACE:
         return
-    settle_not_created(services, record)
-    report.forgotten.append(dep_id)
+    if settle_not_created(services, record):
+        report.forgotten.append(dep_id)
 
 
-def settle_not_created(services: Services, record: DeploymentRecord) -> None:
+def settle_not_created(services: Services, record: DeploymentRecord) -> bool:
     """A create Fireworks never made: drop the claim, turn its "Creating…" message into the truth,
-    and tell the requester. A tracking post still in the outbox then has nothing to show."""
-    services.store.forget_deployment(record.id)
+    and tell the requester. A tracking post still in the outbox then has nothing to show. False
+    when the claim was settled already (by another replica, or Fireworks confirmed it)."""
+    if not services.store.forget_deployment(record.id):
+        return False
     if record.channel and record.thread_ts:
         try:
             services.poster.update(record.channel, record.thread_ts, ui.tracking_message(
@@ -255,6 +277,7 @@ def settle_not_created(services: Services, record: DeploymentRecord) -> None:
         services.outbox.send(f"not-created:{record.id}:{record.created_at}", "note",
                              [Target("requester DM", user=record.owner)],
                              ui.plain(f"`{record.id}`: {ui.NOT_CREATED}", simulated=services.simulated))
+    return True
 
 
 def _on_transition(services: Services, before: DeploymentRecord | None, after: DeploymentRecord,

@@ -106,6 +106,11 @@ def test_recovery_picks_up_only_runs_that_died():
     assert rec(executed_at=boot, now=boot + timedelta(minutes=16))  # outlived the lease
     assert not rec(executed_at=T0, result={"ok": True})
     assert not rec(status="pending")
+    # With replicas, whether its runner is gone decides, whenever it started.
+    assert rec(executed_at=boot, runner_gone=True)             # another replica ran it and died
+    before_boot = boot - timedelta(minutes=1)
+    assert not rec(executed_at=before_boot, runner_gone=False)  # another replica is running it
+    assert rec(executed_at=before_boot, now=boot + timedelta(minutes=15), runner_gone=False)  # outlived the lease
 
 
 def test_click_outcomes():

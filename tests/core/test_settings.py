@@ -24,6 +24,7 @@ BAD = [
     ("FWBOT_PRICES", "NVIDIA_H100_80GB=nan", "ACCELERATOR_TYPE=USD_PER_GPU_HOUR"),
     ("FWBOT_WARN_BEFORE_DELETE", "24h,tomorrow", "comma-separated list"),
     ("FWBOT_WARN_BEFORE_DELETE", "24h,-1h", "0 or more"),
+    ("FWBOT_LEADER_LEASE", "0s", "positive duration"),
 ]
 
 
@@ -56,6 +57,13 @@ def test_good_values_load(monkeypatch, tmp_path):
     monkeypatch.delenv("FWBOT_SYNC_INTERVAL")
     default = load(monkeypatch)
     assert default.cost_summary_cron == "0 9 * * MON" and default.sync_interval == 30.0
+
+
+def test_the_leader_lease_lasts_three_syncs_and_at_least_15s_unless_set(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    assert load(monkeypatch).leader_lease_s == 90.0
+    assert load(monkeypatch, FWBOT_SYNC_INTERVAL="1s").leader_lease_s == 15.0
+    assert load(monkeypatch, FWBOT_LEADER_LEASE="3s").leader_lease_s == 3.0
 
 
 def test_secrets_are_not_echoed():

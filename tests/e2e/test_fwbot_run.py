@@ -85,6 +85,8 @@ def test_fwbot_run_warns_once_across_sigkill_keeps_warm_and_reverts(tmp_path):
         "FIREWORKS_API_KEY": "sim-key", "FIREWORKS_ACCOUNT_ID": "demo", "FIREWORKS_BASE_URL": sim.url,
         "FWBOT_DB": str(db), "FWBOT_SYNC_INTERVAL": "1s", "FWBOT_METRICS_INTERVAL": "10s",
         "FWBOT_WARN_BEFORE_SCALE_TO_ZERO": "20s",
+        # A bot started after a SIGKILL leads once its predecessor's lease has run out.
+        "FWBOT_LEADER_LEASE": "3s",
     })
     bots: list[BotProcess] = []
 

@@ -1,7 +1,11 @@
 """fwbot as a separate process that a test can SIGKILL and start again on the same SQLite file.
 
 The simulator and the Slack stand-in stay in the test process (they are the outside world and
-survive the bot's death); only ``python -m bot.app.cli run`` dies.
+survive the bot's death); only ``python -m bot.app.cli run`` dies. Several may run at once on one
+file, as replicas (``name`` keeps their logs apart).
+
+The leader lease lasts 3 s here (``FWBOT_LEADER_LEASE``): a process started after a SIGKILL runs
+the scheduled work once its predecessor's lease has run out, as a replica taking over would.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ REPO = Path(__file__).resolve().parents[2]
 class BotProcess:
     """One ``fwbot run`` at a time, restartable; its log is kept across restarts."""
 
-    def __init__(self, tmp: Path, sim: FireworksSimulator, ws: SlackWorkspace, env: dict[str, str] | None = None):
+    def __init__(self, tmp: Path, sim: FireworksSimulator, ws: SlackWorkspace, env: dict[str, str] | None = None,
+                 *, name: str = "fwbot", db_path: Path | None = None):
         self.tmp, self.sim, self.ws = tmp, sim, ws
-        self.db_path = tmp / "fwbot.db"
-        self.log_path = tmp / "fwbot.log"
+        self.name = name
+        self.db_path = db_path or tmp / "fwbot.db"
+        self.log_path = tmp / f"{name}.log"
         self.env = {
             "PATH": os.environ.get("PATH", ""),
             "PYTHONPATH": str(REPO),
@@ -46,9 +52,11 @@ class BotProcess:
             "FWBOT_ADMINS": "U_ADMIN",
             "FWBOT_ALERT_CHANNEL": ALERTS,
             "FWBOT_SYNC_INTERVAL": "1s",
+            "FWBOT_LEADER_LEASE": "3s",
             **(env or {}),
         }
         self.proc: subprocess.Popen | None = None
+        self.url: str | None = None
         self.starts = 0
         self.kills = 0
 
@@ -72,6 +80,7 @@ class BotProcess:
         if not ready.wait(timeout):
             self.proc.kill()
             raise AssertionError(f"fwbot did not start:\n{self.log()[-3000:]}")
+        self.url = found[0]
         self.ws.events_url = f"{found[0]}/slack/events"
         self.starts += 1
         return found[0]

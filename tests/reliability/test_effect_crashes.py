@@ -89,7 +89,13 @@ def test_sigkill_after_the_tracking_post_before_the_create_leaves_no_creating_fo
     assert sim.state.get_deployment("never-made") is None  # the create was never sent
 
     bot.start()
-    time.sleep(2.5)  # start-up recovery and a couple of passes
+    # The claim is settled once the process that sent the create is gone for good (its presence
+    # lease ran out), and the post in flight resumed once the new process holds the leader lease.
+    ws.wait_for(lambda: any("Not created" in message_text(m) for m in ws.messages("U_DEV")), timeout=20)
+    if hold.after_slack:
+        ws.wait_for(lambda: any("Not created" in message_text(m) for m in posts(ws, CHANNEL, "never-made")),
+                    timeout=20)
+    time.sleep(2.5)  # a couple more passes
     assert sim.state.get_deployment("never-made") is None
     assert bot.db("SELECT COUNT(*) FROM deployments WHERE id = 'never-made'") == [(0,)]
     shown = posts(ws, CHANNEL, "never-made")

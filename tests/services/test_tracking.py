@@ -121,3 +121,47 @@ def test_a_deployment_gone_from_a_confirmed_listing_is_still_noticed(quiet):
     assert report.vanished == [IDS[3]]
     assert report.seen == 4
     assert {r.id for r in stack.services.store.deployments()} == set(IDS) - {IDS[3]}
+
+
+def test_a_create_another_replica_sent_is_settled_only_once_that_replica_is_gone(tmp_path):
+    """A replica that sent a create and died without the answer: while it is present its create
+    may still be in flight, so nothing is decided; once its presence has run out, the sync
+    settles it: one Fireworks has is confirmed, one it never made is dropped and its requester told."""
+    from datetime import timedelta
+
+    from storage.leases import presence_name
+
+    clock = FakeClock()
+    stack = start_stack(tmp_path, clock=clock, sim_config={"create_seconds": 1.0})
+    try:
+        services, store = stack.services, stack.services.store
+        store.acquire_or_renew(presence_name("other"), "other", clock.now(), timedelta(seconds=15))
+        stack.sdk().deployments.create(base_model=MODEL, deployment_id="landed", min_replica_count=0,
+                                       max_replica_count=1, accelerator_type="NVIDIA_H100_80GB", accelerator_count=1)
+        for dep_id in ("landed", "never-sent"):
+            store.claim_deployment(dep_id, f"accounts/demo/deployments/{dep_id}", owner="U_DEV", channel=CHANNEL,
+                                   now=clock.now(), created_by_bot=True, creator="other")
+        # Our own claim, a create this replica has in flight, is never another's to settle.
+        store.claim_deployment("ours", "accounts/demo/deployments/ours", owner="U_DEV", channel=CHANNEL,
+                               now=clock.now(), created_by_bot=True, creator=services.replica)
+        assert reconcile.recover_interrupted_creates(services) == []
+        clock.advance(5)
+        stack.sync()
+        assert store.pending_creates() == {"never-sent": "other", "ours": services.replica}
+        assert store.deployment("landed").state is not None  # mirrored by the sync as usual
+
+        clock.advance(11)  # "other" has not renewed its presence: it is gone
+        report = stack.sync()
+        assert store.pending_creates() == {"ours": services.replica}
+        assert store.deployment("never-sent") is None and report.forgotten == []
+        trail = store.db.query("SELECT deployment_id, result, detail FROM audit WHERE action = 'deploy' "
+                               "ORDER BY deployment_id")
+        assert trail == [{"deployment_id": "never-sent", "result": "error",
+                          "detail": "not created: fwbot stopped before Fireworks answered the create"}]
+        told = stack.ws.wait_for(lambda: [m for m in stack.ws.messages(stack.ws.dm_channel("U_DEV"))
+                                          if "never-sent" in m.text])
+        assert len(told) == 1
+        stack.sync()
+        assert len(store.db.query("SELECT 1 FROM audit WHERE action = 'deploy'")) == 1  # settled once
+    finally:
+        stack.stop()

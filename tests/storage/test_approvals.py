@@ -59,12 +59,13 @@ def test_a_request_past_its_expiry_is_decided_only_without_the_check(db):
 def test_a_run_is_taken_over_only_by_whoever_still_sees_its_start_and_finishes_once(db):
     approvals = ApprovalsRepo(db)
     ask(approvals)
-    approvals.decide_approval("t1", status="approved", by="U2", now=T0)
+    approvals.decide_approval("t1", status="approved", by="U2", now=T0, runner="replica-1")
     started = approvals.approval("t1").executed_at
+    assert approvals.approval("t1").run_by == "replica-1"  # the replica the approval's click reached
     again = T0 + timedelta(minutes=10)
-    assert approvals.restart_approved_run("t1", started=started, now=again)
+    assert approvals.restart_approved_run("t1", started=started, now=again, runner="replica-2")
     assert not approvals.restart_approved_run("t1", started=started, now=again)  # another recoverer, too late
-    assert approvals.approval("t1").executed_at == again
+    assert approvals.approval("t1").executed_at == again and approvals.approval("t1").run_by == "replica-2"
     assert approvals.finish_approval("t1", {"deployment": "d1"}, again)
     assert not approvals.finish_approval("t1", {"deployment": "d2"}, again)
     assert approvals.approval("t1").result == {"deployment": "d1"}

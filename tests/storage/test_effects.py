@@ -58,3 +58,54 @@ def test_recent_posts_tell_the_pacer_where_a_predecessor_just_posted(tmp_path):
     e.finish(e.get("x").id, "done", T0, result={"channel": "C1", "ts": "1"})
     assert e.recent_posts(T0 - timedelta(seconds=1)) == {"C1": T0}
     assert e.recent_posts(T0 + timedelta(seconds=1)) == {}
+
+
+def test_an_attempt_under_way_is_another_replicas_only_while_that_replica_is_present(tmp_path):
+    from storage.leases import LeasesRepo, presence_name
+
+    e = effects(tmp_path)
+    leases = LeasesRepo(e.db)
+    leases.acquire_or_renew(presence_name("r1"), "r1", T0, timedelta(seconds=15))
+    leases.acquire_or_renew(presence_name("r2"), "r2", T0, timedelta(seconds=15))
+    e.add("k", "note", {}, T0)
+    row = e.get("k")
+    assert row is not None
+    assert e.start_attempt(row.id, T0, by="r1")
+    assert e.get("k").claimed_by == "r1"
+    # r2 neither posts it again, nor cancels it, nor sees it due, while r1 is at it.
+    assert e.held_by_other(row.id, T0, by="r2") and not e.held_by_other(row.id, T0, by="r1")
+    assert not e.start_attempt(row.id, T0, by="r2")
+    assert not e.cancel(row.id, T0, "not wanted", by="r2")
+    assert e.due(T0, by="r2") == [] and [r.key for r in e.due(T0, by="r1")] == ["k"]
+    # r1 is gone (its presence ran out): r2 may take the attempt over (after a look in Slack).
+    later = T0 + timedelta(seconds=15)
+    assert not e.held_by_other(row.id, later, by="r2")
+    assert [r.key for r in e.due(later, by="r2")] == ["k"]
+    assert e.start_attempt(row.id, later, by="r2")
+    assert e.get("k").claimed_by == "r2" and e.get("k").attempts == 2
+
+
+def test_a_claim_lapses_after_the_longest_attempt_even_while_its_replica_is_present(tmp_path):
+    from storage.effects import ATTEMPT_HOLD
+    from storage.leases import LeasesRepo, presence_name
+
+    e = effects(tmp_path)
+    leases = LeasesRepo(e.db)
+    leases.acquire_or_renew(presence_name("r1"), "r1", T0, timedelta(days=1))
+    e.add("k", "note", {}, T0)
+    row = e.get("k")
+    assert e.start_attempt(row.id, T0, by="r1")
+    assert e.held_by_other(row.id, T0 + ATTEMPT_HOLD - timedelta(seconds=1), by="r2")
+    assert not e.held_by_other(row.id, T0 + ATTEMPT_HOLD, by="r2")
+    assert e.cancel(row.id, T0 + ATTEMPT_HOLD, "no longer wanted", by="r2")
+    assert e.get("k").status == "cancelled"
+
+
+def test_a_claim_without_a_replica_is_nobodys(tmp_path):
+    """Attempts recorded before replicas had names, or by a process with none: free to all."""
+    e = effects(tmp_path)
+    e.add("k", "note", {}, T0)
+    row = e.get("k")
+    assert e.start_attempt(row.id, T0)
+    assert not e.held_by_other(row.id, T0, by="r2")
+    assert e.start_attempt(row.id, T0, by="r2")
