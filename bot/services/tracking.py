@@ -264,8 +264,14 @@ def settle_not_created(services: Services, record: DeploymentRecord) -> bool:
     """A create Fireworks never made: drop the claim, turn its "Creating…" message into the truth,
     and tell the requester. A tracking post still in the outbox then has nothing to show. False
     when the claim was settled already (by another replica, or Fireworks confirmed it)."""
-    if not services.store.forget_deployment(record.id):
-        return False
+    store = services.store
+    with store.db.write():
+        # Re-read with the claim: a tracking post the outbox resumed meanwhile may have given it
+        # its thread (else the post, completed after this, corrects itself: see changes.py).
+        current = store.deployment(record.id)
+        if current is None or not store.forget_deployment(record.id):
+            return False
+    record = current
     if record.channel and record.thread_ts:
         try:
             services.poster.update(record.channel, record.thread_ts, ui.tracking_message(
