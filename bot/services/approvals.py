@@ -136,11 +136,7 @@ class ApproverDirectory:
 
 def directory_for(services: Services) -> ApproverDirectory:
     """The one approver directory (and its group cache) of these services."""
-    found = getattr(services, "_fwbot_approver_directory", None)
-    if found is None:
-        found = ApproverDirectory(services)
-        services._fwbot_approver_directory = found  # type: ignore[attr-defined]
-    return found
+    return services.shared(ApproverDirectory)
 
 
 # -- asking ----------------------------------------------------------------------------------------

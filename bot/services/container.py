@@ -48,6 +48,16 @@ class Services:
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock)
     _work_pending: int = 0
     _work_done: threading.Condition = field(default_factory=threading.Condition)
+    _shared: dict = field(default_factory=dict)
+    _shared_lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def shared(self, kind: Callable[[Services], Any]) -> Any:
+        """The one ``kind(self)`` every caller of these services shares (built on first use; a
+        lifecycle engine, the approver directory, the user-group cache)."""
+        with self._shared_lock:  # reentrant: building one may ask for another
+            if kind not in self._shared:
+                self._shared[kind] = kind(self)
+            return self._shared[kind]
 
     def after_ack(self, fn: Callable[..., Any], *args: Any, on_error: Callable[[BaseException], Any] | None = None,
                   wait_for_acks: bool = True) -> None:

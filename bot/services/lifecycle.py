@@ -846,11 +846,7 @@ class LifecycleEngine:
 
 def engine_for(services: Services) -> LifecycleEngine:
     """The one lifecycle engine (and its cache of Slack people) that listeners of these services share."""
-    found = getattr(services, "_fwbot_lifecycle_engine", None)
-    if found is None:
-        found = LifecycleEngine(services)
-        services._fwbot_lifecycle_engine = found  # type: ignore[attr-defined]
-    return found
+    return services.shared(LifecycleEngine)
 
 
 def effect_kinds() -> dict[str, Kind]:

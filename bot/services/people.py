@@ -100,8 +100,4 @@ class GroupMembers:
 
 def groups_for(services: Services) -> GroupMembers:
     """The one user-group cache of these services."""
-    found = getattr(services, "_fwbot_group_members", None)
-    if found is None:
-        found = GroupMembers(services)
-        services._fwbot_group_members = found  # type: ignore[attr-defined]
-    return found
+    return services.shared(GroupMembers)
