@@ -1,339 +1,303 @@
-"""The one SQLite file: connections, WAL, busy timeout, migrations, transactions."""
+"""The database fwbot keeps what it must not forget in: SQLite (one file, the default, nothing to
+set up) or PostgreSQL (several replicas), through one code path on SQLAlchemy Core.
+
+``FWBOT_DATABASE_URL`` names it (``sqlite:///fwbot.db``, ``postgresql://user:pw@host/db``); a
+bare path is a SQLite file. Every query is SQL both engines run, with named parameters
+(``:name``); where the engines' SQL differs, the difference is a SQLAlchemy construct compiled
+per dialect (:mod:`storage.sql`), never a rewrite of the text.
+
+Transactions (:meth:`Database.write`) are serialised on both engines, so a transaction that reads
+and then writes sees no other writer in between, as the compare-and-sets of the store assume:
+SQLite takes its write lock up front (``BEGIN IMMEDIATE``, so two writers never deadlock
+upgrading a read lock), PostgreSQL takes one transaction-level advisory lock
+(``pg_advisory_xact_lock``), held by the server until the commit and released if the client
+dies. The compare-and-sets themselves are single statements (``INSERT … ON CONFLICT``,
+conditional ``UPDATE``, ``RETURNING``) that would be atomic without it. Reads outside a write
+run in autocommit. fwbot's writes are small and few (a click, a sync page), so one writer at a
+time costs nothing a user sees (``bench/``: the sweep and the ack on both engines).
+
+Connections come from SQLAlchemy's pool for each call (the HTTP server runs each connection on a
+new thread, so a connection per thread would be one per Slack request).
+
+Migrations are Alembic's (:mod:`storage.alembic`), applied at every start and by
+``fwbot db upgrade``; a SQLite file made before them is brought up to date by its own numbered
+scripts first (:mod:`storage.migrations`) and then stamped.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import errno
-import os
-import sqlite3
+import functools
 import threading
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-from bot.core.clock import iso
-from storage.migrations import MIGRATIONS
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import URL, Connection, CursorResult, Engine, Row, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.sql.base import Executable
 
-BUSY_TIMEOUT_MS = 10_000
+from storage.problems import (
+    BUSY_TIMEOUT_MS,
+    DatabaseProblem,
+    database_problem,
+    file_problem,
+)
 
+__all__ = ["BUSY_TIMEOUT_MS", "Database", "DatabaseProblem", "database_problem", "database_url", "file_problem"]
 
-# SQLite's primary result codes (sqlite3.h) that say something is wrong with the file or its disk,
-# not with fwbot's SQL: https://www.sqlite.org/rescode.html
-_PERM, _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 3, 5, 6, 8, 10, 11, 13, 14, 26
-_READONLY_DBMOVED = _READONLY | (4 << 8)
-
-
-class DatabaseProblem(Exception):
-    """fwbot cannot use its SQLite file: the file, its directory or its disk is the trouble, not
-    fwbot's data or code. ``message`` is written for a person and names the file; ``problem`` is
-    the part after the file name."""
-
-    def __init__(self, path: str, problem: str, detail: str | None = None) -> None:
-        self.path = path
-        self.problem = problem
-        self.detail = detail  # SQLite's or the OS's own words, for whoever reads the log
-        self.message = f"cannot use the database {path}: {problem}" + (f" ({detail})" if detail else "")
-        super().__init__(self.message)
+# The advisory lock every PostgreSQL write transaction takes (any constant; 'fwbt' in ASCII).
+WRITE_LOCK = 0x66776274
+Params = Mapping[str, Any] | None
 
 
-def database_problem(exc: BaseException | None, path: str | None = None) -> DatabaseProblem | None:
-    """What is wrong with the database file, if ``exc`` (or what caused it) is a trouble with the
-    file or its disk; ``None`` for anything else (including an SQL error of fwbot's own).
+def database_url(value: str | Path) -> URL:
+    """``FWBOT_DATABASE_URL`` (or a bare SQLite path, as ``FWBOT_DB`` gives) as a SQLAlchemy URL.
 
-    The one place that turns SQLite's errors into a sentence naming the file (:func:`file_problem`
-    does the OS's). The file is the one :class:`Database` noted on the exception, else ``path``.
-    """
-    seen = 0
-    while exc is not None and seen < 5:
-        if isinstance(exc, DatabaseProblem):
-            return exc
-        where = getattr(exc, "fwbot_db_path", None) or path
-        if isinstance(exc, sqlite3.Error):
-            busy_ms = getattr(exc, "fwbot_busy_timeout_ms", BUSY_TIMEOUT_MS)
-            problem = _sqlite_problem(exc, where, busy_ms)
-            if problem is not None:
-                return DatabaseProblem(where or "(fwbot's database file)", problem, str(exc))
-        exc = exc.__cause__ or exc.__context__
-        seen += 1
-    return None
-
-
-def file_problem(path: str | Path, exc: OSError) -> DatabaseProblem:
-    """An OS error met while preparing the database file (its directory, a lock file beside it)."""
-    problem = _os_problem(exc)
-    where = str(exc.filename) if exc.filename is not None else None
-    named = where is None or where == str(path) or problem.endswith(" is not a directory")
-    return DatabaseProblem(str(path), problem, None if named else f"{exc.strerror or exc.__class__.__name__}: {where}")
-
-
-def _sqlite_problem(e: sqlite3.Error, path: str | None, busy_ms: int) -> str | None:
-    """A person's words for an SQLite error that is about the file or its disk; ``None`` else."""
-    code = getattr(e, "sqlite_errorcode", None)  # Python 3.11+
-    primary = code & 0xFF if isinstance(code, int) else None
-    text = str(e).lower()
-    if primary in (_BUSY, _LOCKED) or "database is locked" in text or "database table is locked" in text:
-        return f"another process held it locked for longer than fwbot waits ({busy_ms / 1000:g} s)"
-    if primary == _FULL or "database or disk is full" in text:
-        return "the disk is full"
-    if code == _READONLY_DBMOVED:
-        return "the file was moved or deleted while fwbot had it open; restart fwbot"
-    if primary == _READONLY or "readonly database" in text:
-        return _disk_trouble(path, full=False) or "it is read-only: the file or its directory does not let fwbot write"
-    if primary == _NOTADB or "file is not a database" in text:
-        return "it is not a SQLite database"
-    if primary == _CORRUPT or "malformed" in text:
-        return "it is corrupt; restore it from a backup"
-    if primary == _IOERR or "disk i/o error" in text:
-        return _disk_trouble(path) or "reading or writing it failed"
-    if primary == _CANTOPEN or "unable to open database file" in text:
-        return _why_not_open(path)
-    if primary == _PERM or "access permission denied" in text:
-        return "the operating system denied access to it"
-    if text.startswith("no such table"):
-        return "a table fwbot made is missing: was the file deleted or replaced while fwbot was running?"
-    return None
-
-
-def _disk_trouble(path: str | None, *, full: bool = True) -> str | None:
-    """A read-only or (nearly) full filesystem under ``path``, which SQLite often reports only as
-    "disk I/O error" or "unable to open database file"."""
-    if not path or path == ":memory:":
-        return None
-    here = Path(path).absolute()
+    ``postgresql://`` and ``postgres://`` use the psycopg (3) driver; ``sqlite://`` the
+    standard library's. Anything else is refused with a sentence naming what is accepted."""
+    raw = str(value).strip()
+    if raw == ":memory:" or "://" not in raw:
+        return URL.create("sqlite", database=raw or "fwbot.db")
     try:
-        while not here.exists() and here != here.parent:
-            here = here.parent
-        st = os.statvfs(here)
-    except OSError:
-        return None
-    if st.f_flag & os.ST_RDONLY:
-        return "its filesystem is mounted read-only"
-    free = st.f_bavail * st.f_frsize
-    if full and free < 1 << 20:
-        return f"the disk is full: {free // 1024} KiB free"
-    return None
+        url = make_url(raw)
+    except ArgumentError as e:
+        raise ValueError(f"{raw!r} is not a database URL (sqlite:///path/fwbot.db or "
+                         "postgresql://user:password@host:5432/dbname)") from e
+    backend = url.get_backend_name()
+    if backend in ("postgresql", "postgres"):
+        return url.set(drivername="postgresql+psycopg")
+    if backend == "sqlite":
+        return url.set(drivername="sqlite")
+    raise ValueError(f"fwbot stores its data in SQLite or PostgreSQL, not {backend!r} "
+                     "(sqlite:///path/fwbot.db or postgresql://user:password@host:5432/dbname)")
 
 
-def _why_not_open(path: str | None) -> str:
-    """SQLite says only "unable to open database file": look at the file and its directory."""
-    if not path:
-        return "SQLite cannot open it"
-    file = Path(path)
-    parent = file.parent
-    try:
-        if file.is_dir():
-            return "it is a directory, not a file"
-        for above in [parent, *parent.parents]:
-            if above.exists() and not above.is_dir():
-                return f"{above} is not a directory"
-            if above.exists():
-                break
-        if not parent.exists():
-            return f"its directory {parent} does not exist"
-        disk = _disk_trouble(path)
-        if disk:
-            return disk
-        if file.exists() and not os.access(file, os.R_OK | os.W_OK):
-            return "fwbot may not read and write the file"
-        if not os.access(parent, os.W_OK | os.X_OK):
-            return (f"its directory {parent} is not writable (SQLite needs to create "
-                    f"{file.name}-wal and {file.name}-shm beside it)")
-    except OSError:
-        pass
-    return "SQLite cannot open it"
-
-
-def _os_problem(e: OSError) -> str:
-    where = str(e.filename) if e.filename is not None else None
-    if e.errno in (errno.EEXIST, errno.ENOTDIR) and where:
-        # making a directory on the way met a file of that name
-        blocker = next((p for p in [Path(where), *Path(where).parents] if p.exists() and not p.is_dir()), None)
-        if blocker is not None:
-            return f"{blocker} is not a directory"
-    return {
-        errno.EROFS: "its filesystem is mounted read-only",
-        errno.ENOSPC: "the disk is full",
-        errno.EDQUOT: "the disk quota is exhausted",
-        errno.EACCES: "permission denied",
-        errno.EPERM: "the operating system does not permit writing there (an immutable file or directory?)",
-        errno.EISDIR: "it is a directory, not a file",
-    }.get(e.errno or 0) or (e.strerror or e.__class__.__name__).lower()
+@functools.lru_cache(maxsize=2048)
+def _text(sql: str):
+    return text(sql)
 
 
 class Database:
-    """One connection per thread to one SQLite file in WAL mode.
+    """One database, SQLite or PostgreSQL: reads, write transactions, migrations.
 
-    Bolt listeners, the scheduler and the HTTP server run on different threads; SQLite
-    connections must not be shared across threads, so each thread lazily opens its own.
-    Writes go through :meth:`write`, which takes the write lock up front (``BEGIN IMMEDIATE``)
-    so two writers never deadlock upgrading a read lock.
-
-    A file fwbot cannot use raises :class:`DatabaseProblem` from here (the directory) or from
-    :meth:`migrate` (which every start runs and which writes); later, an SQLite error about the
-    file or its disk carries the file's name (``fwbot_db_path``) for :func:`database_problem`.
+    A database fwbot cannot use raises :class:`DatabaseProblem` from here (a SQLite file's
+    directory) or from :meth:`migrate` (which every start runs and which writes); later, a driver
+    error about the file, its disk or the server carries the database's name
+    (``fwbot_db_path``) for :func:`database_problem`.
     """
 
-    def __init__(self, path: str | Path, *, busy_timeout_ms: int | None = None) -> None:
-        self.path = str(path)
+    def __init__(self, url: str | Path | URL, *, busy_timeout_ms: int | None = None, pool_size: int = 10) -> None:
+        self.url = url if isinstance(url, URL) else database_url(url)
+        self.dialect = "postgresql" if self.url.get_backend_name() == "postgresql" else "sqlite"
         self.busy_timeout_ms = BUSY_TIMEOUT_MS if busy_timeout_ms is None else busy_timeout_ms
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
-        self._all_lock = threading.Lock()
+        if self.dialect == "sqlite":
+            self.path = self.url.database or ":memory:"
+            self.engine = self._sqlite_engine(pool_size)
+        else:
+            self.path = self.url.render_as_string(hide_password=True)  # the name errors give
+            self.engine = create_engine(
+                self.url, isolation_level="AUTOCOMMIT", pool_size=pool_size, max_overflow=40,
+                pool_pre_ping=True, connect_args={"connect_timeout": max(1, self.busy_timeout_ms // 1000)})
+
+    def _sqlite_engine(self, pool_size: int) -> Engine:
         if self.path != ":memory:":
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise file_problem(self.path, e) from e
+            pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": 40}
+        else:  # one connection holds the whole in-memory database
+            from sqlalchemy.pool import StaticPool
+
+            pool = {"poolclass": StaticPool}
+        engine = create_engine(
+            self.url, isolation_level="AUTOCOMMIT", **pool,
+            connect_args={"timeout": self.busy_timeout_ms / 1000, "check_same_thread": False})
+        busy = self.busy_timeout_ms
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:
+            cur = dbapi_conn.cursor()
+            try:
+                cur.execute(f"PRAGMA busy_timeout={busy}")
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+            finally:
+                cur.close()
+
+        return engine
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
 
     def _note(self, e: BaseException) -> None:
-        """Name this file on an SQLite error, for the error path (:func:`database_problem`)."""
-        if isinstance(e, sqlite3.Error) and not hasattr(e, "fwbot_db_path"):
-            with contextlib.suppress(AttributeError):
-                e.fwbot_db_path = self.path  # type: ignore[attr-defined]
-                e.fwbot_busy_timeout_ms = self.busy_timeout_ms  # type: ignore[attr-defined]
-
-    # -- connections ---------------------------------------------------------------------------
-    @property
-    def conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._open()
-            self._local.conn = conn
-            with self._all_lock:
-                self._all.append(conn)
-        return conn
-
-    def _open(self) -> sqlite3.Connection:
-        try:
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_ms / 1000, check_same_thread=False)
-        except sqlite3.Error as e:
-            self._note(e)
-            raise
-        try:
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-        except sqlite3.Error as e:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
-            self._note(e)
-            raise
-        return conn
+        """Name this database on a driver error, for the error path (:func:`database_problem`)."""
+        for err in (e, getattr(e, "orig", None)):
+            if isinstance(err, BaseException) and not hasattr(err, "fwbot_db_path"):
+                with contextlib.suppress(AttributeError):
+                    err.fwbot_db_path = self.path  # type: ignore[attr-defined]
+                    err.fwbot_busy_timeout_ms = self.busy_timeout_ms  # type: ignore[attr-defined]
 
     def close(self) -> None:
-        with self._all_lock:
-            for conn in self._all:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.close()
-            self._all.clear()
-        self._local = threading.local()
+        self.engine.dispose()
 
-    # -- queries -------------------------------------------------------------------------------
-    def tuples(self) -> sqlite3.Cursor:
-        """A cursor on this thread's connection whose rows are plain tuples: for reads of
-        thousands of rows, where building a ``Row`` (or a dict) per row costs more than the row."""
-        cursor = self.conn.cursor()
-        cursor.row_factory = None
-        return cursor
-
-    def query(self, sql: str, params: tuple | dict = ()) -> list[dict]:
-        try:
-            return [dict(r) for r in self.conn.execute(sql, params).fetchall()]
-        except sqlite3.Error as e:
-            self._note(e)
-            raise
-
-    def one(self, sql: str, params: tuple | dict = ()) -> dict | None:
-        try:
-            row = self.conn.execute(sql, params).fetchone()
-        except sqlite3.Error as e:
-            self._note(e)
-            raise
-        return dict(row) if row is not None else None
-
-    def scalar(self, sql: str, params: tuple | dict = ()):
-        try:
-            row = self.conn.execute(sql, params).fetchone()
-        except sqlite3.Error as e:
-            self._note(e)
-            raise
-        return row[0] if row is not None else None
-
+    # -- connections ---------------------------------------------------------------------------
     @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction; nested calls join the outer one."""
-        conn = self.conn
-        if conn.in_transaction:
-            yield conn
+    def connection(self) -> Iterator[Connection]:
+        """The connection of this thread's transaction (:meth:`write`, :meth:`snapshot`), else one
+        from the pool in autocommit for the duration of the block."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            yield held
             return
         try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as e:
+            with self.engine.connect() as conn:
+                yield conn
+        except Exception as e:
+            self._note(e)
+            raise
+
+    @property
+    def in_transaction(self) -> bool:
+        return getattr(self._local, "conn", None) is not None
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction, serialised with every other (see the module's note); nested calls
+        join the outer one. Rolled back if the block raises."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            if getattr(self._local, "read_only", False):
+                raise RuntimeError("a write inside a read snapshot")
+            yield held
+            return
+        with self._transaction("BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN",
+                               lock=self.is_postgres) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction: every read on this thread inside it sees one state of the data.
+        Inside a write it is that write's transaction."""
+        if getattr(self._local, "conn", None) is not None:
+            yield self._local.conn
+            return
+        begin = "BEGIN" if self.dialect == "sqlite" else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        self._local.read_only = True
+        try:
+            with self._transaction(begin, lock=False) as conn:
+                yield conn
+        finally:
+            self._local.read_only = False
+
+    @contextlib.contextmanager
+    def _transaction(self, begin: str, *, lock: bool) -> Iterator[Connection]:
+        # The engine's connections are in autocommit; a transaction is begun and ended here, in
+        # SQL, so its kind (IMMEDIATE, REPEATABLE READ) is ours to choose.
+        try:
+            conn_cm = self.engine.connect()
+            conn = conn_cm.__enter__()
+        except Exception as e:
             self._note(e)
             raise
         try:
-            yield conn
-        except BaseException as e:
-            self._note(e)
-            with contextlib.suppress(sqlite3.Error):  # the first error is the one worth telling
-                conn.rollback()
-            raise
-        else:
             try:
-                conn.commit()
-            except sqlite3.Error as e:
+                conn.exec_driver_sql(begin)
+                if lock:
+                    conn.execute(_text("SELECT pg_advisory_xact_lock(:key)"), {"key": WRITE_LOCK})
+            except Exception as e:
                 self._note(e)
-                with contextlib.suppress(sqlite3.Error):
-                    conn.rollback()
                 raise
+            self._local.conn = conn
+            try:
+                yield conn
+            except BaseException as e:
+                self._note(e)
+                with contextlib.suppress(Exception):  # the first error is the one worth telling
+                    conn.exec_driver_sql("ROLLBACK")
+                raise
+            else:
+                try:
+                    conn.exec_driver_sql("COMMIT")
+                except Exception as e:
+                    self._note(e)
+                    with contextlib.suppress(Exception):
+                        conn.exec_driver_sql("ROLLBACK")
+                    raise
+            finally:
+                self._local.conn = None
+        finally:
+            conn_cm.__exit__(None, None, None)
 
-    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
-        """One write statement in its own transaction; returns the cursor (for ``rowcount``)."""
+    # -- queries -------------------------------------------------------------------------------
+    def _run(self, conn: Connection, sql: str | Executable, params: Params | list[Mapping[str, Any]]) -> CursorResult:
+        statement = _text(sql) if isinstance(sql, str) else sql
+        try:
+            if isinstance(params, list):
+                return conn.execute(statement, params)
+            return conn.execute(statement, dict(params) if params else {})
+        except Exception as e:
+            self._note(e)
+            raise
+
+    def query(self, sql: str | Executable, params: Params = None) -> list[dict]:
+        """Every row, each as a dict."""
+        with self.connection() as conn:
+            return [dict(r) for r in self._run(conn, sql, params).mappings()]
+
+    def rows(self, sql: str | Executable, params: Params = None) -> list[Row]:
+        """Every row as a tuple-like ``Row``: for reads of thousands of rows, where a dict per row
+        costs more than the row."""
+        with self.connection() as conn:
+            return list(self._run(conn, sql, params))
+
+    def one(self, sql: str | Executable, params: Params = None) -> dict | None:
+        with self.connection() as conn:
+            row = self._run(conn, sql, params).mappings().first()
+        return dict(row) if row is not None else None
+
+    def scalar(self, sql: str | Executable, params: Params = None):
+        with self.connection() as conn:
+            return self._run(conn, sql, params).scalar()
+
+    def execute(self, sql: str | Executable, params: Params = None) -> CursorResult:
+        """One write statement in a write transaction (the thread's, else its own). Returns the
+        result for its ``rowcount``; a statement with ``RETURNING`` is read with :meth:`one`
+        inside ``with db.write():``."""
         with self.write() as conn:
-            return conn.execute(sql, params)
+            return self._run(conn, sql, params)
+
+    def executemany(self, sql: str | Executable, rows: Iterable[Mapping[str, Any]]) -> None:
+        """One statement for each parameter set, in one write transaction."""
+        batch = [dict(r) for r in rows]
+        if not batch:
+            return
+        with self.write() as conn:
+            self._run(conn, sql, batch)
 
     # -- migrations ----------------------------------------------------------------------------
-    def migrate(self) -> list[int]:
-        """Apply pending migrations; returns the numbers applied. Safe to call at every start.
+    def migrate(self) -> list[str]:
+        """Bring the schema up to date (Alembic); returns the revisions applied. Safe to call at
+        every start, and from several replicas at once (it runs in one write transaction).
 
-        It always takes the write lock, so a file fwbot could read but not write (read-only,
-        locked by another process, on a full disk) is found here, at start, as a
-        :class:`DatabaseProblem`."""
+        It always writes, so a database fwbot could read but not write (a read-only file, a
+        SQLite file locked by another process, a full disk, a standby server) is found here, at
+        start, as a :class:`DatabaseProblem`."""
+        from storage.migrate import upgrade
+
         try:
-            return self._migrate()
-        except sqlite3.Error as e:
+            return upgrade(self)
+        except Exception as e:
+            self._note(e)
             problem = database_problem(e, self.path)
             if problem is None:
                 raise
             raise problem from e
 
-    def _migrate(self) -> list[int]:
-        applied: list[int] = []
-        with self.write() as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations "
-                "(number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
-            )
-            done = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
-            for number, name, statements in MIGRATIONS:
-                if number in done:
-                    continue
-                for sql in statements:
-                    conn.execute(sql)
-                conn.execute(
-                    "INSERT INTO schema_migrations (number, name, applied_at) VALUES (?, ?, ?)",
-                    (number, name, iso(datetime.now(UTC))),
-                )
-                applied.append(number)
-            # One real write at every start, even with nothing to migrate: a file SQLite opened
-            # read-only (an immutable file, a read-only mount) passes BEGIN IMMEDIATE and would
-            # otherwise fail only at the first request. Writing the header's user_version back
-            # unchanged writes a page and changes nothing.
-            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-            conn.execute(f"PRAGMA user_version = {version}")
-        return applied
-
     def journal_mode(self) -> str:
-        return str(self.scalar("PRAGMA journal_mode"))
+        return str(self.scalar("PRAGMA journal_mode")) if self.dialect == "sqlite" else "postgresql"
