@@ -9,7 +9,6 @@ import os
 import sqlite3
 from pathlib import Path
 
-
 BUSY_TIMEOUT_MS = 10_000
 
 

@@ -1,4 +1,4 @@
-"""The ``fwbot`` console script: ``run``, ``dev`` and ``sim``."""
+"""The ``fwbot`` console script: ``run``, ``dev``, ``sim`` and ``db``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="the simulated account's GPU quota per accelerator type, as `fwbot sim --quota` "
                           "takes it (`*=N` sets every other type); default '*=16', 16 GPUs of each type")
 
+    db = sub.add_parser("db", help="the database's schema: `upgrade` applies the migrations it lacks, "
+                                   "`current` says where it is (FWBOT_DATABASE_URL, else FWBOT_DB)")
+    db.add_argument("action", choices=["upgrade", "current"])
+
     # The simulator parses its own flags (see `fwbot sim --help`).
     sub.add_parser("sim", help="the Fireworks control-plane simulator alone", add_help=False)
 
@@ -41,19 +45,49 @@ def main(argv: list[str] | None = None) -> int:
             from bot.app.wiring import run
 
             return run(args.host, args.port)
+        if args.command == "db":
+            return _db(args.action)
         from bot.app.dev import main as dev_main
 
         return dev_main(args.host, args.port, args.db, **({"quota": args.quota} if args.quota is not None else {}))
     except DatabaseProblem as e:
         # A file fwbot cannot use is the operator's to fix, not a bug: one line, no traceback.
-        print(f"{parser.prog if args.command == 'run' else 'fwbot dev'}: {e.message}", file=sys.stderr, flush=True)
+        print(f"{_prog(parser, args.command)}: {e.message}", file=sys.stderr, flush=True)
         return 2
     except ValidationError as e:
         # So is a bad setting: one line per problem, naming the key, the value and what is allowed.
-        prog = parser.prog if args.command == "run" else "fwbot dev"
+        prog = _prog(parser, args.command)
         for line in settings_problems(e):
             print(f"{prog}: {line}", file=sys.stderr, flush=True)
         return 2
+
+
+def _prog(parser: argparse.ArgumentParser, command: str) -> str:
+    return parser.prog if command == "run" else f"fwbot {command}"
+
+
+def _db(action: str) -> int:
+    """``fwbot db upgrade|current``: the schema of the database the settings name. ``fwbot run``
+    upgrades at every start too; this is for a deploy step that migrates before the replicas roll."""
+    from bot.core.settings import Settings
+    from storage.db import Database
+    from storage.migrate import current, head
+
+    db = Database(Settings().database)
+    try:
+        if action == "upgrade":
+            applied = db.migrate()
+            print(f"{db.path}: " + (f"applied {', '.join(applied)}; " if applied else "already up to date; ")
+                  + f"at revision {head()}")
+            return 0
+        with db.connection() as conn:
+            at = current(conn)
+        latest = head()
+        state = "up to date" if at == latest else f"behind: run `fwbot db upgrade` to reach {latest}"
+        print(f"{db.path}: revision {at or 'none (empty database)'}, {state}")
+        return 0 if at == latest else 1
+    finally:
+        db.close()
 
 
 if __name__ == "__main__":

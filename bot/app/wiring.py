@@ -166,10 +166,10 @@ def create_bot(settings: Settings, *, clock: Clock | None = None, simulator: Any
                token_verification: bool = True, with_scheduler: bool = True) -> Bot:
     """Wire everything from settings. With no Fireworks key, an embedded simulator stands in."""
     clock = clock or SystemClock()
-    db = Database(settings.db)
+    db = Database(settings.database)
     applied = db.migrate()
     if applied:
-        log.info("applied database migrations %s to %s", applied, settings.db)
+        log.info("applied database migrations %s to %s", applied, db.path)
     store = Store(db)
     if settings.simulated:
         if simulator is None:

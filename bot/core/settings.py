@@ -83,7 +83,7 @@ def settings_problems(error: ValidationError) -> list[str]:
     for err in error.errors():
         key = ".".join(str(p) for p in err.get("loc", ())) or "settings"
         value = err.get("input")
-        shown = "(hidden)" if any(w in key.upper() for w in ("TOKEN", "SECRET", "API_KEY")) else repr(value)
+        shown = "(hidden)" if any(w in key.upper() for w in ("TOKEN", "SECRET", "API_KEY", "DATABASE_URL")) else repr(value)
         msg = str(err.get("msg", "is not valid")).removeprefix("Value error, ")
         lines.append(f"setting {key}={shown} is not allowed: {msg}")
     return lines
@@ -124,6 +124,9 @@ class Settings(BaseSettings):
     port: int = Field(default=3000, validation_alias=AliasChoices("PORT", "port"))
 
     db: str = Field(default="./fwbot.db", alias="FWBOT_DB")
+    # sqlite:///path/fwbot.db or postgresql://user:password@host:5432/db; wins over FWBOT_DB. A
+    # secret: it may carry the password.
+    database_url: SecretStr | None = Field(default=None, alias="FWBOT_DATABASE_URL")
     admins: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="FWBOT_ADMINS")
     approvers: Annotated[list[str], NoDecode] = Field(default_factory=list, alias="FWBOT_APPROVERS")
     # Slack team (T…) and enterprise (E…) ids whose requests are served; empty = the installed
@@ -240,6 +243,17 @@ class Settings(BaseSettings):
             out[name] = usd
         return out
 
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _database_url(cls, v: Any) -> Any:
+        raw = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            return None
+        scheme = str(raw).split("://", 1)[0].lower() if "://" in str(raw) else ""
+        if scheme.split("+", 1)[0] not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("must be sqlite:///path/fwbot.db or postgresql://user:password@host:5432/dbname")
+        return str(raw).strip()
+
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
@@ -254,6 +268,13 @@ class Settings(BaseSettings):
     def simulated(self) -> bool:
         """No API key: the embedded Fireworks simulator stands in."""
         return self.fireworks_api_key is None
+
+    @property
+    def database(self) -> str:
+        """Where fwbot keeps its data: ``FWBOT_DATABASE_URL``, else the SQLite file ``FWBOT_DB``."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.db
 
     @property
     def price_table(self) -> dict[str, float]:
