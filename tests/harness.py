@@ -156,6 +156,8 @@ def start_stack(tmp_path: Path, *, clock: Clock | None = None, sim_config: dict 
 def clean_env() -> None:
     """Settings come from the test, never from the developer's shell."""
     for key in list(os.environ):
+        if key.startswith("FWBOT_TEST_"):  # the test run's own knobs (tests/fixtures/databases.py)
+            continue
         if key.startswith(("SLACK_", "FIREWORKS_", "FWBOT_")) or key in ("PORT", "HTTP_PROXY", "HTTPS_PROXY",
                                                                          "http_proxy", "https_proxy"):
             del os.environ[key]

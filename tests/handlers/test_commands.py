@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 
 import pytest
@@ -73,10 +72,11 @@ def test_deploy_is_acked_fast_creates_exactly_that_and_turns_ready(stack, clock)
     stack.sync()
     assert len(stack.ws.calls) == calls
 
-    with sqlite3.connect(stack.db_path) as db:
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        rows = db.execute("SELECT actor, action, result FROM audit WHERE deployment_id = ?", (dep_id,)).fetchall()
-    assert ("U_DEV", "deploy", "ok") in rows
+    db = stack.services.store.db
+    if db.dialect == "sqlite":
+        assert db.journal_mode() == "wal"
+    rows = db.query("SELECT actor, action, result FROM audit WHERE deployment_id = :d", {"d": dep_id})
+    assert {"actor": "U_DEV", "action": "deploy", "result": "ok"} in rows
 
 
 def test_min_greater_than_max_names_the_problem_and_creates_nothing(stack):

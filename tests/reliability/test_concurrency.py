@@ -80,8 +80,8 @@ def test_many_users_at_once_with_the_scheduler_writing(stack, errors):
             deliveries = burst(lambda u: stack.fw(f"deploy {MODEL} --deployment-id {dep[u]} --max-replica-count 1",
                                                   user=u, channel=channel_of(u)), USERS)
             assert {d.status for d in deliveries} == {200}
-            ws.wait_for(lambda: all(store.db.scalar("SELECT COUNT(*) FROM audit WHERE deployment_id = ?",
-                                                    (dep[u],)) for u in USERS), timeout=60)
+            ws.wait_for(lambda: all(store.db.scalar("SELECT COUNT(*) FROM audit WHERE deployment_id = :d",
+                                                    {"d": dep[u]}) for u in USERS), timeout=60)
             ws.wait_for(lambda: all((r := store.deployment(dep[u])) and r.state == "READY" for u in USERS)
                         or stack.sync() and False, timeout=60)
 

@@ -84,7 +84,7 @@ def settled(stack, dep_id: str) -> list[tuple[str, str]]:
 
 def audit(stack, dep_id: str) -> list[tuple[str, str]]:
     return [(r["action"], r["result"]) for r in stack.services.store.db.query(
-        "SELECT action, result FROM audit WHERE deployment_id = ? ORDER BY id", (dep_id,))]
+        "SELECT action, result FROM audit WHERE deployment_id = :d ORDER BY id", {"d": dep_id})]
 
 
 @pytest.mark.parametrize("status, retry_after", [(503, None), (500, None), (429, 1.0)])

@@ -178,8 +178,8 @@ def test_replayed_signed_requests_run_once(module_stack, owned, errors):
     names = [d.name.rsplit("/", 1)[-1] for d in sdk.deployments.list(show_deleted=True)]
     assert names.count("replayed-cmd") == 1 and names.count("replayed-modal") == 1
     assert stack.sim.state.count_requests("DELETE", rf".*/deployments/{owned}") == 1
-    rows = stack.services.store.db.query("SELECT action FROM audit WHERE deployment_id = ? AND action = 'delete'",
-                                         (owned,))
+    rows = stack.services.store.db.query("SELECT action FROM audit WHERE deployment_id = :d AND action = 'delete'",
+                                         {"d": owned})
     assert len(rows) == 1
     assert ws.response_url_uses(response_url) == 1
     assert errors.take() == []
@@ -196,7 +196,7 @@ def test_second_delete_click_is_told_and_neither_deletes_nor_audits_again(module
         urls.append(response_url)
     assert stack.sim.state.count_requests("DELETE", rf".*/deployments/{owned}") == 1
     assert stack.services.store.db.scalar(
-        "SELECT COUNT(*) FROM audit WHERE deployment_id = ? AND action = 'delete'", (owned,)) == 1
+        "SELECT COUNT(*) FROM audit WHERE deployment_id = :d AND action = 'delete'", {"d": owned}) == 1
     last = [m for m in ws.messages(CHANNEL) if m.ephemeral_to == "U_DEV"][-1]
     assert "already deleted" in message_text(last)
     assert errors.take() == []
