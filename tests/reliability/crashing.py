@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -22,8 +21,12 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from sqlalchemy.exc import DBAPIError
+
 from sims.fireworks import FireworksSimulator, SimConfig
 from sims.slack import SlackWorkspace
+from storage.db import Database
+from tests.fixtures.databases import database_setting, database_url
 from tests.harness import ALERTS, BOT_TOKEN, SIGNING_SECRET, seed_workspace
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,7 +39,8 @@ class BotProcess:
                  *, name: str = "fwbot", db_path: Path | None = None):
         self.tmp, self.sim, self.ws = tmp, sim, ws
         self.name = name
-        self.db_path = db_path or tmp / "fwbot.db"
+        self.db_path = db_path or database_url(tmp)  # a SQLite file, or a PostgreSQL database's URL
+        self._db: Database | None = None
         self.log_path = tmp / f"{name}.log"
         self.env = {
             "PATH": os.environ.get("PATH", ""),
@@ -48,7 +52,7 @@ class BotProcess:
             "FIREWORKS_API_KEY": sim.config.api_key,
             "FIREWORKS_ACCOUNT_ID": sim.config.account_id,
             "FIREWORKS_BASE_URL": sim.url,
-            "FWBOT_DB": str(self.db_path),
+            database_setting(self.db_path): str(self.db_path),
             "FWBOT_ADMINS": "U_ADMIN",
             "FWBOT_ALERT_CHANNEL": ALERTS,
             "FWBOT_SYNC_INTERVAL": "1s",
@@ -103,17 +107,25 @@ class BotProcess:
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
-    def db(self, sql: str, params: tuple = ()) -> list[tuple]:
-        """Read the bot's SQLite file as an outsider would (the bot may be dead or alive)."""
-        with sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10) as conn:
-            return conn.execute(sql, params).fetchall()
+    def _database(self) -> Database:
+        if self._db is None:
+            self._db = Database(self.db_path)
+        return self._db
 
-    def wait_db(self, sql: str, params: tuple = (), timeout: float = 20.0) -> list[tuple]:
+    def db(self, sql: str, params: dict | None = None) -> list[tuple]:
+        """Read the bot's database as an outsider would (the bot may be dead or alive)."""
+        return [tuple(r) for r in self._database().rows(sql, params)]
+
+    def write(self, sql: str, params: dict | None = None) -> None:
+        """Change the bot's database behind its back (a test moving time along)."""
+        self._database().execute(sql, params)
+
+    def wait_db(self, sql: str, params: dict | None = None, timeout: float = 20.0) -> list[tuple]:
         deadline = time.monotonic() + timeout
         while True:
             try:
                 rows = self.db(sql, params)
-            except sqlite3.OperationalError:  # not created yet
+            except DBAPIError:  # not created yet
                 rows = []
             if rows:
                 return rows

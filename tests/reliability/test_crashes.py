@@ -7,7 +7,6 @@ and the Slack stand-in live in the test process, as Fireworks and Slack outlive 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -150,25 +149,25 @@ def test_sigkill_between_an_approval_click_and_its_execution(world, moment):
     sim.faults.latency_ms = 2500  # the run re-validates, then creates: each call takes 2.5 s
     assert ws.click("U_APPROVER", "C0APPROV", request.ts, "approval_approve").status == 200
     if moment.startswith("before"):
-        bot.wait_db("SELECT 1 FROM approvals WHERE id = ? AND executed_at IS NOT NULL", (token,))
+        bot.wait_db("SELECT 1 FROM approvals WHERE id = :id AND executed_at IS NOT NULL", {"id": token})
     else:
-        bot.wait_db("SELECT 1 FROM deployments WHERE id = ?", (dep_id,))
+        bot.wait_db("SELECT 1 FROM deployments WHERE id = :id", {"id": dep_id})
     time.sleep(0.5)
     bot.kill()
     CRASHES["crashes"] += 1
-    assert bot.db("SELECT status, result FROM approvals WHERE id = ?", (token,)) == [("approved", None)]
+    assert bot.db("SELECT status, result FROM approvals WHERE id = :id", {"id": token}) == [("approved", None)]
     sim.faults.latency_ms = 0
     time.sleep(2.6)  # whatever the dead bot had sent has now reached Fireworks
 
     bot.start()
-    rows = ws.wait_for(lambda: [r for r in bot.db("SELECT status, result FROM approvals WHERE id = ?", (token,))
+    rows = ws.wait_for(lambda: [r for r in bot.db("SELECT status, result FROM approvals WHERE id = :id", {"id": token})
                                 if r[1]], timeout=30)
-    ws.wait_for(lambda: bot.db("SELECT state FROM deployments WHERE id = ?", (dep_id,))[0][0] == "READY", timeout=30)
+    ws.wait_for(lambda: bot.db("SELECT state FROM deployments WHERE id = :id", {"id": dep_id})[0][0] == "READY", timeout=30)
     time.sleep(1.5)  # a sync or two more: nothing further may happen
     result = rows[0][1]
     names = [n for n in sim.state.deployments]
     runs = bot.db("SELECT result FROM audit WHERE action = 'approved run'")
-    deploys = bot.db("SELECT result FROM audit WHERE action = 'deploy' AND deployment_id = ?", (dep_id,))
+    deploys = bot.db("SELECT result FROM audit WHERE action = 'deploy' AND deployment_id = :id", {"id": dep_id})
     told = [m for m in ws.messages(ws.dm_channel("U_DEV")) if dep_id in message_text(m)
             and ("approved" in message_text(m).lower() or "ran" in message_text(m).lower())]
     lost = int('"ok": true' not in result) + int(not told)
@@ -180,13 +179,12 @@ def test_sigkill_between_an_approval_click_and_its_execution(world, moment):
     assert runs == [("ok",)]
     assert deploys.count(("ok",)) == 1, deploys
     assert len(told) == 1, [message_text(m) for m in told]
-    assert bot.db("SELECT owner FROM deployments WHERE id = ?", (dep_id,)) == [("U_DEV",)]
+    assert bot.db("SELECT owner FROM deployments WHERE id = :id", {"id": dep_id}) == [("U_DEV",)]
 
 
-def backdate(bot: BotProcess, sql: str, params: tuple = ()) -> None:
+def backdate(bot: BotProcess, sql: str, params: dict | None = None) -> None:
     """Move a stopped bot's clock-derived columns into the past: the time it would otherwise wait."""
-    with sqlite3.connect(bot.db_path, timeout=10) as conn:
-        conn.execute(sql, params)
+    bot.write(sql, params)
 
 
 def iso_ago(seconds: float) -> str:
@@ -196,7 +194,7 @@ def iso_ago(seconds: float) -> str:
 def deploy_and_wait(ws, bot: BotProcess, dep_ids: list[str], extra: str = "") -> None:
     for dep_id in dep_ids:
         fw(ws, f"deploy {MODEL} --deployment-id {dep_id} --max-replica-count 1 {extra}".strip())
-    ws.wait_for(lambda: all(bot.db("SELECT state FROM deployments WHERE id = ?", (d,)) == [("READY",)]
+    ws.wait_for(lambda: all(bot.db("SELECT state FROM deployments WHERE id = :id", {"id": d}) == [("READY",)]
                             for d in dep_ids), timeout=60)
 
 
@@ -223,17 +221,17 @@ def test_sigkill_during_a_sweep_that_is_sending_warnings(tmp_path, gap):
             fw(ws, f"deploy {MODEL} --deployment-id {dep_id} --max-replica-count 1", channel=where[dep_id])
         ws.wait_for(lambda: len(sim.state.deployments) == 3, timeout=30)
         fireworks_clock.advance(2)
-        ws.wait_for(lambda: all(bot.db("SELECT state FROM deployments WHERE id = ?", (d,)) == [("READY",)]
+        ws.wait_for(lambda: all(bot.db("SELECT state FROM deployments WHERE id = :id", {"id": d}) == [("READY",)]
                                 for d in deps), timeout=60)
         bot.stop()
         # As if they had been idle for 55 minutes: the warning 10 minutes before Fireworks scales
         # them to zero (after its default 1-hour window) is due now, for all three at once.
         for dep_id in deps:
-            backdate(bot, "UPDATE deployments SET ready_at = ? WHERE id = ?", (iso_ago(3300), dep_id))
-            points = bot.db("SELECT at FROM replica_history WHERE deployment_id = ? ORDER BY at", (dep_id,))
+            backdate(bot, "UPDATE deployments SET ready_at = :at WHERE id = :id", {"at": iso_ago(3300), "id": dep_id})
+            points = bot.db("SELECT at FROM replica_history WHERE deployment_id = :id ORDER BY at", {"id": dep_id})
             for i, (at,) in enumerate(points):
-                backdate(bot, "UPDATE replica_history SET at = ? WHERE deployment_id = ? AND at = ?",
-                         (iso_ago(3300 - i), dep_id, at))
+                backdate(bot, "UPDATE replica_history SET at = :new WHERE deployment_id = :id AND at = :old",
+                         {"new": iso_ago(3300 - i), "id": dep_id, "old": at})
         # Hold the second warning post: the kill lands while it is in flight.
         seen = []
 
@@ -285,7 +283,7 @@ def test_sigkill_during_a_keep_warm_revert(world):
     ephemeral(ws, "warm")
     ws.wait_for(lambda: sim.state.get_deployment("warm-1")["minReplicaCount"] == 1, timeout=20)
     bot.stop()
-    backdate(bot, "UPDATE bot_actions SET due_at = ? WHERE kind = 'keep_warm_revert'", (iso_ago(1),))
+    backdate(bot, "UPDATE bot_actions SET due_at = :at WHERE kind = 'keep_warm_revert'", {"at": iso_ago(1)})
 
     sim.faults.latency_ms = 1500
     started = time.time()

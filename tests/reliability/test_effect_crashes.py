@@ -73,7 +73,7 @@ def test_sigkill_while_an_approval_request_is_posted(held, gap):
     CRASHES["doubles"] += max(0, len(requests) - 1)
     assert len(requests) == 1 and requests[0].ts == message_ts
     assert pending == [(1,)]
-    assert bot.db("SELECT status FROM effects WHERE key = ?", (f"approval:{token}",)) == [("done",)]
+    assert bot.db("SELECT status FROM effects WHERE key = :key", {"key": f"approval:{token}"}) == [("done",)]
     assert sim.state.get_deployment("pricey") is None  # nothing ran without an approver
 
 

@@ -184,7 +184,7 @@ def set_up_due_work(c: Cluster) -> Replica:
         window = WARNED.get(dep_id, "1h")
         c.fw(f"deploy {MODEL} --deployment-id {dep_id} --accelerator-type h100 --scale-to-zero-window {window}",
              channel)
-    c.ws.wait_for(lambda: all(c.db("SELECT state FROM deployments WHERE id = ?", (d,)) == [("READY",)]
+    c.ws.wait_for(lambda: all(c.db("SELECT state FROM deployments WHERE id = :id", {"id": d}) == [("READY",)]
                               for d in [*WARNED, *KEPT_WARM]), timeout=30)
     for dep_id in KEPT_WARM:
         c.fw(f"keep {dep_id} 1h", f"C0{dep_id.upper().replace('-', '')}")
@@ -199,8 +199,8 @@ def fail_when_the_sweep_is_busy(c: Cluster, leader: Replica, how: signal.Signals
     c.ws.wait_for(lambda: c.warnings("w-a") or c.warnings("w-b") or leader.slack.holding.is_set(), timeout=30)
     now = datetime.now(UTC)
     for dep_id, due in zip(KEPT_WARM, (now - timedelta(seconds=1), now + timedelta(seconds=2)), strict=True):
-        c.db("UPDATE bot_actions SET due_at = ? WHERE kind = 'keep_warm_revert' AND deployment_id = ?",
-             (iso(due), dep_id))
+        c.write("UPDATE bot_actions SET due_at = :at WHERE kind = 'keep_warm_revert' AND deployment_id = :id",
+                {"at": iso(due), "id": dep_id})
     time.sleep(0.3)  # the leader's next sweep (every second) takes the due revert in hand
     failed_at = time.monotonic()
     leader.bot.proc.send_signal(how)  # type: ignore[union-attr]
