@@ -20,6 +20,7 @@ from bot.core.clock import Clock
 from bot.core.settings import Settings
 from sims.fireworks import FireworksSimulator, SimConfig
 from sims.slack import SlackWorkspace
+from tests.fixtures.databases import database_setting, database_url
 
 SIGNING_SECRET = "test-signing-secret"
 BOT_TOKEN = "xoxb-test-token"
@@ -49,7 +50,7 @@ class Stack:
     sim: FireworksSimulator
     ws: SlackWorkspace
     bot: Bot
-    db_path: Path
+    db_path: Path | str  # the SQLite file, or the PostgreSQL database's URL
     settings_env: dict[str, str]
 
     @property
@@ -124,7 +125,7 @@ def message_text(message: Any) -> str:
 
 
 def start_stack(tmp_path: Path, *, clock: Clock | None = None, sim_config: dict | None = None,
-                env: dict[str, str] | None = None, db_path: Path | None = None,
+                env: dict[str, str] | None = None, db_path: Path | str | None = None,
                 sim: FireworksSimulator | None = None, ws: SlackWorkspace | None = None) -> Stack:
     if sim is None:
         sim = FireworksSimulator(SimConfig(account_id="demo", api_key="sim-key", **(sim_config or {})), clock=clock)
@@ -133,7 +134,7 @@ def start_stack(tmp_path: Path, *, clock: Clock | None = None, sim_config: dict 
         ws = SlackWorkspace(signing_secret=SIGNING_SECRET, bot_token=BOT_TOKEN)
         ws.start(host="127.0.0.1", port=0)
         seed_workspace(ws)
-    db_path = db_path or tmp_path / "fwbot.db"
+    db_path = db_path or database_url(tmp_path)  # a SQLite file, or a PostgreSQL database's URL
     settings_env = {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,
@@ -141,7 +142,7 @@ def start_stack(tmp_path: Path, *, clock: Clock | None = None, sim_config: dict 
         "FIREWORKS_API_KEY": "sim-key",
         "FIREWORKS_ACCOUNT_ID": "demo",
         "FIREWORKS_BASE_URL": sim.url,
-        "FWBOT_DB": str(db_path),
+        database_setting(db_path): str(db_path),
         "FWBOT_ADMINS": "U_ADMIN",
         "FWBOT_ALERT_CHANNEL": ALERTS,
         **(env or {}),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import re
 import signal
-import sqlite3
 import threading
 import time
 import urllib.request
@@ -21,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.core.clock import iso
+from tests.fixtures.databases import database_url
 from tests.fixtures.lifecycle import MODEL, is_warning
 from tests.harness import message_text
 from tests.reliability.crashing import BotProcess, SlackHold, outside_world
@@ -76,7 +76,7 @@ class Cluster:
     def __init__(self, tmp_path) -> None:
         self.tmp = tmp_path
         self.sim, self.ws = outside_world(create_seconds=1.0, relaxed=True)
-        self.db_path = tmp_path / "fwbot.db"
+        self.db_path = database_url(tmp_path)  # one database for the three: a SQLite file, or PostgreSQL
         self.replicas: list[Replica] = []
         for i in range(3):
             slack = SlackHold(self.ws)
@@ -111,9 +111,11 @@ class Cluster:
         self.ws.stop()
         self.sim.stop()
 
-    def db(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with sqlite3.connect(self.db_path, timeout=10) as conn:
-            return conn.execute(sql, params).fetchall()
+    def db(self, sql: str, params: dict | None = None) -> list[tuple]:
+        return self.replicas[0].bot.db(sql, params)
+
+    def write(self, sql: str, params: dict | None = None) -> None:
+        self.replicas[0].bot.write(sql, params)
 
     def leaders(self, among: list[Replica]) -> list[Replica]:
         return [r for r in among if (h := r.health()) is not None and h.get("role") == "leader"]
