@@ -4,9 +4,16 @@ fwbot may run as several replicas on one database. Every replica serves Slack; e
 holder of the ``scheduler`` lease (storage/leases.py), runs the scheduled jobs — sync, metrics
 scrape, lifecycle sweep, approvals sweep, cost summaries, budget checks — and the outbox's
 deliveries of due and retried posts. Each replica's :class:`Leadership` renews its presence and
-takes or renews the lease every ``ttl / 3``; the lease lasts ``ttl`` (``FWBOT_LEADER_LEASE``,
-default ``max(3 × FWBOT_SYNC_INTERVAL, 15s)``), so a leader that dies is replaced within a
-``ttl`` and a third of it, and one that is merely slow keeps it through two missed renewals.
+takes or renews the lease every ``ttl / 9`` (a "round"); the lease lasts ``ttl``
+(``FWBOT_LEADER_LEASE``, default ``max(3 × FWBOT_SYNC_INTERVAL, 15s)``), so one that is merely
+slow keeps it through several missed renewals.
+
+How fast a dead leader is replaced depends on the engine. On PostgreSQL the leader also holds a
+liveness lock (storage/liveness.py), which the server drops with its session when its process
+dies: the first replica to get it takes the lease over once it has gone unrenewed for two rounds,
+so within ``ttl / 3`` of the last renewal — one sync interval by default. On SQLite (one machine)
+it is replaced when the lease runs out, within ``ttl`` and a round. A paused leader keeps its
+session, and is replaced when its lease runs out on either engine.
 
 A job runs only under a :class:`~storage.leases.Fence` (the lease's fencing token): the guard
 (bot/jobs/base.py) asks :meth:`Leadership.fence` and re-reads the lease in the database right
@@ -27,6 +34,7 @@ from datetime import datetime, timedelta
 from bot.core.clock import Clock
 from storage.db import database_problem
 from storage.leases import LEADER, Fence, presence_name
+from storage.liveness import LivenessLock, take_over_silent
 from storage.store import Store
 
 log = logging.getLogger("fwbot.leadership")
@@ -52,12 +60,20 @@ class Leadership:
         self._thread: threading.Thread | None = None
         self._on_gain: list[Callable[[], None]] = []
         self._forgot_at = float("-inf")
+        self.liveness = LivenessLock(store.db, LEADER)
         if metrics is not None:
             metrics.leader.set_function(lambda: 1.0 if self.is_leader else 0.0)
 
     @property
     def renew_every_s(self) -> float:
-        return self.ttl.total_seconds() / 3
+        """One round: how often this replica renews its presence and takes or renews the lease."""
+        return self.ttl.total_seconds() / 9
+
+    @property
+    def silence(self) -> timedelta:
+        """How long a lease may go unrenewed before a replica holding the liveness lock takes it
+        over: two rounds, longer than a live leader ever waits between two renewals."""
+        return self.ttl * 2 / 9
 
     # -- what this replica is -------------------------------------------------------------------
     @property
@@ -98,7 +114,10 @@ class Leadership:
         """One round: renew this replica's presence, then take or renew the lease. True while leading."""
         now = self.clock.now()
         self.store.acquire_or_renew(presence_name(self.replica), self.replica, now, self.ttl)
+        alive = self.liveness.try_hold()  # PostgreSQL: no live leader's session holds it
         token = self.store.acquire_or_renew(LEADER, self.replica, now, self.ttl)
+        if token is None and alive:
+            token = self._take_over_from_the_dead(now)
         with self._lock:
             before = self._token
             self._token = token
@@ -122,6 +141,19 @@ class Leadership:
             self._forgot_at = time.monotonic()
             self.store.forget_absent_replicas(now - FORGET_ABSENT_AFTER)
         return True
+
+    def _take_over_from_the_dead(self, now: datetime) -> int | None:
+        """This replica holds the liveness lock, so the lease's holder has no live session (or never
+        took the lock): take the lease over if it has also gone silent."""
+        lease = self.store.lease(LEADER)
+        if lease is None or lease.holder == self.replica or lease.renewed_at > now - self.silence:
+            return None
+        token = take_over_silent(self.store.db, LEADER, self.replica, token=lease.token,
+                                 silent_since=now - self.silence, now=now, ttl=self.ttl)
+        if token is not None:
+            log.warning("replica %s took the leader lease over from %s, whose session ended and who has not "
+                        "renewed it for %.1fs", self.replica, lease.holder, (now - lease.renewed_at).total_seconds())
+        return token
 
     def _follow(self, token: int, why: str) -> None:
         with self._lock:
@@ -166,3 +198,4 @@ class Leadership:
                 self.store.release(presence.name, self.replica, presence.token)
         except Exception:  # noqa: BLE001 - stopping anyway; the lease runs out by itself
             log.exception("could not give up the leader lease")
+        self.liveness.release()
