@@ -10,8 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, text
+
 from bot.core.clock import iso, parse_iso
 from storage.rows import IN_CHUNK, Repository, decoded, where_matching
+
+# The statuses of a chunk of action keys (``:keys``, a list of at most IN_CHUNK).
+_STATUSES = text("SELECT key, status FROM bot_actions WHERE key IN :keys").bindparams(
+    bindparam("keys", expanding=True))
 
 
 @dataclass
@@ -40,14 +46,16 @@ class ActionsRepo(Repository):
                         payload: dict | None = None) -> bool:
         """Record an action the bot will carry out; False when ``key`` was scheduled before."""
         cur = self.db.execute(
-            """INSERT OR IGNORE INTO bot_actions (key, kind, deployment_id, due_at, payload, status, created_at,
-                   updated_at) VALUES (?, ?, ?, ?, ?, 'scheduled', ?, ?)""",
-            (key, kind, deployment_id, iso(due_at), json.dumps(payload or {}, sort_keys=True), iso(now), iso(now)),
+            """INSERT INTO bot_actions (key, kind, deployment_id, due_at, payload, status, created_at, updated_at)
+               VALUES (:key, :kind, :deployment_id, :due_at, :payload, 'scheduled', :now, :now)
+               ON CONFLICT (key) DO NOTHING""",
+            {"key": key, "kind": kind, "deployment_id": deployment_id, "due_at": iso(due_at),
+             "payload": json.dumps(payload or {}, sort_keys=True), "now": iso(now)},
         )
         return cur.rowcount == 1
 
     def bot_action(self, key: str) -> BotActionRow | None:
-        row = self.db.one("SELECT * FROM bot_actions WHERE key = ?", (key,))
+        row = self.db.one("SELECT * FROM bot_actions WHERE key = :key", {"key": key})
         return BotActionRow.from_row(row) if row else None
 
     def bot_actions(self, *, deployment_id: str | None = None, kind: str | None = None,
@@ -61,53 +69,52 @@ class ActionsRepo(Repository):
         out: dict[str, str] = {}
         for i in range(0, len(keys), IN_CHUNK):
             chunk = keys[i:i + IN_CHUNK]
-            out.update((r["key"], r["status"]) for r in self.db.query(
-                f"SELECT key, status FROM bot_actions WHERE key IN ({', '.join('?' for _ in chunk)})", tuple(chunk)))
+            out.update((key, status) for key, status in self.db.rows(_STATUSES, {"keys": chunk}))
         return out
 
     def postponements(self, deployment_id: str | None = None) -> dict[tuple[str, str], datetime]:
         """``(deployment, kind) → until`` of the latest snooze and keep-warm (cancelled ones aside)."""
-        where, params = ("AND deployment_id = ?", (deployment_id,)) if deployment_id else ("", ())
+        where = "AND deployment_id = :deployment_id" if deployment_id else ""
         rows = self.db.query(
             f"""SELECT deployment_id, kind, MAX(due_at) AS until FROM bot_actions
                 WHERE kind IN ('snooze', 'keep_warm_revert') AND status != 'cancelled' {where}
                 GROUP BY deployment_id, kind""",
-            params,
+            {"deployment_id": deployment_id},
         )
         return {(r["deployment_id"], r["kind"]): parse_iso(r["until"]) for r in rows}  # type: ignore[misc]
 
     def runnable_actions(self, now: datetime) -> list[BotActionRow]:
         """Scheduled actions that are due, and running ones a crash interrupted."""
         rows = self.db.query(
-            "SELECT * FROM bot_actions WHERE status IN ('scheduled', 'running') AND due_at <= ? ORDER BY due_at, id",
-            (iso(now),),
+            "SELECT * FROM bot_actions WHERE status IN ('scheduled', 'running') AND due_at <= :now ORDER BY due_at, id",
+            {"now": iso(now)},
         )
         return [BotActionRow.from_row(r) for r in rows]
 
     def start_action(self, key: str, now: datetime) -> bool:
         """Mark an action running (again, after a crash) and count the attempt."""
         cur = self.db.execute(
-            """UPDATE bot_actions SET status = 'running', attempts = attempts + 1, updated_at = ?
-               WHERE key = ? AND status IN ('scheduled', 'running')""",
-            (iso(now), key),
+            """UPDATE bot_actions SET status = 'running', attempts = attempts + 1, updated_at = :now
+               WHERE key = :key AND status IN ('scheduled', 'running')""",
+            {"now": iso(now), "key": key},
         )
         return cur.rowcount == 1
 
     def note_action_progress(self, key: str, now: datetime, **progress: Any) -> None:
         """Merge what a running action has done so far into its payload, so a re-run skips it."""
-        with self.db.write() as conn:
-            row = conn.execute("SELECT payload FROM bot_actions WHERE key = ?", (key,)).fetchone()
+        with self.db.write():  # the read and the write in one (serialised) transaction: no update lost
+            row = self.db.one("SELECT payload FROM bot_actions WHERE key = :key", {"key": key})
             if row is None:
                 return
-            payload = {**json.loads(row[0] or "{}"), **progress}
-            conn.execute("UPDATE bot_actions SET payload = ?, updated_at = ? WHERE key = ?",
-                         (json.dumps(payload, sort_keys=True, default=str), iso(now), key))
+            payload = {**json.loads(row["payload"] or "{}"), **progress}
+            self.db.execute("UPDATE bot_actions SET payload = :payload, updated_at = :now WHERE key = :key",
+                            {"payload": json.dumps(payload, sort_keys=True, default=str), "now": iso(now), "key": key})
 
     def finish_action(self, key: str, status: str, result: str, now: datetime) -> bool:
         """Close an action (done, cancelled or failed); False when it was closed before."""
         cur = self.db.execute(
-            """UPDATE bot_actions SET status = ?, result = ?, updated_at = ?
-               WHERE key = ? AND status IN ('scheduled', 'running')""",
-            (status, result, iso(now), key),
+            """UPDATE bot_actions SET status = :status, result = :result, updated_at = :now
+               WHERE key = :key AND status IN ('scheduled', 'running')""",
+            {"status": status, "result": result, "now": iso(now), "key": key},
         )
         return cur.rowcount == 1

@@ -57,16 +57,19 @@ class ApprovalsRepo(Repository):
         self.db.execute(
             """INSERT INTO approvals (id, kind, requester, channel, deployment_id, request, usd_per_hour,
                    status, created_at, expires_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)""",
-            (token, kind, requester, channel, deployment_id, json.dumps(request, sort_keys=True, default=str),
-             usd_per_hour, iso(now), iso(expires_at)),
+               VALUES (:id, :kind, :requester, :channel, :deployment_id, :request, :usd_per_hour,
+                   'pending', :now, :expires_at)""",
+            {"id": token, "kind": kind, "requester": requester, "channel": channel, "deployment_id": deployment_id,
+             "request": json.dumps(request, sort_keys=True, default=str),
+             "usd_per_hour": float(usd_per_hour) if usd_per_hour is not None else None,
+             "now": iso(now), "expires_at": iso(expires_at)},
         )
         record = self.approval(token)
         assert record is not None
         return record
 
     def approval(self, token: str) -> ApprovalRecord | None:
-        row = self.db.one("SELECT * FROM approvals WHERE id = ?", (token,))
+        row = self.db.one("SELECT * FROM approvals WHERE id = :id", {"id": token})
         return ApprovalRecord.from_row(row) if row else None
 
     def approvals(self, *, status: str | None = None, deployment_id: str | None = None) -> list[ApprovalRecord]:
@@ -75,7 +78,8 @@ class ApprovalsRepo(Repository):
         return [ApprovalRecord.from_row(r) for r in self.db.query(sql, params)]
 
     def set_approval_message(self, token: str, channel: str, ts: str) -> None:
-        self.db.execute("UPDATE approvals SET message_channel = ?, message_ts = ? WHERE id = ?", (channel, ts, token))
+        self.db.execute("UPDATE approvals SET message_channel = :channel, message_ts = :ts WHERE id = :id",
+                        {"channel": channel, "ts": ts, "id": token})
 
     def decide_approval(self, token: str, *, status: str, by: str, now: datetime, reason: str | None = None,
                         check_expiry: bool = True, runner: str | None = None) -> bool:
@@ -84,41 +88,40 @@ class ApprovalsRepo(Repository):
         An approval also starts the run (``executed_at``, by replica ``runner``) in the same
         statement. With ``check_expiry`` a request past its expiry cannot be decided any more.
         """
-        ts = iso(now)
-        sql = """UPDATE approvals SET status = ?, decided_by = ?, decided_at = ?, reason = ?,
-                     executed_at = CASE WHEN ? = 'approved' THEN ? ELSE executed_at END,
-                     run_by = CASE WHEN ? = 'approved' THEN ? ELSE run_by END
-                 WHERE id = ? AND status = 'pending'"""
-        params: list[Any] = [status, by, ts, reason, status, ts, status, runner, token]
+        sql = """UPDATE approvals SET status = :status, decided_by = :by, decided_at = :now, reason = :reason,
+                     executed_at = CASE WHEN :status = 'approved' THEN :now ELSE executed_at END,
+                     run_by = CASE WHEN :status = 'approved' THEN :runner ELSE run_by END
+                 WHERE id = :id AND status = 'pending'"""
         if check_expiry:
-            sql += " AND expires_at > ?"
-            params.append(ts)
-        return self.db.execute(sql, tuple(params)).rowcount == 1
+            sql += " AND expires_at > :now"
+        params: dict[str, Any] = {"status": status, "by": by, "now": iso(now), "reason": reason, "runner": runner,
+                                  "id": token}
+        return self.db.execute(sql, params).rowcount == 1
 
     def restart_approved_run(self, token: str, *, started: datetime | None, now: datetime,
                              runner: str | None = None) -> bool:
         """Compare-and-set the run start of an approved, unfinished request (the recovery claim):
         only the caller that still sees the start time ``started`` takes it over, as ``runner``."""
         cur = self.db.execute(
-            """UPDATE approvals SET executed_at = ?, run_by = ? WHERE id = ? AND status = 'approved'
-                   AND result IS NULL AND executed_at IS ?""",
-            (iso(now), runner, token, iso(started)),
+            """UPDATE approvals SET executed_at = :now, run_by = :runner WHERE id = :id AND status = 'approved'
+                   AND result IS NULL AND executed_at IS NOT DISTINCT FROM :started""",
+            {"now": iso(now), "runner": runner, "id": token, "started": iso(started)},
         )
         return cur.rowcount == 1
 
     def finish_approval(self, token: str, result: dict, now: datetime) -> bool:
         """Record what an approved run did; only the first result counts."""
         cur = self.db.execute(
-            """UPDATE approvals SET result = ?, executed_at = COALESCE(executed_at, ?)
-               WHERE id = ? AND status = 'approved' AND result IS NULL""",
-            (json.dumps(result, sort_keys=True), iso(now), token),
+            """UPDATE approvals SET result = :result, executed_at = COALESCE(executed_at, :now)
+               WHERE id = :id AND status = 'approved' AND result IS NULL""",
+            {"result": json.dumps(result, sort_keys=True), "now": iso(now), "id": token},
         )
         return cur.rowcount == 1
 
     def mark_approval_reminded(self, token: str, now: datetime) -> bool:
         """Claim the one reminder of a pending request."""
         cur = self.db.execute(
-            "UPDATE approvals SET reminded_at = ? WHERE id = ? AND status = 'pending' AND reminded_at IS NULL",
-            (iso(now), token),
+            "UPDATE approvals SET reminded_at = :now WHERE id = :id AND status = 'pending' AND reminded_at IS NULL",
+            {"now": iso(now), "id": token},
         )
         return cur.rowcount == 1

@@ -23,25 +23,28 @@ class AuditRepo(Repository):
         request: Any = None,
         detail: str | None = None,
     ) -> int:
-        cur = self.db.execute(
-            """INSERT INTO audit (at, actor, action, deployment_id, channel, request, result, detail)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (
-                iso(now),
-                actor,
-                action,
-                deployment_id,
-                channel,
-                json.dumps(request, sort_keys=True, default=str) if request is not None else None,
-                result,
-                detail,
-            ),
-        )
-        return int(cur.lastrowid or 0)
+        with self.db.write():
+            entry = self.db.scalar(
+                """INSERT INTO audit (at, actor, action, deployment_id, channel, request, result, detail)
+                   VALUES (:at, :actor, :action, :deployment_id, :channel, :request, :result, :detail)
+                   RETURNING id""",
+                {
+                    "at": iso(now),
+                    "actor": actor,
+                    "action": action,
+                    "deployment_id": deployment_id,
+                    "channel": channel,
+                    "request": json.dumps(request, sort_keys=True, default=str) if request is not None else None,
+                    "result": result,
+                    "detail": detail,
+                },
+            )
+        return int(entry)
 
     def audit_trail(self, deployment_id: str | None = None, limit: int = 50) -> list[dict]:
         if deployment_id:
             return self.db.query(
-                "SELECT * FROM audit WHERE deployment_id = ? ORDER BY id DESC LIMIT ?", (deployment_id, limit)
+                "SELECT * FROM audit WHERE deployment_id = :deployment_id ORDER BY id DESC LIMIT :limit",
+                {"deployment_id": deployment_id, "limit": int(limit)},
             )
-        return self.db.query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", (limit,))
+        return self.db.query("SELECT * FROM audit ORDER BY id DESC LIMIT :limit", {"limit": int(limit)})

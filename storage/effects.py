@@ -72,12 +72,13 @@ class Effects:
         """Record an intended effect; False when one with this key already exists (it is the same one)."""
         cur = self.db.execute(
             "INSERT INTO effects (key, kind, payload, status, attempts, next_at, created_at, updated_at) "
-            "VALUES (?, ?, ?, 'pending', 0, ?, ?, ?) ON CONFLICT(key) DO NOTHING",
-            (key, kind, json.dumps(payload, default=str), iso(not_before or now), iso(now), iso(now)))
+            "VALUES (:key, :kind, :payload, 'pending', 0, :next_at, :now, :now) ON CONFLICT(key) DO NOTHING",
+            {"key": key, "kind": kind, "payload": json.dumps(payload, default=str), "next_at": iso(not_before or now),
+             "now": iso(now)})
         return cur.rowcount == 1
 
     def get(self, key: str) -> EffectRow | None:
-        row = self.db.one("SELECT * FROM effects WHERE key = ?", (key,))
+        row = self.db.one("SELECT * FROM effects WHERE key = :key", {"key": key})
         return EffectRow.from_row(row) if row else None
 
     def due(self, now: datetime, limit: int = 200, *, by: str | None = None) -> list[EffectRow]:
@@ -94,9 +95,9 @@ class Effects:
                               {"id": effect_id, "now": iso(now), "by": by}) is not None
 
     def open(self, kind: str | None = None) -> list[EffectRow]:
-        where, params = ("AND kind = ?", (kind,)) if kind else ("", ())
+        where = "AND kind = :kind" if kind else ""
         rows = self.db.query(f"SELECT * FROM effects WHERE status IN ('pending', 'sending') {where} ORDER BY id",
-                             params)
+                             {"kind": kind})
         return [EffectRow.from_row(r) for r in rows]
 
     def next_due_at(self) -> datetime | None:
@@ -114,9 +115,10 @@ class Effects:
         return cur.rowcount == 1
 
     def retry_at(self, effect_id: int, when: datetime, error: str, now: datetime) -> bool:
-        cur = self.db.execute("UPDATE effects SET status = 'pending', next_at = ?, error = ?, updated_at = ?, "
-                              "claimed_until = NULL WHERE id = ? AND status IN ('pending', 'sending')",
-                              (iso(when), error, iso(now), effect_id))
+        cur = self.db.execute(
+            "UPDATE effects SET status = 'pending', next_at = :next_at, error = :error, updated_at = :now, "
+            "claimed_until = NULL WHERE id = :id AND status IN ('pending', 'sending')",
+            {"next_at": iso(when), "error": error, "now": iso(now), "id": effect_id})
         return cur.rowcount == 1
 
     def cancel(self, effect_id: int, now: datetime, error: str, *, by: str | None = None) -> bool:
@@ -131,16 +133,17 @@ class Effects:
                error: str | None = None) -> bool:
         """Close an open effect (compare-and-set: only the first close counts)."""
         cur = self.db.execute(
-            "UPDATE effects SET status = ?, result = ?, error = COALESCE(?, error), updated_at = ? "
-            "WHERE id = ? AND status IN ('pending', 'sending')",
-            (status, json.dumps(result) if result is not None else None, error, iso(now), effect_id))
+            "UPDATE effects SET status = :status, result = :result, error = COALESCE(:error, error), updated_at = :now "
+            "WHERE id = :id AND status IN ('pending', 'sending')",
+            {"status": status, "result": json.dumps(result) if result is not None else None, "error": error,
+             "now": iso(now), "id": effect_id})
         return cur.rowcount == 1
 
     def recent_posts(self, since: datetime) -> dict[str, datetime]:
         """The latest post (or attempt) per channel since a time, as recorded."""
         out: dict[str, datetime] = {}
-        for r in self.db.query("SELECT result, updated_at FROM effects WHERE updated_at >= ? AND result IS NOT NULL",
-                               (iso(since),)):
+        for r in self.db.query("SELECT result, updated_at FROM effects WHERE updated_at >= :since "
+                               "AND result IS NOT NULL", {"since": iso(since)}):
             channel, at = json.loads(r["result"]).get("channel"), parse_iso(r["updated_at"])
             if channel and at is not None and (channel not in out or at > out[channel]):
                 out[channel] = at
@@ -148,8 +151,8 @@ class Effects:
 
     def prune(self, before: datetime) -> int:
         """Drop finished effects last touched before ``before`` (open ones are never dropped)."""
-        cur = self.db.execute("DELETE FROM effects WHERE status IN ('done', 'failed', 'cancelled') AND updated_at < ?",
-                              (iso(before),))
+        cur = self.db.execute("DELETE FROM effects WHERE status IN ('done', 'failed', 'cancelled') "
+                              "AND updated_at < :before", {"before": iso(before)})
         return cur.rowcount
 
     def counts(self) -> dict[str, int]:

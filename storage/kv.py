@@ -10,11 +10,11 @@ from storage.rows import Repository
 
 class KvRepo(Repository):
     def get_kv(self, key: str) -> str | None:
-        return self.db.scalar("SELECT value FROM kv WHERE key = ?", (key,))
+        return self.db.scalar("SELECT value FROM kv WHERE key = :key", {"key": key})
 
     def set_kv(self, key: str, value: str, now: datetime) -> None:
         self.db.execute(
-            "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) "
+            "INSERT INTO kv (key, value, updated_at) VALUES (:key, :value, :at) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (key, value, iso(now)),
+            {"key": key, "value": value, "at": iso(now)},
         )

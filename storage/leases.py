@@ -11,9 +11,10 @@ The same table holds each running replica's presence (``replica:<id>``, see
 :func:`presence_name`), renewed with the leader lease: work a replica claimed (an effect it is
 posting) is left to it while it is present, and taken over once it is gone.
 
-The SQL is what PostgreSQL runs too (``ON CONFLICT``, ``RETURNING``). Times are RFC3339 UTC text,
-compared as text, like every time in the store; each replica passes its own clock's ``now``, so
-replicas sharing a lease must share a clock (SQLite: one machine).
+The SQL is the same on SQLite and PostgreSQL (``ON CONFLICT``, ``RETURNING``, ``CASE``). Times
+are RFC3339 UTC text, compared as text, like every time in the store; each replica passes its own
+clock's ``now``, so replicas sharing a lease must share a clock (SQLite: one machine;
+PostgreSQL: replicas whose clocks are kept in sync).
 """
 
 from __future__ import annotations
@@ -90,22 +91,30 @@ def current_fence() -> Fence | None:
     return _running_under.get()
 
 
-def _holds(db: Database, name: str, token: int, now: datetime) -> bool:
-    return db.scalar("SELECT 1 FROM leases WHERE name = ? AND token = ? AND expires_at > ?",
-                     (name, token, iso(now))) is not None
+_HOLDS = "SELECT 1 FROM leases WHERE name = :name AND token = :token AND expires_at > :now"
+
+
+def _holds(db: Database, name: str, token: int, now: datetime, *, lock: bool = False) -> bool:
+    """Whether ``name`` is held under ``token`` at ``now``; with ``lock`` (inside a write, on
+    PostgreSQL) the row is read ``FOR SHARE``, so no other transaction changes it until ours ends."""
+    sql = _HOLDS + " FOR SHARE" if lock and db.is_postgres else _HOLDS
+    return db.scalar(sql, {"name": name, "token": int(token), "now": iso(now)}) is not None
 
 
 def hold_fence(db: Database) -> None:
     """Go on only if the scheduled work running on this thread still holds its lease, with the
     token it began under; else raise :class:`LeaseLost`. Called inside the write transaction it
-    guards (``with db.write():``), it is atomic with that transaction's writes: SQLite's write
-    lock (``BEGIN IMMEDIATE``) keeps a take-over out until the commit. (PostgreSQL: read the row
-    ``FOR SHARE``.) Work that is not scheduled (a Slack request) has no fence: nothing to check."""
+    guards (``with db.write():``), it is atomic with that transaction's writes: write transactions
+    are serialised on both engines (:mod:`storage.db`: SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's
+    transaction-level advisory lock), so a take-over, itself a write, waits for the commit. On
+    PostgreSQL the lease row is also read ``FOR SHARE``, so it stays as read until the commit even
+    against a writer outside :meth:`Database.write` (one that takes no advisory lock). Work that is
+    not scheduled (a Slack request) has no fence: nothing to check."""
     fence = _running_under.get()
     if fence is None:
         return
     with db.write():
-        if not _holds(db, fence.name, fence.token, fence.clock.now()):
+        if not _holds(db, fence.name, fence.token, fence.clock.now(), lock=True):
             raise LeaseLost(f"the {fence.name} lease (token {fence.token}) is no longer held by this replica")
 
 
@@ -120,8 +129,8 @@ class LeasesRepo(Repository):
         under the old one is fenced off."""
         ttl = ttl if isinstance(ttl, timedelta) else timedelta(seconds=ttl)
         at, until = iso(now), iso(now + ttl)
-        with self.db.write() as conn:
-            row = conn.execute(
+        with self.db.write():
+            token = self.db.scalar(
                 """INSERT INTO leases (name, holder, token, expires_at, renewed_at, acquired_at)
                    VALUES (:name, :holder, 1, :until, :at, :at)
                    ON CONFLICT (name) DO UPDATE SET
@@ -136,25 +145,27 @@ class LeasesRepo(Repository):
                    WHERE leases.holder = excluded.holder OR leases.expires_at <= excluded.renewed_at
                    RETURNING token""",
                 {"name": name, "holder": holder, "until": until, "at": at},
-            ).fetchone()
-        return int(row[0]) if row is not None else None
+            )
+        return int(token) if token is not None else None
 
     def release(self, name: str, holder: str, token: int) -> bool:
         """Give the lease up (a replica stopping): it expires at once, so another takes it without
         waiting out the rest of its time. The token stays, so the next holder's is higher."""
         cur = self.db.execute(
-            "UPDATE leases SET expires_at = MIN(expires_at, renewed_at) WHERE name = ? AND holder = ? AND token = ?",
-            (name, holder, token))
+            """UPDATE leases SET expires_at = CASE WHEN renewed_at < expires_at THEN renewed_at ELSE expires_at END
+               WHERE name = :name AND holder = :holder AND token = :token""",
+            {"name": name, "holder": holder, "token": int(token)})
         return cur.rowcount == 1
 
     def holder_of(self, name: str, now: datetime) -> Lease | None:
         """The lease ``name`` while someone holds it (not expired at ``now``)."""
-        row = self.db.one("SELECT * FROM leases WHERE name = ? AND expires_at > ?", (name, iso(now)))
+        row = self.db.one("SELECT * FROM leases WHERE name = :name AND expires_at > :now",
+                          {"name": name, "now": iso(now)})
         return Lease.from_row(row) if row else None
 
     def lease(self, name: str) -> Lease | None:
         """The lease's row as it is, expired or not."""
-        row = self.db.one("SELECT * FROM leases WHERE name = ?", (name,))
+        row = self.db.one("SELECT * FROM leases WHERE name = :name", {"name": name})
         return Lease.from_row(row) if row else None
 
     def check_fence(self, name: str, token: int, now: datetime) -> bool:
@@ -168,12 +179,12 @@ class LeasesRepo(Repository):
 
     def present_replicas(self, now: datetime) -> list[str]:
         """The replicas whose presence has not expired, by id."""
-        rows = self.db.query("SELECT holder FROM leases WHERE substr(name, 1, ?) = ? AND expires_at > ? "
-                             "ORDER BY holder", (len(PRESENCE), PRESENCE, iso(now)))
+        rows = self.db.query("SELECT holder FROM leases WHERE substr(name, 1, :n) = :prefix AND expires_at > :now "
+                             "ORDER BY holder", {"n": len(PRESENCE), "prefix": PRESENCE, "now": iso(now)})
         return [r["holder"] for r in rows]
 
     def forget_absent_replicas(self, before: datetime) -> int:
         """Drop the presence of replicas gone since before ``before`` (the leader lease stays)."""
-        cur = self.db.execute("DELETE FROM leases WHERE substr(name, 1, ?) = ? AND expires_at < ?",
-                              (len(PRESENCE), PRESENCE, iso(before)))
+        cur = self.db.execute("DELETE FROM leases WHERE substr(name, 1, :n) = :prefix AND expires_at < :before",
+                              {"n": len(PRESENCE), "prefix": PRESENCE, "before": iso(before)})
         return cur.rowcount

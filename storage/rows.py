@@ -10,7 +10,7 @@ from typing import Any
 from bot.core.clock import parse_iso
 from storage.db import Database
 
-# Ids per ``IN (...)`` query: well under SQLite's limit on bound parameters.
+# Ids per ``IN (...)`` query: well under SQLite's limit on bound parameters (PostgreSQL's is higher).
 IN_CHUNK = 500
 
 
@@ -22,19 +22,21 @@ class Repository:
         self.db = db
 
 
-def where_matching(**columns: Any) -> tuple[str, tuple]:
-    """A WHERE clause matching every column given a value (a tuple means any of its values)."""
-    clauses, params = ["1=1"], []
+def where_matching(**columns: Any) -> tuple[str, dict[str, Any]]:
+    """A WHERE clause matching every column given a value (a tuple means any of its values), with
+    its named parameters (``:w_<column>_<i>``)."""
+    clauses, params = ["1=1"], {}
     for column, value in columns.items():
         if value is None:
             continue
-        if isinstance(value, tuple):
-            clauses.append(f"{column} IN ({', '.join('?' for _ in value)})")
-            params += list(value)
+        values = value if isinstance(value, tuple) else (value,)
+        names = [f"w_{column}_{i}" for i in range(len(values))]
+        params.update(zip(names, values, strict=True))
+        if isinstance(value, tuple):  # an empty one matches nothing (PostgreSQL has no ``IN ()``)
+            clauses.append(f"{column} IN ({', '.join(':' + n for n in names)})" if names else "1=0")
         else:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    return " AND ".join(clauses), tuple(params)
+            clauses.append(f"{column} = :{names[0]}")
+    return " AND ".join(clauses), params
 
 
 def decoded(cls: type, row: dict, *, json_columns: dict[str, Any], times: tuple[str, ...]) -> dict[str, Any]:

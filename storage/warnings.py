@@ -1,6 +1,7 @@
 """The lifecycle's warnings (``warnings``, ``warning_snapshots``).
 
-A warning is claimed (INSERT OR IGNORE on its unique key) before it is posted and marked sent
+A warning is claimed (``INSERT … ON CONFLICT DO NOTHING`` on its unique key, one statement on
+both engines) before it is posted and marked sent
 with its message afterwards, so a restart re-posts what was claimed but never sent and never
 sends a key twice. It is resolved at most once (compare-and-set on ``status``).
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from bot.core.clock import iso
 from storage.rows import IN_CHUNK, Repository, decoded, new_token
@@ -51,19 +53,22 @@ class WarningsRepo(Repository):
     def claim_warning(self, deployment_id: str, timer: str, due: str, lead_s: float, *, channel: str | None,
                       snapshot: dict, now: datetime) -> WarningRow | None:
         """Claim one warning before posting it; ``None`` when its key was claimed before."""
-        with self.db.write() as conn:
-            cur = conn.execute(
-                """INSERT OR IGNORE INTO warnings (deployment_id, timer, due, lead_s, status, channel, token, claimed_at)
-                   VALUES (?, ?, ?, ?, 'claimed', ?, ?, ?)""",
-                (deployment_id, timer, due, float(lead_s), channel, new_token(), iso(now)),
+        with self.db.write():
+            # No row back: the key (or, vanishingly unlikely, the token) was taken before.
+            warning_id = self.db.scalar(
+                """INSERT INTO warnings (deployment_id, timer, due, lead_s, status, channel, token, claimed_at)
+                   VALUES (:deployment_id, :timer, :due, :lead_s, 'claimed', :channel, :token, :now)
+                   ON CONFLICT DO NOTHING RETURNING id""",
+                {"deployment_id": deployment_id, "timer": timer, "due": due, "lead_s": float(lead_s),
+                 "channel": channel, "token": new_token(), "now": iso(now)},
             )
-            if cur.rowcount != 1:
+            if warning_id is None:
                 return None
-            conn.execute("INSERT INTO warning_snapshots (warning_id, body) VALUES (?, ?)",
-                         (cur.lastrowid, json.dumps(snapshot, sort_keys=True)))
-            return self.warning(int(cur.lastrowid or 0))
+            self.db.execute("INSERT INTO warning_snapshots (warning_id, body) VALUES (:id, :body)",
+                            {"id": warning_id, "body": json.dumps(snapshot, sort_keys=True)})
+            return self.warning(int(warning_id))
 
-    def _warnings(self, where: str, params: tuple) -> list[WarningRow]:
+    def _warnings(self, where: str, params: dict[str, Any]) -> list[WarningRow]:
         rows = self.db.query(
             f"""SELECT w.*, s.body AS snapshot FROM warnings w
                 LEFT JOIN warning_snapshots s ON s.warning_id = w.id WHERE {where} ORDER BY w.id""",
@@ -72,30 +77,31 @@ class WarningsRepo(Repository):
         return [WarningRow.from_row(r) for r in rows]
 
     def warning(self, warning_id: int) -> WarningRow | None:
-        found = self._warnings("w.id = ?", (warning_id,))
+        found = self._warnings("w.id = :id", {"id": warning_id})
         return found[0] if found else None
 
     def warning_by_token(self, token: str) -> WarningRow | None:
-        found = self._warnings("w.token = ?", (token,))
+        found = self._warnings("w.token = :token", {"token": token})
         return found[0] if found else None
 
     def warnings(self, *, deployment_id: str | None = None, statuses: tuple[str, ...] = ()) -> list[WarningRow]:
-        where, params = "1=1", []
+        where, params = "1=1", {}
         if deployment_id is not None:
-            where += " AND w.deployment_id = ?"
-            params.append(deployment_id)
+            where += " AND w.deployment_id = :deployment_id"
+            params["deployment_id"] = deployment_id
         if statuses:
-            where += f" AND w.status IN ({', '.join('?' for _ in statuses)})"
-            params += list(statuses)
-        return self._warnings(where, tuple(params))
+            names = [f"status_{i}" for i in range(len(statuses))]
+            where += f" AND w.status IN ({', '.join(':' + n for n in names)})"
+            params.update(zip(names, statuses, strict=True))
+        return self._warnings(where, params)
 
     def deployments_with_open_warnings(self) -> set[str]:
         """Ids of the deployments with a warning claimed or sent and not yet resolved."""
-        return {r[0] for r in self.db.conn.execute(
-            "SELECT DISTINCT deployment_id FROM warnings WHERE status IN ('claimed', 'sent')").fetchall()}
+        return {r[0] for r in self.db.rows(
+            "SELECT DISTINCT deployment_id FROM warnings WHERE status IN ('claimed', 'sent')")}
 
     def warnings_in_message(self, channel: str, ts: str) -> list[WarningRow]:
-        return self._warnings("w.channel = ? AND w.ts = ?", (channel, ts))
+        return self._warnings("w.channel = :channel AND w.ts = :ts", {"channel": channel, "ts": ts})
 
     def warnings_about(self, dues: list[tuple[str, str, str]]) -> list[WarningRow]:
         """Every warning (any lead, any status) about these ``(deployment, timer, due)`` triples."""
@@ -103,27 +109,34 @@ class WarningsRepo(Repository):
         step = IN_CHUNK // 3  # three parameters per triple
         for i in range(0, len(dues), step):
             chunk = dues[i:i + step]
-            where = " OR ".join("(w.deployment_id = ? AND w.timer = ? AND w.due = ?)" for _ in chunk)
-            out += self._warnings(where, tuple(x for triple in chunk for x in triple))
+            where = " OR ".join(f"(w.deployment_id = :d{j} AND w.timer = :t{j} AND w.due = :u{j})"
+                                for j in range(len(chunk)))
+            params: dict[str, Any] = {}
+            for j, (deployment_id, timer, due) in enumerate(chunk):
+                params.update({f"d{j}": deployment_id, f"t{j}": timer, f"u{j}": due})
+            out += self._warnings(where, params)
         return out
 
     def mark_warning_sent(self, warning_id: int, channel: str, ts: str, now: datetime,
                           snapshot: dict | None = None) -> None:
         """Record the message a claimed warning went out in (and what it said, when re-decided)."""
-        with self.db.write() as conn:
-            conn.execute(
-                "UPDATE warnings SET status = 'sent', channel = ?, ts = ?, sent_at = ? WHERE id = ? AND status = 'claimed'",
-                (channel, ts, iso(now), warning_id),
+        with self.db.write():
+            self.db.execute(
+                """UPDATE warnings SET status = 'sent', channel = :channel, ts = :ts, sent_at = :now
+                   WHERE id = :id AND status = 'claimed'""",
+                {"channel": channel, "ts": ts, "now": iso(now), "id": warning_id},
             )
             if snapshot is not None:
-                conn.execute("INSERT OR REPLACE INTO warning_snapshots (warning_id, body) VALUES (?, ?)",
-                             (warning_id, json.dumps(snapshot, sort_keys=True)))
+                self.db.execute(
+                    """INSERT INTO warning_snapshots (warning_id, body) VALUES (:id, :body)
+                       ON CONFLICT (warning_id) DO UPDATE SET body = excluded.body""",
+                    {"id": warning_id, "body": json.dumps(snapshot, sort_keys=True)})
 
     def resolve_warning(self, warning_id: int, resolution: str, now: datetime, *, status: str = "resolved") -> bool:
         """Close an open warning; True only for the one call that closed it (the first decision wins)."""
         cur = self.db.execute(
-            """UPDATE warnings SET status = ?, resolution = ?, resolved_at = ?
-               WHERE id = ? AND status IN ('claimed', 'sent')""",
-            (status, resolution, iso(now), warning_id),
+            """UPDATE warnings SET status = :status, resolution = :resolution, resolved_at = :now
+               WHERE id = :id AND status IN ('claimed', 'sent')""",
+            {"status": status, "resolution": resolution, "now": iso(now), "id": warning_id},
         )
         return cur.rowcount == 1

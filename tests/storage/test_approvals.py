@@ -1,5 +1,6 @@
-"""storage/approvals.py on a real SQLite file: the first decision wins, an approval starts its run
-in the same statement, a run is taken over only by whoever still sees its start, one result."""
+"""storage/approvals.py on a real database (SQLite, and PostgreSQL when given): the first decision
+wins, an approval starts its run in the same statement, a run is taken over only by whoever still
+sees its start, one result."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""storage/effects.py on a real SQLite file: idempotent keys, compare-and-set closes, pruning."""
+"""storage/effects.py on a real database (SQLite, and PostgreSQL when given): idempotent keys,
+compare-and-set closes, pruning."""
 
 from __future__ import annotations
 
@@ -10,14 +11,12 @@ from storage.effects import Effects
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-def effects(tmp_path) -> Effects:
-    db = Database(tmp_path / "fwbot.db")
-    db.migrate()
+def effects(db: Database) -> Effects:
     return Effects(db)
 
 
-def test_a_key_is_recorded_once_and_its_first_close_wins(tmp_path):
-    e = effects(tmp_path)
+def test_a_key_is_recorded_once_and_its_first_close_wins(db):
+    e = effects(db)
     assert e.add("k", "note", {"targets": []}, T0)
     assert not e.add("k", "note", {"targets": ["other"]}, T0)  # the same intent, not a second one
     row = e.get("k")
@@ -30,8 +29,8 @@ def test_a_key_is_recorded_once_and_its_first_close_wins(tmp_path):
     assert e.get("k").status == "done" and e.get("k").result == {"channel": "C1", "ts": "1.0"}
 
 
-def test_due_respects_backoff_and_order(tmp_path):
-    e = effects(tmp_path)
+def test_due_respects_backoff_and_order(db):
+    e = effects(db)
     e.add("a", "note", {}, T0)
     e.add("b", "note", {}, T0)
     a = e.get("a")
@@ -42,8 +41,8 @@ def test_due_respects_backoff_and_order(tmp_path):
     assert e.get("a").error == "503" and e.get("a").status == "pending"
 
 
-def test_prune_drops_only_finished_effects_older_than_the_limit(tmp_path):
-    e = effects(tmp_path)
+def test_prune_drops_only_finished_effects_older_than_the_limit(db):
+    e = effects(db)
     for key in ("old-done", "old-open", "new-done"):
         e.add(key, "note", {}, T0)
     e.finish(e.get("old-done").id, "done", T0, result={"channel": "C1", "ts": "1"})
@@ -52,18 +51,18 @@ def test_prune_drops_only_finished_effects_older_than_the_limit(tmp_path):
     assert e.get("old-done") is None and e.get("old-open") is not None and e.get("new-done") is not None
 
 
-def test_recent_posts_tell_the_pacer_where_a_predecessor_just_posted(tmp_path):
-    e = effects(tmp_path)
+def test_recent_posts_tell_the_pacer_where_a_predecessor_just_posted(db):
+    e = effects(db)
     e.add("x", "note", {}, T0)
     e.finish(e.get("x").id, "done", T0, result={"channel": "C1", "ts": "1"})
     assert e.recent_posts(T0 - timedelta(seconds=1)) == {"C1": T0}
     assert e.recent_posts(T0 + timedelta(seconds=1)) == {}
 
 
-def test_an_attempt_under_way_is_another_replicas_only_while_that_replica_is_present(tmp_path):
+def test_an_attempt_under_way_is_another_replicas_only_while_that_replica_is_present(db):
     from storage.leases import LeasesRepo, presence_name
 
-    e = effects(tmp_path)
+    e = effects(db)
     leases = LeasesRepo(e.db)
     leases.acquire_or_renew(presence_name("r1"), "r1", T0, timedelta(seconds=15))
     leases.acquire_or_renew(presence_name("r2"), "r2", T0, timedelta(seconds=15))
@@ -85,11 +84,11 @@ def test_an_attempt_under_way_is_another_replicas_only_while_that_replica_is_pre
     assert e.get("k").claimed_by == "r2" and e.get("k").attempts == 2
 
 
-def test_a_claim_lapses_after_the_longest_attempt_even_while_its_replica_is_present(tmp_path):
+def test_a_claim_lapses_after_the_longest_attempt_even_while_its_replica_is_present(db):
     from storage.effects import ATTEMPT_HOLD
     from storage.leases import LeasesRepo, presence_name
 
-    e = effects(tmp_path)
+    e = effects(db)
     leases = LeasesRepo(e.db)
     leases.acquire_or_renew(presence_name("r1"), "r1", T0, timedelta(days=1))
     e.add("k", "note", {}, T0)
@@ -101,9 +100,9 @@ def test_a_claim_lapses_after_the_longest_attempt_even_while_its_replica_is_pres
     assert e.get("k").status == "cancelled"
 
 
-def test_a_claim_without_a_replica_is_nobodys(tmp_path):
+def test_a_claim_without_a_replica_is_nobodys(db):
     """Attempts recorded before replicas had names, or by a process with none: free to all."""
-    e = effects(tmp_path)
+    e = effects(db)
     e.add("k", "note", {}, T0)
     row = e.get("k")
     assert e.start_attempt(row.id, T0)

@@ -1,4 +1,4 @@
-"""storage/kv.py on a real SQLite file: a named value, set and replaced."""
+"""storage/kv.py on a real database (SQLite, and PostgreSQL when given): a named value, set and replaced."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""storage/people.py on a real SQLite file: what Slack said of a person, and when."""
+"""storage/people.py on a real database (SQLite, and PostgreSQL when given): what Slack said of a
+person, and when."""
 
 from __future__ import annotations
 

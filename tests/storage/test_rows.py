@@ -10,9 +10,11 @@ from storage.rows import IN_CHUNK, decoded, new_token, where_matching
 
 
 def test_a_where_clause_leaves_out_none_and_takes_a_tuple_as_any_of_its_values():
-    assert where_matching() == ("1=1", ())
+    assert where_matching() == ("1=1", {})
     assert where_matching(owner=None, channel="C1", status=("pending", "approved")) == (
-        "1=1 AND channel = ? AND status IN (?, ?)", ("C1", "pending", "approved"))
+        "1=1 AND channel = :w_channel_0 AND status IN (:w_status_0, :w_status_1)",
+        {"w_channel_0": "C1", "w_status_0": "pending", "w_status_1": "approved"})
+    assert where_matching(status=()) == ("1=1 AND 1=0", {})  # any of no values: nothing
 
 
 @dataclass

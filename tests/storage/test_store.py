@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from storage.db import Database
 from storage.effects import Effects
 from storage.rows import Repository
 from storage.store import Store
@@ -27,20 +26,16 @@ def test_no_two_repositories_define_the_same_name():
     assert len(REPOSITORIES) >= 10
 
 
-def test_one_store_shares_one_database_across_its_repositories(tmp_path):
-    db = Database(tmp_path / "fwbot.db")
-    db.migrate()
+def test_one_store_shares_one_database_across_its_repositories(db):
     store = Store(db)
     assert store.db is db and isinstance(store.effects, Effects) and store.effects.db is db
-    # A write through one repository is read through another on the same connection.
+    # A write through one repository is read through another (the same database).
     store.claim_deployment("d1", "accounts/a/deployments/d1", owner="U1", channel="C1", now=T0, created_by_bot=True)
     store.audit(actor="U1", action="deploy", result="ok", now=T0, deployment_id="d1")
     assert store.live_owners() == ["U1"]
     assert [r["deployment_id"] for r in store.audit_trail("d1")] == ["d1"]
 
 
-def test_a_repository_works_on_its_own(tmp_path):
-    db = Database(tmp_path / "fwbot.db")
-    db.migrate()
+def test_a_repository_works_on_its_own(db):
     for repo in REPOSITORIES:
         assert repo(db).db is db

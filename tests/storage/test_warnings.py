@@ -1,5 +1,5 @@
-"""storage/warnings.py on a real SQLite file: a warning's key is claimed once, sent once, resolved
-once, and what it said is kept beside it."""
+"""storage/warnings.py on a real database (SQLite, and PostgreSQL when given): a warning's key is
+claimed once, sent once, resolved once, and what it said is kept beside it."""
 
 from __future__ import annotations
 
