@@ -99,7 +99,7 @@ class Database:
         else:
             self.path = self.url.render_as_string(hide_password=True)  # the name errors give
             self.engine = create_engine(
-                self.url, isolation_level="AUTOCOMMIT", pool_size=pool_size, max_overflow=40,
+                self.url, isolation_level="AUTOCOMMIT", pool_size=pool_size, max_overflow=20,
                 pool_pre_ping=True, connect_args={"connect_timeout": max(1, self.busy_timeout_ms // 1000)})
 
     def _sqlite_engine(self, pool_size: int) -> Engine:

@@ -10,6 +10,7 @@ schema.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 from bot.core.clock import iso
+
+log = logging.getLogger("fwbot")
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -58,6 +61,8 @@ def upgrade(db: Database, target: str = "head") -> list[str]:
         command.upgrade(config(conn), target)
         after = current(conn)
         applied = _between(before, after)
+        if db.is_postgres:
+            _check_collation(conn)
         if db.dialect == "sqlite":
             # One real write at every start, even with nothing to migrate: a file SQLite opened
             # read-only (an immutable file, a read-only mount) passes BEGIN IMMEDIATE and would
@@ -66,6 +71,16 @@ def upgrade(db: Database, target: str = "head") -> list[str]:
             version = int(conn.exec_driver_sql("PRAGMA user_version").scalar() or 0)
             conn.exec_driver_sql(f"PRAGMA user_version = {version}")
     return applied
+
+
+def _check_collation(conn: Connection) -> None:
+    """fwbot lists things in the order of their ids and keys; SQLite compares text byte by byte.
+    A PostgreSQL database created with a language's collation (en_US.UTF-8) sorts ``a-1`` and
+    ``a1`` differently: say so once, at start (the README says how to create it with ``C``)."""
+    collate = conn.execute(text("SELECT datcollate FROM pg_database WHERE datname = current_database()")).scalar()
+    if collate not in ("C", "POSIX", "C.UTF-8", "C.utf8"):
+        log.warning("the PostgreSQL database sorts text by %r, not byte by byte: lists may come out in a "
+                    "different order than on SQLite (create it with LC_COLLATE 'C' to match)", collate)
 
 
 def _between(before: str | None, after: str | None) -> list[str]:
