@@ -1,6 +1,9 @@
-"""Three ``fwbot run`` replicas on one SQLite file: exactly one leads. SIGKILL it, or SIGSTOP it
-past its lease, while the sweep has warnings and actions due, and measure: how long until another
-replica leads and has swept, how many warnings went out twice, how many actions were lost.
+"""Three ``fwbot run`` replicas on one database (the run's engine: a SQLite file, or PostgreSQL):
+exactly one leads. SIGKILL it, or SIGSTOP it past its lease, while its sweep is posting warnings,
+deleting unused deployments and reverting keep-warms, and while Slack sends a stream of commands
+and approval clicks to the others; then measure how long until another replica leads and has
+swept, and count warnings posted twice or lost, actions (deletes, reverts) done twice or lost,
+and approvals lost.
 
 The simulator and the Slack stand-in live in the test process; each replica reaches Slack through
 its own pass-through, so every Web API call is known by the replica that made it.
@@ -22,19 +25,25 @@ import pytest
 from bot.core.clock import iso
 from tests.fixtures.databases import database_url
 from tests.fixtures.lifecycle import MODEL, is_warning
-from tests.harness import message_text
+from tests.harness import APPROVALS, message_text
 from tests.reliability.crashing import BotProcess, SlackHold, outside_world
 
 pytestmark = pytest.mark.slow
 
 LEASE_S = 3.0
-ENV = {"FWBOT_SYNC_INTERVAL": "1s", "FWBOT_LEADER_LEASE": f"{LEASE_S:g}s", "FWBOT_WARN_BEFORE_SCALE_TO_ZERO": "10s"}
+ENV = {"FWBOT_SYNC_INTERVAL": "1s", "FWBOT_LEADER_LEASE": f"{LEASE_S:g}s", "FWBOT_WARN_BEFORE_SCALE_TO_ZERO": "10s",
+       "FWBOT_WARN_BEFORE_DELETE": "8s", "FWBOT_APPROVERS": "U_APPROVER",
+       "FWBOT_APPROVAL_THRESHOLD_USD_PER_HOUR": "20", "FWBOT_APPROVAL_CHANNEL": APPROVALS}
 # Deployments whose scale-to-zero warning falls due (10 s before a window of 22 s to 30 s runs
 # out): two together, as the failure strikes, and two while and after another replica takes over.
 # A warning the new leader could post only after Fireworks acted would be no warning: the lead
 # is longer than a take-over.
 WARNED = {"w-a": "22s", "w-b": "22s", "w-c": "26s", "w-d": "30s"}
 KEPT_WARM = ["k-a", "k-b"]  # each with a keep-warm whose revert falls due as the failure strikes
+# Deployments fwbot deletes once unused this long: due around the failure and the take-over.
+DELETED = {"d-a": "26s", "d-b": "30s"}
+COSTLY = "--accelerator-type h100 --accelerator-count 4"  # $32/h: above the $20/h approval threshold
+APPROVED = ["c-1", "c-2", "c-3"]  # asked for before (two) and during (one) the take-over, approved during it
 FIGURES: dict[str, dict] = {}
 
 
@@ -133,6 +142,13 @@ class Cluster:
     def fw(self, text: str, channel: str) -> None:
         assert self.ws.slash_command(user="U_DEV", channel=channel, text=text).status == 200
 
+    def ask_approval(self, dep_id: str) -> None:
+        self.fw(f"deploy {MODEL} --deployment-id {dep_id} {COSTLY}", "C0MLPLAT")
+
+    def approval_message(self, dep_id: str):
+        return next((m for m in self.ws.messages(APPROVALS) if not m.is_reply and m.is_bot
+                     and f"`{dep_id}`" in message_text(m)), None)
+
     def thread(self, dep_id: str) -> list:
         channel = f"C0{dep_id.upper().replace('-', '')}"
         parent = next(m for m in self.ws.messages(channel) if not m.is_reply and m.ephemeral_to is None
@@ -142,6 +158,13 @@ class Cluster:
     def warnings(self, dep_id: str) -> list:
         try:
             return [m for m in self.thread(dep_id) if is_warning(m)]
+        except StopIteration:
+            return []
+
+    def deleted_notes(self, dep_id: str) -> list:
+        try:
+            return [m for m in self.thread(dep_id) if "fwbot deleted" in message_text(m)
+                    or f"{dep_id} was deleted" in m.text]
         except StopIteration:
             return []
 
@@ -188,6 +211,14 @@ def set_up_due_work(c: Cluster) -> Replica:
              channel)
     c.ws.wait_for(lambda: all(c.db("SELECT state FROM deployments WHERE id = :id", {"id": d}) == [("READY",)]
                               for d in [*WARNED, *KEPT_WARM]), timeout=30)
+    for dep_id, unused in DELETED.items():
+        channel = c.ws.add_channel(f"C0{dep_id.upper().replace('-', '')}", dep_id).id
+        c.fw(f"deploy {MODEL} --deployment-id {dep_id} --accelerator-type h100 --unused-auto-delete-duration {unused}",
+             channel)
+    c.ws.wait_for(lambda: all(c.db("SELECT state FROM deployments WHERE id = :id", {"id": d}) == [("READY",)]
+                              for d in DELETED), timeout=30)
+    for dep_id in APPROVED[:2]:  # two requests wait for an approver as the failure strikes
+        c.ask_approval(dep_id)
     for dep_id in KEPT_WARM:
         c.fw(f"keep {dep_id} 1h", f"C0{dep_id.upper().replace('-', '')}")
     c.ws.wait_for(lambda: all(c.sim.state.get_deployment(d)["minReplicaCount"] == 1 for d in KEPT_WARM)
@@ -209,6 +240,40 @@ def fail_when_the_sweep_is_busy(c: Cluster, leader: Replica, how: signal.Signals
     if how == signal.SIGKILL:
         leader.bot.proc.wait(timeout=10)  # type: ignore[union-attr]
     return failed_at
+
+
+class Stream:
+    """Slack keeps talking while the leader fails: commands to the replica Slack reaches (a
+    follower), one more approval request, and an approver's click on every request."""
+
+    def __init__(self, c: Cluster) -> None:
+        self.c = c
+        self.statuses: list[int] = []
+        self.clicked: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="slack-stream", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        c = self.c
+        c.ask_approval(APPROVED[2])
+        commands = ["list all", "get w-a", "get d-a", "list"]
+        i = 0
+        while not self._stop.is_set():
+            delivery = c.ws.slash_command(user="U_OTHER", channel="C0MLPLAT", text=commands[i % len(commands)])
+            self.statuses.append(delivery.status)
+            for dep_id in APPROVED:
+                msg = c.approval_message(dep_id) if dep_id not in self.clicked else None
+                if msg is not None:
+                    self.statuses.append(c.ws.click("U_APPROVER", APPROVALS, msg.ts, "approval_approve").status)
+                    self.clicked.add(dep_id)
+            i += 1
+            self._stop.wait(0.1)
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return {"requests sent": len(self.statuses), "requests not acked": sum(1 for s in self.statuses if s != 200)}
 
 
 def take_over(c: Cluster, leader: Replica, failed_at: float) -> tuple[Replica, dict]:
@@ -233,7 +298,9 @@ def count_outcomes(c: Cluster) -> dict:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         done = c.db("SELECT COUNT(*) FROM bot_actions WHERE kind = 'keep_warm_revert' AND status = 'done'")
-        if all(c.warnings(d) for d in WARNED) and done == [(2,)] and all(c.revert_notes(d) for d in KEPT_WARM):
+        approved = c.db("SELECT COUNT(*) FROM approvals WHERE status = 'approved' AND result IS NOT NULL")
+        if (all(c.warnings(d) for d in WARNED) and done == [(2,)] and all(c.revert_notes(d) for d in KEPT_WARM)
+                and approved == [(len(APPROVED),)] and all(c.deleted_notes(d) for d in DELETED)):
             break
         time.sleep(0.1)
     time.sleep(2.0)  # more sweeps: nothing further may be posted
@@ -242,13 +309,27 @@ def count_outcomes(c: Cluster) -> dict:
     reverted = {d: c.sim.state.get_deployment(d)["minReplicaCount"] for d in KEPT_WARM}
     patches = {d: c.sim.state.count_requests("PATCH", rf".*/deployments/{d}", status=200) for d in KEPT_WARM}
     actions = dict(c.db("SELECT deployment_id, status FROM bot_actions WHERE kind = 'keep_warm_revert'"))
-    rows = dict(c.db("SELECT deployment_id, COUNT(*) FROM warnings GROUP BY deployment_id"))
+    rows = {d: n for d, n in c.db("SELECT deployment_id, COUNT(*) FROM warnings WHERE timer = 'scale_to_zero' "
+                                  "GROUP BY deployment_id") if d in WARNED}
+    deletes = {d: c.sim.state.count_requests("DELETE", rf".*/deployments/{d}", status=200) for d in DELETED}
+    deleted_notes = {d: len(c.deleted_notes(d)) for d in DELETED}
+    gone = {d: (w := c.sim.state.get_deployment(d)) is None or w.get("state") in ("DELETED", "DELETING")
+            for d in DELETED}
+    approvals = {r[0]: r[1:] for r in c.db("SELECT deployment_id, status, result FROM approvals")}
+    # An approved request is carried out once: one 'approved run' in the audit, one deployment.
+    creates = {d: len(c.db("SELECT 1 FROM audit WHERE action = 'approved run' AND deployment_id = :d", {"d": d}))
+               if c.sim.state.get_deployment(d) is not None else 0 for d in APPROVED}
     return {
         "duplicate warnings": sum(n - 1 for n in warnings.values() if n > 1),
         "lost warnings": sum(1 for n in warnings.values() if n == 0),
         # Each keep-warm PATCHes once to raise min replicas and once to put it back.
         "duplicate actions": sum(n - 1 for n in notes.values() if n > 1) + sum(max(0, n - 2) for n in patches.values()),
         "lost actions": sum(1 for d in KEPT_WARM if actions.get(d) != "done" or reverted[d] != 0 or notes[d] == 0),
+        "duplicate deletes": sum(max(0, n - 1) for n in deletes.values()) + sum(max(0, n - 1) for n in deleted_notes.values()),
+        "lost deletes": sum(1 for d in DELETED if not gone[d] or deleted_notes[d] == 0),
+        "lost approvals": sum(1 for d in APPROVED if approvals.get(d, ("", None))[0] != "approved"
+                              or approvals[d][1] is None or creates[d] != 1),
+        "duplicate approved runs": sum(max(0, n - 1) for n in creates.values()),
         "warning rows": rows,
     }
 
@@ -257,13 +338,18 @@ def test_sigkill_the_leader_while_it_sweeps_another_replica_takes_over(cluster):
     c = cluster
     leader = set_up_due_work(c)
     failed_at = fail_when_the_sweep_is_busy(c, leader, signal.SIGKILL)
+    stream = Stream(c)
     new, figures = take_over(c, leader, failed_at)
     figures.update(count_outcomes(c))
+    figures.update(stream.stop())
     FIGURES["SIGKILL of the leader"] = figures
     assert figures["take-over s"] <= 2 * LEASE_S + 3, figures
     assert figures["warning rows"] == dict.fromkeys(WARNED, 1)  # one warning per (deployment, timer, due)
     assert figures["duplicate warnings"] == 0 and figures["lost warnings"] == 0, figures
     assert figures["duplicate actions"] == 0 and figures["lost actions"] == 0, figures
+    assert figures["duplicate deletes"] == 0 and figures["lost deletes"] == 0, figures
+    assert figures["lost approvals"] == 0 and figures["duplicate approved runs"] == 0, figures
+    assert figures["requests not acked"] == 0, figures
     assert c.ws.rate_violations == []
 
 
@@ -280,6 +366,7 @@ def test_a_paused_leader_that_wakes_after_losing_the_lease_does_nothing(cluster)
     leader.slack.after_slack = True
     leader.slack.hold_when = first_warning
     paused_at = fail_when_the_sweep_is_busy(c, leader, signal.SIGSTOP)
+    stream = Stream(c)
     assert leader.slack.holding.is_set()
     leader.slack.hold_when = leader.spy
     new, figures = take_over(c, leader, paused_at)
@@ -294,6 +381,7 @@ def test_a_paused_leader_that_wakes_after_losing_the_lease_does_nothing(cluster)
         time.sleep(0.05)
     figures["follower again after resume s"] = round(time.monotonic() - resumed_at, 2)
     figures.update(count_outcomes(c))
+    figures.update(stream.stop())
     figures["posts by the resumed replica"] = len(leader.posts_since(resumed_at))
     FIGURES["SIGSTOP of the leader past its lease"] = figures
     assert leader.metric("fwbot_leader") == 0.0 and new.metric("fwbot_leader") == 1.0
@@ -302,4 +390,7 @@ def test_a_paused_leader_that_wakes_after_losing_the_lease_does_nothing(cluster)
     assert figures["warning rows"] == dict.fromkeys(WARNED, 1)
     assert figures["duplicate warnings"] == 0 and figures["lost warnings"] == 0, figures
     assert figures["duplicate actions"] == 0 and figures["lost actions"] == 0, figures
+    assert figures["duplicate deletes"] == 0 and figures["lost deletes"] == 0, figures
+    assert figures["lost approvals"] == 0 and figures["duplicate approved runs"] == 0, figures
+    assert figures["requests not acked"] == 0, figures
     assert "Traceback" not in leader.bot.log()
