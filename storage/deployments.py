@@ -10,6 +10,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from sqlalchemy import bindparam, text
+
 from bot.core.clock import iso
 from storage.rows import IN_CHUNK, Repository, where_matching
 
@@ -112,14 +114,15 @@ _RECORD_COLUMNS = ", ".join(_RECORD_FIELDS)
 
 
 class DeploymentsRepo(Repository):
-    def _records(self, where: str, params: tuple) -> list[DeploymentRecord]:
+    def _records(self, where: str, params: dict, *, expanding: tuple[str, ...] = ()) -> list[DeploymentRecord]:
         # Plain tuples straight into records: a dict per row first cost as much as the query.
-        cursor = self.db.tuples()
-        cursor.execute(f"SELECT {_RECORD_COLUMNS} FROM deployments WHERE {where}", params)
-        return [DeploymentRecord.from_values(row) for row in cursor]
+        sql: Any = f"SELECT {_RECORD_COLUMNS} FROM deployments WHERE {where}"
+        if expanding:
+            sql = text(sql).bindparams(*(bindparam(name, expanding=True) for name in expanding))
+        return [DeploymentRecord.from_values(row) for row in self.db.rows(sql, params)]
 
     def deployment(self, deployment_id: str) -> DeploymentRecord | None:
-        found = self._records("id = ?", (deployment_id,))
+        found = self._records("id = :id", {"id": deployment_id})
         return found[0] if found else None
 
     def deployments_with_ids(self, ids: list[str]) -> list[DeploymentRecord]:
@@ -127,20 +130,19 @@ class DeploymentsRepo(Repository):
         found: dict[str, DeploymentRecord] = {}
         for i in range(0, len(ids), IN_CHUNK):
             chunk = ids[i:i + IN_CHUNK]
-            found.update((r.id, r) for r in self._records(f"id IN ({', '.join('?' for _ in chunk)})", tuple(chunk)))
+            found.update((r.id, r) for r in self._records("id IN :ids", {"ids": chunk}, expanding=("ids",)))
         return [found[i] for i in ids if i in found]
 
     def timer_fields(self) -> list[TimerFields]:
         """:class:`TimerFields` of every deployment not gone, in the order of :meth:`deployments`."""
-        cursor = self.db.tuples()
-        cursor.execute(f"SELECT {', '.join(TimerFields._fields)} FROM deployments WHERE gone_at IS NULL "
-                       "ORDER BY created_at, id")
+        rows = self.db.rows(f"SELECT {', '.join(TimerFields._fields)} FROM deployments WHERE gone_at IS NULL "
+                            "ORDER BY created_at, id")
         make = TimerFields._make
-        return [make(row) for row in cursor]
+        return [make(row) for row in rows]
 
     def live_owners(self) -> list[str]:
         """Everyone who owns a deployment not gone, sorted."""
-        return [r[0] for r in self.db.conn.execute(
+        return [r[0] for r in self.db.rows(
             "SELECT DISTINCT owner FROM deployments WHERE gone_at IS NULL AND owner IS NOT NULL ORDER BY owner")]
 
     def deployments(
@@ -167,51 +169,52 @@ class DeploymentsRepo(Repository):
         """Record who owns a deployment and where it is tracked (before or after it exists).
         ``creator``: the replica about to send its create (see :meth:`pending_creates`)."""
         ts = iso(now)
-        with self.db.write() as conn:
-            conn.execute(
-                """INSERT INTO deployments (id, name, owner, channel, thread_ts, created_by_bot,
-                       unused_delete_s, first_seen_at, created_at, updated_at, creator)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(id) DO UPDATE SET owner = excluded.owner, channel = excluded.channel,
-                       thread_ts = COALESCE(excluded.thread_ts, deployments.thread_ts),
-                       created_by_bot = MAX(deployments.created_by_bot, excluded.created_by_bot),
-                       unused_delete_s = COALESCE(excluded.unused_delete_s, deployments.unused_delete_s),
-                       gone_at = NULL, updated_at = excluded.updated_at, creator = excluded.creator""",
-                (deployment_id, name, owner, channel, thread_ts, int(created_by_bot), unused_delete_s, ts, ts, ts,
-                 creator),
-            )
+        self.db.execute(
+            """INSERT INTO deployments (id, name, owner, channel, thread_ts, created_by_bot,
+                   unused_delete_s, first_seen_at, created_at, updated_at, creator)
+               VALUES (:id, :name, :owner, :channel, :thread_ts, :by_bot, :unused, :ts, :ts, :ts, :creator)
+               ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, channel = excluded.channel,
+                   thread_ts = COALESCE(excluded.thread_ts, deployments.thread_ts),
+                   created_by_bot = CASE WHEN excluded.created_by_bot > deployments.created_by_bot
+                                         THEN excluded.created_by_bot ELSE deployments.created_by_bot END,
+                   unused_delete_s = COALESCE(excluded.unused_delete_s, deployments.unused_delete_s),
+                   gone_at = NULL, updated_at = excluded.updated_at, creator = excluded.creator""",
+            {"id": deployment_id, "name": name, "owner": owner, "channel": channel, "thread_ts": thread_ts,
+             "by_bot": int(created_by_bot), "unused": None if unused_delete_s is None else float(unused_delete_s),
+             "ts": ts, "creator": creator},
+        )
 
     def pending_creates(self) -> dict[str, str | None]:
         """``{id: creator}`` of owner claims Fireworks has not confirmed yet (no state): each a
         create in flight, or one whose sender stopped before the answer."""
-        return dict(self.db.conn.execute(
-            "SELECT id, creator FROM deployments WHERE gone_at IS NULL AND state IS NULL ORDER BY created_at, id"
-        ).fetchall())
+        return {r[0]: r[1] for r in self.db.rows(
+            "SELECT id, creator FROM deployments WHERE gone_at IS NULL AND state IS NULL ORDER BY created_at, id")}
 
     def forget_deployment(self, deployment_id: str) -> bool:
         """Drop a record the bot made for a create that never happened; False if it is not there
         any more, or Fireworks confirmed it meanwhile."""
-        return self.db.execute("DELETE FROM deployments WHERE id = ? AND state IS NULL", (deployment_id,)).rowcount == 1
+        return self.db.execute("DELETE FROM deployments WHERE id = :id AND state IS NULL",
+                               {"id": deployment_id}).rowcount == 1
 
     def set_deployment_fields(self, deployment_id: str, now: datetime, **values: Any) -> None:
         if not values:
             return
         values["updated_at"] = iso(now)
-        cols = ", ".join(f"{k} = ?" for k in values)
-        self.db.execute(f"UPDATE deployments SET {cols} WHERE id = ?", (*values.values(), deployment_id))
+        cols = ", ".join(f"{k} = :v_{k}" for k in values)  # column names are fwbot's own, never input
+        params = {f"v_{k}": int(v) if isinstance(v, bool) else v for k, v in values.items()}
+        self.db.execute(f"UPDATE deployments SET {cols} WHERE id = :id", {**params, "id": deployment_id})
 
     def known_live_ids(self) -> list[str]:
         """Ids of the deployments not gone that Fireworks has shown (state known), in no order."""
-        return [r[0] for r in self.db.conn.execute(
-            "SELECT id FROM deployments WHERE gone_at IS NULL AND state IS NOT NULL").fetchall()]
+        return [r[0] for r in self.db.rows("SELECT id FROM deployments WHERE gone_at IS NULL AND state IS NOT NULL")]
 
     def live_deployment_states(self) -> dict[str, str | None]:
         """``{id: state}`` of every deployment not gone, oldest first, without loading the records."""
-        return dict(self.db.conn.execute(
-            "SELECT id, state FROM deployments WHERE gone_at IS NULL ORDER BY created_at, id").fetchall())
+        return {r[0]: r[1] for r in self.db.rows(
+            "SELECT id, state FROM deployments WHERE gone_at IS NULL ORDER BY created_at, id")}
 
     def mark_gone(self, deployment_id: str, now: datetime) -> None:
         self.db.execute(
-            "UPDATE deployments SET gone_at = ?, updated_at = ? WHERE id = ? AND gone_at IS NULL",
-            (iso(now), iso(now), deployment_id),
+            "UPDATE deployments SET gone_at = :at, updated_at = :at WHERE id = :id AND gone_at IS NULL",
+            {"at": iso(now), "id": deployment_id},
         )

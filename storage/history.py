@@ -7,6 +7,8 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import bindparam, text
+
 from bot.core.clock import iso, parse_iso
 from storage.rows import IN_CHUNK, Repository
 
@@ -33,39 +35,42 @@ class HistoryRepo(Repository):
         accelerator_count, single_region)``; returns the ids whose point was appended."""
         ts = iso(at)
         appended = []
-        with self.db.write() as conn:
+        rows = []
+        with self.db.write():
             # Each deployment's last point by an index seek (a scan of every point of the page's
             # deployments grew with their history).
-            last = {r[0]: r[1:] for r in self.db.tuples().execute(
-                """SELECT w.value, h.replicas, h.accelerator_type, h.accelerator_count, h.single_region
-                   FROM json_each(?) w JOIN replica_history h ON h.deployment_id = w.value
-                    AND h.at = (SELECT MAX(at) FROM replica_history WHERE deployment_id = w.value)""",
-                (json.dumps([p[0] for p in points]),))}
+            ids = [p[0] for p in points]
+            last: dict[str, tuple] = {}
+            for i in range(0, len(ids), IN_CHUNK):
+                last.update((r[0], tuple(r[1:])) for r in self.db.rows(_LAST_POINTS, {"ids": ids[i:i + IN_CHUNK]}))
             for deployment_id, replicas, accelerator_type, accelerator_count, single_region in points:
                 if last.get(deployment_id) == (replicas, accelerator_type, accelerator_count, int(single_region)):
                     continue
-                conn.execute(
-                    """INSERT OR REPLACE INTO replica_history
-                       (deployment_id, at, replicas, accelerator_type, accelerator_count, single_region)
-                       VALUES (?, ?, ?, ?, ?, ?)""",
-                    (deployment_id, ts, replicas, accelerator_type, accelerator_count, int(single_region)),
-                )
+                rows.append({"id": deployment_id, "at": ts, "replicas": replicas, "type": accelerator_type,
+                             "count": accelerator_count, "single": int(single_region)})
                 appended.append(deployment_id)
+            self.db.executemany(
+                """INSERT INTO replica_history
+                   (deployment_id, at, replicas, accelerator_type, accelerator_count, single_region)
+                   VALUES (:id, :at, :replicas, :type, :count, :single)
+                   ON CONFLICT (deployment_id, at) DO UPDATE SET replicas = excluded.replicas,
+                       accelerator_type = excluded.accelerator_type, accelerator_count = excluded.accelerator_count,
+                       single_region = excluded.single_region""", rows)
         return appended
 
     def replica_history(self, deployment_id: str | None = None, since: datetime | None = None) -> list[dict]:
         sql = "SELECT * FROM replica_history WHERE 1=1"
-        params: list[Any] = []
+        params: dict[str, Any] = {}
         if deployment_id:
-            sql += " AND deployment_id = ?"
-            params.append(deployment_id)
+            sql += " AND deployment_id = :id"
+            params["id"] = deployment_id
         if since:
             # include the last point before `since`, which sets the state at `since`
-            sql += """ AND (at >= ? OR at = (SELECT MAX(at) FROM replica_history h2
-                         WHERE h2.deployment_id = replica_history.deployment_id AND h2.at < ?))"""
-            params += [iso(since), iso(since)]
+            sql += """ AND (at >= :since OR at = (SELECT MAX(at) FROM replica_history h2
+                         WHERE h2.deployment_id = replica_history.deployment_id AND h2.at < :since))"""
+            params["since"] = iso(since)
         sql += " ORDER BY deployment_id, at"
-        return self.db.query(sql, tuple(params))
+        return self.db.query(sql, params)
 
     def record_traffic(self, deployment_id: str, at: datetime, request_rate: float, *,
                        rate_window_s: float = 0.0) -> None:
@@ -87,25 +92,20 @@ class HistoryRepo(Repository):
         ts = iso(at)
         window = timedelta(seconds=max(0.0, rate_window_s))
         ids = list(rates)
-        with self.db.write() as conn:
+        with self.db.write():
             was: dict[str, tuple] = {}
             for i in range(0, len(ids), IN_CHUNK):
-                chunk = ids[i:i + IN_CHUNK]
-                was.update((r[0], r[1:]) for r in conn.execute(
-                    f"""SELECT t.deployment_id, t.serving, t.scraped_at, t.last_traffic_at,
-                               (SELECT MAX(h.at) FROM traffic_history h WHERE h.deployment_id = t.deployment_id)
-                        FROM traffic t WHERE t.deployment_id IN ({', '.join('?' for _ in chunk)})""",
-                    chunk))
-            rows = [(deployment_id, ts if request_rate > 0 else None, int(request_rate > 0), request_rate, ts)
+                was.update((r[0], tuple(r[1:])) for r in self.db.rows(_TRAFFIC_STATE, {"ids": ids[i:i + IN_CHUNK]}))
+            rows = [(deployment_id, ts if request_rate > 0 else None, int(request_rate > 0), float(request_rate), ts)
                     for deployment_id, request_rate in rates.items()]
-            conn.executemany(
+            self.db.executemany(
                 """INSERT INTO traffic (deployment_id, last_traffic_at, serving, request_rate, scraped_at)
-                   VALUES (?, ?, ?, ?, ?)
+                   VALUES (:id, :last, :serving, :rate, :at)
                    ON CONFLICT(deployment_id) DO UPDATE SET
                      last_traffic_at = COALESCE(excluded.last_traffic_at, traffic.last_traffic_at),
                      serving = excluded.serving, request_rate = excluded.request_rate,
                      scraped_at = excluded.scraped_at""",
-                rows,
+                [{"id": r[0], "last": r[1], "serving": r[2], "rate": r[3], "at": r[4]} for r in rows],
             )
             points = []
             for deployment_id, _, serving, _, _ in rows:
@@ -129,11 +129,14 @@ class HistoryRepo(Repository):
                 elif window and serving:
                     when = at - window
                 points.append((deployment_id, iso(when), serving))
-            conn.executemany("INSERT OR REPLACE INTO traffic_history (deployment_id, at, serving) VALUES (?, ?, ?)",
-                             points)
+            self.db.executemany(
+                """INSERT INTO traffic_history (deployment_id, at, serving) VALUES (:id, :at, :serving)
+                   ON CONFLICT (deployment_id, at) DO UPDATE SET serving = excluded.serving""",
+                [{"id": d, "at": when, "serving": serving} for d, when, serving in points])
 
     def last_traffic(self, deployment_id: str) -> datetime | None:
-        return parse_iso(self.db.scalar("SELECT last_traffic_at FROM traffic WHERE deployment_id = ?", (deployment_id,)))
+        return parse_iso(self.db.scalar("SELECT last_traffic_at FROM traffic WHERE deployment_id = :id",
+                                        {"id": deployment_id}))
 
     def traffic_seen(self, deployment_id: str | None = None) -> dict[str, tuple[datetime | None, datetime | None]]:
         """Per deployment: when the metrics last showed requests, and when the serving stretch
@@ -144,9 +147,9 @@ class HistoryRepo(Repository):
                          ORDER BY h.at DESC LIMIT 1)
                  FROM traffic t"""
         if deployment_id is not None:
-            rows = self.db.tuples().execute(sql + " WHERE t.deployment_id = ?", (deployment_id,))
+            rows = self.db.rows(sql + " WHERE t.deployment_id = :id", {"id": deployment_id})
         else:
-            rows = self.db.tuples().execute(sql)
+            rows = self.db.rows(sql)
         return {r[0]: (parse_iso(r[1]), parse_iso(r[2])) for r in rows}
 
     def traffic_rows(self) -> dict[str, dict]:
@@ -155,29 +158,51 @@ class HistoryRepo(Repository):
     def traffic_history(self, deployment_id: str | None = None) -> list[dict]:
         if deployment_id:
             return self.db.query(
-                "SELECT * FROM traffic_history WHERE deployment_id = ? ORDER BY at", (deployment_id,)
+                "SELECT * FROM traffic_history WHERE deployment_id = :id ORDER BY at", {"id": deployment_id}
             )
         return self.db.query("SELECT * FROM traffic_history ORDER BY deployment_id, at")
 
     def scale_clock_restarts(self, deployment_id: str | None = None) -> dict[str, datetime]:
         """When each deployment's replicas last went from 0 up (as the reconcile loop saw), or its
         scaling last changed (a manual scale, an update of its replica range or autoscaling policy)."""
-        where, params = ("WHERE deployment_id = ?", (deployment_id,)) if deployment_id else ("", ())
-        also = "AND deployment_id = ?" if deployment_id else ""
-        rows = self.db.query(
-            f"""SELECT deployment_id, MAX(at) AS at FROM (
-                    SELECT deployment_id, at FROM (
+        where, params = ("WHERE deployment_id = :id", {"id": deployment_id}) if deployment_id else ("", {})
+        also = "AND deployment_id = :id" if deployment_id else ""
+        restarts: dict[str, str] = {}
+
+        def note(dep_id: str, at: str) -> None:
+            if at > restarts.get(dep_id, ""):
+                restarts[dep_id] = at
+
+        for r in self.db.rows(
+                f"""SELECT deployment_id, MAX(at) FROM (
                         SELECT deployment_id, at, replicas,
                                LAG(replicas) OVER (PARTITION BY deployment_id ORDER BY at) AS before
-                        FROM replica_history {where})
+                        FROM replica_history {where}) AS points
                     WHERE before = 0 AND replicas > 0
-                    UNION ALL
-                    SELECT deployment_id, at FROM audit
+                    GROUP BY deployment_id""", params):
+            note(r[0], r[1])
+        # A scale, or an update whose field mask touched the replica range or the autoscaling
+        # policy (the mask is read here, from the stored request: JSON in SQL differs per engine).
+        for dep_id, at, action, request in self.db.rows(
+                f"""SELECT deployment_id, at, action, request FROM audit
                     WHERE result = 'ok' AND deployment_id IS NOT NULL {also}
-                      AND (action = 'scale' OR (action = 'update' AND (
-                           json_extract(request, '$.mask') LIKE '%replica_count%'
-                           OR json_extract(request, '$.mask') LIKE '%autoscaling_policy%'))))
-                GROUP BY deployment_id""",
-            params * 2,
-        )
-        return {r["deployment_id"]: parse_iso(r["at"]) for r in rows}  # type: ignore[misc]
+                      AND (action = 'scale' OR (action = 'update' AND request LIKE '%mask%'))""", params):
+            if action == "update":
+                mask = str((json.loads(request or "{}") or {}).get("mask") or "")
+                if "replica_count" not in mask and "autoscaling_policy" not in mask:
+                    continue
+            note(dep_id, at)
+        return {d: parse_iso(at) for d, at in restarts.items()}  # type: ignore[misc]
+
+
+_LAST_POINTS = text(
+    """SELECT h.deployment_id, h.replicas, h.accelerator_type, h.accelerator_count, h.single_region
+       FROM replica_history h WHERE h.deployment_id IN :ids
+        AND h.at = (SELECT MAX(at) FROM replica_history h2 WHERE h2.deployment_id = h.deployment_id)"""
+).bindparams(bindparam("ids", expanding=True))
+
+_TRAFFIC_STATE = text(
+    """SELECT t.deployment_id, t.serving, t.scraped_at, t.last_traffic_at,
+              (SELECT MAX(h.at) FROM traffic_history h WHERE h.deployment_id = t.deployment_id)
+       FROM traffic t WHERE t.deployment_id IN :ids"""
+).bindparams(bindparam("ids", expanding=True))

@@ -9,6 +9,8 @@ import marshal
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, text
+
 from bot.core.clock import iso
 from storage.deployments import DeploymentRecord, DeploymentsRepo
 from storage.history import HistoryRepo
@@ -68,6 +70,19 @@ def wire_signature(wire: dict | None) -> bytes | None:
 _COMING_UP = ("CREATING", "DELETING", "DELETED")
 
 
+_SIGHTED = """INSERT INTO deployment_sightings (deployment_id, seen_at) VALUES (:id, :ts)
+               ON CONFLICT (deployment_id) DO UPDATE SET seen_at = excluded.seen_at"""
+
+# The later of the two sightings, as text ('' for none): two-argument MAX() is SQLite's only.
+_COMPARED_ROWS = text(
+    f"""SELECT id, {", ".join(_COMPARED)},
+               CASE WHEN COALESCE(last_seen_at, '') > COALESCE(s.seen_at, '') THEN COALESCE(last_seen_at, '')
+                    ELSE COALESCE(s.seen_at, '') END,
+               gone_at, ready_at, ready_announced, owner, created_by_bot, adoption_offered_at
+        FROM deployments LEFT JOIN deployment_sightings s ON s.deployment_id = id
+        WHERE id IN :ids""").bindparams(bindparam("ids", expanding=True))
+
+
 class MirrorRepo(DeploymentsRepo, HistoryRepo):
     """Mirroring reads and writes deployment rows and records replica change points as it confirms them."""
 
@@ -83,27 +98,27 @@ class MirrorRepo(DeploymentsRepo, HistoryRepo):
         values["wire_sig"] = wire_signature(values["wire"])
         values["wire"] = json.dumps(values["wire"], sort_keys=True) if values["wire"] is not None else None
         values["single_region"] = int(bool(values["single_region"]))
-        with self.db.write() as conn:
+        with self.db.write():
             before = self.deployment(deployment_id)
             seen = max(before.last_seen_at or "", self._sighted(deployment_id) or "") if before else ""
             if seen and ts is not None and ts < seen:
                 return before, before
             if before is None:
-                conn.execute(
+                self.db.execute(
                     f"""INSERT INTO deployments (id, {", ".join(values)}, first_seen_at, last_seen_at,
                             created_at, updated_at)
-                        VALUES (?, {", ".join("?" for _ in values)}, ?, ?, ?, ?)""",
-                    (deployment_id, *values.values(), ts, ts, ts, ts),
+                        VALUES (:id, {", ".join(f":v_{k}" for k in values)}, :ts, :ts, :ts, :ts)""",
+                    {"id": deployment_id, "ts": ts, **{f"v_{k}": v for k, v in values.items()}},
                 )
             else:
-                cols = ", ".join(f"{k} = ?" for k in values)
-                conn.execute(
-                    f"UPDATE deployments SET {cols}, last_seen_at = ?, gone_at = NULL, updated_at = ? WHERE id = ?",
-                    (*values.values(), ts, ts, deployment_id),
+                cols = ", ".join(f"{k} = :v_{k}" for k in values)
+                self.db.execute(
+                    f"UPDATE deployments SET {cols}, last_seen_at = :ts, gone_at = NULL, updated_at = :ts WHERE id = :id",
+                    {"id": deployment_id, "ts": ts, **{f"v_{k}": v for k, v in values.items()}},
                 )
                 if values["state"] == "READY" and before.state in _COMING_UP:
                     # Up again (e.g. after an undelete): its idle time starts now, not at its first READY.
-                    conn.execute("UPDATE deployments SET ready_at = ? WHERE id = ?", (ts, deployment_id))
+                    self.db.execute("UPDATE deployments SET ready_at = :ts WHERE id = :id", {"ts": ts, "id": deployment_id})
             after = self.deployment(deployment_id)
         assert after is not None
         return before, after
@@ -120,7 +135,7 @@ class MirrorRepo(DeploymentsRepo, HistoryRepo):
         :meth:`mirror`, so its ``(before, after)`` is returned as before.
         """
         ts = iso(observed_at or now)
-        with self.db.write() as conn:
+        with self.db.write():
             stored = self._compared_rows([dep_id for dep_id, _ in items])
             unchanged: list[str] = []
             changed: list[tuple[str, dict[str, Any]]] = []
@@ -130,21 +145,14 @@ class MirrorRepo(DeploymentsRepo, HistoryRepo):
                     changed.append((dep_id, mirrored))
                 else:
                     unchanged.append(dep_id)
-            conn.executemany("INSERT OR REPLACE INTO deployment_sightings (deployment_id, seen_at) VALUES (?, ?)",
-                             [(dep_id, ts) for dep_id in unchanged])
+            self.db.executemany(_SIGHTED, [{"id": dep_id, "ts": ts} for dep_id in unchanged])
             return [self.mirror(dep_id, mirrored, now, observed_at=observed_at) for dep_id, mirrored in changed]
 
     def _compared_rows(self, ids: list[str]) -> dict[str, tuple]:
         """What :meth:`_settled` reads of each stored deployment, by id."""
         stored: dict[str, tuple] = {}
-        cursor = self.db.tuples()  # compared as they come
         for i in range(0, len(ids), IN_CHUNK):
-            chunk = ids[i:i + IN_CHUNK]
-            for row in cursor.execute(
-                f"""SELECT id, {", ".join(_COMPARED)}, MAX(COALESCE(last_seen_at, ''), COALESCE(s.seen_at, '')),
-                           gone_at, ready_at, ready_announced, owner, created_by_bot, adoption_offered_at
-                    FROM deployments LEFT JOIN deployment_sightings s ON s.deployment_id = id
-                    WHERE id IN ({", ".join("?" for _ in chunk)})""", chunk):
+            for row in self.db.rows(_COMPARED_ROWS, {"ids": ids[i:i + IN_CHUNK]}):  # compared as they come
                 stored[row[0]] = row
         return stored
 
@@ -154,15 +162,14 @@ class MirrorRepo(DeploymentsRepo, HistoryRepo):
         left to do about it (as :meth:`mirror_many` would find); else change nothing and return
         False."""
         ts = iso(now)
-        with self.db.write() as conn:
+        with self.db.write():
             stored = self._compared_rows([dep_id for dep_id, _ in entries])
             for dep_id, values in entries:
                 row = stored.get(dep_id)
                 if row is None or not self._settled(row, values, ts):
                     return False
-            conn.execute("UPDATE sync_pages SET seen_at = ? WHERE digest = ?", (ts, digest))
-            conn.executemany("INSERT OR REPLACE INTO deployment_sightings (deployment_id, seen_at) VALUES (?, ?)",
-                             [(dep_id, ts) for dep_id, _ in entries])
+            self.db.execute("UPDATE sync_pages SET seen_at = :ts WHERE digest = :digest", {"ts": ts, "digest": digest})
+            self.db.executemany(_SIGHTED, [{"id": dep_id, "ts": ts} for dep_id, _ in entries])
             at = _COMPARED.index
             self.record_replicas_many(now, [
                 (dep_id, v[at("replicas")], v[at("accelerator_type")], v[at("accelerator_count")],
@@ -172,16 +179,16 @@ class MirrorRepo(DeploymentsRepo, HistoryRepo):
     # -- listing pages seen before ----------------------------------------------------------------
     def known_pages(self) -> dict[bytes, str | None]:
         """``{digest: next page token}`` of the listing pages remembered from earlier syncs."""
-        return {bytes(r[0]): r[1] for r in self.db.conn.execute("SELECT digest, next_token FROM sync_pages")}
+        return {bytes(r[0]): r[1] for r in self.db.rows("SELECT digest, next_token FROM sync_pages")}
 
     def page_entries(self, digest: bytes) -> list[tuple[str, tuple]] | None:
         """The deployments a remembered page showed, as ``(id, compared values)``."""
-        row = self.db.conn.execute("SELECT entries FROM sync_pages WHERE digest = ?", (digest,)).fetchone()
-        if row is None:
+        entries = self.db.scalar("SELECT entries FROM sync_pages WHERE digest = :digest", {"digest": digest})
+        if entries is None:
             return None
         sig = _COMPARED.index("wire_sig")
         out = []
-        for dep_id, *values in json.loads(row[0]):
+        for dep_id, *values in json.loads(entries):
             values[sig] = bytes.fromhex(values[sig]) if values[sig] is not None else None
             out.append((dep_id, tuple(values)))
         return out
@@ -195,15 +202,19 @@ class MirrorRepo(DeploymentsRepo, HistoryRepo):
             values = list(compared_values(mirrored))
             values[sig] = values[sig].hex() if values[sig] is not None else None
             entries.append([dep_id, *values])
-        self.db.execute("INSERT OR REPLACE INTO sync_pages (digest, next_token, entries, seen_at) VALUES (?, ?, ?, ?)",
-                        (digest, next_token, json.dumps(entries, separators=(",", ":")), iso(now)))
+        self.db.execute(
+            """INSERT INTO sync_pages (digest, next_token, entries, seen_at) VALUES (:digest, :next, :entries, :at)
+               ON CONFLICT (digest) DO UPDATE SET next_token = excluded.next_token, entries = excluded.entries,
+                   seen_at = excluded.seen_at""",
+            {"digest": digest, "next": next_token, "entries": json.dumps(entries, separators=(",", ":")),
+             "at": iso(now)})
 
     def forget_pages_before(self, now: datetime) -> None:
         """Drop the pages a complete listing at ``now`` no longer showed."""
-        self.db.execute("DELETE FROM sync_pages WHERE seen_at < ?", (iso(now),))
+        self.db.execute("DELETE FROM sync_pages WHERE seen_at < :at", {"at": iso(now)})
 
     def _sighted(self, deployment_id: str) -> str | None:
-        return self.db.scalar("SELECT seen_at FROM deployment_sightings WHERE deployment_id = ?", (deployment_id,))
+        return self.db.scalar("SELECT seen_at FROM deployment_sightings WHERE deployment_id = :id", {"id": deployment_id})
 
     @staticmethod
     def _settled(row: tuple, values: tuple, ts: str) -> bool:
