@@ -237,6 +237,8 @@ class Database:
     # -- queries -------------------------------------------------------------------------------
     def _run(self, conn: Connection, sql: str | Executable, params: Params | list[Mapping[str, Any]]) -> CursorResult:
         statement = _text(sql) if isinstance(sql, str) else sql
+        if isinstance(params, tuple):
+            raise TypeError("fwbot's SQL takes named parameters (:name) and a dict, not a tuple")
         try:
             if isinstance(params, list):
                 return conn.execute(statement, params)

@@ -104,7 +104,7 @@ def test_a_change_behind_the_page_in_sqlite_takes_the_full_path(quiet, mirrored_
     # the same, but the deployment still has something to do.
     store.set_deployment_fields(IDS[4], clock.now(), ready_announced=0)
     # Another was mirrored from an older view by some other path.
-    store.db.execute("UPDATE deployments SET replicas = 0 WHERE id = ?", (IDS[0],))
+    store.db.execute("UPDATE deployments SET replicas = 0 WHERE id = :id", {"id": IDS[0]})
     clock.advance(30)
     stack.sync()
     assert len(mirrored_pages) == 2  # the pages of IDS[0] and IDS[4]; the middle one is confirmed
