@@ -6,6 +6,9 @@ one before it, which sets the state the span opens with) and the per-day rollups
 (``cost_rollups``), all in one read snapshot (:meth:`CostsRepo.cost_snapshot`), and caches the
 whole days it integrated only if the history did not change meanwhile
 (:meth:`CostsRepo.cache_rollups`). Which spans and days to read is the service's decision.
+
+A change to the history drops the cached days it changes and bumps the generation: triggers in the
+database do it (on both engines, :mod:`storage.alembic`'s baseline), whoever writes.
 """
 
 from __future__ import annotations
@@ -14,46 +17,52 @@ import contextlib
 import json
 import logging
 import operator
-import sqlite3
 from collections.abc import Iterator, Mapping
 from itertools import groupby
+from typing import Any
+
+from sqlalchemy import Table, Text, and_, bindparam, func, literal_column, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import Executable, Select
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.core.costs import Tally, epoch_us, point_time
-from storage.rows import Repository
+from storage.db import Database
+from storage.rows import IN_CHUNK, Repository
+from storage.schema import replica_history, traffic_history
+from storage.sql import epoch_us as at_us
+from storage.sql import json_object_rows
 
 log = logging.getLogger("fwbot.costs")
 
 
-# A stored time as integer microseconds since the epoch, computed by SQLite for the one format
-# fwbot writes (``iso``: ``YYYY-MM-DDTHH:MM:SS.ffffffZ``); any other text comes back as is and
-# is parsed in Python. A month of history is hundreds of thousands of points: parsing each into
-# a datetime was most of a cost summary.
-def _at_us(col: str) -> str:
-    # The whole seconds from the text without its fraction: SQLite keeps times in milliseconds
-    # and rounds, so ``…:53.999950Z`` would come back as 54 s. unixepoch() (SQLite 3.38) is the
-    # cheaper of the two.
-    whole = f"substr({col}, 1, 19)"
-    seconds = f"unixepoch({whole})" if sqlite3.sqlite_version_info >= (3, 38) else f"CAST(strftime('%s', {whole}) AS INTEGER)"
-    return f"""CASE WHEN length({col}) = 27 AND substr({col}, 20, 1) = '.' AND substr({col}, 27) = 'Z'
-                 THEN {seconds} * 1000000 + CAST(substr({col}, 21, 6) AS INTEGER)
-                 ELSE {col} END"""
-
-
-def _span_sql(table: str, columns: str) -> str:
+# Stored times come back as integer microseconds since the epoch, computed by the database for the
+# one format fwbot writes (storage.sql.epoch_us); any other text is parsed here, in Python.
+def _span(table: Table, columns: str, *, raw_time: bool = False) -> Select:
     """Per deployment in ``:want`` (a JSON object ``{deployment_id: since}``): its rows in
     ``[since, :until)`` and the last one before ``since`` (it sets the state the span opens
     with), as tuples normalised the way ``ReplicaPoint`` and ``ServingPoint`` read a row. One
-    range of the primary key (deployment_id, at) each, so a span of one day reads one day."""
-    return f"""
-    SELECT r.deployment_id, {_at_us("r.at")}, {columns} FROM json_each(:want) w JOIN {table} r
-        ON r.deployment_id = w.key
-       AND r.at >= COALESCE((SELECT MAX(h.at) FROM {table} h WHERE h.deployment_id = w.key AND h.at < w.value),
-                            w.value)
-       AND r.at < :until"""
+    range of the primary key (deployment_id, at) each, so a span of one day reads one day.
+
+    ``raw_time``: the time as stored (text), for the rows :class:`storage.sql.epoch_us` left to
+    Python (NULL on PostgreSQL)."""
+    w = json_object_rows(bindparam("want", type_=Text)).table_valued("key", "value").alias("w")
+    r, h = table.alias("r"), table.alias("h")
+    before = select(func.max(h.c.at)).where(h.c.deployment_id == w.c.key, h.c.at < w.c.value).scalar_subquery()
+    at: ColumnElement = r.c.at if raw_time else at_us(r.c.at)
+    return select(r.c.deployment_id, at, literal_column(columns)).select_from(w.join(r, and_(
+        r.c.deployment_id == w.c.key,
+        r.c.at >= func.coalesce(before, w.c.value),
+        r.c.at < bindparam("until", type_=Text))))
 
 
-_REPLICA_SPAN = _span_sql("replica_history", """MAX(0, COALESCE(r.replicas, 0)), NULLIF(r.accelerator_type, ''),
-    CASE WHEN r.accelerator_count THEN MAX(1, r.accelerator_count) ELSE 1 END, r.single_region != 0""")
+# Normalised the way ReplicaPoint reads a row: replicas at least 0, the accelerator type or None,
+# the count at least 1, single-region as 0/1 (CASE in place of SQLite's two-argument MAX).
+_REPLICA_COLUMNS = """CASE WHEN r.replicas > 0 THEN r.replicas ELSE 0 END, NULLIF(r.accelerator_type, ''),
+    CASE WHEN r.accelerator_count > 1 THEN r.accelerator_count ELSE 1 END,
+    CASE WHEN r.single_region != 0 THEN 1 ELSE 0 END"""
+_REPLICA_SPAN = _span(replica_history, _REPLICA_COLUMNS)
+_REPLICA_SPAN_RAW = _span(replica_history, _REPLICA_COLUMNS, raw_time=True)
 # The serving/idle split, and the bound it honours. The metrics endpoint gives a request *rate
 # over the minute before each scrape*, not when requests came, so the scraper records a serving
 # stretch (storage.history.HistoryRepo.record_traffic_many with the rate window) from the earliest its
@@ -66,32 +75,59 @@ _REPLICA_SPAN = _span_sql("replica_history", """MAX(0, COALESCE(r.replicas, 0)),
 # serving when the minute is a whole number of intervals (10 s at 6 scrapes a minute, 60 s at the
 # default one), under two otherwise; before, it counted at least the whole minute the rate window
 # kept it visible, placed after the request. Finer than that the metrics cannot say.
-_SERVING_SPAN = _span_sql("traffic_history", "COALESCE(r.serving, 0) != 0")
-
-# Every deployment with a replica point, and the time of its first: one index seek each (a skip
-# scan over the primary key) instead of a scan of the whole history.
-_FIRST_POINTS = f"""
-    WITH RECURSIVE ids(id) AS (
-        SELECT MIN(deployment_id) FROM replica_history
-        UNION ALL
-        SELECT (SELECT MIN(deployment_id) FROM replica_history WHERE deployment_id > ids.id)
-        FROM ids WHERE ids.id IS NOT NULL)
-    SELECT id, (SELECT {_at_us("at")} FROM replica_history WHERE deployment_id = ids.id ORDER BY at LIMIT 1)
-    FROM ids WHERE id IS NOT NULL"""
-
-_ROLLUPS = """SELECT deployment_id, day, NULLIF(accelerator_type, ''), single_region, serving_us, idle_us
-              FROM cost_rollups WHERE tz = ? AND day >= ? AND day <= ?"""
-_CACHE = """INSERT OR REPLACE INTO cost_rollups (tz, deployment_id, day, day_end, accelerator_type, single_region,
-                                               serving_us, idle_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+_SERVING_COLUMNS = "CASE WHEN r.serving != 0 THEN 1 ELSE 0 END"
+_SERVING_SPAN = _span(traffic_history, _SERVING_COLUMNS)
+_SERVING_SPAN_RAW = _span(traffic_history, _SERVING_COLUMNS, raw_time=True)
 
 
-def _points(cursor: sqlite3.Cursor, sql: str, want: Mapping[str, str], until: str) -> dict[str, list[tuple]]:
+def _first_points() -> Select:
+    """Every deployment with a replica point, and the time of its first: one index seek each (a
+    skip scan over the primary key) instead of a scan of the whole history."""
+    a, b, c = (replica_history.alias(n) for n in "abc")
+    ids = select(func.min(a.c.deployment_id).label("id")).cte("ids", recursive=True)
+    ids = ids.union_all(
+        select(select(func.min(b.c.deployment_id)).where(b.c.deployment_id > ids.c.id).scalar_subquery())
+        .where(ids.c.id.is_not(None)))
+    first = select(at_us(c.c.at)).where(c.c.deployment_id == ids.c.id).order_by(c.c.at).limit(1)
+    return select(ids.c.id, first.scalar_subquery()).where(ids.c.id.is_not(None))
+
+
+_FIRST_POINTS = _first_points()
+# The first times epoch_us left to Python (NULL on PostgreSQL), as stored.
+_FIRST_RAW = text("SELECT deployment_id, MIN(at) FROM replica_history WHERE deployment_id IN :ids "
+                  "GROUP BY deployment_id").bindparams(bindparam("ids", expanding=True))
+
+_ROLLUPS = text("""SELECT deployment_id, day, NULLIF(accelerator_type, ''), single_region, serving_us, idle_us
+                   FROM cost_rollups WHERE tz = :tz AND day >= :first AND day <= :last""")
+# Every column replaced on a day already cached (the primary key's are equal).
+_CACHE = """INSERT INTO cost_rollups (tz, deployment_id, day, day_end, accelerator_type, single_region,
+                                      serving_us, idle_us)
+            VALUES (:tz, :deployment_id, :day, :day_end, :accelerator_type, :single_region, :serving_us, :idle_us)
+            ON CONFLICT (tz, day, deployment_id, accelerator_type, single_region) DO UPDATE SET
+                day_end = excluded.day_end, serving_us = excluded.serving_us, idle_us = excluded.idle_us"""
+_CACHE_COLUMNS = ("tz", "deployment_id", "day", "day_end", "accelerator_type", "single_region", "serving_us", "idle_us")
+
+
+def _tuples(db: Database, sql: Executable, params: Mapping[str, Any] | None = None) -> list[tuple]:
+    """Every row as the driver's plain tuple. A month of history is hundreds of thousands of
+    points, and a SQLAlchemy ``Row`` each (:meth:`Database.rows`) made the read half again as
+    slow, and the integration reading them slower too. These columns need no conversion by
+    SQLAlchemy (text and integers), so the driver's rows are the values."""
+    with db.connection() as conn:
+        result = conn.execute(sql, dict(params) if params else {})
+        try:
+            return result.cursor.fetchall()
+        finally:
+            result.close()
+
+
+def _points(db: Database, sql: Select, raw_sql: Select, want: Mapping[str, str], until: str) -> dict[str, list[tuple]]:
     by: dict[str, list[tuple]] = {}
     if not want:
         return by
-    rows = cursor.execute(sql, {"want": json.dumps(want), "until": until}).fetchall()
+    rows = _tuples(db, sql, {"want": json.dumps(want), "until": until})
     if any(row[1].__class__ is not int for row in rows):
-        rows = [row if row[1].__class__ is int else (row[0], epoch_us(row[1]), *row[2:]) for row in rows]
+        rows = _parsed(db, rows, raw_sql, want, until)
     for dep_id, points in groupby(rows, _deployment):
         got = by.get(dep_id)
         if got is None:
@@ -101,6 +137,18 @@ def _points(cursor: sqlite3.Cursor, sql: str, want: Mapping[str, str], until: st
     for points in by.values():
         points.sort(key=point_time)
     return by
+
+
+def _parsed(db: Database, rows: list[tuple], raw_sql: Select, want: Mapping[str, str], until: str) -> list:
+    """``rows`` with the times the database left as text (SQLite) parsed here; the deployments
+    with a time it left NULL (PostgreSQL) are read again with their times as stored."""
+    unread = {row[0] for row in rows if row[1] is None}
+    fixed = [row if row[1].__class__ is int else (row[0], epoch_us(row[1]), *row[2:])
+             for row in rows if row[0] not in unread]
+    if unread:
+        again = _tuples(db, raw_sql, {"want": json.dumps({d: want[d] for d in unread}), "until": until})
+        fixed += [(row[0], epoch_us(row[1]), *row[2:]) for row in again]
+    return fixed
 
 
 _deployment = operator.itemgetter(0)
@@ -120,61 +168,62 @@ def rollup_rows(tz_name: str, dep_id: str, day: str, day_end: str, tally: Tally)
 
 
 class CostSnapshot:
-    """The cost history as of one read transaction: every read here sees the same history."""
+    """The cost history as of one read transaction: every read here sees the same history (the
+    reads run inside :meth:`CostsRepo.cost_snapshot`'s block, on its thread)."""
 
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
     def generation(self) -> int:
         """The history's generation (``cost_rollup_state``), which every change to it bumps."""
-        return self._cursor.execute("SELECT gen FROM cost_rollup_state WHERE id = 1").fetchone()[0]
+        return self._db.scalar(_GENERATION)
 
     def first_points(self) -> dict[str, int]:
         """Every deployment with a replica point, and the time of its first (µs since the epoch)."""
-        return {dep_id: at if at.__class__ is int else epoch_us(at)
-                for dep_id, at in self._cursor.execute(_FIRST_POINTS)}
+        first = {dep_id: at if at.__class__ is int or at is None else epoch_us(at)
+                 for dep_id, at in _tuples(self._db, _FIRST_POINTS)}
+        unread = [dep_id for dep_id, at in first.items() if at is None]
+        for i in range(0, len(unread), IN_CHUNK):
+            for dep_id, at in self._db.rows(_FIRST_RAW, {"ids": unread[i:i + IN_CHUNK]}):
+                first[dep_id] = epoch_us(at)
+        return first
 
-    def rollups(self, tz_name: str, first_day: str, last_day: str) -> sqlite3.Cursor:
+    def rollups(self, tz_name: str, first_day: str, last_day: str) -> list[tuple]:
         """The cached days ``first_day`` … ``last_day`` (local dates in ``tz_name``), as rows
         ``(deployment_id, day, accelerator_type or None, single_region, serving_us, idle_us)``."""
-        return self._cursor.execute(_ROLLUPS, (tz_name, first_day, last_day))
+        return _tuples(self._db, _ROLLUPS, {"tz": tz_name, "first": first_day, "last": last_day})
 
     def replica_points(self, want: Mapping[str, str], until: str) -> dict[str, list[tuple]]:
         """Per deployment in ``want`` (``{deployment_id: since}``): its replica points in ``[since,
         until)`` and the one before, as ``ReplicaPoint`` reads them, in time order."""
-        return _points(self._cursor, _REPLICA_SPAN, want, until)
+        return _points(self._db, _REPLICA_SPAN, _REPLICA_SPAN_RAW, want, until)
 
     def serving_points(self, want: Mapping[str, str], until: str) -> dict[str, list[tuple]]:
         """:meth:`replica_points` for the serving/idle change points."""
-        return _points(self._cursor, _SERVING_SPAN, want, until)
+        return _points(self._db, _SERVING_SPAN, _SERVING_SPAN_RAW, want, until)
+
+
+_GENERATION = "SELECT gen FROM cost_rollup_state WHERE id = 1"
 
 
 class CostsRepo(Repository):
     @contextlib.contextmanager
     def cost_snapshot(self) -> Iterator[CostSnapshot]:
-        """One read transaction for the generation, the rollups and the points (joined, when the
-        caller is in a transaction already)."""
-        conn = self.db.conn
-        cursor = self.db.tuples()  # a Row per point would cost more than the point
-        own_txn = not conn.in_transaction
-        if own_txn:
-            cursor.execute("BEGIN")  # one snapshot for the generation, the rollups and the points
-        try:
-            yield CostSnapshot(cursor)
-        finally:
-            if own_txn:
-                conn.commit()
+        """One read snapshot for the generation, the rollups and the points (the caller's
+        transaction, when it is in one already)."""
+        with self.db.snapshot():
+            yield CostSnapshot(self.db)
 
     def cache_rollups(self, generation: int, rows: list[tuple]) -> bool:
         """Store these :func:`rollup_rows` if the history is still at ``generation`` (what they were
         computed from may be stale otherwise); whether they were stored. A failed write is logged,
         not raised: the figures computed stand, and the next query computes them again."""
         try:
-            with self.db.write() as conn:
-                if conn.execute("SELECT gen FROM cost_rollup_state WHERE id = 1").fetchone()[0] != generation:
+            with self.db.write():  # no history write between the comparison and the rows
+                if self.db.scalar(_GENERATION) != generation:
                     return False
-                conn.executemany(_CACHE, rows)
+                self.db.executemany(_CACHE, [dict(zip(_CACHE_COLUMNS, row, strict=True)) for row in rows])
                 return True
-        except sqlite3.Error as e:
+        except DBAPIError as e:
             log.warning("cost rollups not cached: %s", e)
             return False

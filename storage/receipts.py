@@ -6,22 +6,28 @@ guard (which remembers signatures) cannot tell them apart. What stays the same i
 own id: the event id, or the trigger id of a command or an interaction. The first copy claims
 that key in ``request_receipts`` (migration 8); every later copy finds it taken.
 
-The claim is one ``INSERT … ON CONFLICT DO NOTHING`` on a connection of its own, under a lock:
-the HTTP server runs each connection on a new thread, and :class:`storage.db.Database` opens a
-connection per thread, which would be one more open file per Slack connection. Rows older than
-the retention (an hour: Slack's last retry comes about five minutes after the first attempt)
-are pruned now and then, off the request's thread.
+The claim is one ``INSERT … ON CONFLICT DO NOTHING``, a statement of its own (autocommit, no
+write transaction: it is atomic alone), under a lock, through a :class:`storage.db.Database` of
+its own on the same database with a short timeout and a pool of two: the HTTP server runs each
+connection on a new thread, and an ack must not wait out the main database's busy timeout behind
+a sync's transaction. When the database cannot take the claim in time (busy, a disk error, the
+server unreachable), the key is remembered in memory instead. Rows older than the retention (an
+hour: Slack's last retry comes about five minutes after the first attempt) are pruned now and
+then, off the request's thread.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.elements import TextClause
 
 from bot.core.clock import iso
 from storage.db import Database, database_problem
@@ -31,8 +37,15 @@ log = logging.getLogger("fwbot")
 RETENTION_S = 3600.0
 PRUNE_EVERY_S = 600.0
 # A claim waits this long for another writer (a sync's transaction) before it gives up on the
-# file and falls back to memory: an ack must not wait out the database's 10 s busy timeout.
+# database and falls back to memory: an ack must not wait out the database's 10 s busy timeout.
 BUSY_TIMEOUT_MS = 1000
+
+_CLAIM = text("INSERT INTO request_receipts (key, seen_at) VALUES (:key, :seen_at) ON CONFLICT (key) DO NOTHING")
+_PRUNE = text("DELETE FROM request_receipts WHERE seen_at < :cutoff")
+
+
+class ReceiptsClosed(RuntimeError):
+    """A claim or a prune after :meth:`Receipts.close`."""
 
 
 def _wall_clock() -> datetime:
@@ -49,36 +62,48 @@ class Receipts:
         self.prune_every_s = prune_every_s
         self._now = now
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        self._own: Database | None = None
         self._closed = False
         self._last_prune = float("-inf")
         self._pruning = False
-        # Keys claimed while the file could not be written (busy past the timeout, disk error):
-        # re-deliveries are still caught in this process, and the file is tried again next time.
+        # Keys claimed while the database could not be written (busy past the timeout, a disk
+        # error, the server unreachable): re-deliveries are still caught in this process, and the
+        # database is tried again next time.
         self._memory: dict[str, float] = {}
 
     # -- connection ----------------------------------------------------------------------------
-    def _execute(self, sql: str, params: tuple) -> sqlite3.Cursor:
-        """One statement in its own transaction (the caller holds the lock)."""
-        if self._closed:
-            raise sqlite3.ProgrammingError("receipts are closed")
+    def _database(self) -> Database:
         if self.db.path == ":memory:":  # one in-memory database: the caller's connection is the only one
-            return self.db.execute(sql, params)
-        if self._conn is None:
-            conn = sqlite3.connect(self.db.path, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
-                                   isolation_level=None)  # autocommit: each statement its own transaction
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn = conn
-        return self._conn.execute(sql, params)
+            return self.db
+        if self._own is None:
+            own = Database(self.db.url, busy_timeout_ms=BUSY_TIMEOUT_MS, pool_size=2)
+            if own.is_postgres:
+                # PostgreSQL's counterpart of SQLite's busy timeout: a claim waiting on a lock
+                # gives up after as long (LockNotAvailable, an OperationalError).
+                @event.listens_for(own.engine, "connect")
+                def _lock_timeout(dbapi_conn, _record) -> None:
+                    with dbapi_conn.cursor() as cur:
+                        cur.execute(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
+                    dbapi_conn.commit()
+
+            self._own = own
+        return self._own
+
+    def _execute(self, statement: TextClause, params: dict) -> int:
+        """One statement, its own transaction (autocommit; the caller holds the lock); the rows
+        it changed."""
+        if self._closed:
+            raise ReceiptsClosed("receipts are closed")
+        with self._database().connection() as conn:
+            return conn.execute(statement, params).rowcount
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            if self._conn is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self._conn.close()
-                self._conn = None
+            if self._own is not None:
+                with contextlib.suppress(Exception):
+                    self._own.close()
+                self._own = None
 
     # -- claims --------------------------------------------------------------------------------
     def first_time(self, key: str) -> bool:
@@ -86,12 +111,9 @@ class Receipts:
         now = self._now()
         with self._lock:
             try:
-                cursor = self._execute(
-                    "INSERT INTO request_receipts (key, seen_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
-                    (key, iso(now)))
-                first = cursor.rowcount == 1 and key not in self._memory
-            except sqlite3.Error as e:
-                log.warning("could not record the receipt of a Slack request in SQLite (%s); "
+                first = self._execute(_CLAIM, {"key": key, "seen_at": iso(now)}) == 1 and key not in self._memory
+            except (DBAPIError, ReceiptsClosed) as e:
+                log.warning("could not record the receipt of a Slack request in the database (%s); "
                             "remembering it in memory only", database_problem(e, self.db.path) or e)
                 first = self._remember(key)
             due = not self._pruning and time.monotonic() - self._last_prune >= self.prune_every_s
@@ -116,14 +138,14 @@ class Receipts:
         """Forget receipts older than the retention; returns how many went."""
         cutoff = iso(self._now() - timedelta(seconds=self.retention_s))
         with self._lock:
-            return self._execute("DELETE FROM request_receipts WHERE seen_at < ?", (cutoff,)).rowcount
+            return self._execute(_PRUNE, {"cutoff": cutoff})
 
     def _prune_quietly(self) -> None:
         try:
             gone = self.prune()
             if gone:
                 log.debug("pruned %d request receipts older than %ss", gone, self.retention_s)
-        except sqlite3.Error as e:
+        except (DBAPIError, ReceiptsClosed) as e:
             log.warning("could not prune old request receipts: %s", e)
         finally:
             with self._lock:

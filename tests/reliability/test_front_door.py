@@ -21,13 +21,13 @@ from __future__ import annotations
 import itertools
 import json
 import socket
-import sqlite3
 import threading
 import time
 from urllib.parse import quote, urlencode
 
 import pytest
 
+from storage.db import Database
 from tests.harness import CHANNEL, SIGNING_SECRET, start_stack
 
 MODEL = "llama-v3p1-8b-instruct"
@@ -596,8 +596,9 @@ def test_receipts_are_durable_across_a_restart(tmp_path, errors):
         first.services.wait_work_done(5)
         before = creates(first)
         first.bot.stop()
-        with sqlite3.connect(first.db_path) as db:
-            keys = [k for (k,) in db.execute("SELECT key FROM request_receipts")]
+        db = Database(first.db_path)
+        keys = [k for (k,) in db.rows("SELECT key FROM request_receipts")]
+        db.close()
         assert any(k.startswith("trigger:") for k in keys)
         second = start_stack(tmp_path, sim=first.sim, ws=ws, db_path=first.db_path)
         try:

@@ -8,7 +8,6 @@ stored points exactly, whether the days came from the cache or were integrated a
 from __future__ import annotations
 
 import random
-import sqlite3
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -76,13 +75,22 @@ def assert_dropped_from(s: Services, dep: str, at: str, before: list[str]) -> No
 
 
 def write(s: Services, replicas=(), traffic=()) -> None:
-    """History rows as any writer might store them: plain SQL, INSERT OR REPLACE."""
-    with s.store.db.write() as conn:
-        conn.executemany("INSERT OR REPLACE INTO replica_history (deployment_id, at, replicas, accelerator_type,"
-                         " accelerator_count, single_region) VALUES (?, ?, ?, ?, ?, ?)",
-                         [(d, iso(t), r, a, c, int(sr)) for d, t, r, a, c, sr in replicas])
-        conn.executemany("INSERT OR REPLACE INTO traffic_history (deployment_id, at, serving) VALUES (?, ?, ?)",
-                         [(d, iso(t), int(v)) for d, t, v in traffic])
+    """History rows as any writer might store them: plain SQL, an upsert."""
+    db = s.store.db
+    with db.write():
+        db.executemany(REPLACE_REPLICA_POINT,
+                       [{"d": d, "at": iso(t), "r": r, "a": a, "c": c, "s": int(sr)} for d, t, r, a, c, sr in replicas])
+        db.executemany(REPLACE_SERVING_POINT, [{"d": d, "at": iso(t), "s": int(v)} for d, t, v in traffic])
+
+
+REPLACE_REPLICA_POINT = """
+    INSERT INTO replica_history (deployment_id, at, replicas, accelerator_type, accelerator_count, single_region)
+    VALUES (:d, :at, :r, :a, :c, :s)
+    ON CONFLICT (deployment_id, at) DO UPDATE SET replicas = excluded.replicas,
+        accelerator_type = excluded.accelerator_type, accelerator_count = excluded.accelerator_count,
+        single_region = excluded.single_region"""
+REPLACE_SERVING_POINT = """INSERT INTO traffic_history (deployment_id, at, serving) VALUES (:d, :at, :s)
+    ON CONFLICT (deployment_id, at) DO UPDATE SET serving = excluded.serving"""
 
 
 def random_history(rng: random.Random, first: datetime, last: datetime, deps=("a", "b", "c"), *,
@@ -126,9 +134,8 @@ def test_cold_then_warm_equal_the_reference_and_the_warm_call_reads_the_cache(tm
     assert_same(s, start, now + timedelta(days=3))  # warm
     assert rollup_rows(s) == cached  # nothing rewritten
     # The warm call took those days from the cache: doctor one and the figures follow it.
-    with s.store.db.write() as conn:
-        doctored = conn.execute("UPDATE cost_rollups SET idle_us = idle_us + 3600000000 "
-                                "WHERE deployment_id = 'a' AND day = '2026-11-03'").rowcount
+    doctored = s.store.db.execute("UPDATE cost_rollups SET idle_us = idle_us + 3600000000 "
+                                  "WHERE deployment_id = 'a' AND day = '2026-11-03'").rowcount
     assert doctored >= 1
     assert (cost_data.costs_between(s, start, now)["a"].gpu_seconds
             == reference(s, start, now)["a"].gpu_seconds + 3600 * doctored)
@@ -195,26 +202,28 @@ def test_update_and_delete_of_history_rows_drop_the_days_they_change(tmp_path):
     assert_same(s, UTC_DAY, now)
     before = {dep: days_cached(s, dep) for dep in "abc"}
     assert all(len(days) >= 6 for days in before.values())
-    with s.store.db.write() as conn:
-        at = conn.execute("SELECT at FROM replica_history WHERE deployment_id = 'a' AND at >= ? "
-                          "ORDER BY at LIMIT 1", (iso(UTC_DAY + timedelta(days=4)),)).fetchone()[0]
-        conn.execute("UPDATE replica_history SET replicas = replicas + 5 WHERE deployment_id = 'a' AND at = ?", (at,))
+    db = s.store.db
+    with db.write():
+        at = db.scalar("SELECT at FROM replica_history WHERE deployment_id = 'a' AND at >= :t "
+                       "ORDER BY at LIMIT 1", {"t": iso(UTC_DAY + timedelta(days=4))})
+        db.execute("UPDATE replica_history SET replicas = replicas + 5 WHERE deployment_id = 'a' AND at = :at",
+                   {"at": at})
     assert_dropped_from(s, "a", at, before["a"])
     assert days_cached(s, "b") == before["b"]
     assert_same(s, UTC_DAY, now)
-    with s.store.db.write() as conn:
-        at = conn.execute("SELECT at FROM traffic_history WHERE deployment_id = 'b' AND at >= ? "
-                          "ORDER BY at LIMIT 1", (iso(UTC_DAY + timedelta(days=2)),)).fetchone()[0]
-        conn.execute("DELETE FROM traffic_history WHERE deployment_id = 'b' AND at = ?", (at,))
+    with db.write():
+        at = db.scalar("SELECT at FROM traffic_history WHERE deployment_id = 'b' AND at >= :t "
+                       "ORDER BY at LIMIT 1", {"t": iso(UTC_DAY + timedelta(days=2))})
+        db.execute("DELETE FROM traffic_history WHERE deployment_id = 'b' AND at = :at", {"at": at})
     assert_dropped_from(s, "b", at, before["b"])
     assert_same(s, UTC_DAY, now)
     # An update that moves a point to another deployment and another time drops both.
-    with s.store.db.write() as conn:
-        at = conn.execute("SELECT at FROM replica_history WHERE deployment_id = 'c' AND at >= ? "
-                          "ORDER BY at LIMIT 1", (iso(UTC_DAY + timedelta(days=5)),)).fetchone()[0]
+    with db.write():
+        at = db.scalar("SELECT at FROM replica_history WHERE deployment_id = 'c' AND at >= :t "
+                       "ORDER BY at LIMIT 1", {"t": iso(UTC_DAY + timedelta(days=5))})
         moved_to = iso(UTC_DAY + timedelta(days=1, hours=1))
-        conn.execute("UPDATE replica_history SET deployment_id = 'b', at = ? WHERE deployment_id = 'c' AND at = ?",
-                     (moved_to, at))
+        db.execute("UPDATE replica_history SET deployment_id = 'b', at = :to WHERE deployment_id = 'c' AND at = :at",
+                   {"to": moved_to, "at": at})
     assert_dropped_from(s, "c", at, before["c"])
     assert_dropped_from(s, "b", moved_to, before["b"])
     assert_same(s, UTC_DAY, now)
@@ -263,8 +272,7 @@ def test_windows_that_start_and_end_mid_day_reuse_what_overlaps(tmp_path):
     for start, end in windows + windows[::-1]:
         assert_same(s, start, end)
     # Two days of one deployment are missing: the rest still comes from the cache.
-    with s.store.db.write() as conn:
-        conn.execute("DELETE FROM cost_rollups WHERE deployment_id = 'c' AND day IN ('2026-11-04', '2026-11-08')")
+    s.store.db.execute("DELETE FROM cost_rollups WHERE deployment_id = 'c' AND day IN ('2026-11-04', '2026-11-08')")
     for start, end in windows:
         assert_same(s, start, end)
 
@@ -280,9 +288,8 @@ def test_a_window_starting_mid_day_caches_that_whole_day_and_reads_the_shorter_p
     assert days_cached(s, "a")[0] == "2026-11-02"  # the window's first day, whole
     assert_same(s, start, now)
     # Doctor the cached 2 Nov: the window's part of it follows only when it is derived from it.
-    with s.store.db.write() as conn:
-        doctored = conn.execute("UPDATE cost_rollups SET idle_us = idle_us + 3600000000 "
-                                "WHERE deployment_id = 'a' AND day = '2026-11-02'").rowcount
+    doctored = s.store.db.execute("UPDATE cost_rollups SET idle_us = idle_us + 3600000000 "
+                                  "WHERE deployment_id = 'a' AND day = '2026-11-02'").rowcount
     got, want = cost_data.costs_between(s, start, now)["a"], reference(s, start, now)["a"]
     extra = 3600 * doctored if read == "before the window" else 0
     assert got.days[0].gpu_seconds == want.days[0].gpu_seconds + extra
@@ -341,11 +348,9 @@ def test_nothing_is_cached_when_the_history_changed_after_the_read(tmp_path, mon
 
     def another_writer(_services):
         # Another process stores a late point between our read and our write.
-        other = sqlite3.connect(tmp_path / "fwbot.db")
-        with other:
-            other.execute("INSERT OR REPLACE INTO replica_history (deployment_id, at, replicas, accelerator_type,"
-                          " accelerator_count, single_region) VALUES ('a', ?, 7, ?, 1, 0)",
-                          (iso(UTC_DAY + timedelta(days=1, hours=3)), H100))
+        other = Database(tmp_path / "fwbot.db")
+        other.execute(REPLACE_REPLICA_POINT, {"d": "a", "at": iso(UTC_DAY + timedelta(days=1, hours=3)), "r": 7,
+                                              "a": H100, "c": 1, "s": 0})
         other.close()
 
     monkeypatch.setattr(cost_data, "_after_read", another_writer)
@@ -410,19 +415,22 @@ def test_any_history_any_window_any_change(seed, tz, start_h, length_h, now_h, c
         assert_same(s, start, end)
         assert_same(s, start, end)
         when = iso(base + timedelta(hours=change_h, microseconds=rng.randrange(3600 * 10**6)))
-        with s.store.db.write() as conn:
+        db = s.store.db
+        with db.write():
             if change == "insert":
-                conn.execute("INSERT OR REPLACE INTO replica_history VALUES ('b', ?, 3, ?, 2, 0)", (when, H100))
+                db.execute(REPLACE_REPLICA_POINT, {"d": "b", "at": when, "r": 3, "a": H100, "c": 2, "s": 0})
             elif change == "traffic":
-                conn.execute("INSERT OR REPLACE INTO traffic_history VALUES ('a', ?, 1)", (when,))
+                db.execute(REPLACE_SERVING_POINT, {"d": "a", "at": when, "s": 1})
             else:
-                row = conn.execute("SELECT deployment_id, at FROM replica_history WHERE at >= ? ORDER BY at LIMIT 1",
-                                   (when,)).fetchone()
+                row = db.one("SELECT deployment_id, at FROM replica_history WHERE at >= :t ORDER BY at LIMIT 1",
+                             {"t": when})
                 if row is not None and change == "update":
-                    conn.execute("UPDATE replica_history SET replicas = 2 - replicas % 2, accelerator_type = ? "
-                                 "WHERE deployment_id = ? AND at = ?", (B200, row[0], row[1]))
+                    db.execute("UPDATE replica_history SET replicas = 2 - replicas % 2, accelerator_type = :type "
+                               "WHERE deployment_id = :d AND at = :at", {"type": B200, "d": row["deployment_id"],
+                                                                         "at": row["at"]})
                 elif row is not None:
-                    conn.execute("DELETE FROM replica_history WHERE deployment_id = ? AND at = ?", (row[0], row[1]))
+                    db.execute("DELETE FROM replica_history WHERE deployment_id = :d AND at = :at",
+                               {"d": row["deployment_id"], "at": row["at"]})
         assert_same(s, start, end)
         s.clock.set(now + timedelta(days=1, hours=rng.randrange(48)))  # more days close
         assert_same(s, start, end)

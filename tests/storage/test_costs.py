@@ -1,15 +1,17 @@
-"""storage/costs.py on a real SQLite file: the cost history's reads in one snapshot, points as the
+"""storage/costs.py on a real database (a SQLite file, and PostgreSQL when a server is given): the cost history's reads in one snapshot, points as the
 integration reads them, and rollups cached only while the history is as it was read."""
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from bot.core.clock import iso
 from bot.core.costs import epoch_us
 from storage.costs import CostsRepo, rollup_rows
+from storage.db import Database
 from storage.history import HistoryRepo
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -59,18 +61,18 @@ def test_a_time_stored_in_another_rfc3339_form_is_read_to_the_microsecond(db):
         assert snap.first_points() == {"a": epoch_us(T0) + 500_000}
 
 
-def test_the_snapshot_does_not_see_a_write_made_after_it_began(db, tmp_path):
+def test_the_snapshot_does_not_see_a_write_made_after_it_began(db):
     history, costs = HistoryRepo(db), CostsRepo(db)
     history.record_replicas("a", T0, 1, H100, 1)
     with costs.cost_snapshot() as snap:
         gen = snap.generation()
-        other = sqlite3.connect(tmp_path / "fwbot.db")
-        with other:
-            other.execute("INSERT INTO replica_history (deployment_id, at, replicas, accelerator_type,"
-                          " accelerator_count, single_region) VALUES ('b', ?, 1, ?, 1, 0)", (iso(T0), H100))
+        other = Database(db.url)  # another process's connection
+        other.execute("INSERT INTO replica_history (deployment_id, at, replicas, accelerator_type,"
+                      " accelerator_count, single_region) VALUES ('b', :at, 1, :type, 1, 0)",
+                      {"at": iso(T0), "type": H100})
         other.close()
         assert set(snap.first_points()) == {"a"} and snap.generation() == gen
-    assert not db.conn.in_transaction
+    assert not db.in_transaction
     with costs.cost_snapshot() as snap:
         assert set(snap.first_points()) == {"a", "b"} and snap.generation() == gen + 1
 
@@ -81,8 +83,8 @@ def test_inside_a_write_transaction_the_snapshot_joins_it(db):
         history.record_replicas("a", T0, 1, H100, 1)
         with costs.cost_snapshot() as snap:
             assert set(snap.first_points()) == {"a"}
-        assert db.conn.in_transaction  # not committed by the snapshot
-    assert not db.conn.in_transaction
+        assert db.in_transaction  # not committed by the snapshot
+    assert not db.in_transaction
 
 
 def test_rollup_rows_split_a_day_by_type_and_placement_or_mark_an_empty_one():
@@ -116,3 +118,17 @@ def test_a_failed_cache_write_is_logged_not_raised(db, caplog):
     with caplog.at_level(logging.WARNING, logger="fwbot.costs"):
         assert not costs.cache_rollups(0, rollup_rows("UTC", "a", "2026-11-01", iso(T0), {}))
     assert "cost rollups not cached" in caplog.text
+
+
+def test_a_day_of_many_gpus_is_cached_whole(db, request):
+    # A day of 8 GPUs is 6.9e11 GPU-µs: past a 32-bit integer.
+    request.applymarker(pytest.mark.xfail(
+        db.is_postgres, strict=True,
+        reason="cost_rollups.serving_us/idle_us are INTEGER (int4) on PostgreSQL: a migration to BIGINT is due"))
+    costs = CostsRepo(db)
+    day_us = 8 * 86_400 * 10**6
+    with costs.cost_snapshot() as snap:
+        gen = snap.generation()
+    assert costs.cache_rollups(gen, rollup_rows("UTC", "a", "2026-11-01", iso(T0), {(H100, False, True): day_us}))
+    with costs.cost_snapshot() as snap:
+        assert list(snap.rollups("UTC", "2026-11-01", "2026-11-01")) == [("a", "2026-11-01", H100, 0, day_us, 0)]
