@@ -79,7 +79,7 @@ budgets = Table("budgets", metadata,
 )
 cost_rollup_state = Table("cost_rollup_state", metadata,
     sa.Column("id", sa.Integer(), nullable=False, autoincrement=False),
-    sa.Column("gen", sa.Integer(), nullable=False),
+    sa.Column("gen", sa.BigInteger(), nullable=False),
     sa.CheckConstraint("id = 1"),
     sa.PrimaryKeyConstraint("id")
 )
@@ -90,8 +90,8 @@ cost_rollups = Table("cost_rollups", metadata,
     sa.Column("day_end", sa.Text(), nullable=False),
     sa.Column("accelerator_type", sa.Text(), nullable=False),
     sa.Column("single_region", sa.Integer(), nullable=False),
-    sa.Column("serving_us", sa.Integer(), nullable=False),
-    sa.Column("idle_us", sa.Integer(), nullable=False),
+    sa.Column("serving_us", sa.BigInteger(), nullable=False),
+    sa.Column("idle_us", sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint("tz", "day", "deployment_id", "accelerator_type", "single_region"),
     sqlite_with_rowid=False
 )

@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from bot.core.clock import iso
 from bot.core.costs import epoch_us
 from storage.costs import CostsRepo, rollup_rows
@@ -120,11 +118,8 @@ def test_a_failed_cache_write_is_logged_not_raised(db, caplog):
     assert "cost rollups not cached" in caplog.text
 
 
-def test_a_day_of_many_gpus_is_cached_whole(db, request):
-    # A day of 8 GPUs is 6.9e11 GPU-µs: past a 32-bit integer.
-    request.applymarker(pytest.mark.xfail(
-        db.is_postgres, strict=True,
-        reason="cost_rollups.serving_us/idle_us are INTEGER (int4) on PostgreSQL: a migration to BIGINT is due"))
+def test_a_day_of_many_gpus_is_cached_whole(db):
+    # A day of 8 GPUs is 6.9e11 GPU-µs: past a 32-bit integer (BIGINT on PostgreSQL).
     costs = CostsRepo(db)
     day_us = 8 * 86_400 * 10**6
     with costs.cost_snapshot() as snap:

@@ -37,7 +37,8 @@ def differences(db: Database) -> list:
 def meaningful(diffs: list) -> list:
     """Differences that matter for a file made before Alembic: its scripts declared primary keys
     without NOT NULL (SQLite refuses a NULL key of an INTEGER PRIMARY KEY anyway, and fwbot never
-    writes one) and REAL where the schema says Float (the same affinity); its ``schema_migrations``
+    writes one), REAL where the schema says Float and INTEGER where it says BigInteger (the same
+    affinity: SQLite's integers are 64-bit); its ``schema_migrations``
     stays, as the record of what ran."""
     out = []
     for d in diffs:
@@ -46,8 +47,9 @@ def meaningful(diffs: list) -> list:
             continue
         if d[0] == "modify_nullable" and d[3] in {c.name for c in metadata.tables[d[2]].primary_key}:
             continue
-        if d[0] == "modify_type" and type(d[5]).__name__ == "REAL" and type(d[6]).__name__ == "Float":
-            continue
+        if d[0] == "modify_type" and (type(d[5]).__name__, type(d[6]).__name__) in (("REAL", "Float"),
+                                                                                  ("INTEGER", "BigInteger")):
+            continue  # the same affinity in SQLite
         out.append(d)
     return out
 

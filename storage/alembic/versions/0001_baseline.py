@@ -110,7 +110,7 @@ def upgrade() -> None:
     )
     op.create_table('cost_rollup_state',
         sa.Column('id', sa.Integer(), nullable=False, autoincrement=False),
-        sa.Column('gen', sa.Integer(), nullable=False),
+        sa.Column('gen', sa.BigInteger(), nullable=False),
         sa.CheckConstraint('id = 1'),
         sa.PrimaryKeyConstraint('id')
     )
@@ -121,8 +121,8 @@ def upgrade() -> None:
         sa.Column('day_end', sa.Text(), nullable=False),
         sa.Column('accelerator_type', sa.Text(), nullable=False),
         sa.Column('single_region', sa.Integer(), nullable=False),
-        sa.Column('serving_us', sa.Integer(), nullable=False),
-        sa.Column('idle_us', sa.Integer(), nullable=False),
+        sa.Column('serving_us', sa.BigInteger(), nullable=False),
+        sa.Column('idle_us', sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint('tz', 'day', 'deployment_id', 'accelerator_type', 'single_region'),
         sqlite_with_rowid=False
     )
