@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -46,6 +47,10 @@ from storage.problems import (
 )
 
 __all__ = ["BUSY_TIMEOUT_MS", "Database", "DatabaseProblem", "database_problem", "database_url", "file_problem"]
+
+# Alembic narrates every plugin and step at INFO as it is imported and run; fwbot says itself which
+# revisions it applied. Set before storage.migrate imports it.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 # The advisory lock every PostgreSQL write transaction takes (any constant; 'fwbt' in ASCII).
 WRITE_LOCK = 0x66776274

@@ -29,6 +29,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 import storage.db
 from handlers.acking import INTERNAL_ERROR, describe_failure
@@ -216,27 +217,28 @@ def test_sqlite_troubles_become_a_sentence_naming_the_file(tmp_path):
     holder.execute("BEGIN EXCLUSIVE")
     try:
         at_start = _raised(db.migrate)
-        at_run = _raised(lambda: db.execute("INSERT INTO schema_migrations VALUES (99, 'x', 'y')"))
+        at_run = _raised(lambda: db.execute("INSERT INTO kv (key, value, updated_at) VALUES ('k', 'v', 'now')"))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     assert isinstance(at_start, DatabaseProblem) and at_start.path == str(locked)
     assert "locked for longer than fwbot waits (0.1 s)" in at_start.message
-    assert isinstance(at_run, sqlite3.OperationalError)  # callers' `except sqlite3.Error` still hold
+    assert isinstance(at_run, DBAPIError) and isinstance(at_run.orig, sqlite3.OperationalError)
     problem = database_problem(at_run)
     assert problem is not None and problem.path == str(locked) and "(0.1 s)" in problem.problem
-    assert db.scalar("SELECT count(*) FROM schema_migrations WHERE number = 99") == 0  # rolled back
-    db.execute("INSERT INTO schema_migrations VALUES (99, 'x', 'y')")  # and usable again
+    assert db.scalar("SELECT count(*) FROM kv WHERE key = 'k'") == 0  # rolled back
+    db.execute("INSERT INTO kv (key, value, updated_at) VALUES ('k', 'v', 'now')")  # and usable again
     db.close()
 
     # full: the page limit is SQLite's own "database or disk is full" (SQLITE_FULL)
     full = Database(tmp_path / "full.db")
     full.execute("CREATE TABLE t (x BLOB)")
-    full.conn.execute(f"PRAGMA max_page_count = {full.scalar('PRAGMA page_count') + 1}")
+    with full.write() as conn:  # a per-connection setting: on the one connection that writes next
+        conn.exec_driver_sql(f"PRAGMA max_page_count = {full.scalar('PRAGMA page_count') + 1}")
 
     def fill() -> None:
-        with full.write() as conn:
-            conn.execute("INSERT INTO t VALUES (?)", (os.urandom(50_000),))
+        with full.write():
+            full.execute("INSERT INTO t VALUES (:x)", {"x": os.urandom(50_000)})
 
     problem = database_problem(_raised(fill))
     assert problem is not None
@@ -246,7 +248,7 @@ def test_sqlite_troubles_become_a_sentence_naming_the_file(tmp_path):
     # read-only: a connection that may only read, as on a read-only file
     ro_path = migrated(tmp_path / "ro.db")
     with contextlib.closing(sqlite3.connect(f"file:{ro_path}?mode=ro", uri=True)) as ro:
-        error = _raised(lambda: ro.execute("INSERT INTO schema_migrations VALUES (99, 'x', 'y')"))
+        error = _raised(lambda: ro.execute("INSERT INTO kv (key, value, updated_at) VALUES ('k', 'v', 'now')"))
     problem = database_problem(error, str(ro_path))
     assert problem is not None and problem.path == str(ro_path) and problem.problem.startswith("it is read-only")
 
@@ -287,7 +289,7 @@ def test_describe_failure_names_the_database_and_logs_one_line(tmp_path, caplog)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        error = _raised(lambda: db.execute("INSERT INTO schema_migrations VALUES (99, 'x', 'y')"))
+        error = _raised(lambda: db.execute("INSERT INTO kv (key, value, updated_at) VALUES ('k', 'v', 'now')"))
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -414,7 +416,7 @@ def test_a_second_fwbot_dev_never_touches_the_running_ones_database(tmp_path):
     db = tmp_path / ".fwbot-dev" / "fwbot.db"
     try:
         before = db.stat().st_ino
-        assert "schema_migrations" in tables(db)
+        assert "alembic_version" in tables(db)
         assert _healthy(bot_url)["ok"] is True
         message = (f"fwbot dev: another fwbot dev is running with .fwbot-dev/fwbot.db (pid {first.pid}); "
                    "stop it or use --db/--port")
@@ -425,7 +427,7 @@ def test_a_second_fwbot_dev_never_touches_the_running_ones_database(tmp_path):
             assert one_line(proc, status=1) == message
         # The running one's file is the same file, whole, and it still serves.
         assert db.stat().st_ino == before
-        assert "schema_migrations" in tables(db) and "deployments" in tables(db)
+        assert "alembic_version" in tables(db) and "deployments" in tables(db)
         assert _healthy(bot_url)["ok"] is True
         time.sleep(0.5)
         assert "no such table" not in first_log.read_text()
