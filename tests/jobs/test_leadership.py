@@ -1,5 +1,6 @@
-"""The leader lease on a real SQLite file: storage/leases.py (two holders, expiry, the fencing
-token, a stale holder) and bot/jobs/leadership.py (the keeper, the job guard, the fence)."""
+"""The leader lease on a real database (the run's engine): storage/leases.py (two holders, expiry,
+the fencing token, a stale holder), storage/liveness.py (PostgreSQL: a dead leader's session) and
+bot/jobs/leadership.py (the keeper, the job guard, the fence)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from storage.db import Database
 from storage.leases import LEADER, Fence, LeaseLost, fenced, hold_fence, presence_name
 from storage.store import Store
+from tests.fixtures.databases import database_url, engine
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 TTL = timedelta(seconds=15)
@@ -22,7 +24,7 @@ def at(seconds: float) -> datetime:
 
 @pytest.fixture
 def path(tmp_path):
-    path = tmp_path / "fwbot.db"
+    path = database_url(tmp_path)
     db = Database(path)
     db.migrate()
     db.close()
@@ -31,7 +33,7 @@ def path(tmp_path):
 
 @pytest.fixture
 def replicas(path):
-    """Two stores on one file, each with its own connections, as two processes have."""
+    """Two stores on one database, each with its own connections, as two processes have."""
     a, b = Store(Database(path)), Store(Database(path))
     yield a, b
     a.db.close()
@@ -257,3 +259,76 @@ def test_the_guard_re_reads_the_lease_before_a_run(replicas):
     runs: list[str] = []
     _guarded(Job("sync", lambda: runs.append("a")), Metrics(), a)()
     assert runs == [] and not a.is_leader
+
+
+def test_a_dead_leaders_lease_is_taken_over_before_it_runs_out_on_postgresql(replicas):
+    """PostgreSQL drops a dead process's session and its advisory lock with it: the replica that
+    gets the lock takes a lease gone unrenewed for two rounds, long before it expires."""
+    if engine() != "postgresql":
+        pytest.skip("SQLite has no sessions to watch: its leases run out instead (the test above)")
+    from bot.core.clock import FakeClock
+
+    a_store, b_store = replicas
+    clock = FakeClock(T0)
+    a, b = leadership(a_store, clock, "a"), leadership(b_store, clock, "b")
+    assert a.renew() and a.liveness.held and not b.renew()
+    clock.advance(a.renew_every_s)
+    assert a.renew() and not b.renew()  # alive and renewing: b cannot get the lock
+    a.liveness._drop()  # the process dies: the server ends its session, and the lock goes with it
+    clock.advance(a.renew_every_s)
+    assert not b.renew()  # b holds the lock now, but the lease was renewed a round ago: not yet
+    assert b.liveness.held
+    clock.advance(a.renew_every_s * 1.5)  # two rounds and a half of silence, a fraction of the lease
+    assert b.renew() and b.is_leader
+    assert b.fence().token == 2  # type: ignore[union-attr]
+    assert clock.now() < T0 + TTL + timedelta(seconds=a.renew_every_s)  # a's lease had not run out
+    assert not a.renew()  # a, were it only paused, finds the lease taken: a follower, fenced off
+    b.stop()
+
+
+def test_a_paused_leader_keeps_its_session_and_its_lease_until_it_runs_out(replicas):
+    if engine() != "postgresql":
+        pytest.skip("the liveness lock is PostgreSQL's")
+    from bot.core.clock import FakeClock
+
+    a_store, b_store = replicas
+    clock = FakeClock(T0)
+    a, b = leadership(a_store, clock, "a"), leadership(b_store, clock, "b")
+    assert a.renew() and not b.renew()
+    clock.advance(10)  # a is paused: no renewal, but its session (and the lock) lives
+    assert not b.renew() and not b.liveness.held
+    clock.advance(6)  # the lease ran out
+    assert b.renew() and b.fence().token == 2  # type: ignore[union-attr]
+    assert not a.renew()
+    a.stop()
+    b.stop()
+
+
+def test_several_replicas_racing_for_a_dead_leaders_lease_one_wins(path):
+    if engine() != "postgresql":
+        pytest.skip("the liveness lock is PostgreSQL's")
+    from bot.core.clock import FakeClock
+
+    clock = FakeClock(T0)
+    stores = [Store(Database(path)) for _ in range(4)]
+    keepers = [leadership(s, clock, f"r{i}") for i, s in enumerate(stores)]
+    assert keepers[0].renew()
+    keepers[0].liveness._drop()
+    clock.advance(keepers[0].renew_every_s * 3)
+    start, won = threading.Barrier(3), {}
+
+    def race(i: int) -> None:
+        start.wait()
+        won[i] = keepers[i].renew()
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(won.values()) == 1
+    assert stores[0].lease(LEADER).token == 2  # type: ignore[union-attr]
+    for k in keepers:
+        k.liveness.release()
+    for s in stores:
+        s.db.close()
