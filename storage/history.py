@@ -195,10 +195,14 @@ class HistoryRepo(Repository):
         return {d: parse_iso(at) for d, at in restarts.items()}  # type: ignore[misc]
 
 
+# The ids first, then each one's last point by an index seek: filtering every point by
+# ``deployment_id IN`` and comparing each with its MAX read every point of the page's deployments
+# (3-7x slower on SQLite at 60 points each).
 _LAST_POINTS = text(
     """SELECT h.deployment_id, h.replicas, h.accelerator_type, h.accelerator_count, h.single_region
-       FROM replica_history h WHERE h.deployment_id IN :ids
-        AND h.at = (SELECT MAX(at) FROM replica_history h2 WHERE h2.deployment_id = h.deployment_id)"""
+       FROM (SELECT DISTINCT deployment_id FROM replica_history WHERE deployment_id IN :ids) w
+       JOIN replica_history h ON h.deployment_id = w.deployment_id
+        AND h.at = (SELECT MAX(m.at) FROM replica_history m WHERE m.deployment_id = w.deployment_id)"""
 ).bindparams(bindparam("ids", expanding=True))
 
 _TRAFFIC_STATE = text(

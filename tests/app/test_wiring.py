@@ -84,7 +84,8 @@ def test_socket_mode_receives_commands_and_clicks_over_the_websocket(tmp_path, c
         r = ws.slash_command(user="U_DEV", channel=CHANNEL, text="help")
         assert r.status == 200 and "deploy" in r.body
         ws.slash_command(user="U_DEV", channel=CHANNEL, text="deploy llama-v3p1-8b-instruct --deployment-id sock-1")
-        ws.wait_for(lambda: bot.services.store.deployment("sock-1"), timeout=20)
+        # Created once Fireworks shows it (its owner claim comes first, before the create is sent).
+        ws.wait_for(lambda: (r := bot.services.store.deployment("sock-1")) and r.state, timeout=20)
         ws.slash_command(user="U_DEV", channel=CHANNEL, text="delete sock-1")
         confirm = ws.wait_for(lambda: [m for m in ws.messages(CHANNEL) if m.ephemeral_to == "U_DEV"
                                        and "Delete `sock-1`" in message_text(m)] or None, timeout=20)[-1]

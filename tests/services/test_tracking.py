@@ -57,7 +57,7 @@ def mirrored_pages(monkeypatch):
     return calls
 
 
-def rows(stack, sql, params=()):
+def rows(stack, sql, params=None):
     return stack.services.store.db.query(sql, params)
 
 
