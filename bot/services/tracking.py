@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from slack_sdk.errors import SlackApiError
 
-from bot.adapters.fireworks import FireworksError, RawPage, deployment_id_of
+from bot.adapters.fireworks import FireworksError, NotFound, RawPage, deployment_id_of
 from bot.adapters.outbox import Kind, Posted, Target, deployment_targets
 from bot.core.clock import iso, parse_iso
 from bot.core.lifecycle import (
@@ -131,6 +131,7 @@ def sync(services: Services) -> SyncReport:
     # is in memory at a time. Messages go out after each transaction, so Slack's latency never
     # holds SQLite's write lock. If a later page cannot be read, the pages before it are still
     # true observations; nothing is marked gone, since that needs the whole listing.
+    listed_at = iso(now)  # the listing is read from here on: what was seen after it, it cannot judge
     pages = services.gateway.raw_deployment_pages(show_deleted=True, page_size=MIRROR_BATCH,
                                                   known=store.known_pages())
     for page in pages:
@@ -165,6 +166,8 @@ def sync(services: Services) -> SyncReport:
             _forget_unconfirmed_create(services, dep_id, now, report)
             continue
         record = store.deployment(dep_id) if dep_id not in seen_ids and state is not None else None
+        if record is not None and not _vanished(services, record, listed_at):
+            continue
         if record is not None:
             with store.db.write():
                 store.hold_fence()
@@ -181,6 +184,27 @@ def sync(services: Services) -> SyncReport:
                 else:
                     announce_deletion(services, record, gone, now)
     return report
+
+
+def _vanished(services: Services, record: DeploymentRecord, listed_at: str) -> bool:
+    """Whether a deployment the listing did not show is really gone, before it is said to be.
+
+    A listing is a view of one moment: a deployment created (or mirrored by a click) on another
+    replica or thread after the listing was read is not in it, yet is stored with a state by the
+    time the listing is compared. Such a one (seen after ``listed_at``) is left for the next
+    pass. Any other is read once more from Fireworks: only a NotFound makes it gone."""
+    if record.last_seen_at is not None and record.last_seen_at > listed_at:
+        return False
+    try:
+        services.gateway.get_deployment(record.id)
+    except NotFound:
+        return True
+    except FireworksError as e:
+        log.warning("%s was missing from the listing, and reading it failed (%s): left for the next pass",
+                    record.id, e)
+        return False
+    log.warning("%s was missing from the listing but Fireworks still has it: left for the next pass", record.id)
+    return False
 
 
 def _confirm_quiet_page(store: Store, page: RawPage, now: datetime) -> list[str] | None:

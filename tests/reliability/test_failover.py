@@ -163,8 +163,8 @@ class Cluster:
 
     def deleted_notes(self, dep_id: str) -> list:
         try:
-            return [m for m in self.thread(dep_id) if "fwbot deleted" in message_text(m)
-                    or f"{dep_id} was deleted" in m.text]
+            # The notice of the delete (the warning before it is edited to say so too: not a notice).
+            return [m for m in self.thread(dep_id) if m.text.startswith(f"{dep_id} was deleted")]
         except StopIteration:
             return []
 
@@ -331,6 +331,8 @@ def count_outcomes(c: Cluster) -> dict:
                               or approvals[d][1] is None or creates[d] != 1),
         "duplicate approved runs": sum(max(0, n - 1) for n in creates.values()),
         "warning rows": rows,
+        "DELETE calls": deletes,
+        "deleted notes": deleted_notes,
     }
 
 
