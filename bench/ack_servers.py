@@ -9,8 +9,9 @@ work they do answering the bot is not charged to its acks.
 ``{"bodies": [[form body, ...] per sender]}`` (one channel per sender, a fresh trigger and
 response_url per request, exactly as the stand-in's own slash_command makes them).
 
-``python bench/ack_servers.py fwbot FIREWORKS_URL SLACK_API_URL``: the real bot (``create_bot``,
-real Bolt app, SQLite) behind its own HTTP server, background jobs off.
+``python bench/ack_servers.py fwbot FIREWORKS_URL SLACK_API_URL [DATABASE]``: the real bot
+(``create_bot``, real Bolt app) behind its own HTTP server, background jobs off, storing in
+DATABASE (a PostgreSQL URL or a SQLite path; a new SQLite file when left out).
 ``python bench/ack_servers.py bare SLACK_API_URL``: a Bolt app with one ``/fw`` listener that
 only acks, behind the same HTTP server class.
 Both print ``{"url": events_url}``, answer ``{"cmd": "drain"}`` once the work that followed their
@@ -68,15 +69,16 @@ def outside() -> tuple[dict, Any]:
         "bodies": lambda msg: {"bodies": bodies(msg["text"], msg["senders"], msg["each"])}}
 
 
-def fwbot(fireworks_url: str, slack_api: str) -> tuple[dict, Any]:
+def fwbot(fireworks_url: str, slack_api: str, database: str = "") -> tuple[dict, Any]:
+    from bench.pg import database_setting
     from bot.app.wiring import create_bot, settle_heap
     from bot.core.settings import Settings
 
-    db = Path(tempfile.mkdtemp(prefix="fwbot-bench-")) / "fwbot.db"
+    database = database or str(Path(tempfile.mkdtemp(prefix="fwbot-bench-")) / "fwbot.db")
     settings = Settings(_env_file=None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                         SLACK_API_URL=slack_api, FIREWORKS_API_KEY="sim-key", FIREWORKS_ACCOUNT_ID="demo",
-                        FIREWORKS_BASE_URL=fireworks_url, FWBOT_DB=str(db), FWBOT_ADMINS="U_ADMIN",
-                        FWBOT_ALERT_CHANNEL="C0ALERTS")
+                        FIREWORKS_BASE_URL=fireworks_url, FWBOT_ADMINS="U_ADMIN", FWBOT_ALERT_CHANNEL="C0ALERTS",
+                        **{database_setting(database): database})
     bot = create_bot(settings, with_scheduler=False)
     url = f"{bot.serve_http('127.0.0.1', 0)}/slack/events"
     settle_heap()  # as `fwbot run` does once it serves

@@ -21,14 +21,15 @@ import bot.core.costs  # noqa: E402, F401
 import bot.core.lifecycle  # noqa: E402, F401
 import bot.services.tracking  # noqa: E402, F401
 from bench.fleet import BOT_TOKEN, SIGNING_SECRET, T0, USERS, fleet  # noqa: E402
+from bench.pg import database_setting  # noqa: E402
 from bot.adapters.fireworks import FireworksGateway  # noqa: E402
 from bot.adapters.metrics import Metrics
 from bot.adapters.slack import ChannelPacer, Poster, make_web_client  # noqa: E402
 from bot.app.wiring import build_outbox  # noqa: E402
-from bot.core.clock import FakeClock  # noqa: E402
+from bot.core.clock import FakeClock, iso  # noqa: E402
 from bot.core.settings import Settings  # noqa: E402
 from bot.services.container import Services  # noqa: E402
-from storage.db import Database, iso  # noqa: E402
+from storage.db import Database  # noqa: E402
 from storage.store import Store  # noqa: E402
 
 
@@ -42,12 +43,13 @@ def peak_rss_kb() -> int:
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
-def services_for(db_path: str, fireworks_url: str | None, slack_api: str | None, now: datetime) -> Services:
+def services_for(database: str, fireworks_url: str | None, slack_api: str | None, now: datetime) -> Services:
+    """fwbot's services on ``database``: a SQLite file's path or a PostgreSQL URL."""
     settings = Settings(_env_file=None, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                         SLACK_API_URL=slack_api or "http://127.0.0.1:9/api/", FIREWORKS_API_KEY="sim-key",
                         FIREWORKS_ACCOUNT_ID="demo", FIREWORKS_BASE_URL=fireworks_url or "http://127.0.0.1:9",
-                        FWBOT_DB=db_path)
-    db = Database(db_path)
+                        **{database_setting(database): database})
+    db = Database(database)
     db.migrate()
     gateway: Any = None
     if fireworks_url:
@@ -63,7 +65,11 @@ def services_for(db_path: str, fireworks_url: str | None, slack_api: str | None,
 
 
 # -- idle baseline --------------------------------------------------------------------------------
-def idle(_: dict) -> dict:
+def idle(args: dict) -> dict:
+    if args.get("engine") == "postgresql":
+        # What a process on PostgreSQL loads besides: the driver and SQLAlchemy's dialect for it.
+        import psycopg  # noqa: F401
+        import sqlalchemy.dialects.postgresql.psycopg  # noqa: F401
     return {"peak_rss_kb": peak_rss_kb()}
 
 
@@ -169,24 +175,33 @@ def summary_prep(args: dict) -> dict:
         t = start
         step = timedelta(days=1) / REPLICA_CHANGES_PER_DAY
         while t < T0:
-            replica_rows.append((dep.id, iso(t + timedelta(seconds=rng.randrange(600))), rng.randrange(0, 4),
-                                 "NVIDIA_H100_80GB" if i % 3 else "NVIDIA_A100_80GB", 1 + i % 2, int(i % 5 == 0)))
+            replica_rows.append({"id": dep.id, "at": iso(t + timedelta(seconds=rng.randrange(600))),
+                                 "replicas": rng.randrange(0, 4),
+                                 "type": "NVIDIA_H100_80GB" if i % 3 else "NVIDIA_A100_80GB",
+                                 "count": 1 + i % 2, "single": int(i % 5 == 0)})
             t += step
         t = start
         step = timedelta(days=1) / TRAFFIC_CHANGES_PER_DAY
         serving = 0
         while t < T0:
             serving = 1 - serving
-            traffic_rows.append((dep.id, iso(t + timedelta(seconds=rng.randrange(300))), serving))
+            traffic_rows.append({"id": dep.id, "at": iso(t + timedelta(seconds=rng.randrange(300))),
+                                 "serving": serving})
             t += step
-    with store.db.write() as conn:
+    with store.db.write():
         for dep in fleet(n):
             store.claim_deployment(dep.id, f"accounts/demo/deployments/{dep.id}", owner=dep.owner,
                                    channel=dep.channel, now=start, created_by_bot=True)
-        conn.executemany("INSERT OR REPLACE INTO replica_history (deployment_id, at, replicas, accelerator_type,"
-                         " accelerator_count, single_region) VALUES (?, ?, ?, ?, ?, ?)", replica_rows)
-        conn.executemany("INSERT OR REPLACE INTO traffic_history (deployment_id, at, serving) VALUES (?, ?, ?)",
-                         traffic_rows)
+        store.db.executemany(
+            """INSERT INTO replica_history (deployment_id, at, replicas, accelerator_type, accelerator_count,
+                                            single_region)
+               VALUES (:id, :at, :replicas, :type, :count, :single)
+               ON CONFLICT (deployment_id, at) DO UPDATE SET replicas = excluded.replicas,
+                 accelerator_type = excluded.accelerator_type, accelerator_count = excluded.accelerator_count,
+                 single_region = excluded.single_region""", replica_rows)
+        store.db.executemany(
+            """INSERT INTO traffic_history (deployment_id, at, serving) VALUES (:id, :at, :serving)
+               ON CONFLICT (deployment_id, at) DO UPDATE SET serving = excluded.serving""", traffic_rows)
     points = {"replica_points": len(replica_rows), "traffic_points": len(traffic_rows)}
     del replica_rows, traffic_rows
     store.db.close()
@@ -197,7 +212,7 @@ def summary_prep(args: dict) -> dict:
 
 
 def summary_floor(args: dict) -> dict:
-    """The floor the summary is compared with: reading the same history rows from SQLite."""
+    """The floor the summary is compared with: reading the same history rows from the database."""
     services = services_for(args["db"], None, None, T0)
     store = services.store
     store.db.scalar("SELECT 1")
