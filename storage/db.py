@@ -105,7 +105,10 @@ class Database:
             self.path = self.url.render_as_string(hide_password=True)  # the name errors give
             self.engine = create_engine(
                 self.url, isolation_level="AUTOCOMMIT", pool_size=pool_size, max_overflow=20,
-                pool_pre_ping=True, connect_args={"connect_timeout": max(1, self.busy_timeout_ms // 1000)})
+                pool_pre_ping=True,
+                # JIT compiling pays off for long analytic queries, not for fwbot's short ones: on
+                # a table without statistics yet it took 89 of a 150 ms read (bench/README.md).
+                connect_args={"connect_timeout": max(1, self.busy_timeout_ms // 1000), "options": "-c jit=off"})
 
     def _sqlite_engine(self, pool_size: int) -> Engine:
         if self.path != ":memory:":

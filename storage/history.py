@@ -94,8 +94,12 @@ class HistoryRepo(Repository):
         ids = list(rates)
         with self.db.write():
             was: dict[str, tuple] = {}
-            for i in range(0, len(ids), IN_CHUNK):
-                was.update((r[0], tuple(r[1:])) for r in self.db.rows(_TRAFFIC_STATE, {"ids": ids[i:i + IN_CHUNK]}))
+            if len(ids) > IN_CHUNK:
+                # A whole scrape: one read of the table. PostgreSQL scanned it once per chunk.
+                wanted = set(ids)
+                was.update((r[0], tuple(r[1:])) for r in self.db.rows(_TRAFFIC_ALL) if r[0] in wanted)
+            else:
+                was.update((r[0], tuple(r[1:])) for r in self.db.rows(_TRAFFIC_STATE, {"ids": ids}))
             rows = [(deployment_id, ts if request_rate > 0 else None, int(request_rate > 0), float(request_rate), ts)
                     for deployment_id, request_rate in rates.items()]
             self.db.executemany(
@@ -204,6 +208,10 @@ _LAST_POINTS = text(
        JOIN replica_history h ON h.deployment_id = w.deployment_id
         AND h.at = (SELECT MAX(m.at) FROM replica_history m WHERE m.deployment_id = w.deployment_id)"""
 ).bindparams(bindparam("ids", expanding=True))
+
+_TRAFFIC_ALL = """SELECT t.deployment_id, t.serving, t.scraped_at, t.last_traffic_at,
+                         (SELECT MAX(h.at) FROM traffic_history h WHERE h.deployment_id = t.deployment_id)
+                  FROM traffic t"""
 
 _TRAFFIC_STATE = text(
     """SELECT t.deployment_id, t.serving, t.scraped_at, t.last_traffic_at,

@@ -62,6 +62,7 @@ class Receipts:
         self.prune_every_s = prune_every_s
         self._now = now
         self._lock = threading.Lock()
+        self._opening = threading.Lock()
         self._own: Database | None = None
         self._closed = False
         self._last_prune = float("-inf")
@@ -75,23 +76,26 @@ class Receipts:
     def _database(self) -> Database:
         if self.db.path == ":memory:":  # one in-memory database: the caller's connection is the only one
             return self.db
-        if self._own is None:
-            own = Database(self.db.url, busy_timeout_ms=BUSY_TIMEOUT_MS, pool_size=2)
-            if own.is_postgres:
-                # PostgreSQL's counterpart of SQLite's busy timeout: a claim waiting on a lock
-                # gives up after as long (LockNotAvailable, an OperationalError).
-                @event.listens_for(own.engine, "connect")
-                def _lock_timeout(dbapi_conn, _record) -> None:
-                    with dbapi_conn.cursor() as cur:
-                        cur.execute(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
-                    dbapi_conn.commit()
+        with self._opening:
+            return self._own or self._open()
 
-            self._own = own
-        return self._own
+    def _open(self) -> Database:
+        # One pool for every claim: a burst claims concurrently, as many at once as it has connections.
+        own = Database(self.db.url, busy_timeout_ms=BUSY_TIMEOUT_MS, pool_size=8)
+        if own.is_postgres:
+            # PostgreSQL's counterpart of SQLite's busy timeout: a claim waiting on a lock
+            # gives up after as long (LockNotAvailable, an OperationalError).
+            @event.listens_for(own.engine, "connect")
+            def _lock_timeout(dbapi_conn, _record) -> None:
+                with dbapi_conn.cursor() as cur:
+                    cur.execute(f"SET lock_timeout = {BUSY_TIMEOUT_MS}")
+                dbapi_conn.commit()
+
+        self._own = own
+        return own
 
     def _execute(self, statement: TextClause, params: dict) -> int:
-        """One statement, its own transaction (autocommit; the caller holds the lock); the rows
-        it changed."""
+        """One statement, its own transaction (autocommit); the rows it changed."""
         if self._closed:
             raise ReceiptsClosed("receipts are closed")
         with self._database().connection() as conn:
@@ -107,15 +111,24 @@ class Receipts:
 
     # -- claims --------------------------------------------------------------------------------
     def first_time(self, key: str) -> bool:
-        """Claim ``key``: True if nobody had (this is the first delivery), False for a re-delivery."""
+        """Claim ``key``: True if nobody had (this is the first delivery), False for a re-delivery.
+
+        The claim is one ``INSERT … ON CONFLICT DO NOTHING``, atomic by itself, so it runs outside
+        the lock: a burst of requests claims concurrently (on PostgreSQL each claim is a round
+        trip; serialised, a burst of 50 queued behind one another before their acks)."""
         now = self._now()
+        try:
+            claimed = self._execute(_CLAIM, {"key": key, "seen_at": iso(now)}) == 1
+            failure = None
+        except (DBAPIError, ReceiptsClosed) as e:
+            claimed, failure = False, e
         with self._lock:
-            try:
-                first = self._execute(_CLAIM, {"key": key, "seen_at": iso(now)}) == 1 and key not in self._memory
-            except (DBAPIError, ReceiptsClosed) as e:
+            if failure is not None:
                 log.warning("could not record the receipt of a Slack request in the database (%s); "
-                            "remembering it in memory only", database_problem(e, self.db.path) or e)
+                            "remembering it in memory only", database_problem(failure, self.db.path) or failure)
                 first = self._remember(key)
+            else:
+                first = claimed and key not in self._memory
             due = not self._pruning and time.monotonic() - self._last_prune >= self.prune_every_s
             if due:
                 self._pruning = True
