@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Text, bindparam, text
 
 from bot.core.clock import iso, parse_iso
 from storage.rows import IN_CHUNK, Repository, decoded, where_matching
 
 # The statuses of a chunk of action keys (``:keys``, a list of at most IN_CHUNK).
 _STATUSES = text("SELECT key, status FROM bot_actions WHERE key IN :keys").bindparams(
-    bindparam("keys", expanding=True))
+    bindparam("keys", expanding=True, type_=Text()))
 
 
 @dataclass

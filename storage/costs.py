@@ -95,7 +95,7 @@ def _first_points() -> Select:
 _FIRST_POINTS = _first_points()
 # The first times epoch_us left to Python (NULL on PostgreSQL), as stored.
 _FIRST_RAW = text("SELECT deployment_id, MIN(at) FROM replica_history WHERE deployment_id IN :ids "
-                  "GROUP BY deployment_id").bindparams(bindparam("ids", expanding=True))
+                  "GROUP BY deployment_id").bindparams(bindparam("ids", expanding=True, type_=Text()))
 
 _ROLLUPS = text("""SELECT deployment_id, day, NULLIF(accelerator_type, ''), single_region, serving_us, idle_us
                    FROM cost_rollups WHERE tz = :tz AND day >= :first AND day <= :last""")

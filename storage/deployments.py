@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Text, bindparam, text
 
 from bot.core.clock import iso
 from storage.rows import IN_CHUNK, Repository, where_matching
@@ -118,7 +118,7 @@ class DeploymentsRepo(Repository):
         # Plain tuples straight into records: a dict per row first cost as much as the query.
         sql: Any = f"SELECT {_RECORD_COLUMNS} FROM deployments WHERE {where}"
         if expanding:
-            sql = text(sql).bindparams(*(bindparam(name, expanding=True) for name in expanding))
+            sql = text(sql).bindparams(*(bindparam(name, expanding=True, type_=Text()) for name in expanding))
         return [DeploymentRecord.from_values(row) for row in self.db.rows(sql, params)]
 
     def deployment(self, deployment_id: str) -> DeploymentRecord | None:

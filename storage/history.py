@@ -7,7 +7,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Text, bindparam, text
 
 from bot.core.clock import iso, parse_iso
 from storage.rows import IN_CHUNK, Repository
@@ -98,7 +98,7 @@ class HistoryRepo(Repository):
                 # A whole scrape: one read of the table. PostgreSQL scanned it once per chunk.
                 wanted = set(ids)
                 was.update((r[0], tuple(r[1:])) for r in self.db.rows(_TRAFFIC_ALL) if r[0] in wanted)
-            else:
+            elif ids:
                 was.update((r[0], tuple(r[1:])) for r in self.db.rows(_TRAFFIC_STATE, {"ids": ids}))
             rows = [(deployment_id, ts if request_rate > 0 else None, int(request_rate > 0), float(request_rate), ts)
                     for deployment_id, request_rate in rates.items()]
@@ -207,7 +207,7 @@ _LAST_POINTS = text(
        FROM (SELECT DISTINCT deployment_id FROM replica_history WHERE deployment_id IN :ids) w
        JOIN replica_history h ON h.deployment_id = w.deployment_id
         AND h.at = (SELECT MAX(m.at) FROM replica_history m WHERE m.deployment_id = w.deployment_id)"""
-).bindparams(bindparam("ids", expanding=True))
+).bindparams(bindparam("ids", expanding=True, type_=Text()))
 
 _TRAFFIC_ALL = """SELECT t.deployment_id, t.serving, t.scraped_at, t.last_traffic_at,
                          (SELECT MAX(h.at) FROM traffic_history h WHERE h.deployment_id = t.deployment_id)
@@ -217,4 +217,4 @@ _TRAFFIC_STATE = text(
     """SELECT t.deployment_id, t.serving, t.scraped_at, t.last_traffic_at,
               (SELECT MAX(h.at) FROM traffic_history h WHERE h.deployment_id = t.deployment_id)
        FROM traffic t WHERE t.deployment_id IN :ids"""
-).bindparams(bindparam("ids", expanding=True))
+).bindparams(bindparam("ids", expanding=True, type_=Text()))

@@ -9,7 +9,7 @@ import marshal
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Text, bindparam, text
 
 from bot.core.clock import iso
 from storage.deployments import DeploymentRecord, DeploymentsRepo
@@ -80,7 +80,7 @@ _COMPARED_ROWS = text(
                     ELSE COALESCE(s.seen_at, '') END,
                gone_at, ready_at, ready_announced, owner, created_by_bot, adoption_offered_at
         FROM deployments LEFT JOIN deployment_sightings s ON s.deployment_id = id
-        WHERE id IN :ids""").bindparams(bindparam("ids", expanding=True))
+        WHERE id IN :ids""").bindparams(bindparam("ids", expanding=True, type_=Text()))
 
 
 class MirrorRepo(DeploymentsRepo, HistoryRepo):
