@@ -39,3 +39,17 @@ def test_one_store_shares_one_database_across_its_repositories(db):
 def test_a_repository_works_on_its_own(db):
     for repo in REPOSITORIES:
         assert repo(db).db is db
+
+
+def test_empty_id_lists_read_nothing_on_either_engine(db):
+    """SQLAlchemy renders an empty ``IN`` as a typed NULL: it must be text, or PostgreSQL refuses it."""
+    from datetime import UTC, datetime
+
+    from storage.store import Store
+
+    store = Store(db)
+    now = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    store.record_traffic_many({}, now)
+    assert store.deployments_with_ids([]) == []
+    assert store.record_replicas_many(now, []) == []
+    assert store.action_statuses([]) == {}
