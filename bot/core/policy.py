@@ -878,9 +878,23 @@ def next_working_moment(effective: EffectivePolicy, when: datetime, tz: ZoneInfo
     for offset in range(9):
         day = local.date() + timedelta(days=offset)
         for minute in boundaries:
-            naive = datetime.combine(day, time(minute // 60, minute % 60))
-            # Through UTC so a time skipped by a DST change lands just after the gap.
-            candidate = naive.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
+            candidate = _local_moment(datetime.combine(day, time(minute // 60, minute % 60)), tz)
             if candidate > when and not in_quiet_hours(effective, candidate, tz):
                 return candidate
     return None
+
+
+def _local_moment(naive: datetime, tz: ZoneInfo) -> datetime:
+    """The first moment in ``tz`` whose wall clock reads ``naive`` or later.
+
+    That is ``naive`` itself (its first occurrence, when the clocks go back), or, for a wall time
+    skipped when the clocks go forward, the end of the gap: quiet hours ending at 02:30 on such a
+    night end at 03:00.
+    """
+    moment = naive.replace(tzinfo=tz).astimezone(UTC)
+    if moment.astimezone(tz).replace(tzinfo=None) == naive:
+        return moment.astimezone(tz)
+    minute = timedelta(minutes=1)  # in a gap: step back (in UTC) to where the wall clock jumped
+    while (moment - minute).astimezone(tz).replace(tzinfo=None) >= naive:
+        moment -= minute
+    return moment.astimezone(tz)
