@@ -148,6 +148,22 @@ class LeasesRepo(Repository):
             )
         return int(token) if token is not None else None
 
+    def take_over_silent(self, name: str, holder: str, *, token: int, silent_since: datetime, now: datetime,
+                         ttl: timedelta) -> int | None:
+        """Take the lease ``name`` from a holder that is gone (storage/liveness.py): only if it is still
+        under ``token`` (what the caller saw) and has not been renewed since ``silent_since``. One
+        conditional ``UPDATE … RETURNING``, so of several replicas trying, one wins; the token goes
+        up, fencing off anything the old holder began. The new token, or ``None`` if the lease moved on."""
+        with self.db.write():
+            row = self.db.one(
+                """UPDATE leases SET holder = :holder, token = token + 1, expires_at = :until, renewed_at = :at,
+                                     acquired_at = :at
+                   WHERE name = :name AND token = :token AND renewed_at < :silent AND holder != :holder
+                   RETURNING token""",
+                {"holder": holder, "until": iso(now + ttl), "at": iso(now), "name": name, "token": token,
+                 "silent": iso(silent_since)})
+        return int(row["token"]) if row else None
+
     def release(self, name: str, holder: str, token: int) -> bool:
         """Give the lease up (a replica stopping): it expires at once, so another takes it without
         waiting out the rest of its time. The token stays, so the next holder's is higher."""

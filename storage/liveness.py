@@ -6,7 +6,8 @@ replaced only when it runs out. On PostgreSQL the leader also holds a session-le
 on a connection of its own (:class:`LivenessLock`). The server releases that lock the moment the
 session ends: the process was killed, its machine went away, its connection broke. A replica that
 then gets the lock knows no live leader holds it, and takes the lease over once the lease has also
-gone unrenewed for longer than a leader ever waits between renewals (:func:`take_over_silent`),
+gone unrenewed for longer than a leader ever waits between renewals
+(:meth:`storage.leases.LeasesRepo.take_over_silent`),
 instead of waiting for it to expire. A leader that is merely paused keeps its session, so keeps
 the lock, and is replaced only when its lease runs out, as on SQLite; whatever it began under its
 old token is fenced off either way.
@@ -20,12 +21,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import zlib
-from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from bot.core.clock import iso
 from storage.db import Database
 
 log = logging.getLogger("fwbot.leadership")
@@ -93,19 +92,3 @@ class LivenessLock:
                 conn.invalidate()  # never back to the pool: its session may still hold the lock
                 conn.close()
 
-
-def take_over_silent(db: Database, name: str, holder: str, *, token: int, silent_since: datetime,
-                     now: datetime, ttl: timedelta) -> int | None:
-    """Take the lease ``name`` from a holder that is gone: only if it is still under ``token`` (what
-    the caller saw) and has not been renewed since ``silent_since``. One conditional ``UPDATE …
-    RETURNING``, so of several replicas trying, one wins; the token goes up, fencing off anything the
-    old holder began. Returns the new token, or ``None`` if the lease moved on meanwhile."""
-    with db.write():
-        row = db.one(
-            """UPDATE leases SET holder = :holder, token = token + 1, expires_at = :until, renewed_at = :at,
-                                 acquired_at = :at
-               WHERE name = :name AND token = :token AND renewed_at < :silent AND holder != :holder
-               RETURNING token""",
-            {"holder": holder, "until": iso(now + ttl), "at": iso(now), "name": name, "token": token,
-             "silent": iso(silent_since)})
-    return int(row["token"]) if row else None

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from bot.core.clock import Clock
 from storage.db import database_problem
 from storage.leases import LEADER, Fence, presence_name
-from storage.liveness import LivenessLock, take_over_silent
+from storage.liveness import LivenessLock
 from storage.store import Store
 
 log = logging.getLogger("fwbot.leadership")
@@ -148,8 +148,8 @@ class Leadership:
         lease = self.store.lease(LEADER)
         if lease is None or lease.holder == self.replica or lease.renewed_at > now - self.silence:
             return None
-        token = take_over_silent(self.store.db, LEADER, self.replica, token=lease.token,
-                                 silent_since=now - self.silence, now=now, ttl=self.ttl)
+        token = self.store.take_over_silent(LEADER, self.replica, token=lease.token,
+                                            silent_since=now - self.silence, now=now, ttl=self.ttl)
         if token is not None:
             log.warning("replica %s took the leader lease over from %s, whose session ended and who has not "
                         "renewed it for %.1fs", self.replica, lease.holder, (now - lease.renewed_at).total_seconds())
