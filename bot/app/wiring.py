@@ -28,12 +28,14 @@ from bot.app.http import (  # noqa: F401 - the front door's names, as other code
     slack_body,
 )
 from bot.core.clock import Clock, SystemClock
+from bot.core.policy import PolicyError
 from bot.core.settings import Settings
 from bot.jobs import costs as cost_jobs
 from bot.jobs.leadership import Leadership
 from bot.jobs.scheduler import start_scheduler
 from bot.services import approvals, changes, lifecycle, tracking
 from bot.services.container import Services
+from bot.services.policy import policy_book
 from bot.services.tracking import recover_interrupted_creates
 from handlers import register
 from storage.db import Database
@@ -191,6 +193,10 @@ def create_bot(settings: Settings, *, clock: Clock | None = None, simulator: Any
                         simulated=settings.simulated)
     metrics = Metrics()
     services.outbox = build_outbox(services, metrics)
+    try:  # read now: a bad policy file stops the start, with its line and reason
+        policy_book(services)
+    except PolicyError as e:
+        raise SystemExit(f"fwbot will not start with this policy file:\n{e.message}") from None
     if settings.slack_signing_secret is None and settings.slack_app_token is None:
         raise SystemExit("SLACK_SIGNING_SECRET is not set (needed for HTTP mode)")
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else "unused"

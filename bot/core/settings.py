@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     # How long the leader lease lasts without renewal (bot/jobs/leadership.py); default
     # max(3 × FWBOT_SYNC_INTERVAL, 15s).
     leader_lease: float | None = Field(default=None, alias="FWBOT_LEADER_LEASE")
+    # The team's guardrails (bot/services/policy.py): a file with a [policy] table; default the
+    # [policy] table of ./fwbot.toml when there is one (the settings themselves ignore that table).
+    policy_file: str | None = Field(default=None, alias="FWBOT_POLICY_FILE")
 
     @classmethod
     def settings_customise_sources(
