@@ -42,6 +42,7 @@ from bot.services.deployments import (
     UserError,
     deployment_id_stem,
 )
+from bot.services.guardrails import guard_create
 from bot.ui import kit
 from handlers.acking import acked_first, then
 
@@ -608,10 +609,11 @@ def register(app: App, services: Services, metrics) -> None:
                                     f"created (`/fw get {planned.deployment_id}`).") from None
                 raise UserError(f"a deployment `{planned.deployment_id}` exists already; choose another "
                                 "deployment id.") from None
-            reason = needs_approval(services, planned=planned)
+            gov = guard_create(ctx, planned)
+            reason = needs_approval(services, planned=planned, governing=gov)
             creating = True
             message = (request_approval(ctx, kind="deploy", planned=planned, reason=reason) if reason
-                       else execute_deploy(ctx, planned))
+                       else execute_deploy(ctx, planned, governing=gov))
         except UserFacingError as e:
             said = e.sentence("deploy") if isinstance(e, QuotaExceeded) else e.message
             if isinstance(e, FireworksError):

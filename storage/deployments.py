@@ -6,6 +6,7 @@ What a sync mirrors from Fireworks into the same rows is :mod:`storage.mirror`.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -165,24 +166,71 @@ class DeploymentsRepo(Repository):
         unused_delete_s: float | None = None,
         thread_ts: str | None = None,
         creator: str | None = None,
+        max_replicas: int | None = None,
+        accelerator_count: int | None = None,
     ) -> None:
         """Record who owns a deployment and where it is tracked (before or after it exists).
-        ``creator``: the replica about to send its create (see :meth:`pending_creates`)."""
+        ``creator``: the replica about to send its create (see :meth:`pending_creates`).
+        ``max_replicas`` and ``accelerator_count``: what a create about to be sent asks for, so its
+        GPUs count against quotas (:meth:`gpus_committed`) before Fireworks confirms it; a row
+        Fireworks has confirmed keeps what Fireworks says."""
         ts = iso(now)
         self.db.execute(
             """INSERT INTO deployments (id, name, owner, channel, thread_ts, created_by_bot,
-                   unused_delete_s, first_seen_at, created_at, updated_at, creator)
-               VALUES (:id, :name, :owner, :channel, :thread_ts, :by_bot, :unused, :ts, :ts, :ts, :creator)
+                   unused_delete_s, first_seen_at, created_at, updated_at, creator, max_replicas,
+                   accelerator_count)
+               VALUES (:id, :name, :owner, :channel, :thread_ts, :by_bot, :unused, :ts, :ts, :ts, :creator,
+                       :max_replicas, :accelerator_count)
                ON CONFLICT (id) DO UPDATE SET owner = excluded.owner, channel = excluded.channel,
                    thread_ts = COALESCE(excluded.thread_ts, deployments.thread_ts),
                    created_by_bot = CASE WHEN excluded.created_by_bot > deployments.created_by_bot
                                          THEN excluded.created_by_bot ELSE deployments.created_by_bot END,
                    unused_delete_s = COALESCE(excluded.unused_delete_s, deployments.unused_delete_s),
+                   max_replicas = CASE WHEN deployments.state IS NULL OR deployments.gone_at IS NOT NULL
+                                       THEN COALESCE(excluded.max_replicas, deployments.max_replicas)
+                                       ELSE deployments.max_replicas END,
+                   accelerator_count = CASE WHEN deployments.state IS NULL OR deployments.gone_at IS NOT NULL
+                                            THEN COALESCE(excluded.accelerator_count, deployments.accelerator_count)
+                                            ELSE deployments.accelerator_count END,
                    gone_at = NULL, updated_at = excluded.updated_at, creator = excluded.creator""",
             {"id": deployment_id, "name": name, "owner": owner, "channel": channel, "thread_ts": thread_ts,
              "by_bot": int(created_by_bot), "unused": None if unused_delete_s is None else float(unused_delete_s),
-             "ts": ts, "creator": creator},
+             "ts": ts, "creator": creator, "max_replicas": max_replicas, "accelerator_count": accelerator_count},
         )
+
+    def gpus_committed(self, *, owners: Collection[str] | None = None, channel: str | None = None) -> int:
+        """GPUs the live deployments could run at once (max replicas × GPUs per replica), of
+        ``owners`` (any of them), or tracked in ``channel``, or (neither) of the whole account.
+
+        A create fwbot is about to send counts from its owner claim on, so quota checks made in the
+        same write transaction as the claim (:meth:`Database.write`) never let two requests
+        through that together exceed a limit. Deleted and deleting deployments do not count.
+        """
+        where = ["gone_at IS NULL", "(state IS NULL OR state NOT IN ('DELETED', 'DELETING'))"]
+        params: dict[str, Any] = {}
+        if owners is not None:
+            if not owners:
+                return 0
+            where.append("owner IN :owners")
+            params["owners"] = sorted(owners)
+        if channel is not None:
+            where.append("channel = :channel")
+            params["channel"] = channel
+        sql = text("SELECT COALESCE(SUM(COALESCE(max_replicas, 1) * COALESCE(accelerator_count, 1)), 0) "
+                   f"FROM deployments WHERE {' AND '.join(where)}")
+        if owners is not None:
+            sql = sql.bindparams(bindparam("owners", expanding=True, type_=Text()))
+        return int(self.db.scalar(sql, params) or 0)
+
+    def reserve_gpus(self, deployment_id: str, *, max_replicas: int, accelerator_count: int | None,
+                     now: datetime) -> None:
+        """Count an update's new worst case against quotas before Fireworks is asked (in the same
+        write transaction as the quota check); the next mirror of the deployment replaces it with
+        what Fireworks says."""
+        self.db.execute("UPDATE deployments SET max_replicas = :max_replicas, "
+                        "accelerator_count = COALESCE(:count, accelerator_count), updated_at = :ts WHERE id = :id",
+                        {"id": deployment_id, "max_replicas": max_replicas, "count": accelerator_count,
+                         "ts": iso(now)})
 
     def pending_creates(self) -> dict[str, str | None]:
         """``{id: creator}`` of owner claims Fireworks has not confirmed yet (no state): each a

@@ -64,7 +64,9 @@ from bot.core.requests import (
     ModelsCommand,
     OwnerCommand,
     ParsedCommand,
+    PolicyCommand,
     QueryCommand,
+    QuotaCommand,
     ScaleCommand,
     SpecError,
     UndeleteCommand,
@@ -418,6 +420,28 @@ def _channel(text: str) -> str:
     )
 
 
+def _policy_target(text: str) -> tuple[str, str]:
+    """``/fw policy``'s target: ``("channel", C…)`` or ``("user", U…)``."""
+    if _CHANNEL_RE.match(text.strip()):
+        return ("channel", _channel(text))
+    if _USER_RE.match(text.strip()):
+        return ("user", _user(text))
+    raise _Invalid(f"`{text}` is neither a channel nor a person: pick a channel with # or mention someone "
+                   "with @ (e.g. `/fw policy #ml-team` or `/fw policy @ana`)", True)
+
+
+OVERRIDE_REASON_LIMIT = 300
+
+
+def _reason(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise _Invalid("needs a reason: say why the policy should not apply this time")
+    if len(text) > OVERRIDE_REASON_LIMIT:
+        raise _Invalid(f"is {len(text)} characters long; keep the reason under {OVERRIDE_REASON_LIMIT}")
+    return text
+
+
 def _usd(text: str) -> float:
     s = text.strip()
     m = re.fullmatch(r"\$?([0-9][0-9,]*(?:\.[0-9]+)?|\.[0-9]+)", s)
@@ -535,6 +559,8 @@ _CONVERTERS: dict[str, Callable[[str, _Ctx], Any]] = {
     "usd": lambda s, c: _usd(s),
     "period": lambda s, c: _period(s),
     "topic": lambda s, c: _topic(s),
+    "policy_target": lambda s, c: _policy_target(s),
+    "reason": lambda s, c: _reason(s),
 }
 
 _TRUE = ("true", "yes", "on", "1")
@@ -693,7 +719,7 @@ def _build_deploy(a: _Args) -> ParsedCommand:
         spec = DeploymentSpec(base_model=a.values["model"], **fields)
     except ValidationError as e:
         raise _error(a, spec_error_of(e)) from None
-    return DeployCommand(spec=spec, raw=a.raw, dry_run=a.dry_run)
+    return DeployCommand(spec=spec, raw=a.raw, dry_run=a.dry_run, override=a.values.get("override"))
 
 
 def _build_update(a: _Args) -> ParsedCommand:
@@ -708,7 +734,8 @@ def _build_update(a: _Args) -> ParsedCommand:
         change = DeploymentChange(**fields)
     except ValidationError as e:
         raise _error(a, spec_error_of(e)) from None
-    return UpdateCommand(deployment_id=a.values["id"], change=change, raw=a.raw, dry_run=a.dry_run)
+    return UpdateCommand(deployment_id=a.values["id"], change=change, raw=a.raw, dry_run=a.dry_run,
+                         override=a.values.get("override"))
 
 
 def _build_lora(a: _Args) -> ParsedCommand:
@@ -833,19 +860,22 @@ _CREATE_ONLY: dict[str, str] = {
     "speculative decoding, create a new deployment with `/fw deploy <model> --disable-speculative-decoding`.",
 }
 _DRY_RUN = Flag("dry-run", "bool", "Show what would happen, with the worst-case cost, and change nothing.")
-_DEPLOY_FLAGS = (*_REQUEST_FLAGS, _DRY_RUN)
+_OVERRIDE = Flag("override", "reason", "Admins only: go ahead although the team policy (`/fw policy`) forbids "
+                 "it, saying why; the override is audited with the rules it broke.", "REASON")
+_DEPLOY_FLAGS = (*_REQUEST_FLAGS, _OVERRIDE, _DRY_RUN)
 _UPDATE_FLAGS = (
     *(
         Flag(f.name, f.kind, f.help.replace("Id of the new deployment", "Id"), f.metavar, None, f.required, f.choices)
         for f in _REQUEST_FLAGS
         if f.name != "deployment-id" and f.name not in _CREATE_ONLY
     ),
+    _OVERRIDE,
     _DRY_RUN,
 )
 
 _ID = Positional("id", "<id>", "deployment_id", "Deployment id (a full `accounts/…/deployments/…` name works too).")
 
-GROUPS: tuple[str, ...] = ("Deployments", "LoRA", "Ownership & lifecycle", "Money", "Other")
+GROUPS: tuple[str, ...] = ("Deployments", "LoRA", "Ownership & lifecycle", "Money", "Guardrails", "Other")
 
 _TABLE: tuple[Subcommand, ...] = (
     Subcommand(
@@ -1071,6 +1101,33 @@ _TABLE: tuple[Subcommand, ...] = (
             Positional("usd", "<usd-per-month>", "usd", "Budget in US dollars per month, e.g. `500` or `$1,200`."),
         ),
         example="/fw budget #ml-team 2000",
+    ),
+    Subcommand(
+        "policy",
+        "Guardrails",
+        "Show the team policy in force here (or for a channel or person), and where each rule comes from",
+        _simple(PolicyCommand, target="target"),
+        positionals=(Positional("target", "[#channel|@user]", "policy_target",
+                                "A channel (picked with #) or a person (mentioned with @); default: you, here.",
+                                False),),
+        example="/fw policy",
+        examples_more=("/fw policy #ml-team", "/fw policy @ana"),
+        details="The team keeps its guardrails in a policy file (`FWBOT_POLICY_FILE`, or the `[policy]` table of "
+        "`fwbot.toml`): allowed models, accelerators and regions, size limits, GPU quotas, the idle policy a "
+        "deployment must have, a maximum lifetime, the $/h above which approval is needed, quiet hours. Rules "
+        "apply per channel and per Slack user group; a group's rule beats a channel's, which beats the defaults. "
+        "fwbot re-reads the file when it changes; a bad file is refused with its line, and the last good one stays.",
+    ),
+    Subcommand(
+        "quota",
+        "Guardrails",
+        "Your GPUs and your team's, against the policy's quotas",
+        _simple(QuotaCommand, user_id="user"),
+        positionals=(Positional("user", "[@user]", "user", "Someone else (mentioned with @); default: you.", False),),
+        example="/fw quota",
+        details="A quota counts each live deployment at its worst case, max replicas × GPUs per replica, since "
+        "autoscaling can reach it without asking anyone. A request that would go over is refused and nothing is "
+        "created; scaling down and deleting are always allowed.",
     ),
     Subcommand(
         "models",

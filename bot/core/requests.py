@@ -832,6 +832,7 @@ class DeployCommand(ParsedCommand):
     verb: ClassVar[str] = "deploy"
     changes: ClassVar[bool] = True
     spec: DeploymentSpec
+    override: str | None = None  # an admin's reason to go ahead against the team policy
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -864,6 +865,7 @@ class UpdateCommand(ParsedCommand):
     changes: ClassVar[bool] = True
     deployment_id: str
     change: DeploymentChange
+    override: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -954,6 +956,18 @@ class QueryCommand(ParsedCommand):
     verb: ClassVar[str] = "query"
     deployment_id: str
     prompt: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PolicyCommand(ParsedCommand):
+    verb: ClassVar[str] = "policy"
+    target: tuple[str, str] | None = None  # ("channel", C…) or ("user", U…)
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuotaCommand(ParsedCommand):
+    verb: ClassVar[str] = "quota"
+    user_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -30,11 +30,14 @@ from bot.core.approvals import (
 )
 from bot.core.pricing import deployment_worst_case, format_usd
 from bot.core.requests import DeploymentChange, DeploymentSpec, format_accelerators
+from bot.services import guardrails
 from bot.services.changes import announce_in_thread, delete_deployment, execute_deploy
 from bot.services.container import Services
 from bot.services.context import Context
 from bot.services.deployments import Actor, DeploymentInUse, Operations, UserError
+from bot.services.guardrails import Governing
 from bot.services.people import groups_for
+from bot.services.policy import PolicyRefusal
 from bot.ui import approvals as ui
 from bot.ui import kit
 from bot.ui.kit import Message
@@ -52,13 +55,25 @@ RESPONSE_URL_TIMEOUT_S = 5.0
 
 
 def needs_approval(services: Services, *, planned: Any = None, before_usd: float | None = None,
-                   after_usd: float | None = None, foreign_delete: bool = False) -> str | None:
-    """Why this request needs an approver, or ``None`` when it may run at once."""
+                   after_usd: float | None = None, foreign_delete: bool = False,
+                   governing: Governing | None = None) -> str | None:
+    """Why this request needs an approver, or ``None`` when it may run at once.
+
+    Where the team policy sets ``max_usd_per_hour_without_approval`` (``governing``), it replaces
+    the global threshold; a request above it with nobody configured to approve is refused.
+    """
     s = services.settings
+    new_usd = planned.usd_per_hour if planned is not None else after_usd
+    if governing is not None and governing.effective.max_usd_per_hour_without_approval.is_set and not foreign_delete:
+        reason = guardrails.approval_threshold_reason(services, governing, new_usd=new_usd, before_usd=before_usd)
+        if reason and not s.approvers:
+            raise PolicyRefusal(f"this needs approval here: {reason}; but no approvers are configured "
+                                "(FWBOT_APPROVERS), so it cannot be asked for. Nothing was changed.")
+        return reason
     return approval_reason(
         approvers=s.approvers,
         threshold=s.approval_threshold_usd_per_hour,
-        new_usd=planned.usd_per_hour if planned is not None else after_usd,
+        new_usd=new_usd,
         before_usd=before_usd,
         foreign_delete=foreign_delete,
     )
@@ -143,7 +158,8 @@ def directory_for(services: Services) -> ApproverDirectory:
 def request_approval(ctx, *, kind: str, reason: str, planned: Any = None, deployment_id: str | None = None,
                      change: DeploymentChange | None = None, diff: list[str] | None = None,
                      usd: float | None = None, before_usd: float | None = None, hard: bool = False,
-                     ignore_checks: bool = False, reply_url: str | None = None) -> Message:
+                     ignore_checks: bool = False, reply_url: str | None = None,
+                     override: str | None = None) -> Message:
     """Store the request, post it for the approvers, and return the requester's "waiting" message.
 
     Who can decide it is worked out now and named: the approvers other than the requester, else
@@ -158,6 +174,8 @@ def request_approval(ctx, *, kind: str, reason: str, planned: Any = None, deploy
     now = s.clock.now()
     requester = ctx.actor.user_id
     request: dict[str, Any] = {"why": reason}
+    if override is not None:  # an admin's policy override, applied again when it runs
+        request["override"] = override
     owner: str | None = None
     if kind == "deploy":
         # The chosen id is fixed in the stored spec, so a re-run after a crash creates the same
@@ -335,6 +353,8 @@ def _run_deploy(ctx, record: ApprovalRecord) -> str:
                                      or planned.usd_per_hour > approved_usd + USD_TOLERANCE):
         raise UserError(f"its worst case is now {format_usd(planned.usd_per_hour)}, more than the approved "
                         f"{format_usd(approved_usd)}; ask again.")
+    override = record.request.get("override")
+    gov = guardrails.guard_create(ctx, planned, override=override)  # the policy of now, not of the request
     try:
         ctx.ops.validate_deploy(planned)
     except AlreadyExists:
@@ -344,7 +364,7 @@ def _run_deploy(ctx, record: ApprovalRecord) -> str:
                             "with another --deployment-id.") from None
         # An earlier run of this same approval got as far as creating it; the create below
         # reads it back instead of making a second one.
-    execute_deploy(ctx, planned, approved_by=record.decided_by)
+    execute_deploy(ctx, planned, approved_by=record.decided_by, governing=gov, override=override)
     return f"created `{planned.deployment_id}`, owned by the requester (worst case {format_usd(planned.usd_per_hour)})."
 
 
@@ -367,7 +387,11 @@ def _run_update(ctx, record: ApprovalRecord) -> str:
     if record.usd_per_hour is not None and (after_usd is None or after_usd > record.usd_per_hour + USD_TOLERANCE):
         raise UserError(f"`{dep_id}` changed since the request: the change would now cost {format_usd(after_usd)}, "
                         f"more than the approved {format_usd(record.usd_per_hour)}; ask again.")
-    ctx.ops.update(ctx.actor, dep_id, change, approval_id=record.id)
+    override = record.request.get("override")
+    gov, before_ask, after_ask = guardrails.guarded_update(
+        ctx, dep_id, stored, current, change.apply_to(current), change, deployment_worst_case(current, s.prices),
+        after_usd, override=override)
+    guardrails.apply_update(ctx, gov, dep_id, change, before_ask, after_ask, override=override, approval_id=record.id)
     lines = [f"• *{label}:* {before} → {after}" for label, before, after in diff]
     announce_in_thread(ctx, dep_id, Message(text=f"{dep_id} updated", blocks=[
         kit.section(f":gear: {kit.mention(record.requester)} updated `{dep_id}` (approved by "

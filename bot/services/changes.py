@@ -13,6 +13,7 @@ from bot.core.pricing import deployment_worst_case, format_usd
 from bot.services.container import Services
 from bot.services.context import Context
 from bot.services.deployments import UserError
+from bot.services.guardrails import Governing, check_quota
 from bot.services.tracking import refresh_tracking, render_tracking
 from bot.ui import deployments as ui
 from bot.ui import kit
@@ -62,7 +63,8 @@ def check_scale(ctx: Context, deployment_id: Any, replicas: Any) -> ScaleCheck:
     return ScaleCheck(record, current, deployment_worst_case(current, ctx.services.prices))
 
 
-def execute_deploy(ctx: Context, planned, *, approved_by: str | None = None) -> Message | None:
+def execute_deploy(ctx: Context, planned, *, approved_by: str | None = None, governing: Governing | None = None,
+                   override: str | None = None) -> Message | None:
     """Claim the deployment and queue its tracking message (one intent, written before Fireworks
     is asked), create it, then show the outcome on that message.
 
@@ -77,9 +79,14 @@ def execute_deploy(ctx: Context, planned, *, approved_by: str | None = None) -> 
         requested += f", approved by {kit.mention(approved_by)}"
     key = f"tracking:{dep_id}"
     with s.store.db.write():
+        if governing is not None:  # counted and claimed in one serialised step: quotas hold under a burst
+            check_quota(s, ctx.actor, governing, planned.worst_case_gpus, override=override, action="deploy",
+                        deployment_id=dep_id)
         s.store.claim_deployment(dep_id, s.gateway.deployment_name(dep_id), owner=ctx.actor.user_id,
                                  channel=ctx.actor.channel_id, now=s.clock.now(), created_by_bot=True,
-                                 unused_delete_s=planned.spec.unused_auto_delete_s, creator=s.replica)
+                                 unused_delete_s=planned.spec.unused_auto_delete_s, creator=s.replica,
+                                 max_replicas=planned.spec.max_replica_count,
+                                 accelerator_count=planned.accelerator_count)
         s.outbox.enqueue(key, TRACKING, tracking_targets(ctx),
                          args={"deployment": dep_id, "requested": requested, "usd": planned.usd_per_hour,
                                "owner": ctx.actor.user_id})

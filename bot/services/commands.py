@@ -18,7 +18,7 @@ from bot.core.durations import humanize
 from bot.core.errors import UserFacingError
 from bot.core.names import short_model, unknown_model_message
 from bot.core.pricing import deployment_worst_case, format_usd, is_single_region, not_offered
-from bot.services import cost_commands, listing
+from bot.services import cost_commands, guardrails, listing, policy_commands
 from bot.services.approvals import ask_to_delete, may_delete_now, needs_approval, request_approval
 from bot.services.changes import (
     announce_in_thread,
@@ -87,10 +87,10 @@ def run_verb(ctx: Context, cmd: requests.ParsedCommand) -> None:
 
 # -- verbs ---------------------------------------------------------------------------------------
 def do_deploy(ctx: Context, cmd: requests.DeployCommand) -> Message | None:
-    return deploy(ctx, cmd.spec, dry_run=cmd.dry_run)
+    return deploy(ctx, cmd.spec, dry_run=cmd.dry_run, override=cmd.override)
 
 
-def deploy(ctx: Context, spec: requests.DeploymentSpec, *, dry_run: bool) -> Message | None:
+def deploy(ctx: Context, spec: requests.DeploymentSpec, *, dry_run: bool, override: str | None = None) -> Message | None:
     s = ctx.services
     problem = spec.problem()
     if problem is not None:
@@ -101,16 +101,17 @@ def deploy(ctx: Context, spec: requests.DeploymentSpec, *, dry_run: bool) -> Mes
         if s.find_model(spec.base_model) is None:  # say which catalog ids come closest
             raise UserError(unknown_model_message(spec.base_model, [m.get("name", "") for m in s.catalog()])) from None
         raise
+    gov = guardrails.guard_create(ctx, planned, override=override)
     ctx.ops.validate_deploy(planned)
     if dry_run:
         ctx.ops.audit(ctx.actor.user_id, "deploy", "dry-run", deployment_id=planned.deployment_id,
                       channel=ctx.actor.channel_id, request=planned.fields)
         return ui.dry_run(spec.describe(), planned.usd_per_hour, f"would create `{planned.deployment_id}`",
                           simulated=s.simulated, single_region=planned.single_region)
-    reason = needs_approval(s, planned=planned)
+    reason = needs_approval(s, planned=planned, governing=gov)
     if reason:
-        return request_approval(ctx, kind="deploy", planned=planned, reason=reason)
-    return execute_deploy(ctx, planned)
+        return request_approval(ctx, kind="deploy", planned=planned, reason=reason, override=override)
+    return execute_deploy(ctx, planned, governing=gov, override=override)
 
 
 def do_get(ctx: Context, cmd: requests.GetCommand) -> Message:
@@ -177,15 +178,18 @@ def do_update(ctx: Context, cmd: requests.UpdateCommand) -> Message | None:
                      f"validated shape for `{short_model(current.get('baseModel') or '?')}`)")
         money = (f"*Worst case:* {format_usd(before_usd)} → unknown: fwbot cannot tell what hardware "
                  "that shape brings")
+    gov, before_ask, after_ask = guardrails.guarded_update(ctx, cmd.deployment_id, record, current, after, change,
+                                                           before_usd, after_usd, override=cmd.override)
     if cmd.dry_run:
         return Message(text=f"Dry run: update {cmd.deployment_id}", blocks=[
             kit.section(f":mag: Dry run — `{cmd.deployment_id}` would change:\n" + "\n".join(lines)),
             kit.section(money), kit.footer_context(s.simulated)])
-    reason = needs_approval(s, before_usd=before_usd, after_usd=after_usd)
+    reason = needs_approval(s, before_usd=before_usd, after_usd=after_usd, governing=gov)
     if reason:
         return request_approval(ctx, kind="update", deployment_id=cmd.deployment_id, change=change,
-                                reason=reason, usd=after_usd, before_usd=before_usd, diff=lines)
-    ctx.ops.update(ctx.actor, cmd.deployment_id, change)
+                                reason=reason, usd=after_usd, before_usd=before_usd, diff=lines,
+                                override=cmd.override)
+    guardrails.apply_update(ctx, gov, cmd.deployment_id, change, before_ask, after_ask, override=cmd.override)
     note = Message(text=f"{cmd.deployment_id} updated", blocks=[
         kit.section(f":gear: {kit.mention(ctx.actor.user_id)} updated `{cmd.deployment_id}`:\n" + "\n".join(lines)),
         kit.section(money), kit.footer_context(s.simulated)])
@@ -270,6 +274,11 @@ def dry_run_reply(ctx: Context, deployment_id: str, what: str) -> Message:
 def do_undelete(ctx: Context, cmd: requests.UndeleteCommand) -> Message | None:
     if cmd.dry_run:
         return dry_run_reply(ctx, cmd.deployment_id, f"undelete `{cmd.deployment_id}`")
+    record = ctx.services.store.deployment(cmd.deployment_id)
+    if record is not None:  # it runs again: its GPUs count against the quotas
+        gov = guardrails.governing_deployment(ctx.services, ctx.actor, record)
+        guardrails.check_quota(ctx.services, ctx.actor, gov, (record.max_replicas or 1) * (record.accelerator_count or 1),
+                               override=None, action="undelete", deployment_id=cmd.deployment_id)
     wire = ctx.ops.undelete(ctx.actor, cmd.deployment_id)
     return note_change(ctx, cmd.deployment_id, f":recycle: {kit.mention(ctx.actor.user_id)} undeleted "
                        f"`{cmd.deployment_id}` (state {wire.get('state')}).")
@@ -415,4 +424,6 @@ VERBS: dict[str, Callable[[Context, Any], Message | None]] = {
     "keep": do_keep,
     "cost": cost_commands.do_cost,
     "budget": cost_commands.do_budget,
+    "policy": policy_commands.do_policy,
+    "quota": policy_commands.do_quota,
 }

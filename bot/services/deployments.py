@@ -76,6 +76,11 @@ class Planned:
     shape: str | None
     single_region: bool = False  # pinned to one region: billed ×1.5, and priced so
 
+    @property
+    def worst_case_gpus(self) -> int:
+        """GPUs it could run at once: max replicas × GPUs per replica (what quotas count)."""
+        return self.spec.max_replica_count * (self.accelerator_count or 1)
+
 
 def deployment_id_stem(base_model: str) -> str:
     """The readable start of an id fwbot chooses: the model's short name, made a valid id."""
