@@ -417,6 +417,8 @@ SPEC_DEPLOY_FLAGS = [
     # firectl's serving flags (tests/handlers/test_deploy_flags.py)
     "precision", "region", "max-context-length", "long-prompt", "draft-model", "draft-token-count",
     "ngram-speculation-length", "disable-speculative-decoding", "enable-mtp", "enable-session-affinity",
+    # fwbot's own: an admin's reason to go ahead against the team policy
+    "override",
     "dry-run",
 ]
 # Only a create takes these (placement cannot be changed in place; the other is a create parameter).
@@ -429,7 +431,7 @@ def test_deploy_and_update_take_the_contracts_flags() -> None:
                                                              if f not in CREATE_ONLY_FLAGS]
     assert set(SUBCOMMANDS) == {
         "deploy", "list", "get", "update", "scale", "delete", "undelete", "lora", "keep", "owner",
-        "adopt", "cost", "budget", "audit", "models", "query", "help",
+        "adopt", "cost", "budget", "audit", "models", "query", "help", "policy", "quota",
     }
 
 

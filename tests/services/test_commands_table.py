@@ -21,7 +21,8 @@ def test_each_use_case_takes_the_request_its_verb_parses_to():
         "deploy": "deploy llama-v3p1-8b-instruct", "list": "list", "get": "get x", "update": "update x --min-replica-count 1",
         "scale": "scale x 1", "delete": "delete x", "undelete": "undelete x", "lora": "lora load a --deployment x",
         "keep": "keep x", "owner": "owner x <@U123ABC>", "adopt": "adopt x", "audit": "audit", "cost": "cost",
-        "budget": "budget <#C123ABC> 100", "models": "models", "query": "query x hi",
+        "budget": "budget <#C123ABC> 100", "models": "models", "query": "query x hi", "policy": "policy",
+        "quota": "quota",
     }
     assert set(parsed) == set(VERBS)
     for verb, text in parsed.items():
