@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
                                    "`current` says where it is (FWBOT_DATABASE_URL, else FWBOT_DB)")
     db.add_argument("action", choices=["upgrade", "current"])
 
+    policy = sub.add_parser("policy", help="check a policy file: `fwbot policy check [FILE]` prints each problem "
+                                           "with its line, or what the policy sets; exit status 1 if it is bad")
+    policy.add_argument("action", choices=["check"])
+    policy.add_argument("file", nargs="?", help="default: FWBOT_POLICY_FILE, else ./fwbot.toml")
+
     # The simulator parses its own flags (see `fwbot sim --help`).
     sub.add_parser("sim", help="the Fireworks control-plane simulator alone", add_help=False)
 
@@ -47,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
             return run(args.host, args.port)
         if args.command == "db":
             return _db(args.action)
+        if args.command == "policy":
+            return _check_policy(args.file)
         from bot.app.dev import main as dev_main
 
         return dev_main(args.host, args.port, args.db, **({"quota": args.quota} if args.quota is not None else {}))
@@ -88,6 +95,33 @@ def _db(action: str) -> int:
         return 0 if at == latest else 1
     finally:
         db.close()
+
+
+def _check_policy(path: str | None) -> int:
+    """``fwbot policy check``: what a team runs in its own CI before a policy change lands."""
+    from pathlib import Path
+
+    from bot.core.policy import DEFAULT_FILENAME, PolicyError, effective_policy, parse_policy
+    from bot.core.settings import Settings
+
+    name = path or Settings().policy_file or DEFAULT_FILENAME
+    try:
+        text = Path(name).read_text(encoding="utf-8")
+    except OSError as e:
+        print(f"fwbot policy: cannot read {name}: {e.strerror}", file=sys.stderr)
+        return 1
+    try:
+        policy = parse_policy(text, name)
+    except PolicyError as e:
+        print(e.message, file=sys.stderr)
+        return 1
+    print(f"{name}: a valid policy with {len(policy.rules)} scoped rules.")
+    print("Defaults (someone in no group with a rule, in a channel with none):")
+    for line in effective_policy(policy, channel=None).describe() or ["(nothing set)"]:
+        print(f"  {line}")
+    for rule in policy.rules:
+        print(f"{rule.source} (line {rule.line}) sets: {', '.join(rule.values) or 'nothing'}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ DEV_SIGNING_SECRET = "fwbot-dev-signing-secret"
 DEV_BOT_TOKEN = "xoxb-fwbot-dev"
 DEV_DB = Path(".fwbot-dev") / "fwbot.db"
 MANIFEST = Path(__file__).resolve().parents[1] / "manifest.yml"
+# The team policy the local workspace starts with (FWBOT_POLICY_FILE names another).
+DEV_POLICY = Path(__file__).resolve().parents[2] / "examples" / "local-policy.toml"
 
 DEV_USERS = [
     # id, handle, real name, timezone, Slack admin
@@ -66,6 +68,7 @@ DEV_ENV = {
     "FWBOT_ALERT_CHANNEL": ALERT_CHANNEL,
     # Cost summaries every 10 minutes instead of Monday 09:00, so a session sees them.
     "FWBOT_COST_SUMMARY_CRON": "*/10 * * * *",
+    "FWBOT_POLICY_FILE": str(DEV_POLICY),
 }
 
 # The simulated account's GPU quota (``fwbot sim --quota`` syntax): 16 GPUs of each accelerator
@@ -103,6 +106,9 @@ def welcome(today: date) -> str:
         "idle warning about a minute later, with a *Keep warm* button.\n"
         "• Deploys above $20/h (e.g. `--max-replica-count 4` on H100) wait for an approver: switch to "
         "*avi* at the top right and approve in <#C0APPROVALS>.\n"
+        "• `/fw policy` shows the team's guardrails (`examples/local-policy.toml`; edit it and fwbot reads it "
+        "again): `--max-replica-count 6` is refused, naming the rule; *ada* (an admin, in a group with a looser "
+        "rule) may, and can `--override \"reason\"` the rest. `/fw quota` shows GPUs against the quotas.\n"
         f"• `{DEMO_ID}` comes with two days of simulated history: `/fw cost {d2}..{today}` shows it day by "
         "day, a cost summary arrives here every 10 minutes, and your weekly digest with its chart is in "
         "your DM with fwbot.\n"
@@ -197,6 +203,7 @@ def start(host: str = "127.0.0.1", port: int = 8700, db: str | Path | None = Non
             ws.add_channel(cid, name, members=members)
     if fresh_workspace:
         ws.add_usergroup("S0APPROVERS", "approvers", users=["U0APPROVER"])
+        ws.add_usergroup("S0ADMINS", "admins", users=["U0ADMIN"])
 
     settings_env = {**DEV_ENV, **(env or {})}
     settings = Settings(

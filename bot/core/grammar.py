@@ -1107,7 +1107,7 @@ _TABLE: tuple[Subcommand, ...] = (
         "Guardrails",
         "Show the team policy in force here (or for a channel or person), and where each rule comes from",
         _simple(PolicyCommand, target="target"),
-        positionals=(Positional("target", "[#channel|@user]", "policy_target",
+        positionals=(Positional("target", "#channel|@user", "policy_target",
                                 "A channel (picked with #) or a person (mentioned with @); default: you, here.",
                                 False),),
         example="/fw policy",
@@ -1123,7 +1123,7 @@ _TABLE: tuple[Subcommand, ...] = (
         "Guardrails",
         "Your GPUs and your team's, against the policy's quotas",
         _simple(QuotaCommand, user_id="user"),
-        positionals=(Positional("user", "[@user]", "user", "Someone else (mentioned with @); default: you.", False),),
+        positionals=(Positional("user", "@user", "user", "Someone else (mentioned with @); default: you.", False),),
         example="/fw quota",
         details="A quota counts each live deployment at its worst case, max replicas × GPUs per replica, since "
         "autoscaling can reach it without asking anyone. A request that would go over is refused and nothing is "

@@ -761,7 +761,7 @@ def check_request(effective: EffectivePolicy, ask: DeploymentAsk) -> list[Violat
                               f"the limit here is {limit} ({e.max_gpus_per_deployment.cite()})"))
     limit = e.max_replicas.value
     if limit is not None and ask.max_replicas > limit:
-        out.append(_violation(e.max_replicas, f"at most {limit} {_plural(limit, 'replica')} are allowed here, "
+        out.append(_violation(e.max_replicas, f"at most {limit} {_plural(limit, 'replica')} {'is' if limit == 1 else 'are'} allowed here, "
                                               f"not {ask.max_replicas} ({e.max_replicas.cite()})"))
     if e.require_idle_policy.value and not _idles(e, ask):
         out.append(_violation(e.require_idle_policy,

@@ -31,6 +31,7 @@ from bot.services.container import Services
 from bot.services.context import Context, reply
 from bot.services.deployments import AlreadyYours, DeploymentInUse, UserError
 from bot.services.lifecycle import LifecycleEngine, engine_for
+from bot.services.policy import policy_book
 from bot.services.tracking import ensure_tracking
 from bot.ui import audit as audit_ui
 from bot.ui import deployments as ui
@@ -61,6 +62,14 @@ def extra_help(services: Services) -> list[str]:
         f"refuses its posts (archived, private without fwbot), the owner gets them by DM, then {alert}; "
         "what it could not do after its retries is said there too."
     )
+    book = policy_book(services)
+    if book.loaded.path is None:
+        notes.append("*Guardrails:* no team policy is set (`/fw policy` says how to write one).")
+    else:
+        notes.append("*Guardrails:* the team policy decides which models, accelerators, regions and sizes may be "
+                     "asked for, with GPU quotas; a refusal names the rule and where it comes from. `/fw policy` "
+                     "shows the rules in force, `/fw quota` your GPUs against the quotas; admins may "
+                     "`--override \"reason\"` (audited).")
     if services.simulated:
         notes.append(":test_tube: This fwbot talks to *simulated Fireworks*: nothing costs money.")
     return notes

@@ -22,7 +22,6 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.core.clock import iso
-from bot.core.errors import UserFacingError
 from bot.core.policy import (
     DEFAULT_FILENAME,
     EffectivePolicy,
@@ -33,6 +32,7 @@ from bot.core.policy import (
     parse_policy,
 )
 from bot.services.container import Services
+from bot.services.deployments import UserError
 from bot.services.people import groups_for
 from bot.ui import kit
 
@@ -197,9 +197,5 @@ def policy_book(services: Services) -> PolicyBook:
     return services.shared(PolicyBook)
 
 
-class PolicyRefusal(UserFacingError):
+class PolicyRefusal(UserError):
     """A request the policy does not allow; the message names each rule and its source."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
