@@ -121,6 +121,8 @@ class PolicyBook:
         self.s.store.audit(actor="fwbot", action="policy", result="loaded", now=now, detail=str(self.path))
 
     def _refuse(self, error: PolicyError, digest: str, now: datetime) -> None:
+        if self._refused is not None and self._refused.digest == digest:
+            return  # the same refusal, looked at again
         self._refused = Refused(error, digest, now)
         log.error("policy file refused, the last good one stays in force: %s", error.message)
         if self._reported == digest:
