@@ -791,9 +791,9 @@ def _idles(e: EffectivePolicy, ask: DeploymentAsk) -> bool:
 
 def _idle_refusal(e: EffectivePolicy, ask: DeploymentAsk) -> str:
     def bound(setting: Setting[float]) -> str:
-        return "" if setting.value is None else f" of {humanize(setting.value)} or less ({setting.cite()})"
+        return "" if setting.value is None else f" of {humanize(setting.value)} or less"
 
-    cite = e.require_idle_policy.cite()
+    cite = _cite_all(e.require_idle_policy, e.max_unused_auto_delete, e.max_scale_to_zero_window)
     if ask.min_replicas == 0:
         window = ask.scale_to_zero_s if ask.scale_to_zero_s is not None else DEFAULT_SCALE_TO_ZERO_WINDOW_S
         given = "" if ask.scale_to_zero_s is not None else " (Fireworks' default)"
@@ -804,6 +804,19 @@ def _idle_refusal(e: EffectivePolicy, ask: DeploymentAsk) -> str:
     return (f"a deployment that keeps {replicas} up never scales to zero, so it needs an "
             f"`--unused-auto-delete-duration`{bound(e.max_unused_auto_delete)} here, or min replicas 0 with a "
             f"scale-to-zero window{bound(e.max_scale_to_zero_window)} ({cite})")
+
+
+def _cite_all(*settings: Setting[Any]) -> str:
+    """``a and b, from defaults; c, from channel C0X``: the rules a message applies, by source."""
+    by_source: dict[str, list[str]] = {}
+    for setting in settings:
+        if setting.is_set:
+            by_source.setdefault(setting.source or "defaults", []).append(setting.name)
+    return "; ".join(f"{_joined(names)}, from {source}" for source, names in by_source.items())
+
+
+def _joined(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _from(setting: Setting[Any]) -> str:

@@ -310,8 +310,8 @@ def test_each_violation_names_its_rule_and_source():
     assert messages[3] == ("this deployment could run 24 GPUs (3 replicas × 8 GPUs); the limit here is 2 "
                            "(max_gpus_per_deployment, from channel C0MLPLAT)")
     assert messages[4] == "at most 2 replicas are allowed here, not 3 (max_replicas, from defaults)"
-    assert "(require_idle_policy, from defaults)" in messages[5]
-    assert "of 3d or less (max_unused_auto_delete, from defaults)" in messages[5]
+    assert "`--unused-auto-delete-duration` of 3d or less here" in messages[5]
+    assert "(require_idle_policy, max_unused_auto_delete and max_scale_to_zero_window, from defaults)" in messages[5]
 
 
 def test_unnamed_accelerator_or_region_is_outside_an_allow_list():
@@ -353,8 +353,8 @@ def test_a_scale_to_zero_window_over_the_bound_is_named_with_the_default_when_no
     e = eff("[policy]\nrequire_idle_policy = true\nmax_scale_to_zero_window = \"30m\"\n")
     [v] = check_request(e, ask(min_replicas=0))
     assert v.message.startswith("its scale-to-zero window, 1h (Fireworks' default), is longer than allowed here: "
-                                "give a `--scale-to-zero-window` of 30m or less (max_scale_to_zero_window, from "
-                                "defaults)")
+                                "give a `--scale-to-zero-window` of 30m or less or an `--unused-auto-delete-duration` "
+                                "(require_idle_policy and max_scale_to_zero_window, from defaults)")
 
 
 def test_quota_messages_name_rule_and_source():
