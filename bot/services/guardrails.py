@@ -245,3 +245,14 @@ def guard_create(ctx, planned: Any, *, override: str | None = None) -> Governing
     check_quota(s, ctx.actor, gov, planned.worst_case_gpus, override=override, action="deploy",
                 deployment_id=planned.deployment_id)
     return gov
+
+
+def check_undelete(services: Services, actor: Actor, deployment_id: str) -> None:
+    """An undeleted deployment runs again, so its GPUs count against the quotas (``/fw undelete``
+    and the Undelete button on a deletion notice)."""
+    record = services.store.deployment(deployment_id)
+    if record is None:
+        return
+    gov = governing_deployment(services, actor, record)
+    check_quota(services, actor, gov, (record.max_replicas or 1) * (record.accelerator_count or 1),
+                override=None, action="undelete", deployment_id=deployment_id)

@@ -273,3 +273,16 @@ def test_an_idle_policy_cannot_be_left_out_at_create_time(guarded, policy_file):
     assert deployments(guarded) == []
     deploy(guarded, "--min-replica-count 1 --max-replica-count 1 --unused-auto-delete-duration 12h")
     guarded.ws.wait_for(lambda: len(deployments(guarded)) == 1 or None, timeout=15)
+
+
+def test_an_undelete_that_would_go_over_a_quota_is_refused(guarded):
+    deploy(guarded, "--max-replica-count 2 --accelerator-count 2 --deployment-id first")  # 4 GPUs: the quota
+    guarded.ws.wait_for(lambda: len(deployments(guarded)) == 1 or None, timeout=15)
+    guarded.sdk().deployments.delete("first")
+    guarded.sync()
+    deploy(guarded, "--max-replica-count 1 --accelerator-count 2 --deployment-id second")
+    guarded.ws.wait_for(lambda: len(deployments(guarded)) == 1 and deployments(guarded)[0].name.endswith("second")
+                        or None, timeout=15)
+    text = answer(guarded, "undelete first")
+    assert "this would run 6 GPUs for you at once; your limit is 4 (max_gpus_per_person, from defaults)" in text
+    assert guarded.sdk().deployments.get("first").state == "DELETED"
