@@ -243,6 +243,9 @@ def _what(row: Mapping[str, Any], request: dict, diffs: Mapping[int, Diff]) -> s
         return f" until {_until(request['until'])}{extra}"
     if action == "auto-delete" and request.get("reason"):
         return f": {kit.escape(kit.clip(str(request['reason']), DETAIL_MAX))}"
+    if action == "policy-override" and request.get("reason"):
+        # The rules it broke follow, in the entry's detail.
+        return f" of the {request.get('action', 'request')}: \"{kit.escape(kit.clip(str(request['reason']), DETAIL_MAX))}\""
     if action == "budget" and request.get("channel"):
         usd = request.get("usd_per_month")
         return f" of {kit.channel_link(request['channel'])}: {format_usd(usd, '/month') if usd is not None else '?'}"

@@ -150,6 +150,9 @@ def test_an_admin_may_override_with_a_reason_and_it_is_audited(guarded):
     assert len(rows) == 1 and rows[0]["actor"] == "U_ADMIN"
     request = json.loads(rows[0]["request"])
     assert request["reason"] == "launch day" and request["rules"] == [{"rule": "max_replicas", "source": "defaults"}]
+    trail = answer(guarded, f"audit {rows[0]['deployment_id']}")
+    assert ('*policy-override* of the deploy: "launch day" — at most 2 replicas are allowed here, not 3 '
+            "(max_replicas, from defaults)") in trail, trail
 
 
 # -- the file --------------------------------------------------------------------------------------
