@@ -148,7 +148,7 @@ class FormPolicy:
             return None
         this, other = ((e.max_unused_auto_delete, "a scale-to-zero window") if field == "unused"
                        else (e.max_scale_to_zero_window, "a delete-if-unused time"))
-        bound = f", at most {humanize(this.value)} ({this.cite()})" if this.value is not None else ""
+        bound = f", at most {as_typed(this.value)} ({this.cite()})" if this.value is not None else ""
         return (f"Team policy: with min replicas above 0, set this{bound}, or {other} "
                 f"({e.require_idle_policy.cite()}).")
 
@@ -189,6 +189,15 @@ def lifetime_words(seconds: float) -> str:
     if s % 3600 == 0:
         return kit.counted(s // 3600, "hour")
     return humanize(s)
+
+
+def as_typed(seconds: float) -> str:
+    """A bound as the form's duration fields take it (Go syntax, no days): ``72h``, ``90m``, ``45s``."""
+    s = int(round(seconds))
+    for unit, size in (("h", 3600), ("m", 60)):
+        if s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"
 
 
 def field_error(violations: Sequence[Violation]) -> str:
