@@ -17,9 +17,12 @@ Settings
     once), ``max_gpus_per_team``: whole numbers ≥ 1.
     ``max_usd_per_hour_without_approval``: dollars; above it a request needs approval.
     ``require_idle_policy`` (bool), with ``max_unused_auto_delete`` and ``max_scale_to_zero_window``:
-                            a deployment that keeps replicas up (min replicas > 0) must delete
-                            itself when unused or scale to zero within these bounds. The two
-                            bounds mean nothing without ``require_idle_policy``.
+                            an unused deployment must stop costing money within these bounds:
+                            delete itself when unused (``--unused-auto-delete-duration``), or have
+                            min replicas 0 and scale to zero in time (its window, or Fireworks'
+                            default hour). Min replicas 1 or more never scales to zero, so only
+                            the auto-delete counts then. The two bounds mean nothing without
+                            ``require_idle_policy``.
     ``max_lifetime``        how long a deployment may live at all.
     ``quiet_hours``         ``"19:00-08:00"`` (may wrap midnight), with ``working_days``
                             (``["Mon", …, "Fri"]``, default every day): days not listed are quiet
@@ -66,6 +69,7 @@ from bot.core.names import (
     short_model,
 )
 from bot.core.pricing import format_usd
+from bot.core.requests import DEFAULT_SCALE_TO_ZERO_WINDOW_S
 
 EXAMPLE = """\
 # fwbot guardrails: what may be asked for at all. Reviewed like code.
@@ -764,34 +768,55 @@ def check_request(effective: EffectivePolicy, ask: DeploymentAsk) -> list[Violat
         out.append(_violation(e.max_replicas, f"at most {limit} {_plural(limit, 'replica')} {'is' if limit == 1 else 'are'} allowed here, "
                                               f"not {ask.max_replicas} ({e.max_replicas.cite()})"))
     if e.require_idle_policy.value and not _idles(e, ask):
-        out.append(_violation(e.require_idle_policy,
-                              f"a deployment that keeps {ask.min_replicas} {_plural(ask.min_replicas, 'replica')} "
-                              f"up needs an idle policy here: {_idle_options(e)}, or min replicas 0 "
-                              f"({e.require_idle_policy.cite()})"))
+        out.append(_violation(e.require_idle_policy, _idle_refusal(e, ask)))
     return out
 
 
 def _idles(e: EffectivePolicy, ask: DeploymentAsk) -> bool:
-    """The idle policy holds: nothing runs when unused, or it deletes itself / scales to zero in time.
+    """The idle policy holds: an unused deployment stops costing money within the bounds.
 
-    A bound that is not set accepts any value of its option that is given.
+    Fireworks scales a deployment to zero only when its min replicas is 0, after its scale-to-zero
+    window (the API's default when not given); one with min replicas 1 or more never scales down,
+    so only fwbot's unused auto-delete retires it. A bound that is not set accepts any value.
     """
-    if ask.min_replicas == 0:
+    unused, unused_bound = ask.unused_auto_delete_s, e.max_unused_auto_delete.value
+    if unused is not None and unused > 0 and (unused_bound is None or unused <= unused_bound):
         return True
-    for given, bound in ((ask.unused_auto_delete_s, e.max_unused_auto_delete.value),
-                         (ask.scale_to_zero_s, e.max_scale_to_zero_window.value)):
-        if given is not None and given > 0 and (bound is None or given <= bound):
-            return True
+    if ask.min_replicas == 0:
+        window = ask.scale_to_zero_s if ask.scale_to_zero_s is not None else DEFAULT_SCALE_TO_ZERO_WINDOW_S
+        bound = e.max_scale_to_zero_window.value
+        return bound is None or window <= bound
     return False
 
 
-def _idle_options(e: EffectivePolicy) -> str:
+def _idle_refusal(e: EffectivePolicy, ask: DeploymentAsk) -> str:
     def bound(setting: Setting[float]) -> str:
-        if setting.value is None:
-            return ""
-        return f" of {humanize(setting.value)} or less ({setting.cite()})"
-    return (f"an unused auto-delete{bound(e.max_unused_auto_delete)} "
-            f"or a scale-to-zero window{bound(e.max_scale_to_zero_window)}")
+        return "" if setting.value is None else f" of {humanize(setting.value)} or less"
+
+    cite = _cite_all(e.require_idle_policy, e.max_unused_auto_delete, e.max_scale_to_zero_window)
+    if ask.min_replicas == 0:
+        window = ask.scale_to_zero_s if ask.scale_to_zero_s is not None else DEFAULT_SCALE_TO_ZERO_WINDOW_S
+        given = "" if ask.scale_to_zero_s is not None else " (Fireworks' default)"
+        return (f"its scale-to-zero window, {humanize(window)}{given}, is longer than allowed here: give a "
+                f"`--scale-to-zero-window`{bound(e.max_scale_to_zero_window)} or an "
+                f"`--unused-auto-delete-duration`{bound(e.max_unused_auto_delete)} ({cite})")
+    replicas = f"{ask.min_replicas} {_plural(ask.min_replicas, 'replica')}"
+    return (f"a deployment that keeps {replicas} up never scales to zero, so it needs an "
+            f"`--unused-auto-delete-duration`{bound(e.max_unused_auto_delete)} here, or min replicas 0 with a "
+            f"scale-to-zero window{bound(e.max_scale_to_zero_window)} ({cite})")
+
+
+def _cite_all(*settings: Setting[Any]) -> str:
+    """``a and b, from defaults; c, from channel C0X``: the rules a message applies, by source."""
+    by_source: dict[str, list[str]] = {}
+    for setting in settings:
+        if setting.is_set:
+            by_source.setdefault(setting.source or "defaults", []).append(setting.name)
+    return "; ".join(f"{_joined(names)}, from {source}" for source, names in by_source.items())
+
+
+def _joined(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _from(setting: Setting[Any]) -> str:

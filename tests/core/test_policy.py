@@ -310,8 +310,8 @@ def test_each_violation_names_its_rule_and_source():
     assert messages[3] == ("this deployment could run 24 GPUs (3 replicas × 8 GPUs); the limit here is 2 "
                            "(max_gpus_per_deployment, from channel C0MLPLAT)")
     assert messages[4] == "at most 2 replicas are allowed here, not 3 (max_replicas, from defaults)"
-    assert "(require_idle_policy, from defaults)" in messages[5]
-    assert "of 3d or less (max_unused_auto_delete, from defaults)" in messages[5]
+    assert "`--unused-auto-delete-duration` of 3d or less here" in messages[5]
+    assert "(require_idle_policy, max_unused_auto_delete and max_scale_to_zero_window, from defaults)" in messages[5]
 
 
 def test_unnamed_accelerator_or_region_is_outside_an_allow_list():
@@ -321,13 +321,15 @@ def test_unnamed_accelerator_or_region_is_outside_an_allow_list():
 
 
 @pytest.mark.parametrize("min_replicas, unused, scale, ok", [
-    (0, None, None, True),           # nothing runs when unused
+    (0, None, None, True),           # scales to zero after Fireworks' default hour (within 2h)
+    (0, None, 2 * H, True),
+    (0, None, 3 * H, False),         # idles 3h before it scales to zero
+    (0, 48 * H, 3 * H, True),        # ...unless it deletes itself within 72h
     (1, 48 * H, None, True),         # deletes itself within 72h
     (1, 72 * H, None, True),
     (1, 96 * H, None, False),        # too late
-    (1, None, 1 * H, True),          # scale-to-zero within 2h
-    (1, None, 3 * H, False),
-    (1, 96 * H, 1 * H, True),        # one option within bounds is enough
+    (1, None, 1 * H, False),         # min replicas 1 never scales to zero, whatever the window
+    (1, 96 * H, 1 * H, False),
     (2, None, None, False),
 ])
 def test_required_idle_policy(min_replicas, unused, scale, ok):
@@ -337,12 +339,22 @@ def test_required_idle_policy(min_replicas, unused, scale, ok):
     assert (found == []) is ok, found
 
 
-def test_required_idle_policy_without_bounds_takes_any_option_given():
+def test_required_idle_policy_without_bounds_takes_any_unused_auto_delete():
     e = eff("[policy]\nrequire_idle_policy = true\n")
     assert check_request(e, ask(min_replicas=1, unused_auto_delete_s=30 * 86400)) == []
+    assert check_request(e, ask(min_replicas=0, scale_to_zero_s=30 * 86400)) == []
     [v] = check_request(e, ask(min_replicas=1))
-    assert v.message == ("a deployment that keeps 1 replica up needs an idle policy here: an unused auto-delete "
-                         "or a scale-to-zero window, or min replicas 0 (require_idle_policy, from defaults)")
+    assert v.message == ("a deployment that keeps 1 replica up never scales to zero, so it needs an "
+                         "`--unused-auto-delete-duration` here, or min replicas 0 with a scale-to-zero window "
+                         "(require_idle_policy, from defaults)")
+
+
+def test_a_scale_to_zero_window_over_the_bound_is_named_with_the_default_when_not_given():
+    e = eff("[policy]\nrequire_idle_policy = true\nmax_scale_to_zero_window = \"30m\"\n")
+    [v] = check_request(e, ask(min_replicas=0))
+    assert v.message.startswith("its scale-to-zero window, 1h (Fireworks' default), is longer than allowed here: "
+                                "give a `--scale-to-zero-window` of 30m or less or an `--unused-auto-delete-duration` "
+                                "(require_idle_policy and max_scale_to_zero_window, from defaults)")
 
 
 def test_quota_messages_name_rule_and_source():

@@ -258,3 +258,18 @@ def test_fifty_concurrent_deploys_never_exceed_a_quota(tmp_path, replicas):
             s.bot.stop()
             s.ws.stop()
         first.sim.stop()
+
+
+def test_an_idle_policy_cannot_be_left_out_at_create_time(guarded, policy_file):
+    write_policy(policy_file, POLICY + '\n'.join(["", "[[policy.rule]]", 'channel = "C0MLPLAT"',
+                                                  "require_idle_policy = true", 'max_unused_auto_delete = "24h"',
+                                                  'max_scale_to_zero_window = "30m"', ""]))
+    kept_up = deploy(guarded, "--min-replica-count 1 --max-replica-count 1 --scale-to-zero-window 10m")
+    assert "never scales to zero, so it needs an `--unused-auto-delete-duration` of 24h or less here" in kept_up
+    assert ("(require_idle_policy, max_unused_auto_delete and max_scale_to_zero_window, from channel C0MLPLAT)"
+            in kept_up)
+    slow = deploy(guarded, "--max-replica-count 1")  # min 0, but Fireworks' default hour is over 30m
+    assert "1h (Fireworks' default), is longer than allowed here" in slow
+    assert deployments(guarded) == []
+    deploy(guarded, "--min-replica-count 1 --max-replica-count 1 --unused-auto-delete-duration 12h")
+    guarded.ws.wait_for(lambda: len(deployments(guarded)) == 1 or None, timeout=15)
