@@ -616,8 +616,9 @@ def _policy_block(v: Violation, form: dict[str, Any], planned: Planned, gpu_limi
         return "shape"
     if v.rule == "max_gpus_per_deployment" and gpu_limit is not None and (planned.accelerator_count or 1) > gpu_limit:
         return "shape" if shaped else "acc_count"  # one replica alone is too big
-    if v.rule == "require_idle_policy" and (form.get("stz") or "").strip() and not (form.get("unused") or "").strip():
-        return "stz"
+    if v.rule == "require_idle_policy" and planned.spec.min_replica_count == 0 \
+            and planned.spec.unused_auto_delete_s is None:
+        return "stz"  # with min replicas 0, its scale-to-zero window is what is too long
     return RULE_BLOCKS.get(v.rule, "model")
 
 

@@ -17,6 +17,7 @@ from bot.core.durations import humanize
 from bot.core.names import accelerator_label
 from bot.core.policy import EffectivePolicy, Violation
 from bot.core.pricing import format_usd
+from bot.core.requests import DEFAULT_SCALE_TO_ZERO_WINDOW_S
 from bot.ui import kit
 
 # A field error must stay short enough to read under the field; the rule and its source are kept.
@@ -142,21 +143,34 @@ class FormPolicy:
         return bool(self.effective and self.effective.require_idle_policy.value)
 
     def idle_hint(self, field: str) -> str | None:
-        """The hint of *Delete if unused for* (``unused``) or *Scale to zero after idle* (``stz``)."""
+        """The hint of *Delete if unused for* (``unused``) or *Scale to zero after idle* (``stz``).
+
+        Fireworks scales to zero only with min replicas 0 (after the window, or its default hour);
+        above 0 only the unused auto-delete retires an idle deployment (``check_request``'s rule).
+        """
         e = self.effective
         if e is None or not e.require_idle_policy.value:
             return None
-        this, other = ((e.max_unused_auto_delete, "a scale-to-zero window") if field == "unused"
-                       else (e.max_scale_to_zero_window, "a delete-if-unused time"))
-        bound = f", at most {as_typed(this.value)} ({this.cite()})" if this.value is not None else ""
-        return (f"Team policy: with min replicas above 0, set this{bound}, or {other} "
-                f"({e.require_idle_policy.cite()}).")
+        required = e.require_idle_policy.cite()
+        if field == "unused":
+            bound = e.max_unused_auto_delete
+            at_most = f", at most {as_typed(bound.value)} ({bound.cite()})" if bound.value is not None else ""
+            return (f"Team policy: needed when min replicas is above 0, which never scales to zero{at_most} "
+                    f"({required}).")
+        bound = e.max_scale_to_zero_window
+        if bound.value is None:
+            return None
+        default = (f"empty means Fireworks' default, {as_typed(DEFAULT_SCALE_TO_ZERO_WINDOW_S)}"
+                   + (", which is longer: give one" if bound.value < DEFAULT_SCALE_TO_ZERO_WINDOW_S else ""))
+        return (f"Team policy: with min replicas 0, at most {as_typed(bound.value)} ({bound.cite()}); {default} "
+                f"({required}).")
 
     def min_replicas_hint(self) -> str | None:
         e = self.effective
         if e is None or not e.require_idle_policy.value:
             return None
-        return (f"Above 0, the team policy needs an idle policy below ({e.require_idle_policy.cite()}).")
+        return ("Above 0 it never scales to zero, so the team policy needs a Delete if unused for time "
+                f"({e.require_idle_policy.cite()}).")
 
     def approval_line(self, usd_per_hour: float | None) -> str | None:
         """Where the policy puts the approval threshold, and whether this worst case is above it."""

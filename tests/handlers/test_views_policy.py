@@ -155,7 +155,9 @@ def test_a_forbidden_submission_is_refused_on_its_fields_and_nothing_is_created(
     assert set(errors) == {"acc_count", "max", "unused"}, errors
     assert "the limit here is 2 (max_gpus_per_deployment, from channel C0MLPLAT)" in errors["acc_count"]
     assert "At most 2 replicas are allowed here, not 3 (max_replicas, from defaults)" in errors["max"]
-    assert "needs an idle policy here" in errors["unused"] and "require_idle_policy, from defaults" in errors["unused"]
+    assert "1 replica up never scales to zero, so it needs an `--unused-auto-delete-duration`" in errors["unused"]
+    assert "require_idle_policy, max_unused_auto_delete and max_scale_to_zero_window, from defaults" \
+        in errors["unused"]
     assert created(stack) == [] and stack.services.store.deployment("too-big") is None
     assert stack.sim.state.count_requests("POST", "/v1/accounts/demo/deployments") == 0
     # Within the policy, the same form deploys.
@@ -166,6 +168,22 @@ def test_a_forbidden_submission_is_refused_on_its_fields_and_nothing_is_created(
     stack.ws.wait_for(lambda: created(stack) or None, timeout=10)
     dep = stack.sdk().deployments.get("within")
     assert (dep.accelerator_type, dep.max_replica_count) == (H100, 2)
+
+
+def test_a_scale_to_zero_window_longer_than_allowed_is_refused_at_its_field(stack):
+    view = open_form(stack)
+    assert "with min replicas 0, at most 2h (max_scale_to_zero_window, from defaults)" \
+        in hint(blocks(stack, view.id)["stz"])
+    pick(stack, view.id, "model", SMALL)
+    r = stack.ws.submit_view("U_DEV", view.id, values={"min": {"v": "0"}, "max": {"v": "1"}, "stz": {"v": "3h"},
+                                                       "deployment_id": {"v": "slow-to-sleep"}})
+    assert r.json["response_action"] == "errors" and set(r.json["errors"]) == {"stz"}, r.body
+    assert "Its scale-to-zero window, 3h, is longer than allowed here" in r.json["errors"]["stz"]
+    assert created(stack) == []
+    # Fireworks' default window (an hour) is within the 2h: min replicas 0 with no window deploys.
+    r = stack.ws.submit_view("U_DEV", view.id, values={"stz": {"v": ""}, "deployment_id": {"v": "sleeps"}})
+    assert r.status == 200 and not (r.json or {}).get("errors"), r.body
+    stack.ws.wait_for(lambda: created(stack) or None, timeout=10)
 
 
 def test_a_policy_changed_while_the_form_is_open_is_the_one_applied(stack, policy_file):
