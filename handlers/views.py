@@ -1,4 +1,8 @@
-"""The deploy modal: a form over the same rules as ``/fw deploy``, with a live worst-case cost."""
+"""The deploy modal: a form over the same rules as ``/fw deploy``, with a live worst-case cost.
+
+Under a team policy the form offers only what the policy allows the person opening it in that
+channel, shows its limits as hints naming each rule's source and the lifetime that will apply,
+and refuses a forbidden submission on the field to blame (``bot/ui/form_policy.py`` says it)."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from bot.adapters.fireworks import AlreadyExists, FireworksError, QuotaExceeded
 from bot.core.durations import DurationError, parse_go_duration
 from bot.core.errors import UserFacingError
 from bot.core.names import PRECISIONS, REGIONS, accelerator_label, short_model
+from bot.core.policy import Violation, check_request
 from bot.core.pricing import (
     SINGLE_REGION_MULTIPLIER,
     format_usd,
@@ -42,8 +47,10 @@ from bot.services.deployments import (
     UserError,
     deployment_id_stem,
 )
-from bot.services.guardrails import guard_create
+from bot.services.guardrails import ask_for_create, guard_create
+from bot.services.policy import policy_book
 from bot.ui import kit
+from bot.ui.form_policy import FormPolicy, field_error
 from handlers.acking import acked_first, then
 
 log = logging.getLogger("fwbot.views")
@@ -55,6 +62,9 @@ GLOBAL_PLACEMENT = "global"  # the region option that sends none: the default, m
 # How long opening the form waits for the model catalog before it shows a "loading" form and
 # fills it in when Fireworks answers (Slack honours the trigger for 3 s only).
 OPEN_WAIT_S = 2.0
+# How long a submission waits for the policy check (it may ask Slack for user groups and Fireworks
+# for a shape) before it is acked without it; the deploy is checked again after the ack anyway.
+POLICY_CHECK_WAIT_S = 1.5
 _loading = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fwbot-form")
 DURATION_BLOCKS = {
     "stz": ("scale_to_zero_window_s", "Scale to zero after idle"),
@@ -62,8 +72,17 @@ DURATION_BLOCKS = {
 }
 
 
-def _models(services: Services) -> list[dict]:
-    return [m for m in services.catalog() if m.get("kind", "HF_BASE_MODEL") == "HF_BASE_MODEL"][:100]
+def _models(services: Services, fp: FormPolicy) -> list[dict]:
+    """The catalog's base models the policy allows, as many as a static select holds."""
+    base = [m for m in services.catalog() if m.get("kind", "HF_BASE_MODEL") == "HF_BASE_MODEL"]
+    return [dict(m) for m in fp.models(base)][:100]
+
+
+def form_policy(services: Services, user: str | None, channel: str | None) -> FormPolicy:
+    """The policy in force for ``user`` in ``channel``, as the form applies it."""
+    if not user:
+        return FormPolicy(None)
+    return FormPolicy(policy_book(services).for_person(user, channel))
 
 
 def _state_value(values: dict, block: str) -> Any:
@@ -330,10 +349,12 @@ def shape_labels(shapes: list[dict], prices: dict[str, float], single_region: bo
             for name, label in labels.items()}
 
 
-def accelerator_options(prices: dict[str, float]) -> list:
-    """Every accelerator fwbot offers (those it has a price for), with its price per GPU-hour."""
+def accelerator_options(prices: dict[str, float], allowed: list[str] | None = None) -> list:
+    """Every accelerator fwbot offers (those it has a price for), with its price per GPU-hour;
+    only those in ``allowed`` when given (the policy's)."""
+    offered = offered_accelerators(prices) if allowed is None else allowed
     return [kit.option(f"{accelerator_label(acc)} · {format_usd(price_per_gpu_hour(acc, prices))} per GPU", acc)
-            for acc in offered_accelerators(prices)]
+            for acc in offered]
 
 
 @dataclass
@@ -379,9 +400,13 @@ def precision_options() -> list:
     return [kit.option("Fireworks' choice (default)", DEFAULT_PRECISION)] + [kit.option(p, p) for p in PRECISIONS]
 
 
-def region_options() -> list:
-    return [kit.option("Global (default, multi-region)", GLOBAL_PLACEMENT)] + [
-        kit.option(f"{r} (single region, {SINGLE_REGION_MULTIPLIER:g}× price)", r) for r in REGIONS]
+def region_options(allowed: list[str] | None = None) -> list:
+    """The default global placement and every region; only the ``allowed`` regions when the policy
+    names some (a region list rules out the global placement)."""
+    regions = [kit.option(f"{r} (single region, {SINGLE_REGION_MULTIPLIER:g}× price)", r)
+               for r in (REGIONS if allowed is None else allowed)]
+    return regions if allowed is not None else [kit.option("Global (default, multi-region)", GLOBAL_PLACEMENT),
+                                                *regions]
 
 
 def _count_input(initial: int | None, placeholder: str):
@@ -399,26 +424,52 @@ def _int_or(raw: Any, default: int | None) -> int | None:
 
 
 def build_modal(services: Services, *, channel: str | None, form: dict[str, Any] | None = None,
-                token: str | None = None) -> dict:
+                token: str | None = None, user: str | None = None) -> dict:
+    """The deploy form for ``user`` (whose policy decides what it offers) opened from ``channel``,
+    filled in with ``form`` (the values so far)."""
     form = dict(form or {})
-    models = _models(services)
-    shapes = _shapes(services, form.get("model"))
+    fp = form_policy(services, user, channel)
+    models = _models(services, fp)
+    offered = list(offered_accelerators(services.prices))
+    accelerators = fp.accelerators(offered)
+    regions = fp.regions(REGIONS)
+    blocked = fp.nothing_allowed(models=models, accelerators=accelerators, regions=regions,
+                                 offered_accelerators=offered)
+    if blocked:
+        return kit.modal("Deploy a model", [kit.section(blocked), kit.footer_context(services.simulated)],
+                         callback_id=CALLBACK, submit=None, private_metadata=_private_metadata(channel, token))
+    # What the policy no longer allows (it changed while the form was open) is not picked.
+    if form.get("model") and form["model"] not in {m["name"] for m in models}:
+        form["model"] = None
+    if fp.effective is not None and fp.effective.accelerators.is_set and form.get("acc_type") not in accelerators:
+        form["acc_type"] = DEFAULT_ACCELERATOR if DEFAULT_ACCELERATOR in accelerators else accelerators[0]
+    if regions is not None and form.get("region") not in regions:
+        form["region"] = regions[0]  # a region must be pinned: the first allowed, shown and priced
+    all_shapes, hidden = fp.shapes(_shapes(services, form.get("model")))
+    shapes = [dict(sh) for sh in all_shapes]
     by_name = {sh["name"]: sh for sh in shapes if sh.get("name")}
     if form.get("shape") not in by_name and form.get("shape") != NO_SHAPE:
-        form["shape"] = None  # one of another model's (the model changed since)
+        form["shape"] = None  # one of another model's (the model changed since), or one the policy forbids
     chosen = by_name.get(form.get("shape") or "")
     labels = shape_labels(shapes, services.prices,
                           single_region=bool(form.get("region")) and form.get("region") != GLOBAL_PLACEMENT)
     shape_options = [kit.option("No shape: choose the hardware below", NO_SHAPE)] + [
         kit.option(label, name) for name, label in labels.items()]
     initial_shape = next((o for o in shape_options if o.value == form.get("shape")), None)
+    not_allowed = f", {hidden} not allowed here" if hidden else ""
     if not form.get("model"):
         shape_placeholder = "Pick a model to see its shapes"
     elif by_name:
         shape_placeholder = (f"Optional: {kit.counted(len(by_name), 'validated shape')} "
-                             f"for {short_model(form['model'])}")
+                             f"for {short_model(form['model'])}{not_allowed}")
+    elif hidden:
+        shape_placeholder = f"No validated shapes for {short_model(form['model'])} allowed here"
     else:
         shape_placeholder = f"No validated shapes for {short_model(form['model'])}"
+    shape_hint = "Fireworks recommends a validated shape; it sets the GPUs for you."
+    if hidden:
+        shape_hint += (f" {kit.counted(hidden, 'shape')} the team policy does not allow "
+                       f"{'is' if hidden == 1 else 'are'} not offered.")
     model_options = [kit.option(short_model(m["name"]), m["name"]) for m in models]
     initial_model = next((o for o in model_options if o.value == form.get("model")), None)
     plan = plan_form(Operations(services), form)
@@ -426,10 +477,9 @@ def build_modal(services: Services, *, channel: str | None, form: dict[str, Any]
 
     blocks: list[Any] = [
         kit.input_block("Model", kit.select("v", model_options, "Choose a base model", initial_model),
-                        block_id="model", dispatch_action=True),
+                        block_id="model", dispatch_action=True, hint=fp.model_hint()),
         kit.input_block("Validated shape", kit.select("v", shape_options, shape_placeholder, initial_shape),
-                        block_id="shape", optional=True, dispatch_action=True,
-                        hint="Fireworks recommends a validated shape; it sets the GPUs for you."),
+                        block_id="shape", optional=True, dispatch_action=True, hint=shape_hint),
     ]
     if chosen:
         # The shape decides the hardware: shown, not editable (Fireworks refuses both at once).
@@ -439,7 +489,7 @@ def build_modal(services: Services, *, channel: str | None, form: dict[str, Any]
             f"{accelerator_label(chosen.get('acceleratorType'))}, set by the shape{precision} "
             "(choose “No shape” to pick them yourself)", block_id="shape_hardware"))
     else:
-        acc_options = accelerator_options(services.prices)
+        acc_options = accelerator_options(services.prices, accelerators)
         wanted_acc = form.get("acc_type") or DEFAULT_ACCELERATOR
         initial_acc = next((o for o in acc_options if o.value == wanted_acc), None)
         count_given = _int_or(form.get("acc_count"), None)
@@ -449,7 +499,7 @@ def build_modal(services: Services, *, channel: str | None, form: dict[str, Any]
             count_hint = "the model's default"
         blocks += [
             kit.input_block("Accelerator type", kit.select("v", acc_options, "GPU", initial_acc),
-                            block_id="acc_type", dispatch_action=True),
+                            block_id="acc_type", dispatch_action=True, hint=fp.accelerator_hint()),
             kit.input_block("GPUs per replica", _count_input(count_given, count_hint),
                             block_id="acc_count", optional=True, dispatch_action=True,
                             hint="Empty: as many as the model needs, as `/fw deploy` does."),
@@ -459,32 +509,41 @@ def build_modal(services: Services, *, channel: str | None, form: dict[str, Any]
             "Precision", kit.select("v", prec_options, "Fireworks' choice",
                                     next((o for o in prec_options if o.value == form.get("precision")), None)),
             block_id="precision", optional=True, hint="As `--precision`; a validated shape decides it instead."))
-    reg_options = region_options()
+    reg_options = region_options(regions)
+    region_hint = (f"As `--region`: one region costs {SINGLE_REGION_MULTIPLIER:g}× the list price and cannot be "
+                   "changed later.")
     blocks.append(kit.input_block(
-        "Region", kit.select("v", reg_options, "Global (default)",
+        "Region", kit.select("v", reg_options, "Global (default)" if regions is None else "Choose a region",
                              next((o for o in reg_options if o.value == form.get("region")), None)),
-        block_id="region", optional=True, dispatch_action=True,
-        hint=f"As `--region`: one region costs {SINGLE_REGION_MULTIPLIER:g}× the list price and cannot be changed "
-             "later."))
+        block_id="region", optional=regions is None, dispatch_action=True,
+        hint=" ".join(h for h in (fp.region_hint(), region_hint) if h)))
+    min_hint = "0 lets Fireworks scale it to zero when idle (cold start on the next request)."
+    idle_required = fp.requires_idle_policy()
     blocks += [
         kit.input_block("Min replicas", kit.number_input("v", initial=_int_or(form.get("min"), 0)), block_id="min",
-                        hint="0 lets Fireworks scale it to zero when idle (cold start on the next request)."),
+                        hint=" ".join(h for h in (min_hint, fp.min_replicas_hint()) if h)),
         kit.input_block("Max replicas", kit.number_input("v", initial=_int_or(form.get("max"), 1), minimum=1,
                                                          dispatch=True),
-                        block_id="max", dispatch_action=True),
-        kit.context(live_cost(plan)),
+                        block_id="max", dispatch_action=True, hint=fp.max_replicas_hint()),
+        kit.context(*(p for p in (live_cost(plan),
+                                  fp.approval_line(planned.usd_per_hour if planned is not None else None))
+                      if p)),
         kit.input_block("Scale to zero after idle", kit.text_input("v", initial=form.get("stz"),
                                                                    placeholder="e.g. 15m (Go duration)"),
-                        block_id="stz", optional=True),
-        kit.input_block("Delete if unused for", kit.text_input("v", initial=form.get("unused"),
-                                                               placeholder="168h by default; 0 = never"),
-                        block_id="unused", optional=True),
+                        block_id="stz", optional=True, hint=fp.idle_hint("stz")),
+        kit.input_block("Delete if unused for", kit.text_input(
+                            "v", initial=form.get("unused"),
+                            placeholder="e.g. 72h: needed here unless min replicas is 0" if idle_required
+                            else "168h by default; 0 = never"),
+                        block_id="unused", optional=True, hint=fp.idle_hint("unused")),
         kit.input_block("Display name", kit.text_input("v", initial=form.get("display_name")),
                         block_id="display_name", optional=True),
         kit.input_block("Deployment id", kit.text_input("v", initial=form.get("deployment_id"),
                                                         placeholder="chosen for you if empty"),
                         block_id="deployment_id", optional=True),
     ]
+    if (lifetime := fp.lifetime_line()) is not None:
+        blocks.append(kit.context(lifetime))
     if services.simulated:
         blocks.append(kit.footer_context(True))
     return kit.modal("Deploy a model", blocks, callback_id=CALLBACK, submit="Deploy",
@@ -502,7 +561,7 @@ def open_deploy_modal(ctx: Context, trigger_id: str) -> None:
     """Open the form within the trigger's 3 s: with the catalog if Fireworks lists it in time,
     otherwise as a "loading" form that is filled in when it does."""
     channel, token = ctx.actor.channel_id, secrets.token_hex(8)
-    pending = _loading.submit(build_modal, ctx.services, channel=channel, token=token)
+    pending = _loading.submit(build_modal, ctx.services, channel=channel, token=token, user=ctx.actor.user_id)
     try:
         try:
             view, late = pending.result(timeout=OPEN_WAIT_S), False
@@ -538,6 +597,67 @@ def _fill_in(ctx: Context, opened: dict, pending, channel: str | None, token: st
         log.info("could not fill in the deploy form: %s", e.response.get("error"))
 
 
+# The field a policy rule blames, when the form has it (``_policy_block`` names the exceptions).
+RULE_BLOCKS = {
+    "models": "model",
+    "accelerators": "acc_type",
+    "regions": "region",
+    "max_replicas": "max",
+    "max_gpus_per_deployment": "max",
+    "require_idle_policy": "unused",
+}
+
+
+def _policy_block(v: Violation, form: dict[str, Any], planned: Planned, gpu_limit: int | None) -> str:
+    """The field to show a broken rule at: the one whose value breaks it, and which the form shows
+    (a shape replaces the accelerator fields)."""
+    shaped = bool(form.get("shape")) and form["shape"] != NO_SHAPE
+    if v.rule == "accelerators" and shaped:
+        return "shape"
+    if v.rule == "max_gpus_per_deployment" and gpu_limit is not None and (planned.accelerator_count or 1) > gpu_limit:
+        return "shape" if shaped else "acc_count"  # one replica alone is too big
+    if v.rule == "require_idle_policy" and planned.spec.min_replica_count == 0 \
+            and planned.spec.unused_auto_delete_s is None:
+        return "stz"  # with min replicas 0, its scale-to-zero window is what is too long
+    return RULE_BLOCKS.get(v.rule, "model")
+
+
+def policy_errors(services: Services, user: str | None, channel: str | None, form: dict[str, Any],
+                  spec: DeploymentSpec) -> dict[str, str]:
+    """What the team policy forbids in a valid form, by field, each naming its rule and source.
+
+    The request is the one ``/fw deploy`` would make (``plan_deploy`` resolves the model's GPUs and
+    the shape's hardware), checked by ``check_request`` as the command checks it. What cannot be
+    planned now is left to the check after the ack, which says it to the user.
+    """
+    fp = form_policy(services, user, channel)
+    if fp.effective is None or not fp.applies:
+        return {}
+    try:
+        planned = Operations(services).plan_deploy(spec)
+    except UserFacingError:
+        return {}
+    by_block: dict[str, list[Violation]] = {}
+    gpu_limit = fp.effective.max_gpus_per_deployment.value
+    for v in check_request(fp.effective, ask_for_create(planned)):
+        by_block.setdefault(_policy_block(v, form, planned, gpu_limit), []).append(v)
+    return {block: field_error(found) for block, found in by_block.items()}
+
+
+def policy_errors_in_time(services: Services, user: str | None, channel: str | None, form: dict[str, Any],
+                          spec: DeploymentSpec) -> dict[str, str]:
+    """:func:`policy_errors`, if it answers within ``POLICY_CHECK_WAIT_S`` (Slack waits 3 s for the
+    ack); else none, and the deploy is refused after the ack instead, as ``/fw deploy`` is."""
+    pending = _loading.submit(policy_errors, services, user, channel, form, spec)
+    try:
+        return pending.result(timeout=POLICY_CHECK_WAIT_S)
+    except FutureTimeout:
+        log.info("the deploy form's policy check took over %.1fs; it is checked after the ack", POLICY_CHECK_WAIT_S)
+    except Exception:  # noqa: BLE001 - the check after the ack still applies the policy
+        log.exception("the deploy form's policy check failed; it is checked after the ack")
+    return {}
+
+
 def register(app: App, services: Services, metrics) -> None:
     ops = Operations(services)
     claims = FormClaims(services)
@@ -555,7 +675,7 @@ def register(app: App, services: Services, metrics) -> None:
         try:
             client.views_update(view_id=view["id"], hash=view.get("hash"),
                                 view=build_modal(services, channel=meta.get("channel"), form=form,
-                                                 token=meta.get("form")))
+                                                 token=meta.get("form"), user=(body.get("user") or {}).get("id")))
         except SlackApiError as e:
             # hash_conflict: the user typed again; the next keystroke refreshes it.
             log.info("live cost update skipped: %s", e.response.get("error"))
@@ -570,6 +690,10 @@ def register(app: App, services: Services, metrics) -> None:
         view = body.get("view") or {}
         form = read_form((view.get("state") or {}).get("values") or {})
         spec, errors = validate_form(form)
+        if not errors:
+            assert spec is not None
+            errors = policy_errors_in_time(services, (body.get("user") or {}).get("id"),
+                                           _metadata(view).get("channel"), form, spec)
         if errors:
             ack(response_action="errors", errors=errors)
             return
