@@ -51,6 +51,16 @@ def parse_go_duration(text: str) -> float:
     return sign * total
 
 
+def format_go_duration(seconds: float) -> str:
+    """Seconds as a person would type them into a flag or a form field (Go syntax, no days; the
+    largest whole unit): ``72h``, ``90m``, ``45s``. Whole seconds only."""
+    s = int(round(seconds))
+    for unit, size in (("h", 3600), ("m", 60)):
+        if s and s % size == 0:
+            return f"{s // size}{unit}"
+    return f"{s}s"
+
+
 def format_api_duration(seconds: float) -> str:
     """Seconds as the API's protobuf Duration string, e.g. ``"600s"``."""
     if seconds == int(seconds):

@@ -58,7 +58,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
-from bot.core.durations import DurationError, humanize, parse_go_duration
+from bot.core.durations import DurationError, format_go_duration, humanize, parse_go_duration
 from bot.core.errors import UserFacingError
 from bot.core.names import (
     AcceleratorNameError,
@@ -791,7 +791,7 @@ def _idles(e: EffectivePolicy, ask: DeploymentAsk) -> bool:
 
 def _idle_refusal(e: EffectivePolicy, ask: DeploymentAsk) -> str:
     def bound(setting: Setting[float]) -> str:
-        return "" if setting.value is None else f" of {humanize(setting.value)} or less"
+        return "" if setting.value is None else f" of {format_go_duration(setting.value)} or less"
 
     cite = _cite_all(e.require_idle_policy, e.max_unused_auto_delete, e.max_scale_to_zero_window)
     if ask.min_replicas == 0:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.durations import humanize
+from bot.core.durations import format_go_duration, humanize
 from bot.core.names import accelerator_label
 from bot.core.policy import EffectivePolicy, Violation
 from bot.core.pricing import format_usd
@@ -154,15 +154,15 @@ class FormPolicy:
         required = e.require_idle_policy.cite()
         if field == "unused":
             bound = e.max_unused_auto_delete
-            at_most = f", at most {as_typed(bound.value)} ({bound.cite()})" if bound.value is not None else ""
+            at_most = f", at most {format_go_duration(bound.value)} ({bound.cite()})" if bound.value is not None else ""
             return (f"Team policy: needed when min replicas is above 0, which never scales to zero{at_most} "
                     f"({required}).")
         bound = e.max_scale_to_zero_window
         if bound.value is None:
             return None
-        default = (f"empty means Fireworks' default, {as_typed(DEFAULT_SCALE_TO_ZERO_WINDOW_S)}"
+        default = (f"empty means Fireworks' default, {format_go_duration(DEFAULT_SCALE_TO_ZERO_WINDOW_S)}"
                    + (", which is longer: give one" if bound.value < DEFAULT_SCALE_TO_ZERO_WINDOW_S else ""))
-        return (f"Team policy: with min replicas 0, at most {as_typed(bound.value)} ({bound.cite()}); {default} "
+        return (f"Team policy: with min replicas 0, at most {format_go_duration(bound.value)} ({bound.cite()}); {default} "
                 f"({required}).")
 
     def min_replicas_hint(self) -> str | None:
@@ -203,15 +203,6 @@ def lifetime_words(seconds: float) -> str:
     if s % 3600 == 0:
         return kit.counted(s // 3600, "hour")
     return humanize(s)
-
-
-def as_typed(seconds: float) -> str:
-    """A bound as the form's duration fields take it (Go syntax, no days): ``72h``, ``90m``, ``45s``."""
-    s = int(round(seconds))
-    for unit, size in (("h", 3600), ("m", 60)):
-        if s % size == 0:
-            return f"{s // size}{unit}"
-    return f"{s}s"
 
 
 def field_error(violations: Sequence[Violation]) -> str:

@@ -310,7 +310,7 @@ def test_each_violation_names_its_rule_and_source():
     assert messages[3] == ("this deployment could run 24 GPUs (3 replicas × 8 GPUs); the limit here is 2 "
                            "(max_gpus_per_deployment, from channel C0MLPLAT)")
     assert messages[4] == "at most 2 replicas are allowed here, not 3 (max_replicas, from defaults)"
-    assert "`--unused-auto-delete-duration` of 3d or less here" in messages[5]
+    assert "`--unused-auto-delete-duration` of 72h or less here" in messages[5]
     assert "(require_idle_policy, max_unused_auto_delete and max_scale_to_zero_window, from defaults)" in messages[5]
 
 

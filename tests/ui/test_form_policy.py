@@ -3,8 +3,9 @@ through signed HTTP: tests/handlers/test_views_policy.py."""
 
 from __future__ import annotations
 
+from bot.core.durations import format_go_duration as as_typed
 from bot.core.policy import EXAMPLE, Violation, effective_policy, parse_policy
-from bot.ui.form_policy import FIELD_ERROR_MAX, FormPolicy, as_typed, field_error, lifetime_words
+from bot.ui.form_policy import FIELD_ERROR_MAX, FormPolicy, field_error, lifetime_words
 
 H100, H200, B200 = "NVIDIA_H100_80GB", "NVIDIA_H200_141GB", "NVIDIA_B200_180GB"
 
