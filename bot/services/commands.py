@@ -18,7 +18,7 @@ from bot.core.durations import humanize
 from bot.core.errors import UserFacingError
 from bot.core.names import short_model, unknown_model_message
 from bot.core.pricing import deployment_worst_case, format_usd, is_single_region, not_offered
-from bot.services import cost_commands, listing
+from bot.services import cost_commands, listing, schedule_commands
 from bot.services.approvals import ask_to_delete, may_delete_now, needs_approval, request_approval
 from bot.services.changes import (
     announce_in_thread,
@@ -413,6 +413,7 @@ VERBS: dict[str, Callable[[Context, Any], Message | None]] = {
     "query": do_query,
     "audit": do_audit,
     "keep": do_keep,
+    "schedule": schedule_commands.do_schedule,
     "cost": cost_commands.do_cost,
     "budget": cost_commands.do_budget,
 }

@@ -210,7 +210,8 @@ def card(wire: dict, *, usd: float | None, owner: str | None, channel: str | Non
     return Message(text=f"{dep_id}: {state}", blocks=blocks)
 
 
-_TIMER_NAMES = {"scale_to_zero": "Scale to zero", "auto_delete": "Auto-delete", "idle_paying": "Idle but paying"}
+_TIMER_NAMES = {"scale_to_zero": "Scale to zero", "auto_delete": "Auto-delete", "idle_paying": "Idle but paying",
+                "schedule_down": "Scheduled scale to zero"}
 
 
 def _timer_why(t: Timer, wire: dict) -> str:
@@ -228,6 +229,9 @@ def _timer_why(t: Timer, wire: dict) -> str:
             return "Fireworks deletes deployments with min replicas 0 after 7 days without traffic"
         snoozed = "; postponed by a keep-warm or snooze" if t.snoozed else ""
         return f"fwbot soft-deletes it when still unused then (undo with `/fw undelete`), warning first{snoozed}"
+    if t.kind == "schedule_down":
+        moved = "; postponed by a keep-warm or snooze" if t.snoozed else ""
+        return f"fwbot sets min replicas 0 and scales it to 0 on its schedule (`/fw schedule`){moved}"
     spent = "" if t.usd_idle is None else f", {format_usd(t.usd_idle, '')} spent idle so far"
     snoozed = "; postponed by a keep-warm or snooze" if t.snoozed else ""
     return (f"fwbot reports it once per idle stretch: its min replicas keep costing {format_usd(t.usd_per_hour)}"
