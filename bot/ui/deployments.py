@@ -126,8 +126,10 @@ def tracking_message(
     simulated: bool,
     status_line: str,
     buttons: bool = True,
+    schedule_line: str | None = None,
 ) -> Message:
-    """The one message that tracks a deployment; edited in place as it changes."""
+    """The one message that tracks a deployment; edited in place as it changes. ``schedule_line``:
+    its off-hours schedule with the next transition, when it has one."""
     wire = wire or {}
     state = wire.get("state") or "CREATING"
     title = f"{STATE_EMOJI.get(state, ':grey_question:')} {deployment_id}"
@@ -140,6 +142,8 @@ def tracking_message(
         described = (f"_{kit.escape(kit.clip(str(wire['description']), 300))}_\n" if wire.get("description")
                      else "")
         blocks.append(kit.context(described + serving_summary(wire)))
+    if schedule_line and state not in ("DELETED", "DELETING"):
+        blocks.append(kit.context(schedule_line))
     if buttons and wire and state not in ("DELETED", "DELETING"):
         blocks.append(
             kit.actions(

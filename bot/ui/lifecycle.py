@@ -645,9 +645,10 @@ def home_row(
     *,
     now: datetime,
     tz: str | None = None,
+    schedule: str | None = None,
 ) -> list[Block]:
-    """One deployment on the App Home: state, replicas, $/h, its timers, and only the buttons
-    that can work on it."""
+    """One deployment on the App Home: state, replicas, $/h, its timers (and its schedule, a line
+    of bot/ui/schedules.py), and only the buttons that can work on it."""
     state = dep.state or "UNKNOWN"
     replicas = dep.replicas if dep.replicas is not None else 0
     floor, now_usd = floor_usd_per_hour(dep, prices), current_usd_per_hour(dep, prices)
@@ -661,7 +662,7 @@ def home_row(
         f"{kit.counted(replicas, 'replica')} (min {dep.min_replicas or 0}, max {dep.max_replicas or 0}) · "
         f"{format_usd(now_usd)}{idle}\n"
         f"{_next_timer(ts, now, tz)} · owner {kit.mention(dep.owner)}"
-    )
+    ) + (f"\n{schedule}" if schedule else "")
     buttons = kit.actions(
         kit.button(
             "Scale to zero",
@@ -684,15 +685,17 @@ def home_rows(
     now: datetime,
     group_by_owner: bool = False,
     tz: str | None = None,
+    schedules: Mapping[str, str] | None = None,
 ) -> list[Block]:
     """App Home blocks for deployments, optionally under one heading per owner."""
     deps = list(deps)
+    lines = schedules or {}
     if not deps:
         return [kit.section("No deployments. `/fw deploy` starts one.")]
     if not group_by_owner:
         out: list[Block] = []
         for d in deps:
-            out += home_row(d, timers.get(d.id, ()), prices, now=now, tz=tz)
+            out += home_row(d, timers.get(d.id, ()), prices, now=now, tz=tz, schedule=lines.get(d.id))
         return out
     by_owner: dict[str | None, list[DeploymentLike]] = {}
     for d in deps:
@@ -703,5 +706,5 @@ def home_rows(
         label = kit.mention(owner) if owner else "_unowned — `/fw adopt <id>` to claim_"
         out += [kit.divider(), kit.section(f"*Owner:* {label}")]
         for d in by_owner[owner]:
-            out += home_row(d, timers.get(d.id, ()), prices, now=now, tz=tz)
+            out += home_row(d, timers.get(d.id, ()), prices, now=now, tz=tz, schedule=lines.get(d.id))
     return out

@@ -13,8 +13,10 @@ from bot.ui.kit import Message
 from bot.ui.lifecycle import COLD_START, local_time, remaining
 
 
-def next_text(running: RunningSchedule, now: datetime, postponed: datetime | None = None) -> str:
-    """The schedule's next transition (in its own zone), with what postponed a scale-down."""
+def next_text(running: RunningSchedule, now: datetime, postponed: datetime | None = None, *,
+              relative: bool = True) -> str:
+    """The schedule's next transition (in its own zone), with what postponed a scale-down;
+    ``relative`` adds how soon (not on a message that stays up for days)."""
     up = running.next(now, "up")
     down = postponed_down(running, postponed)
     zone = running.zone_name
@@ -30,14 +32,17 @@ def next_text(running: RunningSchedule, now: datetime, postponed: datetime | Non
     at, what = min(options, key=lambda o: o[0])
     if at <= now:
         return f"{what}, due now"
-    return f"{what} {local_time(at, zone, now)}, in {remaining((at - now).total_seconds())}"
+    soon = f", in {remaining((at - now).total_seconds())}" if relative else ""
+    return f"{what} {local_time(at, zone, now)}{soon}"
 
 
-def schedule_line(running: RunningSchedule | None, now: datetime, postponed: datetime | None = None) -> str | None:
+def schedule_line(running: RunningSchedule | None, now: datetime, postponed: datetime | None = None, *,
+                  relative: bool = True) -> str | None:
     """``*Schedule:* scale to 0 at 19:00 Mon–Fri, … (Europe/Berlin) · next: …``; ``None`` without one."""
     if running is None:
         return None
-    return f"*Schedule:* {kit.escape(running.describe())} · next: {next_text(running, now, postponed)}"
+    upcoming = next_text(running, now, postponed, relative=relative)
+    return f"*Schedule:* {kit.escape(running.describe())} · next: {upcoming}"
 
 
 def render_schedule(deployment_id: str, running: RunningSchedule | None, *, now: datetime,

@@ -38,6 +38,16 @@ def test_a_schedule_scales_down_at_19_berlin_once_warned_first_and_back_up_at_8(
     assert "Mon 19:00 (Europe/Berlin)" in reply  # the next transition, in the schedule's zone
     life.stack.fw("schedule night")
     assert "Europe/Berlin" in life.ephemeral("Next:")
+    shown = "scale to 0 at 19:00 Mon–Fri, back to min 1 at 08:00 Mon–Fri (Europe/Berlin) · next: scale to 0 Mon 19:00"
+    # /fw get, the tracking message and the App Home: the schedule in words, its zone, the next transition.
+    life.stack.fw("get night")
+    got = life.ephemeral("*Schedule:*")
+    assert shown + " (Europe/Berlin), in 8h59m" in got
+    record = life.store.deployment("night")
+    assert shown in message_text(life.ws.message(record.channel, record.thread_ts))
+    life.ws.open_home("U_DEV")
+    home = life.ws.wait_for(lambda: (v := life.ws.home("U_DEV")) is not None and "Schedule" in str(v.view) and v)
+    assert shown in str(home.view)
 
     at(life, 17, 59, 30)
     assert sim_dep(life, "night").min_replica_count == 1
