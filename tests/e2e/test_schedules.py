@@ -77,3 +77,38 @@ def test_a_schedule_scales_down_at_19_berlin_once_warned_first_and_back_up_at_8(
     assert len(notes(life, "night", "back to 1 on its schedule")) == 1
     life.tick(30)
     assert len(notes(life, "night", "back to 1 on its schedule")) == 1
+
+
+def test_only_the_owner_or_an_admin_sets_a_schedule_and_bad_input_is_named(life):
+    life.deploy("mine", "--min-replica-count 1")
+    life.stack.fw('schedule mine --down "19:00 Mon-Fri"', user="U_OTHER")
+    assert "Only the owner or an admin" in life.ephemeral("owned by", user="U_OTHER")
+    assert life.store.schedule("mine") is None
+    life.stack.fw('schedule mine --down "19:00 Mon-Fry"')
+    assert "`Fry` is not a day" in life.ephemeral("not a day")
+    life.stack.fw("schedule mine --down 19:00 weekdays", user="U_ADMIN")
+    life.ephemeral("scheduled", user="U_ADMIN")
+    assert life.store.schedule("mine").down == "19:00 Mon-Fri"
+    life.stack.fw("schedule mine --clear")
+    assert "cleared the schedule" in life.ephemeral("cleared")
+    assert life.store.schedule("mine") is None
+
+
+def test_a_keep_warm_postpones_the_scale_down_until_it_ends(life):
+    life.deploy("late", "--min-replica-count 1")
+    life.stack.fw('schedule late --down "19:00 daily"')
+    life.ephemeral("scheduled")
+    at(life, 17, 30)
+    life.stack.fw("keep late 1h")  # until 18:30 UTC = 19:30 Berlin
+    life.ephemeral("warm")
+    at(life, 18, 0, 5)
+    assert sim_dep(life, "late").min_replica_count == 1  # not at 19:00: it is kept warm
+    assert bot_actions(life, "late", "schedule_down") == []
+    life.stack.fw("schedule late")
+    assert "scale to 0 (postponed by a keep-warm or snooze) Mon 19:30 (Europe/Berlin)" in life.ephemeral("postponed")
+    at(life, 18, 30, 5)
+    dep = sim_dep(life, "late")
+    assert (dep.min_replica_count, dep.replica_count) == (0, 0)
+    [done] = bot_actions(life, "late", "schedule_down")
+    assert done.status == "done" and done.key == "schedule_down:late:2026-11-02T18:30:00.000000Z"
+    assert len(notes(life, "late", "fwbot scaled `late` to zero on its schedule")) == 1
