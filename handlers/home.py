@@ -13,6 +13,7 @@ from bot.services.lifecycle import LifecycleEngine, engine_for
 from bot.ui import kit
 from bot.ui.deployments import plain
 from bot.ui.home import render_home
+from bot.ui.schedules import schedule_line
 from handlers.acking import acked_first
 from handlers.lifecycle import kept_warm_message
 
@@ -26,8 +27,11 @@ def publish_home(engine: LifecycleEngine, client, user: str, notice: str | None 
     admin = s.is_admin(user)
     records = [r for r in s.store.deployments(owner=None if admin else user) if r.state != "DELETED"]
     now = s.clock.now()
-    view = render_home(records, engine.snapshot(now, records).current, s.prices, now=now,
-                       admin=admin, simulated=s.simulated, tz=engine.directory.tz(user), notice=notice)
+    snap = engine.snapshot(now, records)
+    schedules = {d: line for d, running in snap.schedules.items()
+                 if (line := schedule_line(running, now, snap.history.of(d).postponed))}
+    view = render_home(records, snap.current, s.prices, now=now, admin=admin, simulated=s.simulated,
+                       tz=engine.directory.tz(user), notice=notice, schedules=schedules)
     client.views_publish(user_id=user, view=view)
 
 

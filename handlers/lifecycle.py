@@ -130,7 +130,7 @@ def register(app: App, services: Services, metrics) -> None:
         now = services.clock.now()
         timer = next((t for t in engine.timers_for(click.dep, now)
                       if t.kind == click.row.timer and t.due_iso == click.row.due), None)
-        if timer is not None and not (timer.bot_acts or timer.kind == "idle_paying"):
+        if timer is not None and not timer.postponable:
             raise UserError(f"Snooze only postpones fwbot's own actions; Fireworks acts on `{click.dep.id}` on its "
                             "own schedule. Keep it warm, or send it traffic, to keep it.")
         until = engine.snooze(click.actor, click.dep.id, SNOOZE_S)

@@ -188,6 +188,15 @@ request_receipts = Table("request_receipts", metadata,
     sa.PrimaryKeyConstraint("key"),
     sqlite_with_rowid=False
 )
+schedules = Table("schedules", metadata,
+    sa.Column("deployment_id", sa.Text(), nullable=False),
+    sa.Column("down", sa.Text(), nullable=False),
+    sa.Column("up", sa.Text(), nullable=True),
+    sa.Column("up_min", sa.Integer(), server_default=sa.text("1"), nullable=False),
+    sa.Column("set_by", sa.Text(), nullable=False),
+    sa.Column("set_at", sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint("deployment_id")
+)
 scheduled_posts = Table("scheduled_posts", metadata,
     sa.Column("key", sa.Text(), nullable=False),
     sa.Column("status", sa.Text(), nullable=False),

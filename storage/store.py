@@ -7,7 +7,8 @@ trail (:mod:`storage.audit`), warnings sent (:mod:`storage.warnings`), the bot's
 actions (:mod:`storage.actions`), approvals (:mod:`storage.approvals`), budgets
 (:mod:`storage.budgets`), scheduled posts (:mod:`storage.posts`), what Slack said of people
 (:mod:`storage.people`), small named values (:mod:`storage.kv`), the cost history's reads and
-rollups (:mod:`storage.costs`), which replica leads and which are running (:mod:`storage.leases`),
+rollups (:mod:`storage.costs`), which replica leads and which are running (:mod:`storage.leases`), off-hours schedules
+(:mod:`storage.schedules`),
 and the outbox's effects (:mod:`storage.effects`, as
 ``store.effects``). Shared helpers are in :mod:`storage.rows`.
 
@@ -35,11 +36,12 @@ from storage.leases import LeasesRepo
 from storage.mirror import MirrorRepo
 from storage.people import PeopleRepo
 from storage.posts import PostsRepo
+from storage.schedules import SchedulesRepo
 from storage.warnings import WarningsRepo
 
 
 class Store(MirrorRepo, DeploymentsRepo, HistoryRepo, AuditRepo, WarningsRepo, ActionsRepo, ApprovalsRepo,
-            BudgetsRepo, PostsRepo, PeopleRepo, KvRepo, CostsRepo, LeasesRepo):
+            BudgetsRepo, PostsRepo, PeopleRepo, KvRepo, CostsRepo, LeasesRepo, SchedulesRepo):
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.effects = Effects(db)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 
 class Clock(Protocol):
@@ -57,3 +58,22 @@ def parse_iso(text: str | None) -> datetime | None:
         return None
     # Python 3.11 reads a trailing "Z" itself.
     return datetime.fromisoformat(text)
+
+
+DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # index = datetime.weekday()
+
+
+def local_moment(naive: datetime, tz: ZoneInfo) -> datetime:
+    """The first moment in ``tz`` whose wall clock reads ``naive`` or later.
+
+    That is ``naive`` itself (its first occurrence, when the clocks go back), or, for a wall time
+    skipped when the clocks go forward, the end of the gap: quiet hours ending at 02:30 on such a
+    night end at 03:00.
+    """
+    moment = naive.replace(tzinfo=tz).astimezone(UTC)
+    if moment.astimezone(tz).replace(tzinfo=None) == naive:
+        return moment.astimezone(tz)
+    minute = timedelta(minutes=1)  # in a gap: step back (in UTC) to where the wall clock jumped
+    while (moment - minute).astimezone(tz).replace(tzinfo=None) >= naive:
+        moment -= minute
+    return moment.astimezone(tz)

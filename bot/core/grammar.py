@@ -68,12 +68,14 @@ from bot.core.requests import (
     QueryCommand,
     QuotaCommand,
     ScaleCommand,
+    ScheduleCommand,
     SpecError,
     UndeleteCommand,
     UpdateCommand,
     normalize_shape,
     spec_error_of,
 )
+from bot.core.schedules import ScheduleError, is_days_text, make_schedule
 from bot.core.settings import LIST_PRICES_USD_PER_GPU_HOUR
 
 # What /fw help can say of prices before any settings are read: the accelerators the list prices
@@ -537,6 +539,7 @@ def _order_by(text: str) -> str:
 
 _CONVERTERS: dict[str, Callable[[str, _Ctx], Any]] = {
     "text": lambda s, c: s,
+    "moment": lambda s, c: s,  # a schedule's time and days, judged with the whole schedule
     "filter": lambda s, c: _filter(s),
     "order_by": lambda s, c: _order_by(s),
     "display_name": lambda s, c: _display_name(s),
@@ -776,6 +779,28 @@ def _build_scale(a: _Args) -> ParsedCommand:
                          a.sub.name, flag="replica-count")
     replicas = a.values["replicas"] if a.has("replicas") else a.values["replica_count"]
     return ScaleCommand(raw=a.raw, dry_run=a.dry_run, deployment_id=a.values["id"], replicas=replicas)
+
+
+def _build_schedule(a: _Args) -> ParsedCommand:
+    """``/fw schedule ID``: show; ``--down``/``--up``/``--up-min`` set; ``--clear`` removes."""
+    given = [f"`--{n.replace('_', '-')}`" for n in ("down", "up", "up_min") if a.has(n)]
+    if a.values.get("clear"):
+        if given:
+            raise UsageError(f"`--clear` removes the schedule; it takes no {', '.join(given)}", a.sub.name, flag="clear")
+        return ScheduleCommand(raw=a.raw, dry_run=a.dry_run, deployment_id=a.values["id"], clear=True)
+    if not given:
+        if a.dry_run:
+            raise UsageError("showing a schedule changes nothing; `--dry-run` goes with `--down` or `--clear`",
+                             a.sub.name, flag="dry-run")
+        return ScheduleCommand(raw=a.raw, deployment_id=a.values["id"])
+    if not a.has("down"):
+        raise UsageError("a schedule needs `--down`: when to scale to zero, e.g. `--down \"19:00 Mon-Fri\"`",
+                         a.sub.name, flag="down")
+    try:
+        schedule = make_schedule(a.values["down"], a.values.get("up"), a.values.get("up_min"))
+    except ScheduleError as e:
+        raise UsageError(e.message, a.sub.name) from None
+    return ScheduleCommand(raw=a.raw, dry_run=a.dry_run, deployment_id=a.values["id"], schedule=schedule)
 
 
 # Flags shared by deploy and update (firectl's names).
@@ -1038,6 +1063,32 @@ _TABLE: tuple[Subcommand, ...] = (
         example="/fw keep my-llama 3h",
         details="Keeps it warm and postpones scale-to-zero and auto-delete (and their warnings) for D; "
         "afterwards the deployment's own settings apply again.",
+    ),
+    Subcommand(
+        "schedule",
+        "Ownership & lifecycle",
+        "Off-hours: scale a deployment to zero at set times and back up (show, set or clear)",
+        _build_schedule,
+        positionals=(_ID,),
+        flags=(
+            Flag("down", "moment", "When to scale to zero (min replicas 0, replicas 0): a 24-hour time and the days, "
+                 "e.g. `\"19:00 Mon-Fri\"`, `\"22:00 daily\"`, `\"18:00 Fri\"`; days are `Mon`…`Sun`, ranges "
+                 "(`Mon-Fri`), lists (`Sat,Sun`), `weekdays`, `weekends` or `daily` (the default).",
+                 "\"TIME [DAYS]\""),
+            Flag("up", "moment", "When to bring it back: min replicas back to `--up-min`, same form as `--down`. "
+                 "Without it, it stays at zero until someone scales it.", "\"TIME [DAYS]\""),
+            Flag("up-min", "positive_int", "The min replica count `--up` restores.", "N", "1"),
+            Flag("clear", "bool", "Remove the schedule; replicas stay as they are.", "", "off"),
+            _DRY_RUN,
+        ),
+        example='/fw schedule my-llama --down "19:00 Mon-Fri" --up "08:00 Mon-Fri"',
+        examples_more=("/fw schedule my-llama", '/fw schedule my-llama --down "20:00 daily" --up "07:30 weekdays" '
+                       "--up-min 2", "/fw schedule my-llama --clear"),
+        details="Times are in the owner's Slack timezone (else `FWBOT_TIMEZONE`), daylight saving included; every "
+        "reply names the zone. Only the owner or an admin sets or clears one; a new schedule replaces the old "
+        "and counts from now. fwbot warns in the deployment's thread before each scale-down; *Keep warm* "
+        "(or `/fw keep`) and *Snooze* postpone it until they end, and skip the night if they last past the "
+        "next `--up`. `/fw get`, the tracking message and the App Home show it with its next transition.",
     ),
     Subcommand(
         "owner",
@@ -1347,6 +1398,10 @@ def parse(text: str, *, account_id: str) -> ParsedCommand:
             i += 1
             # `--order-by create_time desc` typed without quotes: the direction belongs to the fields.
             while flag.kind == "order_by" and i < len(tokens) and _DIRECTION_WORD.fullmatch(tokens[i].text):
+                value += " " + tokens[i].text
+                i += 1
+            # `--down 19:00 Mon-Fri` typed without quotes: the days belong to the time.
+            while flag.kind == "moment" and i < len(tokens) and is_days_text(tokens[i].text):
                 value += " " + tokens[i].text
                 i += 1
         else:

@@ -14,6 +14,9 @@ Three timers exist:
 ``idle_paying``
     A deployment with min replicas ≥ 1 keeps paying for replicas nobody uses; after
     ``FWBOT_IDLE_PAYING_AFTER`` without traffic it is reported once per idle stretch.
+``schedule_down``
+    The next scale-down of the deployment's off-hours schedule (bot/core/schedules.py), which
+    fwbot carries out itself; warned like a scale to zero. A keep-warm or snooze postpones it.
 
 Everything here is a pure function of the deployment record, its last traffic, the policy, the
 price table and ``now``.
@@ -51,9 +54,10 @@ from bot.core.clock import iso, parse_iso
 from bot.core.durations import humanize
 from bot.core.pricing import worst_case_usd_per_hour
 from bot.core.requests import DEFAULT_SCALE_TO_ZERO_WINDOW_S, DEFAULT_UNUSED_AUTO_DELETE_S
+from bot.core.schedules import RunningSchedule, due_now, postponed_down
 
-TimerKind = Literal["scale_to_zero", "auto_delete", "idle_paying"]
-TIMER_KINDS: tuple[TimerKind, ...] = ("scale_to_zero", "auto_delete", "idle_paying")
+TimerKind = Literal["scale_to_zero", "auto_delete", "idle_paying", "schedule_down"]
+TIMER_KINDS: tuple[TimerKind, ...] = ("scale_to_zero", "auto_delete", "idle_paying", "schedule_down")
 _KIND_RANK = {kind: i for i, kind in enumerate(TIMER_KINDS)}
 
 # OpenAPI gatewayAutoscalingPolicy.scaleToZeroWindow: "Default is 1h. This must be at least 5 minutes."
@@ -162,6 +166,11 @@ class Timer:
         """Whether the bot itself carries this timer out (else the platform does, or nobody)."""
         return self.kind == "auto_delete" and self.source == "bot_policy"
 
+    @property
+    def postponable(self) -> bool:
+        """Whether a snooze postpones it: fwbot's own actions and reports, never Fireworks'."""
+        return self.bot_acts or self.kind in ("idle_paying", "schedule_down")
+
     def remaining_s(self, now: datetime) -> float:
         return (self.due - now).total_seconds()
 
@@ -207,7 +216,7 @@ class TimerWarning:
         return self.timer.remaining_s(self.decided_at)
 
 
-ActionKind = Literal["auto_delete", "keep_warm_revert"]
+ActionKind = Literal["auto_delete", "keep_warm_revert", "schedule_down", "schedule_up"]
 
 
 @dataclass(frozen=True)
@@ -321,6 +330,7 @@ def timers(
     keep_warm_until: datetime | None = None,
     scaled_up_at: datetime | None = None,
     earliest_traffic: datetime | None = None,
+    schedule: RunningSchedule | None = None,
 ) -> list[Timer]:
     """The deployment's running idle timers, soonest first.
 
@@ -333,6 +343,9 @@ def timers(
     and the idle-paying report — never the platform's scale-to-zero or ``deleteTime``.
     ``scaled_up_at`` (when replicas last went from 0 to more) restarts the scale-to-zero clock
     when someone scaled up by hand without sending traffic.
+    ``schedule``: the deployment's off-hours schedule, whose next scale-down is a timer while there
+    is something to scale down (a keep-warm or snooze postpones it, see
+    :func:`bot.core.schedules.postponed_down`).
     ``now`` is used only for money spent so far; due times never depend on it.
     """
     if dep.gone_at is not None or dep.state not in ACTIVE_STATES | {"FAILED"}:
@@ -389,6 +402,12 @@ def timers(
                 **where,
             )
         )
+    if schedule is not None and dep.state in ACTIVE_STATES and (replicas > 0 or min_replicas > 0):
+        down = postponed_down(schedule, postponed)
+        if down is not None:
+            due, moved = down
+            out.append(Timer(dep.id, "schedule_down", _whole_seconds(due), "schedule", schedule.since, hourly,
+                             snoozed=moved, **where))
     if len(out) > 1:
         out.sort(key=_timer_order)
     return out
@@ -480,7 +499,8 @@ def warning_leads(timer: Timer, policy: LifecyclePolicy) -> tuple[float, ...]:
     if timer.kind == "idle_paying":
         return (0.0,)
     configured = (
-        (policy.warn_before_scale_to_zero_s,) if timer.kind == "scale_to_zero" else policy.warn_before_delete_s
+        (policy.warn_before_scale_to_zero_s,) if timer.kind in ("scale_to_zero", "schedule_down")
+        else policy.warn_before_delete_s
     )
     if not configured:
         return ()
@@ -564,6 +584,30 @@ def digest(warnings: Iterable[TimerWarning]) -> list[Digest]:
 def auto_delete_key(deployment_id: str, due: datetime) -> str:
     """Idempotency key of the bot's deletion for one due time (a ``bot_actions`` key)."""
     return f"auto_delete:{deployment_id}:{iso(due)}"
+
+
+def schedule_key(deployment_id: str, kind: str, due: datetime) -> str:
+    """Idempotency key of one scheduled transition (``schedule_down``/``schedule_up``) due at ``due``
+    (a ``bot_actions`` key): a restart or a second replica finds it taken."""
+    return f"{kind}:{deployment_id}:{iso(_whole_seconds(due))}"
+
+
+def schedule_actions(dep: DeploymentLike, schedule: RunningSchedule | None, now: datetime, *,
+                     postponed: datetime | None = None, done: Iterable[str] = ()) -> list[BotAction]:
+    """The transition of the deployment's schedule due now, as a bot action (none while the
+    deployment is gone, or when ``done`` has its key: carried out, or cancelled on a re-check)."""
+    if schedule is None or dep.gone_at is not None or dep.state in GONE_STATES or dep.state is None:
+        return []
+    due = due_now(schedule, now, postponed)
+    if due is None:
+        return []
+    transition, at = due
+    kind = f"schedule_{transition.kind}"
+    key = schedule_key(dep.id, kind, at)
+    if key in set(done):
+        return []
+    reason = f"{transition.kind} at {iso(transition.at)} ({schedule.zone_name})"
+    return [BotAction(kind, dep.id, _whole_seconds(at), key, reason)]  # type: ignore[arg-type]
 
 
 def keep_warm_revert_key(deployment_id: str, until: datetime) -> str:

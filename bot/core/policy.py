@@ -54,10 +54,11 @@ import re
 import tomllib
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
+from bot.core.clock import DAYS, local_moment
 from bot.core.durations import DurationError, format_go_duration, humanize, parse_go_duration
 from bot.core.errors import UserFacingError
 from bot.core.names import (
@@ -110,7 +111,6 @@ max_usd_per_hour_without_approval = 120.0
 """A realistic policy: defaults, a channel rule and a user-group rule. The README shows it as is."""
 
 DEFAULT_FILENAME = "fwbot.toml"
-DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")  # index = datetime.weekday()
 _DAY_NAMES = {name.lower(): i for i, name in enumerate(DAYS)} | {
     full: i for i, full in enumerate(("monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
                                       "sunday"))
@@ -903,23 +903,7 @@ def next_working_moment(effective: EffectivePolicy, when: datetime, tz: ZoneInfo
     for offset in range(9):
         day = local.date() + timedelta(days=offset)
         for minute in boundaries:
-            candidate = _local_moment(datetime.combine(day, time(minute // 60, minute % 60)), tz)
+            candidate = local_moment(datetime.combine(day, time(minute // 60, minute % 60)), tz)
             if candidate > when and not in_quiet_hours(effective, candidate, tz):
                 return candidate
     return None
-
-
-def _local_moment(naive: datetime, tz: ZoneInfo) -> datetime:
-    """The first moment in ``tz`` whose wall clock reads ``naive`` or later.
-
-    That is ``naive`` itself (its first occurrence, when the clocks go back), or, for a wall time
-    skipped when the clocks go forward, the end of the gap: quiet hours ending at 02:30 on such a
-    night end at 03:00.
-    """
-    moment = naive.replace(tzinfo=tz).astimezone(UTC)
-    if moment.astimezone(tz).replace(tzinfo=None) == naive:
-        return moment.astimezone(tz)
-    minute = timedelta(minutes=1)  # in a gap: step back (in UTC) to where the wall clock jumped
-    while (moment - minute).astimezone(tz).replace(tzinfo=None) >= naive:
-        moment -= minute
-    return moment.astimezone(tz)

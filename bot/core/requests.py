@@ -36,6 +36,7 @@ from bot.core.names import (
     resource_id_problem,
     short_model,
 )
+from bot.core.schedules import Schedule
 
 # API defaults (contract §2.2, §2.3), used to show "before" values the wire object leaves out.
 DEFAULT_SCALE_UP_WINDOW_S = 30.0
@@ -909,6 +910,17 @@ class KeepCommand(ParsedCommand):
     changes: ClassVar[bool] = True
     deployment_id: str
     duration_s: float = DEFAULT_KEEP_S
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScheduleCommand(ParsedCommand):
+    """``/fw schedule <id>``: show the schedule; with ``schedule`` set it, with ``clear`` remove it."""
+
+    verb: ClassVar[str] = "schedule"
+    changes: ClassVar[bool] = True
+    deployment_id: str
+    schedule: Schedule | None = None
+    clear: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -18,7 +18,7 @@ from bot.core.durations import humanize
 from bot.core.errors import UserFacingError
 from bot.core.names import short_model, unknown_model_message
 from bot.core.pricing import deployment_worst_case, format_usd, is_single_region, not_offered
-from bot.services import cost_commands, guardrails, listing, policy_commands
+from bot.services import cost_commands, guardrails, listing, policy_commands, schedule_commands
 from bot.services.approvals import ask_to_delete, may_delete_now, needs_approval, request_approval
 from bot.services.changes import (
     announce_in_thread,
@@ -30,13 +30,14 @@ from bot.services.changes import (
 from bot.services.container import Services
 from bot.services.context import Context, reply
 from bot.services.deployments import AlreadyYours, DeploymentInUse, UserError
-from bot.services.lifecycle import LifecycleEngine, engine_for
+from bot.services.lifecycle import History, LifecycleEngine, engine_for
 from bot.services.policy import policy_book
 from bot.services.tracking import ensure_tracking
 from bot.ui import audit as audit_ui
 from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui import lifecycle as lifecycle_ui
+from bot.ui import schedules as schedule_ui
 from bot.ui.approvals import approvers_text
 from bot.ui.kit import Message
 
@@ -134,11 +135,13 @@ def do_get(ctx: Context, cmd: requests.GetCommand) -> Message:
     # The timers the sweep acts on, computed the same way; times in the reader's own timezone.
     engine, now = engine_for(s), s.clock.now()
     timers = engine.timers_for(record, now) if record is not None else []
+    scheduled = schedule_ui.schedule_line(engine.schedule_of(record), now,
+                                          History.load(s.store, record.id).of(record.id).postponed) if record else None
     return ui.card(wire, usd=deployment_worst_case(wire, s.prices), owner=record.owner if record else None,
                    channel=record.channel if record else None, simulated=s.simulated, timers=timers, now=now,
                    tz=engine.directory.tz(ctx.actor.user_id),
                    ready_at=parse_iso(record.ready_at) if record else None,
-                   unused_delete_s=record.unused_delete_s if record else None)
+                   unused_delete_s=record.unused_delete_s if record else None, extra=[scheduled] if scheduled else ())
 
 
 def do_update(ctx: Context, cmd: requests.UpdateCommand) -> Message | None:
@@ -427,6 +430,7 @@ VERBS: dict[str, Callable[[Context, Any], Message | None]] = {
     "query": do_query,
     "audit": do_audit,
     "keep": do_keep,
+    "schedule": schedule_commands.do_schedule,
     "cost": cost_commands.do_cost,
     "budget": cost_commands.do_budget,
     "policy": policy_commands.do_policy,

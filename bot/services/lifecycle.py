@@ -52,22 +52,27 @@ from bot.core.lifecycle import (
     earliest_last_request,
     keep_warm_revert_key,
     quiet_until,
+    schedule_actions,
     stale_reason,
     timers,
     warning_key,
 )
 from bot.core.pricing import worst_case_usd_per_hour
 from bot.core.requests import DeploymentChange
+from bot.core.schedules import RunningSchedule
 from bot.services.container import Services
 from bot.services.deployments import Actor, Operations, UserError
 from bot.services.people import SlackDirectory
+from bot.services.schedules import running as running_schedule
 from bot.services.tracking import announce_deletion, deletion_key, render_tracking
 from bot.ui import lifecycle as ui
+from bot.ui import schedules as schedule_ui
 from bot.ui.kit import Message
 from storage.actions import BotActionRow
 from storage.deployments import DeploymentRecord
 from storage.leases import LeaseLost
 from storage.rows import new_token
+from storage.schedules import ScheduleRow
 from storage.warnings import WarningRow
 
 log = logging.getLogger("fwbot.lifecycle")
@@ -160,6 +165,14 @@ class IdleState:
     keep_warm_until: datetime | None
     scaled_up_at: datetime | None
     earliest_traffic: datetime | None = None
+    schedule: ScheduleRow | None = None
+    schedule_progress: datetime | None = None
+
+    @property
+    def postponed(self) -> datetime | None:
+        """Until when a keep-warm or snooze holds off fwbot's own actions (the later of the two)."""
+        times = [t for t in (self.snoozed_until, self.keep_warm_until) if t is not None]
+        return max(times) if times else None
 
 
 @dataclass(frozen=True)
@@ -170,13 +183,16 @@ class History:
     postponed: dict[tuple[str, str], datetime]
     restarts: dict[str, datetime]
     earliest: dict[str, datetime | None] = field(default_factory=dict)
+    schedules: dict[str, ScheduleRow] = field(default_factory=dict)
+    schedule_progress: dict[str, datetime] = field(default_factory=dict)
 
     @classmethod
     def load(cls, store, deployment_id: str | None = None) -> History:
         seen = store.traffic_seen(deployment_id)
         traffic = {k: last for k, (last, _) in seen.items()}
         earliest = {k: earliest_last_request(last, since) for k, (last, since) in seen.items()}
-        return cls(traffic, store.postponements(deployment_id), store.scale_clock_restarts(deployment_id), earliest)
+        return cls(traffic, store.postponements(deployment_id), store.scale_clock_restarts(deployment_id), earliest,
+                   store.schedules(deployment_id), store.schedule_progress(deployment_id))
 
     def of(self, deployment_id: str) -> IdleState:
         return IdleState(
@@ -189,6 +205,8 @@ class History:
             # Replicas up from 0, a manual scale, or a changed replica range or autoscaling policy
             # (a keep-warm's revert among them) restart the platform's scale-to-zero clock.
             scaled_up_at=self.restarts.get(deployment_id),
+            schedule=self.schedules.get(deployment_id),
+            schedule_progress=self.schedule_progress.get(deployment_id),
         )
 
 
@@ -201,6 +219,7 @@ class Snapshot:
     current: dict[str, list[Timer]]
     about: dict[str, list[WarningRow]]
     finished: set[str]
+    schedules: dict[str, RunningSchedule] = field(default_factory=dict)
 
     def keys(self, deployment_id: str) -> list[tuple[str, str, str, float]]:
         return [r.key for r in self.about.get(deployment_id, [])]
@@ -288,7 +307,12 @@ class LifecycleEngine:
         st = state or History.load(self.s.store, dep.id).of(dep.id)
         return timers(dep, st.last_traffic, self.policy, now, self.s.prices, snoozed_until=st.snoozed_until,
                       keep_warm_until=st.keep_warm_until, scaled_up_at=st.scaled_up_at,
-                      earliest_traffic=st.earliest_traffic)
+                      earliest_traffic=st.earliest_traffic, schedule=self.schedule_of(dep, st))
+
+    def schedule_of(self, dep: DeploymentRecord, state: IdleState | None = None) -> RunningSchedule | None:
+        """The deployment's schedule where it stands, in its owner's zone (``None`` without one)."""
+        st = state or History.load(self.s.store, dep.id).of(dep.id)
+        return running_schedule(self.s, self.directory, dep.owner, st.schedule, st.schedule_progress)
 
     def snapshot(self, now: datetime, records: list[DeploymentRecord] | None = None, *,
                  due_only: bool = False) -> Snapshot:
@@ -302,6 +326,7 @@ class LifecycleEngine:
         if due_only:
             history = History.load(store)
             watched, policy, traffic = store.deployments_with_open_warnings(), self.policy, history.traffic
+            watched = set(watched) | set(history.schedules)  # a schedule's transitions come whatever the traffic
             due_ids = []
             for f in store.timer_fields():
                 if f.id not in watched:
@@ -313,13 +338,16 @@ class LifecycleEngine:
         else:
             records = store.deployments() if records is None else records
             history = History.load(store, records[0].id if len(records) == 1 else None)
+        scheduled = {d.id: r for d in records if (r := self.schedule_of(d, history.of(d.id))) is not None}
         current = {d.id: self.timers_for(d, now, history.of(d.id)) for d in records}
         about: dict[str, list[WarningRow]] = {}
         for row in store.warnings_about([(t.deployment_id, t.kind, t.due_iso) for ts in current.values() for t in ts]):
             about.setdefault(row.deployment_id, []).append(row)
         candidates = [auto_delete_key(t.deployment_id, t.due) for ts in current.values() for t in ts if t.bot_acts]
+        candidates += [a.key for d in records if d.id in scheduled
+                       for a in schedule_actions(d, scheduled[d.id], now, postponed=history.of(d.id).postponed)]
         finished = {k for k, status in store.action_statuses(candidates).items() if status in FINISHED}
-        return Snapshot(records, history, current, about, finished)
+        return Snapshot(records, history, current, about, finished, scheduled)
 
     def refresh(self, deployment_id: str) -> DeploymentRecord | None:
         """Read one deployment from Fireworks now and mirror it (a click must not act on old news).
@@ -466,11 +494,13 @@ class LifecycleEngine:
         return report
 
     def _due_actions(self, dep: DeploymentRecord, snap: Snapshot, now: datetime):
-        """The auto-deletes due now. Keep-warm reverts are not asked for: :meth:`keep_warm` put each
-        on record, with the minimum to restore, before it raised anything."""
+        """The auto-deletes and schedule transitions due now. Keep-warm reverts are not asked for:
+        :meth:`keep_warm` put each on record, with the minimum to restore, before it raised anything."""
         sent = {r.key: r.sent_at for r in snap.about.get(dep.id, []) if r.sent_at is not None}
         return due_actions(dep, snap.current[dep.id], self.policy, now, warnings_sent=sent,  # type: ignore[arg-type]
-                           done=snap.finished)
+                           done=snap.finished) + \
+            schedule_actions(dep, snap.schedules.get(dep.id), now,
+                             postponed=snap.history.of(dep.id).postponed, done=snap.finished)
 
     def _edit_stale(self, snap: Snapshot, now: datetime, report: SweepReport) -> None:
         by_id = {d.id: d for d in snap.records}
@@ -578,6 +608,9 @@ class LifecycleEngine:
 
     def _tell_action_failed(self, row: BotActionRow, attempts: int, error: str, now: datetime) -> None:
         """An action fwbot gave up on: the thread, the owner (DM) and the alert channel hear the truth."""
+        if row.kind in ("schedule_down", "schedule_up"):
+            self._tell_transition_failed(row, attempts, error)
+            return
         if row.kind != "auto_delete":
             return
         dep = self.refresh_quietly(row.deployment_id) or self.s.store.deployment(row.deployment_id)
@@ -599,6 +632,20 @@ class LifecycleEngine:
         if self.policy.alert_channel:
             outbox.send(f"{key}:alert", "note", [Target("alert channel", channel=self.policy.alert_channel)], message)
 
+    def _tell_transition_failed(self, row: BotActionRow, attempts: int, error: str) -> None:
+        dep = self.refresh_quietly(row.deployment_id) or self.s.store.deployment(row.deployment_id)
+        if dep is None:
+            return
+        message = schedule_ui.render_transition_failed(dep, row.kind, attempts=attempts, error=error,
+                                                       usd_per_hour=self._usd_now(dep), simulated=self.s.simulated)
+        self.ops.audit(FWBOT, "scheduled scale-down" if row.kind == "schedule_down" else "scheduled scale-up",
+                       "error", deployment_id=dep.id, channel=dep.channel, request={"due": iso(row.due_at)},
+                       detail=f"gave up after {attempts} attempts: {error}")
+        outbox, key = self.s.outbox, f"schedule-failed:{row.key}"
+        outbox.send(f"{key}:thread", "note", deployment_targets(self.s, dep.id, owner=dep.owner), message)
+        if self.policy.alert_channel:
+            outbox.send(f"{key}:alert", "note", [Target("alert channel", channel=self.policy.alert_channel)], message)
+
     def refresh_quietly(self, deployment_id: str) -> DeploymentRecord | None:
         """:meth:`refresh`, or ``None`` when Fireworks cannot be read right now."""
         try:
@@ -614,6 +661,8 @@ class LifecycleEngine:
             return self._revert_keep_warm(row, now)
         if row.kind == "auto_delete":
             return self._auto_delete(row, now)
+        if row.kind in ("schedule_down", "schedule_up"):
+            return self._scheduled(row, now)
         return "failed", f"unknown action kind {row.kind}"
 
     def _start_action(self, key: str, now: datetime) -> None:
@@ -651,6 +700,95 @@ class LifecycleEngine:
                 self.note_in_thread(dep, ui.render_keep_warm_ended(dep, int(restore), simulated=self.s.simulated))
             store.note_action_progress(row.key, now, noted=True)
         return "done", f"min replicas back to {restore}"
+
+    def _scheduled(self, row: BotActionRow, now: datetime) -> tuple[str, str] | None:
+        """Carry out one transition of a deployment's schedule, once: the down transition sets min
+        replicas 0 and scales to 0, the up transition sets the min replicas the schedule names.
+
+        Fireworks is read first on every attempt, and only what it does not show yet is sent
+        (both calls set a value, so one repeated after a crash changes nothing); the thread hears
+        of it once Fireworks shows it, under a key of its own, so a re-run posts nothing twice.
+        Until the first call is sent the transition is re-checked (a keep-warm or snooze since,
+        a changed or cleared schedule, the deployment gone) and dropped when no longer due."""
+        store, dep_id, down = self.s.store, row.deployment_id, row.kind == "schedule_down"
+        dep = self.refresh(dep_id)
+        if dep is None or dep.gone_at is not None or dep.state in GONE_STATES:
+            return "cancelled", "the deployment is gone"
+        if not row.payload.get("sent_at"):
+            snap = self.snapshot(now, [dep])
+            running = snap.schedules.get(dep_id)
+            if running is None or row.key not in {a.key for a in self._due_actions(dep, snap, now)}:
+                return "cancelled", "no longer due (the schedule changed, or a keep-warm or snooze holds)"
+            if dep.state not in ("READY", "UPDATING"):
+                return "cancelled", f"it is {dep.state}: there is nothing to scale"
+            up_min = running.schedule.up_min
+            if down and not dep.min_replicas and not dep.replicas:
+                return "done", "already at zero (min replicas 0); nothing to do"
+            if not down and dep.min_replicas == up_min:
+                return "done", f"min replicas already {up_min}; nothing to do"
+            if not down:
+                problem = DeploymentChange(min_replica_count=up_min).problem_with(dep.wire or {})
+                if problem:
+                    raise UserError(f"cannot set min replicas to {up_min}: {problem}")
+            self._start_action(row.key, now)
+            with store.db.write():
+                store.hold_fence()  # right before Fireworks is called
+                store.note_action_progress(row.key, now, sent_at=iso(now), zone=running.zone_name,
+                                           described=running.describe(), up_min=up_min,
+                                           min_before=dep.min_replicas, replicas_before=dep.replicas)
+            row = store.bot_action(row.key) or row
+        else:
+            self._start_action(row.key, now)
+        up_min = int(row.payload.get("up_min") or 1)
+        if down:
+            if dep.min_replicas:
+                self.ops.update(BOT_ACTOR, dep_id, DeploymentChange(min_replica_count=0))
+                dep = store.deployment(dep_id) or dep
+            if dep.replicas:
+                self.ops.scale(BOT_ACTOR, dep_id, 0)
+        elif dep.min_replicas != up_min:
+            self.ops.update(BOT_ACTOR, dep_id, DeploymentChange(min_replica_count=up_min))
+        dep = self.refresh(dep_id)
+        if dep is None or dep.gone_at is not None or dep.state in GONE_STATES:
+            return "cancelled", "the deployment was deleted meanwhile"
+        if down and (dep.min_replicas or dep.replicas):
+            raise NotConfirmed(f"Fireworks shows `{dep_id}` with {dep.replicas} replicas (min {dep.min_replicas}), "
+                               "not 0")
+        if not down and dep.min_replicas != up_min:
+            raise NotConfirmed(f"Fireworks shows `{dep_id}` with min replicas {dep.min_replicas}, not {up_min}")
+        if not down:
+            # A keep-warm that started during the night would put back the night's 0 when it ends.
+            for pending in store.bot_actions(deployment_id=dep_id, kind="keep_warm_revert", statuses=("scheduled",)):
+                if pending.payload.get("restore_min") is not None:
+                    store.note_action_progress(pending.key, now, restore_min=up_min)
+        zone, described = str(row.payload.get("zone") or "UTC"), str(row.payload.get("described") or "")
+        if not row.payload.get("audited"):
+            self.ops.audit(FWBOT, "scheduled scale-down" if down else "scheduled scale-up", "ok", deployment_id=dep_id,
+                           channel=dep.channel, request={"due": iso(row.due_at), "schedule": described,
+                                                         **({} if down else {"min_replica_count": up_min})},
+                           detail="confirmed: Fireworks shows it")
+            store.note_action_progress(row.key, now, audited=True)
+        if down:
+            said = f"scaled to zero on its schedule at {ui.local_time(row.due_at, zone, now)}"
+            for r in store.warnings(deployment_id=dep_id, statuses=("claimed", "sent")):
+                if r.timer == "schedule_down" and r.due == iso(row.due_at) and store.resolve_warning(r.id, said, now):
+                    self.refresh_message(r.channel, r.ts)
+            before = row.payload.get("min_before")
+            note = schedule_ui.render_scaled_down(
+                dep, described, at=row.due_at, zone=zone, lowered_from=int(before) if before else None,
+                saved_usd_per_hour=worst_case_usd_per_hour(int(row.payload.get("replicas_before") or 0),
+                                                           dep.accelerator_count, dep.accelerator_type, self.s.prices,
+                                                           single_region=dep.single_region),
+                simulated=self.s.simulated)
+        else:
+            note = schedule_ui.render_scaled_up(
+                dep, described, at=row.due_at, zone=zone, up_min=up_min, replicas=dep.replicas or 0,
+                usd_per_hour=worst_case_usd_per_hour(up_min, dep.accelerator_count, dep.accelerator_type,
+                                                     self.s.prices, single_region=dep.single_region),
+                simulated=self.s.simulated)
+        self.note_in_thread(dep, note, key=f"{row.key}:note")
+        self.edit_tracking(dep_id)
+        return "done", "scaled to zero" if down else f"min replicas {up_min}"
 
     def _traffic_is_fresh(self, deployment_id: str, now: datetime) -> bool:
         """Scrape now if allowed; True when the traffic record is recent enough to act on."""

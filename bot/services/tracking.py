@@ -30,9 +30,11 @@ from bot.core.pricing import format_usd
 from bot.services.container import Services
 from bot.services.deployments import mirrored_fields, record_usd_per_hour
 from bot.services.people import SlackDirectory
+from bot.services.schedules import running_of
 from bot.ui import deployments as ui
 from bot.ui import kit
 from bot.ui import lifecycle as lifecycle_ui
+from bot.ui import schedules as schedule_ui
 from bot.ui.kit import Message
 from storage.deployments import DeploymentRecord
 from storage.store import Store
@@ -85,9 +87,11 @@ def render_tracking(services: Services, record: DeploymentRecord) -> Message:
                                    simulated=services.simulated,
                                    status_line=":ghost: Gone: Fireworks no longer has this deployment.",
                                    buttons=False)
+    running = running_of(services, SlackDirectory(services), record.id, record.owner)
     return ui.tracking_message(record.wire, deployment_id=record.id, usd=record_usd_per_hour(record, services.prices),
                                owner=record.owner, simulated=services.simulated,
-                               status_line=status_line(record, last_undelete(services, record)))
+                               status_line=status_line(record, last_undelete(services, record)),
+                               schedule_line=schedule_ui.schedule_line(running, services.clock.now(), relative=False))
 
 
 def refresh_tracking(services: Services, deployment_id: str) -> None:

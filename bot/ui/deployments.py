@@ -126,8 +126,10 @@ def tracking_message(
     simulated: bool,
     status_line: str,
     buttons: bool = True,
+    schedule_line: str | None = None,
 ) -> Message:
-    """The one message that tracks a deployment; edited in place as it changes."""
+    """The one message that tracks a deployment; edited in place as it changes. ``schedule_line``:
+    its off-hours schedule with the next transition, when it has one."""
     wire = wire or {}
     state = wire.get("state") or "CREATING"
     title = f"{STATE_EMOJI.get(state, ':grey_question:')} {deployment_id}"
@@ -140,6 +142,8 @@ def tracking_message(
         described = (f"_{kit.escape(kit.clip(str(wire['description']), 300))}_\n" if wire.get("description")
                      else "")
         blocks.append(kit.context(described + serving_summary(wire)))
+    if schedule_line and state not in ("DELETED", "DELETING"):
+        blocks.append(kit.context(schedule_line))
     if buttons and wire and state not in ("DELETED", "DELETING"):
         blocks.append(
             kit.actions(
@@ -210,7 +214,8 @@ def card(wire: dict, *, usd: float | None, owner: str | None, channel: str | Non
     return Message(text=f"{dep_id}: {state}", blocks=blocks)
 
 
-_TIMER_NAMES = {"scale_to_zero": "Scale to zero", "auto_delete": "Auto-delete", "idle_paying": "Idle but paying"}
+_TIMER_NAMES = {"scale_to_zero": "Scale to zero", "auto_delete": "Auto-delete", "idle_paying": "Idle but paying",
+                "schedule_down": "Scheduled scale to zero"}
 
 
 def _timer_why(t: Timer, wire: dict) -> str:
@@ -228,6 +233,9 @@ def _timer_why(t: Timer, wire: dict) -> str:
             return "Fireworks deletes deployments with min replicas 0 after 7 days without traffic"
         snoozed = "; postponed by a keep-warm or snooze" if t.snoozed else ""
         return f"fwbot soft-deletes it when still unused then (undo with `/fw undelete`), warning first{snoozed}"
+    if t.kind == "schedule_down":
+        moved = "; postponed by a keep-warm or snooze" if t.snoozed else ""
+        return f"fwbot sets min replicas 0 and scales it to 0 on its schedule (`/fw schedule`){moved}"
     spent = "" if t.usd_idle is None else f", {format_usd(t.usd_idle, '')} spent idle so far"
     snoozed = "; postponed by a keep-warm or snooze" if t.snoozed else ""
     return (f"fwbot reports it once per idle stretch: its min replicas keep costing {format_usd(t.usd_per_hour)}"

@@ -20,13 +20,14 @@ def render_home(
     simulated: bool,
     tz: str | None = None,
     notice: str | None = None,
+    schedules: Mapping[str, str] | None = None,
 ) -> dict:
     """The Home tab view. ``notice`` is the outcome of the viewer's last click on it."""
     blocks = [kit.header("All Fireworks deployments" if admin else "Your Fireworks deployments")]
     if notice:
         blocks.append(kit.section(notice))
     blocks += home_rows(sorted(deployments, key=lambda d: (d.owner or "", d.id)), timers, prices, now=now,
-                        group_by_owner=admin, tz=tz)
+                        group_by_owner=admin, tz=tz, schedules=schedules)
     blocks.append(kit.footer_context(
         simulated, "$/h at current replicas · `/fw keep <id> 4h` keeps one warm · `/fw list all` lists everything"))
     return kit.home(blocks)

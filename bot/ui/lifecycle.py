@@ -40,6 +40,7 @@ TIMER_LABEL = {
     "scale_to_zero": "scales to zero",
     "auto_delete": "auto-delete",
     "idle_paying": "idle-paying report",
+    "schedule_down": "scheduled scale to zero",
 }
 
 
@@ -111,7 +112,7 @@ def warning_text(w: TimerWarning, dep: DeploymentLike, *, owner_tz: str | None) 
         saved = "saves nothing" if t.usd_per_hour == 0 else f"saves {format_usd(t.usd_per_hour)}"
         # Timed from the earliest the last request can have come (the metrics show a rate over the
         # last minute, not when a request came): Fireworks may act that much later, never sooner.
-        earliest = " at the earliest" if _seen_idle(t) > t.anchor else ""
+        earliest = " at the earliest" if t.kind != "schedule_down" and _seen_idle(t) > t.anchor else ""
         if w.remaining_s > 0:
             head = f"will *scale to zero* in *{remaining(w.remaining_s)}*{earliest} — {when}"
         else:
@@ -122,7 +123,23 @@ def warning_text(w: TimerWarning, dep: DeploymentLike, *, owner_tz: str | None) 
         )
     if t.kind == "auto_delete":
         return _auto_delete_text(w, dep, who, name, when, idle)
+    if t.kind == "schedule_down":
+        return _schedule_down_text(w, dep, who, name, when)
     return _idle_paying_text(w, dep, who, name)
+
+
+def _schedule_down_text(w: TimerWarning, dep: DeploymentLike, who: str, name: str, when: str) -> str:
+    t = w.timer
+    saved = "saves nothing" if not t.usd_per_hour else f"saves {format_usd(t.usd_per_hour)}"
+    moved = " (postponed by a keep-warm or snooze)" if t.snoozed else ""
+    if w.remaining_s > 0:
+        head = f"fwbot will *scale {name} to zero* on its schedule in *{remaining(w.remaining_s)}* — {when}{moved}"
+    else:
+        head = f"fwbot *scales {name} to zero* on its schedule now ({when}){moved}"
+    return (
+        f":crescent_moon: {who} {head}: min replicas 0, replicas 0.\nThe next request after that waits for "
+        f"{COLD_START}. Scaling to zero {saved}. *Keep warm* or *Snooze* postpones it until they end."
+    )
 
 
 def _running_text(t: Timer, dep: DeploymentLike) -> str:
@@ -251,12 +268,13 @@ def _fallback(w: TimerWarning, dep: DeploymentLike) -> str:
     t = w.timer
     if t.kind == "idle_paying":
         return f"{dep.id} is idle but paying: {_usd(t.usd_idle)} spent while idle, {format_usd(t.usd_per_day, '/day')}"
-    verb = "scales to zero" if t.kind == "scale_to_zero" else "will be deleted"
+    verb = {"scale_to_zero": "scales to zero", "schedule_down": "is scaled to zero on its schedule"}.get(
+        t.kind, "will be deleted")
     if w.remaining_s <= 0:
         if t.bot_acts:
             return f"{dep.id} will be deleted in {remaining(w.lead_s)} unless you act"
         return f"{dep.id} {verb} any moment now"
-    return f"{dep.id} {verb} in {remaining(w.remaining_s)}" + (" at the earliest" if _seen_idle(t) > t.anchor else "")
+    return f"{dep.id} {verb} in {remaining(w.remaining_s)}" + (" at the earliest" if t.kind != "schedule_down" and _seen_idle(t) > t.anchor else "")
 
 
 def _detail(w: TimerWarning) -> str:
@@ -265,6 +283,7 @@ def _detail(w: TimerWarning) -> str:
         "api_delete_time": "Fireworks deleteTime",
         "platform_policy": "Fireworks 7-day rule",
         "bot_policy": "fwbot policy",
+        "schedule": "its schedule (`/fw schedule`)",
     }.get(w.timer.source, w.timer.source)
     return f"{TIMER_LABEL[w.kind]} · {source}"
 
@@ -371,6 +390,7 @@ def _fallback_for_timer(w: TimerWarning, owner_tz: str | None = None) -> str:
         "scale_to_zero": "scale to zero",
         "auto_delete": "auto-delete",
         "idle_paying": "idle but paying",
+        "schedule_down": "scheduled scale to zero",
     }[t.kind]
     return f"{t.deployment_id}: {what} due {local_time(t.due, owner_tz, w.decided_at)}"
 
@@ -597,6 +617,8 @@ def _happening(t: Timer, now: datetime, tz: str | None) -> str:
         if t.bot_acts:
             return "auto-delete due now: fwbot deletes it soon unless you act"
         return "Fireworks may delete it any moment"
+    if t.kind == "schedule_down":
+        return f"scheduled scale to zero due ({local_time(t.due, tz, now)}): fwbot does it at its next sweep"
     return (f"idle but paying {format_usd(t.usd_per_hour)} — no traffic for {_ago(_seen_idle(t), now)} "
             f"(its idle-paying report came due at {local_time(t.due, tz, now)})")
 
@@ -608,7 +630,7 @@ def _next_timer(ts: Sequence[Timer], now: datetime, tz: str | None) -> str:
     later = [t for t in upcoming if t.due > now]
     if later:
         t = later[0]
-        earliest = " at the earliest" if _seen_idle(t) > t.anchor else ""
+        earliest = " at the earliest" if t.kind != "schedule_down" and _seen_idle(t) > t.anchor else ""
         parts.append(f"Next: {TIMER_LABEL[t.kind]} in {remaining((t.due - now).total_seconds())}{earliest} "
                      f"({local_time(t.due, tz, now)})")
     elif not parts:
@@ -623,9 +645,10 @@ def home_row(
     *,
     now: datetime,
     tz: str | None = None,
+    schedule: str | None = None,
 ) -> list[Block]:
-    """One deployment on the App Home: state, replicas, $/h, its timers, and only the buttons
-    that can work on it."""
+    """One deployment on the App Home: state, replicas, $/h, its timers (and its schedule, a line
+    of bot/ui/schedules.py), and only the buttons that can work on it."""
     state = dep.state or "UNKNOWN"
     replicas = dep.replicas if dep.replicas is not None else 0
     floor, now_usd = floor_usd_per_hour(dep, prices), current_usd_per_hour(dep, prices)
@@ -639,7 +662,7 @@ def home_row(
         f"{kit.counted(replicas, 'replica')} (min {dep.min_replicas or 0}, max {dep.max_replicas or 0}) · "
         f"{format_usd(now_usd)}{idle}\n"
         f"{_next_timer(ts, now, tz)} · owner {kit.mention(dep.owner)}"
-    )
+    ) + (f"\n{schedule}" if schedule else "")
     buttons = kit.actions(
         kit.button(
             "Scale to zero",
@@ -662,15 +685,17 @@ def home_rows(
     now: datetime,
     group_by_owner: bool = False,
     tz: str | None = None,
+    schedules: Mapping[str, str] | None = None,
 ) -> list[Block]:
     """App Home blocks for deployments, optionally under one heading per owner."""
     deps = list(deps)
+    lines = schedules or {}
     if not deps:
         return [kit.section("No deployments. `/fw deploy` starts one.")]
     if not group_by_owner:
         out: list[Block] = []
         for d in deps:
-            out += home_row(d, timers.get(d.id, ()), prices, now=now, tz=tz)
+            out += home_row(d, timers.get(d.id, ()), prices, now=now, tz=tz, schedule=lines.get(d.id))
         return out
     by_owner: dict[str | None, list[DeploymentLike]] = {}
     for d in deps:
@@ -681,5 +706,5 @@ def home_rows(
         label = kit.mention(owner) if owner else "_unowned — `/fw adopt <id>` to claim_"
         out += [kit.divider(), kit.section(f"*Owner:* {label}")]
         for d in by_owner[owner]:
-            out += home_row(d, timers.get(d.id, ()), prices, now=now, tz=tz)
+            out += home_row(d, timers.get(d.id, ()), prices, now=now, tz=tz, schedule=lines.get(d.id))
     return out

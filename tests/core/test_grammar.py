@@ -293,7 +293,7 @@ def test_help_flag_on_any_subcommand() -> None:
 
 
 def test_dry_run_exactly_on_commands_that_change_something() -> None:
-    changing = {"deploy", "update", "scale", "delete", "undelete", "lora", "keep", "owner"}
+    changing = {"deploy", "update", "scale", "delete", "undelete", "lora", "keep", "owner", "schedule"}
     assert {n for n in SUBCOMMANDS if subcommand(n).changes} == changing
     e = err("list --dry-run")
     assert "--dry-run" in e.message and e.subcommand == "list"
@@ -431,7 +431,7 @@ def test_deploy_and_update_take_the_contracts_flags() -> None:
                                                              if f not in CREATE_ONLY_FLAGS]
     assert set(SUBCOMMANDS) == {
         "deploy", "list", "get", "update", "scale", "delete", "undelete", "lora", "keep", "owner",
-        "adopt", "cost", "budget", "audit", "models", "query", "help", "policy", "quota",
+        "adopt", "cost", "budget", "audit", "models", "query", "help", "policy", "quota", "schedule",
     }
 
 

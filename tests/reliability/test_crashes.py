@@ -316,3 +316,52 @@ def test_sigkill_during_a_keep_warm_revert(world):
                   "AND actor = 'fwbot'") == [(1,)]
     assert total_patches == 1 and patches(restarted) == []  # the dead run's PATCH landed; no second one
     assert len(notes) == 1, [message_text(m) for m in ws.messages(CHANNEL) if m.is_reply]
+
+
+def test_sigkill_while_a_scheduled_scale_down_is_under_way_does_it_once(world):
+    sim, ws, new_bot = world
+    bot = new_bot(FWBOT_TIMEZONE="UTC")
+    bot.start()
+    deploy_and_wait(ws, bot, ["sched-1"], "--min-replica-count 1")
+    # Owned by U_DEV (Europe/Berlin): a daily scale-down two minutes ago in Berlin's wall clock.
+    from zoneinfo import ZoneInfo
+
+    two_ago = (datetime.now(UTC) - timedelta(minutes=2)).astimezone(ZoneInfo("Europe/Berlin"))
+    fw(ws, f'schedule sched-1 --down "{two_ago:%H:%M} daily"')
+    ephemeral(ws, "scheduled")
+    bot.stop()
+    # As if it had been set ten minutes ago: the scale-down two minutes ago is due at the start.
+    backdate(bot, "UPDATE schedules SET set_at = :at WHERE deployment_id = 'sched-1'", {"at": iso_ago(600)})
+
+    sim.faults.latency_ms = 1500
+    started = time.time()
+    calls = lambda since, what: [r for r in sim.state.requests  # noqa: E731
+                                 if r.method == "PATCH" and r.t >= since and r.status == 200 and what(r.path)]
+    bot.start()
+    # The transition reads the deployment, PATCHes min replicas to 0, then scales: kill mid-PATCH.
+    bot.wait_db("SELECT key FROM bot_actions WHERE kind = 'schedule_down' AND status = 'running'", timeout=30)
+    ws.wait_for(lambda: any(r.method == "PATCH" for r in sim.state.requests if r.t >= started) or
+                sim.state.get_deployment("sched-1")["minReplicaCount"] == 0, timeout=30)
+    time.sleep(0.3)
+    bot.kill()
+    CRASHES["crashes"] += 1
+    sim.faults.latency_ms = 0
+    time.sleep(1.6)
+    bot.start()
+    action = "SELECT status, attempts FROM bot_actions WHERE kind = 'schedule_down'"
+    ws.wait_for(lambda: bot.db(action) and bot.db(action)[0][0] == "done", timeout=30)
+    time.sleep(2.5)  # more sweeps: nothing further may happen
+    dep = sim.state.get_deployment("sched-1")
+    notes = [m for m in ws.messages(CHANNEL) if m.is_reply and "to zero on its schedule" in message_text(m)
+             and "fwbot scaled" in message_text(m)]
+    scales = calls(started, lambda p: p.endswith(":scale"))
+    lost = int((dep["minReplicaCount"], dep["replicaCount"]) != (0, 0)) + int(not notes)
+    doubled = int(len(notes) > 1) + int(len(scales) > 1) + int(len(bot.db(action)) > 1)
+    CRASHES["losses"] += lost
+    CRASHES["doubles"] += doubled
+    assert (dep["minReplicaCount"], dep["replicaCount"]) == (0, 0)
+    assert len(bot.db(action)) == 1 and bot.db(action)[0][1] >= 2  # one transition, run again after the kill
+    assert len(scales) == 1, scales
+    assert len(notes) == 1, [message_text(m) for m in notes]
+    assert bot.db("SELECT COUNT(*) FROM audit WHERE deployment_id = 'sched-1' AND action = 'scheduled scale-down'") \
+        == [(1,)]

@@ -23,6 +23,7 @@ def test_each_use_case_takes_the_request_its_verb_parses_to():
         "keep": "keep x", "owner": "owner x <@U123ABC>", "adopt": "adopt x", "audit": "audit", "cost": "cost",
         "budget": "budget <#C123ABC> 100", "models": "models", "query": "query x hi", "policy": "policy",
         "quota": "quota",
+        "schedule": "schedule x --down 19:00",
     }
     assert set(parsed) == set(VERBS)
     for verb, text in parsed.items():
