@@ -9,7 +9,7 @@ actions (:mod:`storage.actions`), approvals (:mod:`storage.approvals`), budgets
 (:mod:`storage.people`), small named values (:mod:`storage.kv`), the cost history's reads and
 rollups (:mod:`storage.costs`), which replica leads and which are running (:mod:`storage.leases`),
 and the outbox's effects (:mod:`storage.effects`, as
-``store.effects``). Shared helpers are in :mod:`storage.rows`.
+``store.effects``), renewals of deployments' lifetimes (:mod:`storage.renewals`). Shared helpers are in :mod:`storage.rows`.
 
 ``Store`` inherits the repositories rather than holding them: one object, one ``self``, so a
 method calls another of any repository through ``self`` as it did when they were one class
@@ -35,11 +35,12 @@ from storage.leases import LeasesRepo
 from storage.mirror import MirrorRepo
 from storage.people import PeopleRepo
 from storage.posts import PostsRepo
+from storage.renewals import RenewalsRepo
 from storage.warnings import WarningsRepo
 
 
 class Store(MirrorRepo, DeploymentsRepo, HistoryRepo, AuditRepo, WarningsRepo, ActionsRepo, ApprovalsRepo,
-            BudgetsRepo, PostsRepo, PeopleRepo, KvRepo, CostsRepo, LeasesRepo):
+            BudgetsRepo, PostsRepo, PeopleRepo, KvRepo, CostsRepo, LeasesRepo, RenewalsRepo):
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.effects = Effects(db)
