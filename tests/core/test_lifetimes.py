@@ -22,7 +22,7 @@ from bot.core.lifecycle import (
     warning_key,
     warning_leads,
 )
-from tests.core.test_lifecycle import PRICES, T0, at, by_kind, dep
+from tests.core.test_lifecycle import PRICES, at, by_kind, dep
 
 H = 3600.0
 D = 86400.0
