@@ -1,4 +1,4 @@
-"""Lifecycle listeners: warning buttons, Undelete, the hand-over form, ``/fw keep``, owners leaving.
+"""Lifecycle listeners: warning buttons (Renew among them), Undelete, the hand-over form, ``/fw keep``, owners leaving.
 
 Every warning button carries only its warning's opaque token. A click looks the warning up,
 reads the deployment from Fireworks again and asks ``stale_reason`` whether the warning still
@@ -146,6 +146,16 @@ def register(app: App, services: Services, metrics) -> None:
                          simulated=services.simulated)
 
     on_warning("lc_scale_to_zero", scale_to_zero)
+
+    def renew(click: Click, body: Any, client: Any) -> Message:
+        now = services.clock.now()
+        until = engine.renew(click.actor, click.dep.id)
+        when = ui.local_time(until, engine.directory.tz(click.actor.user_id), now)
+        return dui.plain(f":recycle: Renewed `{click.dep.id}`: fwbot now deletes it at {when}, at the end of its "
+                         "new lifetime, unless someone renews it again (you will be warned first).",
+                         simulated=services.simulated)
+
+    on_warning(ui.RENEW, renew)
 
     def delete_now(click: Click, body: Any, client: Any) -> Message | None:
         ctx = replace(click.ctx, respond=lambda *a, **k: None)  # the outcome replaces the warning instead

@@ -157,6 +157,18 @@ effects = Table("effects", metadata,
     sqlite_autoincrement=True
 )
 Index("effects_open", effects.c.status, effects.c.next_at)
+lifetime_renewals = Table("lifetime_renewals", metadata,
+    sa.Column("id", sa.Integer(), nullable=False, autoincrement=True),
+    sa.Column("deployment_id", sa.Text(), nullable=False),
+    sa.Column("renewed_by", sa.Text(), nullable=False),
+    sa.Column("renewed_at", sa.Text(), nullable=False),
+    sa.Column("limit_s", sa.Float(), nullable=False),
+    sa.Column("due_at", sa.Text(), nullable=False),
+    sa.PrimaryKeyConstraint("id"),
+    sqlite_autoincrement=True
+)
+Index("lifetime_renewals_deployment", lifetime_renewals.c.deployment_id, lifetime_renewals.c.renewed_at)
+
 kv = Table("kv", metadata,
     sa.Column("key", sa.Text(), nullable=False),
     sa.Column("value", sa.Text(), nullable=True),

@@ -10,7 +10,7 @@ actions (:mod:`storage.actions`), approvals (:mod:`storage.approvals`), budgets
 rollups (:mod:`storage.costs`), which replica leads and which are running (:mod:`storage.leases`), off-hours schedules
 (:mod:`storage.schedules`),
 and the outbox's effects (:mod:`storage.effects`, as
-``store.effects``). Shared helpers are in :mod:`storage.rows`.
+``store.effects``), renewals of deployments' lifetimes (:mod:`storage.renewals`). Shared helpers are in :mod:`storage.rows`.
 
 ``Store`` inherits the repositories rather than holding them: one object, one ``self``, so a
 method calls another of any repository through ``self`` as it did when they were one class
@@ -36,12 +36,14 @@ from storage.leases import LeasesRepo
 from storage.mirror import MirrorRepo
 from storage.people import PeopleRepo
 from storage.posts import PostsRepo
+from storage.renewals import RenewalsRepo
 from storage.schedules import SchedulesRepo
 from storage.warnings import WarningsRepo
 
 
 class Store(MirrorRepo, DeploymentsRepo, HistoryRepo, AuditRepo, WarningsRepo, ActionsRepo, ApprovalsRepo,
-            BudgetsRepo, PostsRepo, PeopleRepo, KvRepo, CostsRepo, LeasesRepo, SchedulesRepo):
+            BudgetsRepo, PostsRepo, PeopleRepo, KvRepo, CostsRepo, LeasesRepo, SchedulesRepo,
+            RenewalsRepo):
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.effects = Effects(db)

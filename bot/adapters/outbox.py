@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -172,8 +172,12 @@ class Outbox:
 
     # -- recording -------------------------------------------------------------------------------
     def enqueue(self, key: str, kind: str, targets: list[Target], message: Message | None = None, *,
-                args: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> bool:
-        """Record an effect (joins the caller's transaction). False when the key exists already."""
+                args: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+                not_before: datetime | None = None) -> bool:
+        """Record an effect (joins the caller's transaction). False when the key exists already.
+
+        ``not_before``: it is held until then (a notice kept for its reader's working hours); the
+        delivery thread sends it when the time comes, after a restart too."""
         if kind not in self.kinds:
             raise ValueError(f"unknown effect kind {kind!r}")
         payload: dict[str, Any] = {"targets": [t.to_json() for t in targets], "args": args or {}}
@@ -181,14 +185,17 @@ class Outbox:
             payload["message"] = message.payload()
         if extra:
             payload["extra"] = extra
-        return self.s.store.effects.add(key, kind, payload, self.s.clock.now())
+        return self.s.store.effects.add(key, kind, payload, self.s.clock.now(), not_before=not_before)
 
     def send(self, key: str, kind: str, targets: list[Target], message: Message | None = None, *,
              args: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
-             wait: bool | None = None) -> Delivery:
+             wait: bool | None = None, not_before: datetime | None = None) -> Delivery:
         """Record and deliver. ``wait``: sleep for the channel's slot if it is taken; by default
-        only off the shared pools (:func:`may_sleep`): there the delivery thread sends it later."""
-        self.enqueue(key, kind, targets, message, args=args, extra=extra)
+        only off the shared pools (:func:`may_sleep`): there the delivery thread sends it later.
+        ``not_before`` in the future: recorded only, and sent when its time comes (queued)."""
+        self.enqueue(key, kind, targets, message, args=args, extra=extra, not_before=not_before)
+        if not_before is not None and not_before > self.s.clock.now():
+            return self.outcome(key)
         return self.deliver(key, wait=wait)
 
     def deliver(self, key: str, *, wait: bool | None = None) -> Delivery:

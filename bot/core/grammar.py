@@ -962,8 +962,9 @@ _TABLE: tuple[Subcommand, ...] = (
         example="/fw get my-llama",
         details="Times are in your Slack timezone, with how long ago or how soon. The idle timers are the ones "
         "fwbot warns about and acts on: when Fireworks scales it to zero, when it is auto-deleted (by fwbot, or by "
-        "Fireworks' own schedule) and when fwbot reports it idle but paying; a deleted deployment has none, and "
-        "shows when Fireworks purges it instead.",
+        "Fireworks' own schedule) and when fwbot reports it idle but paying; with a team policy's max_lifetime, "
+        "also when fwbot deletes it at the end of its lifetime (a hard cap; only the warning's Renew button "
+        "moves it). A deleted deployment has none, and shows when Fireworks purges it instead.",
     ),
     Subcommand(
         "update",

@@ -17,6 +17,12 @@ Three timers exist:
 ``schedule_down``
     The next scale-down of the deployment's off-hours schedule (bot/core/schedules.py), which
     fwbot carries out itself; warned like a scale to zero. A keep-warm or snooze postpones it.
+``max_lifetime``
+    The team policy's ``max_lifetime`` (a hard cap, whatever the traffic): due at the
+    deployment's creation (Fireworks' ``createTime``, else when fwbot first recorded it) or its
+    last renewal, whichever is later, plus the limit (:func:`lifetime_due`). Warned with the
+    deletion leads and carried out by the bot; only a renewal moves it — keep-warms and snoozes
+    do not.
 
 Everything here is a pure function of the deployment record, its last traffic, the policy, the
 price table and ``now``.
@@ -56,8 +62,11 @@ from bot.core.pricing import worst_case_usd_per_hour
 from bot.core.requests import DEFAULT_SCALE_TO_ZERO_WINDOW_S, DEFAULT_UNUSED_AUTO_DELETE_S
 from bot.core.schedules import RunningSchedule, due_now, postponed_down
 
-TimerKind = Literal["scale_to_zero", "auto_delete", "idle_paying", "schedule_down"]
-TIMER_KINDS: tuple[TimerKind, ...] = ("scale_to_zero", "auto_delete", "idle_paying", "schedule_down")
+TimerKind = Literal["scale_to_zero", "auto_delete", "idle_paying", "schedule_down", "max_lifetime"]
+TIMER_KINDS: tuple[TimerKind, ...] = ("scale_to_zero", "auto_delete", "idle_paying", "schedule_down",
+                                      "max_lifetime")
+# The kinds whose due time is a deletion (warned with FWBOT_WARN_BEFORE_DELETE).
+DELETION_KINDS = frozenset({"auto_delete", "max_lifetime"})
 _KIND_RANK = {kind: i for i, kind in enumerate(TIMER_KINDS)}
 
 # OpenAPI gatewayAutoscalingPolicy.scaleToZeroWindow: "Default is 1h. This must be at least 5 minutes."
@@ -151,6 +160,10 @@ class Timer:
     snoozed: bool = False
     seen_idle_since: datetime | None = None
     usd_floor_per_hour: float | None = None
+    # max_lifetime only: the limit, where the policy sets it, and the last renewal (who, when).
+    limit_s: float | None = None
+    rule: str | None = None
+    renewed_by: str | None = None
 
     @cached_property
     def due_iso(self) -> str:
@@ -164,12 +177,13 @@ class Timer:
     @property
     def bot_acts(self) -> bool:
         """Whether the bot itself carries this timer out (else the platform does, or nobody)."""
-        return self.kind == "auto_delete" and self.source == "bot_policy"
+        return (self.kind == "auto_delete" and self.source == "bot_policy") or self.kind == "max_lifetime"
 
     @property
     def postponable(self) -> bool:
-        """Whether a snooze postpones it: fwbot's own actions and reports, never Fireworks'."""
-        return self.bot_acts or self.kind in ("idle_paying", "schedule_down")
+        """Whether a snooze postpones it: fwbot's own actions and reports, never Fireworks', and
+        never a maximum lifetime (a hard cap: only a renewal moves it)."""
+        return self.kind != "max_lifetime" and (self.bot_acts or self.kind in ("idle_paying", "schedule_down"))
 
     def remaining_s(self, now: datetime) -> float:
         return (self.due - now).total_seconds()
@@ -216,7 +230,7 @@ class TimerWarning:
         return self.timer.remaining_s(self.decided_at)
 
 
-ActionKind = Literal["auto_delete", "keep_warm_revert", "schedule_down", "schedule_up"]
+ActionKind = Literal["auto_delete", "lifetime_delete", "keep_warm_revert", "schedule_down", "schedule_up"]
 
 
 @dataclass(frozen=True)
@@ -240,6 +254,53 @@ class Digest:
     channel: str | None
     warnings: tuple[TimerWarning, ...]
     thread_ts: str | None = None
+
+
+@dataclass(frozen=True)
+class Lifetime:
+    """The ``max_lifetime`` that applies to one deployment, and its last renewal.
+
+    ``limit_s`` comes from the team policy for the deployment's owner in its channel; ``rule``
+    says where (``max_lifetime, from channel C…``). ``renewed_at``/``renewed_by``: the latest
+    renewal (a click on *Renew*), when there was one.
+    """
+
+    limit_s: float
+    rule: str = ""
+    renewed_at: datetime | None = None
+    renewed_by: str | None = None
+
+
+def lifetime_start(dep: DeploymentLike) -> datetime:
+    """When a deployment's life began: Fireworks' ``createTime``, else when fwbot first recorded it."""
+    start = parse_iso(dep.create_time) or parse_iso(dep.first_seen_at)
+    assert start is not None
+    return start
+
+
+def lifetime_due(dep: DeploymentLike, lifetime: Lifetime | None) -> tuple[datetime, datetime] | None:
+    """``(due, anchor)`` of the lifetime timer: the later of creation and the last renewal (the
+    anchor), plus the limit, in whole seconds; ``None`` without a limit. A renewal earlier than the
+    creation (of an earlier deployment with the same id) counts for nothing."""
+    if lifetime is None or lifetime.limit_s <= 0:
+        return None
+    anchor = _later(lifetime_start(dep), lifetime.renewed_at)
+    assert anchor is not None
+    return _whole_seconds(anchor + timedelta(seconds=lifetime.limit_s)), anchor
+
+
+def lifetime_timer(dep: DeploymentLike, lifetime: Lifetime | None, usd_per_hour: float | None = None,
+                   **where: Any) -> Timer | None:
+    """The ``max_lifetime`` timer (``None`` without a limit); ``renewed_by`` only when a renewal
+    is what it counts from."""
+    found = lifetime_due(dep, lifetime)
+    if found is None:
+        return None
+    assert lifetime is not None
+    due, anchor = found
+    renewed = lifetime.renewed_at is not None and anchor == lifetime.renewed_at
+    return Timer(dep.id, "max_lifetime", due, "policy_lifetime", anchor, usd_per_hour, limit_s=lifetime.limit_s,
+                 rule=lifetime.rule, renewed_by=lifetime.renewed_by if renewed else None, **where)
 
 
 # -- timers -----------------------------------------------------------------------------------
@@ -331,6 +392,7 @@ def timers(
     scaled_up_at: datetime | None = None,
     earliest_traffic: datetime | None = None,
     schedule: RunningSchedule | None = None,
+    lifetime: Lifetime | None = None,
 ) -> list[Timer]:
     """The deployment's running idle timers, soonest first.
 
@@ -346,6 +408,8 @@ def timers(
     ``schedule``: the deployment's off-hours schedule, whose next scale-down is a timer while there
     is something to scale down (a keep-warm or snooze postpones it, see
     :func:`bot.core.schedules.postponed_down`).
+    ``lifetime`` (the policy's ``max_lifetime`` and the last renewal) adds the ``max_lifetime``
+    timer, which nothing but a renewal moves.
     ``now`` is used only for money spent so far; due times never depend on it.
     """
     if dep.gone_at is not None or dep.state not in ACTIVE_STATES | {"FAILED"}:
@@ -408,6 +472,10 @@ def timers(
             due, moved = down
             out.append(Timer(dep.id, "schedule_down", _whole_seconds(due), "schedule", schedule.since, hourly,
                              snoozed=moved, **where))
+
+    life = lifetime_timer(dep, lifetime, hourly, **where)
+    if life is not None:
+        out.append(life)
     if len(out) > 1:
         out.sort(key=_timer_order)
     return out
@@ -418,9 +486,11 @@ def quiet_until(
     last_traffic: datetime | None,
     policy: LifecyclePolicy,
     earliest_traffic: datetime | None = None,
+    lifetime_due_at: datetime | None = None,
 ) -> datetime | None:
     """A time before which none of the deployment's timers can have a warning or an action due;
-    ``None`` when it has no timers at all.
+    ``None`` when it has no timers at all. ``lifetime_due_at``: the ``max_lifetime`` timer's due
+    time, when the deployment has one.
 
     A lower bound, cheaper than :func:`timers` (no timer is built): each timer that applies is
     due no earlier than the idle stretch's start plus its shortest window (or the API's
@@ -447,6 +517,8 @@ def quiet_until(
         earliest = min(earliest, anchor + timedelta(seconds=window - policy.warn_before_scale_to_zero_s))
     if active and min_replicas >= 1 and replicas > 0:
         earliest = min(earliest, anchor + timedelta(seconds=policy.idle_paying_after_s))
+    if lifetime_due_at is not None:
+        earliest = min(earliest, lifetime_due_at - timedelta(seconds=delete_lead))
     # Due times are whole seconds, rounded down.
     return earliest - timedelta(seconds=1)
 
@@ -562,6 +634,21 @@ def due_warnings(
     return out
 
 
+def can_wait_until(timer: Timer, policy: LifecyclePolicy, until: datetime) -> bool:
+    """Whether a warning about ``timer`` may be held until ``until`` (the end of its reader's quiet
+    hours) instead of going out now.
+
+    An idle-paying report can always wait: nothing happens at its due time. A warning of a change
+    (scale to zero, a deletion) waits only while its reader, once the quiet hours end, still gets
+    the timer's last lead before it is due; otherwise it cannot wait, and goes out at once.
+    """
+    if timer.kind == "idle_paying":
+        return True
+    leads = warning_leads(timer, policy)
+    last = leads[-1] if leads else 0.0
+    return timer.due - timedelta(seconds=last) >= until
+
+
 def digest(warnings: Iterable[TimerWarning]) -> list[Digest]:
     """Group warnings by channel so each channel gets one message per sweep.
 
@@ -610,6 +697,18 @@ def schedule_actions(dep: DeploymentLike, schedule: RunningSchedule | None, now:
     return [BotAction(kind, dep.id, _whole_seconds(at), key, reason)]  # type: ignore[arg-type]
 
 
+def lifetime_delete_key(deployment_id: str, due: datetime) -> str:
+    """Idempotency key of the bot's deletion at the end of a lifetime (a ``bot_actions`` key)."""
+    return f"lifetime_delete:{deployment_id}:{iso(due)}"
+
+
+def action_key(timer: Timer) -> str:
+    """The ``bot_actions`` key of what the bot does when this (bot-acting) timer comes due."""
+    if timer.kind == "max_lifetime":
+        return lifetime_delete_key(timer.deployment_id, timer.due)
+    return auto_delete_key(timer.deployment_id, timer.due)
+
+
 def keep_warm_revert_key(deployment_id: str, until: datetime) -> str:
     """Idempotency key of reverting one keep-warm (a ``bot_actions`` key)."""
     return f"keep_warm_revert:{deployment_id}:{iso(_whole_seconds(until))}"
@@ -644,13 +743,17 @@ def due_actions(
         if timer.deployment_id != dep.id or not timer.bot_acts or now < timer.due:
             continue
         notices = [
-            at for k, at in sent.items() if (k.deployment_id, k.timer, k.due) == (dep.id, "auto_delete", timer.due_iso)
+            at for k, at in sent.items() if (k.deployment_id, k.timer, k.due) == (dep.id, timer.kind, timer.due_iso)
         ]
         leads = warning_leads(timer, policy)
         notice_ok = not leads or any((now - at).total_seconds() >= leads[-1] for at in notices)
-        key = auto_delete_key(dep.id, timer.due)
+        key = action_key(timer)
         if notice_ok and key not in finished:
-            out.append(BotAction("auto_delete", dep.id, timer.due, key, f"unused since {iso(timer.anchor)}"))
+            if timer.kind == "max_lifetime":
+                out.append(BotAction("lifetime_delete", dep.id, timer.due, key,
+                                     f"lived since {iso(timer.anchor)}, its maximum lifetime"))
+            else:
+                out.append(BotAction("auto_delete", dep.id, timer.due, key, f"unused since {iso(timer.anchor)}"))
     if keep_warm_until is not None and keep_warm_until <= now:
         key = keep_warm_revert_key(dep.id, keep_warm_until)
         if key not in finished:
@@ -783,7 +886,8 @@ def stale_reason(
     # that; traffic after it means the stretch the warning was about has ended.
     sent_no_earlier = warned_at or due - timedelta(seconds=k.lead_s)
     if (
-        last_traffic is not None
+        k.timer != "max_lifetime"  # a lifetime is a hard cap: traffic does not move it
+        and last_traffic is not None
         and last_traffic > sent_no_earlier
         and (timer is None or timer.due != due)
     ):

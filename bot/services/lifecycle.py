@@ -39,11 +39,13 @@ from bot.core.lifecycle import (
     GONE_STATES,
     METRICS_RATE_WINDOW_S,
     LifecyclePolicy,
+    Lifetime,
     Timer,
     TimerWarning,
     WarningKey,
-    auto_delete_key,
+    action_key,
     can_keep_warm,
+    can_wait_until,
     current_usd_per_hour,
     deletion_from_audit,
     digest,
@@ -51,6 +53,8 @@ from bot.core.lifecycle import (
     due_warnings,
     earliest_last_request,
     keep_warm_revert_key,
+    lifetime_due,
+    lifetime_start,
     quiet_until,
     schedule_actions,
     stale_reason,
@@ -62,7 +66,9 @@ from bot.core.requests import DeploymentChange
 from bot.core.schedules import RunningSchedule
 from bot.services.container import Services
 from bot.services.deployments import Actor, Operations, UserError
+from bot.services.lifetimes import lifetimes_for, quiet_now
 from bot.services.people import SlackDirectory
+from bot.services.policy import policy_book
 from bot.services.schedules import running as running_schedule
 from bot.services.tracking import announce_deletion, deletion_key, render_tracking
 from bot.ui import lifecycle as ui
@@ -173,6 +179,7 @@ class IdleState:
         """Until when a keep-warm or snooze holds off fwbot's own actions (the later of the two)."""
         times = [t for t in (self.snoozed_until, self.keep_warm_until) if t is not None]
         return max(times) if times else None
+    renewal: tuple[datetime, str] | None = None  # the latest renewal of its lifetime (when, by whom)
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,7 @@ class History:
     earliest: dict[str, datetime | None] = field(default_factory=dict)
     schedules: dict[str, ScheduleRow] = field(default_factory=dict)
     schedule_progress: dict[str, datetime] = field(default_factory=dict)
+    renewals: dict[str, tuple[datetime, str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, store, deployment_id: str | None = None) -> History:
@@ -192,7 +200,8 @@ class History:
         traffic = {k: last for k, (last, _) in seen.items()}
         earliest = {k: earliest_last_request(last, since) for k, (last, since) in seen.items()}
         return cls(traffic, store.postponements(deployment_id), store.scale_clock_restarts(deployment_id), earliest,
-                   store.schedules(deployment_id), store.schedule_progress(deployment_id))
+                   store.schedules(deployment_id), store.schedule_progress(deployment_id),
+                   store.latest_renewals(deployment_id))
 
     def of(self, deployment_id: str) -> IdleState:
         return IdleState(
@@ -207,6 +216,7 @@ class History:
             scaled_up_at=self.restarts.get(deployment_id),
             schedule=self.schedules.get(deployment_id),
             schedule_progress=self.schedule_progress.get(deployment_id),
+            renewal=self.renewals.get(deployment_id),
         )
 
 
@@ -267,6 +277,17 @@ def warning_of(row: WarningRow) -> TimerWarning:
     return TimerWarning(Timer(**data), float(row.lead_s), row.channel, decided)
 
 
+def as_of(w: TimerWarning, now: datetime) -> TimerWarning:
+    """A warning as it reads at ``now``: a post that waited (a busy channel, a retry, its owner's
+    quiet hours) must not promise "in 5m" of a time that is now closer, nor quote the dollars an
+    idle stretch had cost when it was decided."""
+    t = w.timer
+    if t.kind == "idle_paying" and t.usd_per_hour is not None:
+        idle_h = max(0.0, (now - (t.seen_idle_since or t.anchor)).total_seconds()) / 3600
+        t = replace(t, usd_idle=t.usd_per_hour * idle_h)
+    return replace(w, timer=t, decided_at=now)
+
+
 @dataclass
 class SweepReport:
     """What one sweep did (for tests and logs)."""
@@ -303,16 +324,27 @@ class LifecycleEngine:
         self.directory = directory or SlackDirectory(services)
 
     # -- reading --------------------------------------------------------------------------------
-    def timers_for(self, dep: DeploymentRecord, now: datetime, state: IdleState | None = None) -> list[Timer]:
+    def timers_for(self, dep: DeploymentRecord, now: datetime, state: IdleState | None = None, *,
+                   lifetime: Lifetime | None | bool = True) -> list[Timer]:
+        """The deployment's timers now. ``lifetime``: its :class:`Lifetime` when the caller has it
+        (``None``: it has none), else (``True``) looked up in the policy in force."""
         st = state or History.load(self.s.store, dep.id).of(dep.id)
+        if lifetime is True:
+            lifetime = lifetimes_for(self.s, [dep], {dep.id: st.renewal} if st.renewal else {}).get(dep.id)
         return timers(dep, st.last_traffic, self.policy, now, self.s.prices, snoozed_until=st.snoozed_until,
                       keep_warm_until=st.keep_warm_until, scaled_up_at=st.scaled_up_at,
-                      earliest_traffic=st.earliest_traffic, schedule=self.schedule_of(dep, st))
-
+                      earliest_traffic=st.earliest_traffic, schedule=self.schedule_of(dep, st),
+                      lifetime=lifetime or None)
     def schedule_of(self, dep: DeploymentRecord, state: IdleState | None = None) -> RunningSchedule | None:
         """The deployment's schedule where it stands, in its owner's zone (``None`` without one)."""
         st = state or History.load(self.s.store, dep.id).of(dep.id)
         return running_schedule(self.s, self.directory, dep.owner, st.schedule, st.schedule_progress)
+
+    def _shortest_lifetime_s(self) -> float | None:
+        """The shortest ``max_lifetime`` any part of the policy sets: no deployment's is shorter."""
+        policy = policy_book(self.s).policy
+        limits = [r.values["max_lifetime"] for r in (policy.defaults, *policy.rules) if "max_lifetime" in r.values]
+        return min(limits) if limits else None
 
     def snapshot(self, now: datetime, records: list[DeploymentRecord] | None = None, *,
                  due_only: bool = False) -> Snapshot:
@@ -327,10 +359,13 @@ class LifecycleEngine:
             history = History.load(store)
             watched, policy, traffic = store.deployments_with_open_warnings(), self.policy, history.traffic
             watched = set(watched) | set(history.schedules)  # a schedule's transitions come whatever the traffic
+            shortest = self._shortest_lifetime_s()
             due_ids = []
             for f in store.timer_fields():
                 if f.id not in watched:
-                    quiet = quiet_until(f, traffic.get(f.id), policy, history.earliest.get(f.id))
+                    # A renewal only moves a lifetime later: the shortest limit from creation bounds it.
+                    life = (lifetime_start(f) + timedelta(seconds=shortest)) if shortest else None
+                    quiet = quiet_until(f, traffic.get(f.id), policy, history.earliest.get(f.id), life)
                     if quiet is None or now < quiet:
                         continue
                 due_ids.append(f.id)
@@ -339,11 +374,12 @@ class LifecycleEngine:
             records = store.deployments() if records is None else records
             history = History.load(store, records[0].id if len(records) == 1 else None)
         scheduled = {d.id: r for d in records if (r := self.schedule_of(d, history.of(d.id))) is not None}
-        current = {d.id: self.timers_for(d, now, history.of(d.id)) for d in records}
+        lifetimes = lifetimes_for(self.s, records, history.renewals)
+        current = {d.id: self.timers_for(d, now, history.of(d.id), lifetime=lifetimes.get(d.id)) for d in records}
         about: dict[str, list[WarningRow]] = {}
         for row in store.warnings_about([(t.deployment_id, t.kind, t.due_iso) for ts in current.values() for t in ts]):
             about.setdefault(row.deployment_id, []).append(row)
-        candidates = [auto_delete_key(t.deployment_id, t.due) for ts in current.values() for t in ts if t.bot_acts]
+        candidates = [action_key(t) for ts in current.values() for t in ts if t.bot_acts]
         candidates += [a.key for d in records if d.id in scheduled
                        for a in schedule_actions(d, scheduled[d.id], now, postponed=history.of(d.id).postponed)]
         finished = {k for k, status in store.action_statuses(candidates).items() if status in FINISHED}
@@ -517,16 +553,22 @@ class LifecycleEngine:
     def _post_due(self, snap: Snapshot, now: datetime, report: SweepReport) -> None:
         store = self.s.store
         pending: list[tuple[TimerWarning, WarningRow]] = []
-        # Claimed rows whose post is in the outbox are delivered (or resumed after a crash) there.
-        in_outbox = {int(i) for e in store.effects.open(WARNINGS) for i in e.payload["args"]["rows"]}
+        # Claimed rows whose post is in the outbox are delivered (or resumed after a crash) there;
+        # those held for their reader's working hours only while they still stand.
+        effects = store.effects.open(WARNINGS)
+        in_outbox = {int(i) for e in effects for i in e.payload["args"]["rows"]}
+        held = {int(i) for e in effects if e.next_at > now for i in e.payload["args"]["rows"]}
         # Claimed but never handed to the outbox (a crash in between): post now if still due.
         for row in store.warnings(statuses=("claimed",)):
-            if row.id in in_outbox:
+            if row.id in in_outbox and row.id not in held:
                 continue
             others = [k for k in snap.keys(row.deployment_id) if k != row.key]
             still = [w for w in due_warnings(snap.current.get(row.deployment_id, []), self.policy, now, others)
                      if w.key == warning_key(*row.key)]
-            if still:
+            if row.id in held:
+                if not still:  # its outbox post is cancelled when its time comes (still_wanted)
+                    store.resolve_warning(row.id, "no longer due when quiet hours ended", now, status="stale")
+            elif still:
                 pending.append((still[0], row))
             else:
                 store.resolve_warning(row.id, "no longer due when it could be posted", now, status="stale")
@@ -544,13 +586,35 @@ class LifecycleEngine:
                 if row is not None:
                     pending.append((w, row))
         rows = {w.key: row for w, row in pending}
-        for group in digest([w for w, _ in pending]):
+        # Quiet hours: what can wait is held until its owner's next working moment; what cannot goes
+        # out now and says why.
+        batches: dict[datetime | None, list[TimerWarning]] = {}
+        notes: dict[WarningKey, str] = {}
+        for w, _ in pending:
+            dep = next((d for d in snap.records if d.id == w.deployment_id), None)
+            quiet = quiet_now(self.s, w.timer.owner, w.timer.channel or (dep.channel if dep else None), now,
+                              directory=self.directory)
+            if quiet is not None and can_wait_until(w.timer, self.policy, quiet.until):
+                batches.setdefault(quiet.until, []).append(w)
+                continue
+            if quiet is not None:
+                notes[w.key] = ui.quiet_hours_note(w, quiet.until, quiet.tz, now)
+            batches.setdefault(None, []).append(w)
+        for not_before, batch in batches.items():
+            self._send_warnings(batch, rows, notes, not_before, report)
+
+    def _send_warnings(self, batch: list[TimerWarning], rows: dict[WarningKey, WarningRow],
+                       notes: dict[WarningKey, str], not_before: datetime | None, report: SweepReport) -> None:
+        """Hand claimed warnings to the outbox, one digest per channel; held until ``not_before``."""
+        store = self.s.store
+        for group in digest(batch):
             assert group.channel is not None
             group_rows = [rows[w.key] for w in group.warnings]
             deps = {w.deployment_id: store.deployment(w.deployment_id) for w in group.warnings}
             tzs = {d.owner: self.directory.tz(d.owner) for d in deps.values() if d is not None and d.owner}
+            group_notes = {w.key: notes[w.key] for w in group.warnings if w.key in notes}
             message = ui.render_digest(group.warnings, deps, {w.key: rows[w.key].token for w in group.warnings},  # type: ignore[arg-type]
-                                       owner_tz=tzs, simulated=self.s.simulated)
+                                       owner_tz=tzs, simulated=self.s.simulated, notes=group_notes)
             targets = [Target("thread", channel=group.channel, thread_ts=group.thread_ts)] if group.thread_ts else []
             targets.append(Target("channel", channel=group.channel))
             targets += [Target("owner DM", user=owner) for owner in dict.fromkeys(
@@ -559,9 +623,10 @@ class LifecycleEngine:
                 targets.append(Target("alert channel", channel=self.policy.alert_channel))
             ids = sorted(r.id for r in group_rows)
             delivery = self.s.outbox.send(
-                f"warnings:{','.join(map(str, ids))}", WARNINGS, targets, message,
+                f"warnings:{','.join(map(str, ids))}", WARNINGS, targets, message, not_before=not_before,
                 args={"rows": ids, "snapshots": {str(rows[w.key].id): snapshot_of(w, deps[w.deployment_id])
-                                                 for w in group.warnings}})
+                                                 for w in group.warnings},
+                      "notes": {str(rows[k].id): note for k, note in group_notes.items()}})
             if delivery.posted is None:
                 continue
             report.posts += 1
@@ -611,8 +676,9 @@ class LifecycleEngine:
         if row.kind in ("schedule_down", "schedule_up"):
             self._tell_transition_failed(row, attempts, error)
             return
-        if row.kind != "auto_delete":
+        if row.kind not in ("auto_delete", "lifetime_delete"):
             return
+        timer_kind = "max_lifetime" if row.kind == "lifetime_delete" else "auto_delete"
         dep = self.refresh_quietly(row.deployment_id) or self.s.store.deployment(row.deployment_id)
         if dep is None:
             return
@@ -622,7 +688,7 @@ class LifecycleEngine:
                        request={"due": iso(row.due_at)}, detail=f"gave up after {attempts} attempts: {error}")
         due = iso(row.due_at)
         for r in self.s.store.warnings(deployment_id=dep.id):
-            if r.timer == "auto_delete" and r.due == due and r.is_open:
+            if r.timer == timer_kind and r.due == due and r.is_open:
                 self.s.store.resolve_warning(r.id, f"fwbot could not delete it ({error}); it is still running", now)
                 self.refresh_message(r.channel, r.ts)
         outbox, key = self.s.outbox, f"auto-delete-failed:{row.key}"
@@ -659,7 +725,7 @@ class LifecycleEngine:
         if row.kind == "keep_warm_revert":
             self._start_action(row.key, now)
             return self._revert_keep_warm(row, now)
-        if row.kind == "auto_delete":
+        if row.kind in ("auto_delete", "lifetime_delete"):
             return self._auto_delete(row, now)
         if row.kind in ("schedule_down", "schedule_up"):
             return self._scheduled(row, now)
@@ -800,30 +866,39 @@ class LifecycleEngine:
         return scraped is not None and (now - scraped).total_seconds() <= limit
 
     def _auto_delete(self, row: BotActionRow, now: datetime) -> tuple[str, str] | None:
-        """Soft-delete an unused deployment, re-checking everything first; say so once Fireworks
+        """Soft-delete an unused deployment (``auto_delete``) or one at the end of its maximum
+        lifetime (``lifetime_delete``), re-checking everything first; say so once Fireworks
         confirms it. Fireworks is read first on every attempt: a deletion an earlier attempt sent
         (before a crash, or answered 5xx although it landed) is confirmed, not sent again; one that
-        did not take is decided afresh (traffic, keep-warms) and sent again."""
+        did not take is decided afresh (traffic, keep-warms, a renewal) and sent again.
+
+        A lifetime is a hard cap: traffic does not move it, so its deletion neither waits for fresh
+        traffic data nor lets Fireworks refuse because the deployment is in use."""
         store, dep_id = self.s.store, row.deployment_id
+        lifetime = row.kind == "lifetime_delete"
+        timer_kind = "max_lifetime" if lifetime else "auto_delete"
         dep = self.refresh(dep_id)
         deleted = dep is None or dep.gone_at is not None or dep.state in GONE_STATES
         if deleted and not row.payload.get("deleting_at"):
             return "cancelled", "the deployment was already gone"
         if not deleted:
             assert dep is not None
-            if not self._traffic_is_fresh(dep_id, now):
+            if not lifetime and not self._traffic_is_fresh(dep_id, now):
                 log.info("auto-delete of %s waits for fresh traffic data", dep_id)
                 return None
             self._start_action(row.key, now)
             still = self._due_actions(dep, self.snapshot(now, [dep]), now)
             if row.key not in {a.key for a in still}:
+                if lifetime:
+                    return "cancelled", "no longer due (renewed, or the policy's max_lifetime changed)"
                 return "cancelled", "no longer due (traffic, a keep-warm, a snooze or a changed setting)"
             with store.db.write():
                 store.hold_fence()  # right before the delete is sent
                 store.note_action_progress(row.key, now, deleting_at=iso(now))
             try:
                 # Without ignore_checks: Fireworks itself refuses if it served traffic a moment ago.
-                self.s.gateway.delete_deployment(dep_id)
+                # A lifetime's end is a hard cap, whatever the traffic.
+                self.s.gateway.delete_deployment(dep_id, ignore_checks=lifetime)
             except FireworksError as e:
                 if e.status == 400:
                     return "cancelled", f"Fireworks refused: {e.message}"
@@ -832,17 +907,24 @@ class LifecycleEngine:
             if dep is not None and dep.gone_at is None and dep.state not in GONE_STATES:
                 raise NotConfirmed(f"Fireworks accepted the delete, but `{dep_id}` is still {dep.state}")
         due = iso(row.due_at)
-        rows = [r for r in store.warnings(deployment_id=dep_id) if r.timer == "auto_delete" and r.due == due]
+        rows = [r for r in store.warnings(deployment_id=dep_id) if r.timer == timer_kind and r.due == due]
         if not row.payload.get("audited"):
-            # Why, in words that continue "fwbot deleted it …": the idle time it saw, and its limit.
             timer = warning_of(rows[-1]).timer if rows else None
-            anchor = (timer.seen_idle_since or timer.anchor) if timer else None
-            unused = (dep.unused_delete_s if dep and dep.unused_delete_s is not None
-                      else self.policy.default_unused_delete_s)
-            idle = f"after {humanize((now - anchor).total_seconds())} without traffic" if anchor else "unused"
+            if lifetime:
+                # Why, in words that continue "fwbot deleted it …": the limit it reached, and whose.
+                limit = f" of {humanize(timer.limit_s)}" if timer and timer.limit_s else ""
+                rule = f" ({timer.rule})" if timer and timer.rule else ""
+                why = f"at the end of its maximum lifetime{limit}{rule}"
+            else:
+                # Why, in words that continue "fwbot deleted it …": the idle time it saw, and its limit.
+                anchor = (timer.seen_idle_since or timer.anchor) if timer else None
+                unused = (dep.unused_delete_s if dep and dep.unused_delete_s is not None
+                          else self.policy.default_unused_delete_s)
+                idle = f"after {humanize((now - anchor).total_seconds())} without traffic" if anchor else "unused"
+                why = f"{idle} (its unused limit is {humanize(unused)})"
             self.ops.audit(FWBOT, "auto-delete", "ok", deployment_id=dep_id, channel=dep.channel if dep else None,
-                           request={"due": iso(row.due_at), "reason": row.payload.get("reason"),
-                                    "why": f"{idle} (its unused limit is {humanize(unused)})"},
+                           request={"due": iso(row.due_at), "reason": row.payload.get("reason"), "why": why,
+                                    **({"lifetime": True} if lifetime else {})},
                            detail="confirmed: Fireworks reports it deleted")
             store.note_action_progress(row.key, now, audited=True)
         if dep is None:
@@ -932,6 +1014,39 @@ class LifecycleEngine:
                     now)
         return until
 
+    def renew(self, actor: Actor, deployment_id: str) -> datetime:
+        """Renew a deployment's maximum lifetime: it is next due ``max_lifetime`` from now.
+
+        Only its owner or an admin may, or, when it has no owner, anyone in its channel
+        (``actor.channel_id``). The renewal is on record (and audited) before its warnings are
+        edited to say who renewed it until when. Returns the new due time."""
+        store = self.s.store
+        dep = self.refresh(deployment_id)
+        if dep is None or dep.gone_at is not None or dep.state in GONE_STATES:
+            raise UserError(f"`{deployment_id}` is gone; there is no lifetime to renew.")
+        if dep.owner or actor.is_admin:
+            self.ops.authorize_change(actor, deployment_id)
+        elif not dep.channel or actor.channel_id != dep.channel:
+            raise UserError(f"`{deployment_id}` has no owner: only someone in <#{dep.channel}> (or an admin) "
+                            "may renew it." if dep.channel else
+                            f"`{deployment_id}` has no owner and no channel: only an admin may renew it.")
+        lifetime = lifetimes_for(self.s, [dep], {}).get(dep.id)
+        if lifetime is None:
+            raise UserError(f"no maximum lifetime applies to `{deployment_id}` any more (the policy changed); "
+                            "there is nothing to renew.")
+        now = self.s.clock.now()
+        renewed = replace(lifetime, renewed_at=now, renewed_by=actor.user_id)
+        due = lifetime_due(dep, renewed)
+        assert due is not None
+        with store.db.write():
+            store.record_renewal(dep.id, actor.user_id, now, limit_s=lifetime.limit_s, due_at=due[0])
+            self.ops.audit(actor.user_id, "renew lifetime", "ok", deployment_id=dep.id, channel=actor.channel_id,
+                           request={"until": iso(due[0]), "max_lifetime": humanize(lifetime.limit_s),
+                                    "rule": lifetime.rule})
+        self.settle(dep.id, f"renewed by {self._who(actor)} until {self._when(due[0], dep.owner, now)}", now)
+        self.edit_tracking(dep.id)
+        return due[0]
+
     def scale_to_zero(self, actor: Actor, deployment_id: str) -> int:
         """Scale to zero now; a min ≥ 1 deployment gets min 0 first so it stays there. Returns the old min."""
         dep = self.refresh(deployment_id)
@@ -998,7 +1113,13 @@ def effect_kinds() -> dict[str, Kind]:
     def on_sent(s: Services, args: dict, posted: Posted) -> None:
         now = s.clock.now()
         for i in args["rows"]:
-            s.store.mark_warning_sent(int(i), posted.channel, posted.ts, now, snapshot=args["snapshots"][str(i)])
+            # What was posted: the warning as of now (see the render hook), with the replicas it had.
+            snapshot = dict(args["snapshots"][str(i)])
+            row = s.store.warning(int(i))
+            if row is not None:
+                snapshot.update({k: v for k, v in snapshot_of(as_of(warning_of(row), now)).items()
+                                 if k in ("timer", "decided_at")})
+            s.store.mark_warning_sent(int(i), posted.channel, posted.ts, now, snapshot=snapshot)
 
     def on_failed(s: Services, args: dict, error: str) -> None:
         now = s.clock.now()
@@ -1012,13 +1133,16 @@ def effect_kinds() -> dict[str, Kind]:
         if any(r is None for r in rows):
             return None
         now = s.clock.now()
-        ws = [replace(warning_of(r), decided_at=now) for r in rows]  # type: ignore[arg-type]
+        ws = [as_of(warning_of(r), now) for r in rows]  # type: ignore[arg-type]
         deps = {w.deployment_id: s.store.deployment(w.deployment_id) for w in ws}
         if any(d is None for d in deps.values()):
             return None
         directory = SlackDirectory(s)
         tzs = {d.owner: directory.tz(d.owner) for d in deps.values() if d is not None and d.owner}
         tokens = {w.key: r.token for w, r in zip(ws, rows, strict=True)}  # type: ignore[union-attr]
-        return ui.render_digest(ws, deps, tokens, owner_tz=tzs, simulated=s.simulated)  # type: ignore[arg-type]
+        said = args.get("notes") or {}
+        notes = {w.key: said[str(r.id)] for w, r in zip(ws, rows, strict=True) if str(r.id) in said}  # type: ignore[union-attr]
+        return ui.render_digest(ws, deps, tokens, owner_tz=tzs, simulated=s.simulated,  # type: ignore[arg-type]
+                                notes=notes)
 
     return {WARNINGS: Kind(on_sent=on_sent, on_failed=on_failed, still_wanted=still_wanted, render=render)}

@@ -25,10 +25,12 @@ from bot.core.lifecycle import (
     deletion_from_audit,
     deletion_seen,
     idle_since,
+    lifetime_timer,
 )
 from bot.core.pricing import format_usd
 from bot.services.container import Services
 from bot.services.deployments import mirrored_fields, record_usd_per_hour
+from bot.services.lifetimes import lifetime_for
 from bot.services.people import SlackDirectory
 from bot.services.schedules import running_of
 from bot.ui import deployments as ui
@@ -88,10 +90,24 @@ def render_tracking(services: Services, record: DeploymentRecord) -> Message:
                                    status_line=":ghost: Gone: Fireworks no longer has this deployment.",
                                    buttons=False)
     running = running_of(services, SlackDirectory(services), record.id, record.owner)
+    line = status_line(record, last_undelete(services, record))
+    lifetime = lifetime_line(services, record)
     return ui.tracking_message(record.wire, deployment_id=record.id, usd=record_usd_per_hour(record, services.prices),
                                owner=record.owner, simulated=services.simulated,
-                               status_line=status_line(record, last_undelete(services, record)),
+                               status_line=f"{line}\n{lifetime}" if lifetime else line,
                                schedule_line=schedule_ui.schedule_line(running, services.clock.now(), relative=False))
+
+
+def lifetime_line(services: Services, record: DeploymentRecord) -> str | None:
+    """When fwbot deletes it at the end of its maximum lifetime (team policy), if one applies."""
+    lifetime = lifetime_for(services, record)
+    if lifetime is None:
+        return None
+    timer = lifetime_timer(record, lifetime)
+    if timer is None or record.state not in ("READY", "UPDATING", "FAILED"):
+        return None
+    now = services.clock.now()
+    return lifecycle_ui.lifetime_line(timer, tz=SlackDirectory(services).tz(record.owner), now=now)
 
 
 def refresh_tracking(services: Services, deployment_id: str) -> None:
@@ -391,8 +407,8 @@ def announce_deletion(services: Services, before: DeploymentRecord, after: Deplo
     live_at = parse_iso(before.last_seen_at)
     if known is not None and (live_at is None or known.at >= live_at):
         return False  # on record already (one seen live since, e.g. undeleted outside fwbot, is a new one)
-    if any(a.payload.get("deleting_at") for a in store.bot_actions(deployment_id=after.id, kind="auto_delete",
-                                                                  statuses=("running",))):
+    if any(a.payload.get("deleting_at") for kind in ("auto_delete", "lifetime_delete")
+           for a in store.bot_actions(deployment_id=after.id, kind=kind, statuses=("running",))):
         return False  # fwbot's own deletion, between its call and its record
     status = ((after.wire or {}).get("status") or {}).get("message") if after.gone_at is None else None
     idle = idle_since(before, store.last_traffic(after.id))

@@ -215,7 +215,7 @@ def card(wire: dict, *, usd: float | None, owner: str | None, channel: str | Non
 
 
 _TIMER_NAMES = {"scale_to_zero": "Scale to zero", "auto_delete": "Auto-delete", "idle_paying": "Idle but paying",
-                "schedule_down": "Scheduled scale to zero"}
+                "schedule_down": "Scheduled scale to zero", "max_lifetime": "Maximum lifetime"}
 
 
 def _timer_why(t: Timer, wire: dict) -> str:
@@ -236,6 +236,12 @@ def _timer_why(t: Timer, wire: dict) -> str:
     if t.kind == "schedule_down":
         moved = "; postponed by a keep-warm or snooze" if t.snoozed else ""
         return f"fwbot sets min replicas 0 and scales it to 0 on its schedule (`/fw schedule`){moved}"
+    if t.kind == "max_lifetime":
+        limit = humanize(t.limit_s) if t.limit_s else "its limit"
+        rule = f" ({kit.escape(t.rule)})" if t.rule else ""
+        since = f"its last renewal by {kit.mention(t.renewed_by)}" if t.renewed_by else "its creation"
+        return (f"fwbot deletes it {limit} after {since}{rule}, whatever the traffic, unless someone renews it "
+                "from the warning; keep-warm and snooze do not postpone it")
     spent = "" if t.usd_idle is None else f", {format_usd(t.usd_idle, '')} spent idle so far"
     snoozed = "; postponed by a keep-warm or snooze" if t.snoozed else ""
     return (f"fwbot reports it once per idle stretch: its min replicas keep costing {format_usd(t.usd_per_hour)}"
@@ -248,9 +254,12 @@ def timers_text(wire: dict, timers: Sequence[Timer], *, now: datetime, tz: str |
     and what happens then, or why there are none."""
     lines = ["*Idle timers*"]
     state = wire.get("state") or "?"
-    if timers:
-        lines.append(f"Idle since {kit.people_time(min(t.anchor for t in timers), tz, now)} "
+    # A lifetime counts from creation and a schedule from when it was set, not from idleness.
+    idle = [t for t in timers if t.kind not in ("max_lifetime", "schedule_down")]
+    if idle:
+        lines.append(f"Idle since {kit.people_time(min(t.anchor for t in idle), tz, now)} "
                      "(its last request, or when it came up)")
+    if timers:
         for t in sorted(timers, key=lambda t: t.due):
             lines.append(f"• *{_TIMER_NAMES[t.kind]}:* {kit.people_time(t.due, tz, now)} — {_timer_why(t, wire)}")
     elif state in ("DELETED", "DELETING"):

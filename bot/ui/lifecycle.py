@@ -41,7 +41,10 @@ TIMER_LABEL = {
     "auto_delete": "auto-delete",
     "idle_paying": "idle-paying report",
     "schedule_down": "scheduled scale to zero",
+    "max_lifetime": "maximum lifetime",
 }
+HARD_CAP = ("Keep-warm and snooze do not postpone a lifetime, and neither does traffic: it is a hard cap. "
+            "Only *Renew* does.")
 
 
 # -- time and money text ----------------------------------------------------------------------
@@ -125,6 +128,8 @@ def warning_text(w: TimerWarning, dep: DeploymentLike, *, owner_tz: str | None) 
         return _auto_delete_text(w, dep, who, name, when, idle)
     if t.kind == "schedule_down":
         return _schedule_down_text(w, dep, who, name, when)
+    if t.kind == "max_lifetime":
+        return _lifetime_text(w, dep, who, name, when)
     return _idle_paying_text(w, dep, who, name)
 
 
@@ -140,6 +145,45 @@ def _schedule_down_text(w: TimerWarning, dep: DeploymentLike, who: str, name: st
         f":crescent_moon: {who} {head}: min replicas 0, replicas 0.\nThe next request after that waits for "
         f"{COLD_START}. Scaling to zero {saved}. *Keep warm* or *Snooze* postpones it until they end."
     )
+
+
+
+
+def _lifetime_limit(t: Timer) -> str:
+    """``3d (max_lifetime, from channel C…)``: the limit and where the policy sets it."""
+    limit = humanize(t.limit_s) if t.limit_s else "its limit"
+    return f"{limit} ({kit.escape(t.rule)})" if t.rule else limit
+
+
+def _lifetime_text(w: TimerWarning, dep: DeploymentLike, who: str, name: str, when: str) -> str:
+    t = w.timer
+    since = f"its last renewal, by {kit.mention(t.renewed_by)}" if t.renewed_by else "its creation"
+    if w.remaining_s > 0:
+        head = (f":hourglass_flowing_sand: {who} {name} reaches its *maximum lifetime* of {_lifetime_limit(t)}: "
+                f"fwbot will *delete* it in *{remaining(w.remaining_s)}* — {when}")
+    else:
+        head = (f":hourglass_flowing_sand: {who} {name} has reached its *maximum lifetime* of {_lifetime_limit(t)} "
+                f"({when}); fwbot *deletes* it in *{remaining(w.lead_s)}* unless someone renews it")
+    return (
+        f"{head} (counted from {since}). {_running_text(t, dep)}.\n"
+        f"*Renew* keeps it for another {humanize(t.limit_s) if t.limit_s else 'lifetime'} from the click. "
+        f"{HARD_CAP}\nIt is a soft delete: it can be undeleted, but it comes back with {COLD_START}."
+    )
+
+
+def lifetime_line(t: Timer, *, tz: str | None, now: datetime) -> str:
+    """The tracking message's line about a lifetime: when fwbot deletes it, by which rule."""
+    renewed = f"; renewed by {kit.mention(t.renewed_by)}" if t.renewed_by else ""
+    return (f":hourglass_flowing_sand: Maximum lifetime {_lifetime_limit(t)}: fwbot deletes it "
+            f"{kit.people_time(t.due, tz, now)} unless renewed{renewed}")
+
+
+def quiet_hours_note(w: TimerWarning, until: datetime, tz: str, now: datetime) -> str:
+    """Why a warning went out during its owner's quiet hours: it could not wait for them to end."""
+    t = w.timer
+    what = {"scale_to_zero": "its scale to zero", "idle_paying": "it"}.get(t.kind, "its deletion")
+    return (f":crescent_moon: Sent during your quiet hours (they end {local_time(until, tz, now)}) because "
+            f"{what} is due at {local_time(t.due, tz, now)}, too soon to wait.")
 
 
 def _running_text(t: Timer, dep: DeploymentLike) -> str:
@@ -195,6 +239,13 @@ def _idle_paying_text(w: TimerWarning, dep: DeploymentLike, who: str, name: str)
 def _warning_buttons(w: TimerWarning, dep: DeploymentLike, token: str) -> Block | None:
     t = w.timer
     replicas = dep.replicas if dep.replicas is not None else (dep.min_replicas or 0)
+    if t.kind == "max_lifetime":
+        # Only a renewal moves a lifetime: no keep-warm or snooze offered.
+        return kit.actions(
+            kit.button("Renew", RENEW, token, style="primary"),
+            _delete_button(dep, token),
+            kit.button("Hand over", "lc_transfer", token),
+        )
     # Only what can work: a keep-warm needs a deployment that may run a replica (not max 0, not
     # FAILED), scaling to zero one that is up.
     keep = t.kind != "idle_paying" and can_keep_warm(dep)
@@ -215,18 +266,25 @@ def _warning_buttons(w: TimerWarning, dep: DeploymentLike, token: str) -> Block 
         )
         if replicas > 0 and dep.state in ACTIVE_STATES
         else None,
-        kit.button(
-            "Delete now",
-            "lc_delete",
-            token,
-            style="danger",
-            confirm_with=kit.confirm(
-                "Delete deployment?",
-                f"Delete {_name(dep)} now? It is a soft delete: `/fw undelete {kit.escape(dep.id)}` brings it back.",
-                ok="Delete",
-            ),
-        ),
+        _delete_button(dep, token),
         kit.button("Hand over", "lc_transfer", token),
+    )
+
+
+RENEW = "lc_renew"  # the action id of a lifetime warning's Renew button
+
+
+def _delete_button(dep: DeploymentLike, token: str):
+    return kit.button(
+        "Delete now",
+        "lc_delete",
+        token,
+        style="danger",
+        confirm_with=kit.confirm(
+            "Delete deployment?",
+            f"Delete {_name(dep)} now? It is a soft delete: `/fw undelete {kit.escape(dep.id)}` brings it back.",
+            ok="Delete",
+        ),
     )
 
 
@@ -237,15 +295,21 @@ def render_warning(
     owner_tz: str | None,
     simulated: bool,
     token: str,
+    note: str | None = None,
 ) -> Message:
-    """One warning as a message in the deployment's thread, with its fixes as buttons."""
+    """One warning as a message in the deployment's thread, with its fixes as buttons. ``note``:
+    a line on why it went out when it did (during its owner's quiet hours)."""
     if w.kind == "idle_paying":
-        return render_idle_paying(w, dep, owner_tz=owner_tz, simulated=simulated, token=token)
-    body = warning_text(w, dep, owner_tz=owner_tz)
-    return Message(
-        text=_fallback(w, dep),
-        blocks=[kit.section(body), _warning_buttons(w, dep, token), kit.footer_context(simulated, _detail(w))],
-    )
+        message = render_idle_paying(w, dep, owner_tz=owner_tz, simulated=simulated, token=token)
+    else:
+        body = warning_text(w, dep, owner_tz=owner_tz)
+        message = Message(
+            text=_fallback(w, dep),
+            blocks=[kit.section(body), _warning_buttons(w, dep, token), kit.footer_context(simulated, _detail(w))],
+        )
+    if note:
+        message.blocks.insert(1, kit.context(note))
+    return message
 
 
 def render_idle_paying(
@@ -270,6 +334,8 @@ def _fallback(w: TimerWarning, dep: DeploymentLike) -> str:
         return f"{dep.id} is idle but paying: {_usd(t.usd_idle)} spent while idle, {format_usd(t.usd_per_day, '/day')}"
     verb = {"scale_to_zero": "scales to zero", "schedule_down": "is scaled to zero on its schedule"}.get(
         t.kind, "will be deleted")
+    if t.kind == "max_lifetime":
+        verb = "reaches its maximum lifetime and will be deleted"
     if w.remaining_s <= 0:
         if t.bot_acts:
             return f"{dep.id} will be deleted in {remaining(w.lead_s)} unless you act"
@@ -284,6 +350,7 @@ def _detail(w: TimerWarning) -> str:
         "platform_policy": "Fireworks 7-day rule",
         "bot_policy": "fwbot policy",
         "schedule": "its schedule (`/fw schedule`)",
+        "policy_lifetime": w.timer.rule or "team policy max_lifetime",
     }.get(w.timer.source, w.timer.source)
     return f"{TIMER_LABEL[w.kind]} · {source}"
 
@@ -296,17 +363,21 @@ def render_digest(
     owner_tz: Mapping[str, str | None] | None = None,
     simulated: bool,
     resolved: Mapping[WarningKey, str] | None = None,
+    notes: Mapping[WarningKey, str] | None = None,
 ) -> Message:
     """Several warnings for one channel as one message; resolved items lose their buttons.
+    ``notes``: why a warning went out during its owner's quiet hours, under it.
 
     A single warning renders exactly as :func:`render_warning`.
     """
     tzs = owner_tz or {}
     done = resolved or {}
+    said = notes or {}
     if len(warnings) == 1 and not done:
         w = warnings[0]
         dep = deps[w.deployment_id]
-        return render_warning(w, dep, owner_tz=tzs.get(dep.owner or ""), simulated=simulated, token=tokens[w.key])
+        return render_warning(w, dep, owner_tz=tzs.get(dep.owner or ""), simulated=simulated, token=tokens[w.key],
+                              note=said.get(w.key))
     blocks: list[Block | None] = [kit.header(_attention({w.deployment_id for w in warnings}))]
     for w in warnings[:DIGEST_MAX_ITEMS]:
         dep = deps[w.deployment_id]
@@ -316,6 +387,7 @@ def render_digest(
         blocks += [
             kit.divider(),
             kit.section(warning_text(w, dep, owner_tz=tzs.get(dep.owner or ""))),
+            kit.context(said[w.key]) if w.key in said else None,
             _warning_buttons(w, dep, tokens[w.key]),
         ]
     rest = warnings[DIGEST_MAX_ITEMS:]
@@ -391,6 +463,7 @@ def _fallback_for_timer(w: TimerWarning, owner_tz: str | None = None) -> str:
         "auto_delete": "auto-delete",
         "idle_paying": "idle but paying",
         "schedule_down": "scheduled scale to zero",
+        "max_lifetime": "maximum lifetime",
     }[t.kind]
     return f"{t.deployment_id}: {what} due {local_time(t.due, owner_tz, w.decided_at)}"
 
@@ -619,6 +692,8 @@ def _happening(t: Timer, now: datetime, tz: str | None) -> str:
         return "Fireworks may delete it any moment"
     if t.kind == "schedule_down":
         return f"scheduled scale to zero due ({local_time(t.due, tz, now)}): fwbot does it at its next sweep"
+    if t.kind == "max_lifetime":
+        return "maximum lifetime reached: fwbot deletes it soon unless someone renews it"
     return (f"idle but paying {format_usd(t.usd_per_hour)} — no traffic for {_ago(_seen_idle(t), now)} "
             f"(its idle-paying report came due at {local_time(t.due, tz, now)})")
 
