@@ -51,7 +51,8 @@ DEV_USERS = [
     ("U0APPROVER", "avi", "Avi Approver", "America/New_York", False),
     ("U0ADMIN", "ada", "Ada Admin", "UTC", True),
 ]
-DEV_CHANNELS = [("C0MLPLAT", "ml-platform"), ("C0ALERTS", "fw-alerts"), ("C0APPROVALS", "fw-approvals")]
+DEV_CHANNELS = [("C0MLPLAT", "ml-platform"), ("C0ALERTS", "fw-alerts"), ("C0APPROVALS", "fw-approvals"),
+                ("C0SANDBOX", "sandbox")]
 HOME_CHANNEL = "C0MLPLAT"
 ALERT_CHANNEL = "C0ALERTS"
 
@@ -108,7 +109,10 @@ def welcome(today: date) -> str:
         "*avi* at the top right and approve in <#C0APPROVALS>.\n"
         "• `/fw policy` shows the team's guardrails (`examples/local-policy.toml`; edit it and fwbot reads it "
         "again): `--max-replica-count 6` is refused, naming the rule; *ada* (an admin, in a group with a looser "
-        "rule) may, and can `--override \"reason\"` the rest. `/fw quota` shows GPUs against the quotas.\n"
+        "rule) may, and can `--override \"reason\"` the rest. `/fw quota` shows GPUs against the quotas. In "
+        "<#C0SANDBOX> deployments are small, need an idle policy, and are retired after 15 minutes unless "
+        "renewed from the warning; `/fw schedule <id> --down HH:MM` scales one to zero at a time of your "
+        "choosing.\n"
         f"• `{DEMO_ID}` comes with two days of simulated history: `/fw cost {d2}..{today}` shows it day by "
         "day, a cost summary arrives here every 10 minutes, and your weekly digest with its chart is in "
         "your DM with fwbot.\n"

@@ -761,7 +761,8 @@ def check_request(effective: EffectivePolicy, ask: DeploymentAsk) -> list[Violat
     if limit is not None and ask.worst_case_gpus > limit:
         out.append(_violation(e.max_gpus_per_deployment,
                               f"this deployment could run {ask.worst_case_gpus} GPUs ({ask.max_replicas} "
-                              f"{_plural(ask.max_replicas, 'replica')} × {ask.accelerator_count or 1} GPUs); "
+                              f"{_plural(ask.max_replicas, 'replica')} × {ask.accelerator_count or 1} "
+                              f"{_plural(ask.accelerator_count or 1, 'GPU')}); "
                               f"the limit here is {limit} ({e.max_gpus_per_deployment.cite()})"))
     limit = e.max_replicas.value
     if limit is not None and ask.max_replicas > limit:
