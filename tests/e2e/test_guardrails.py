@@ -7,7 +7,6 @@ H100s cost $8/GPU-hour; every deploy here asks for H100s.
 from __future__ import annotations
 
 import json
-import textwrap
 import threading
 from collections import Counter
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.core.policy import EXAMPLE, parse_policy
+from tests.fixtures.policies import write_policy
 from tests.harness import ALERTS, CHANNEL, message_text, start_stack
 
 MODEL = "llama-v3p1-8b-instruct"
@@ -32,13 +32,6 @@ usergroup = "S0BIGTEAM"
 max_replicas = 4
 max_gpus_per_person = 8
 """
-
-
-def write_policy(path: Path, text: str) -> None:
-    # A new size or modification time is what makes fwbot read it again; write it whole at once.
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(textwrap.dedent(text))
-    tmp.replace(path)
 
 
 @pytest.fixture

@@ -9,26 +9,18 @@ database) with a policy file named by FWBOT_POLICY_FILE. H100s cost $8/GPU-hour.
 from __future__ import annotations
 
 import json
-import textwrap
-from pathlib import Path
 
 import pytest
 
 from bot.core.names import REGIONS
 from bot.core.policy import EXAMPLE
+from tests.fixtures.policies import write_policy
 from tests.harness import ALERTS, CHANNEL, start_stack
 
 SMALL = "accounts/fireworks/models/llama-v3p1-8b-instruct"  # 1 GPU per replica
 BIG = "accounts/fireworks/models/llama-v3p1-70b-instruct"  # 2 GPUs per replica; shapes on H100 and H200
 H100, H200, B200 = "NVIDIA_H100_80GB", "NVIDIA_H200_141GB", "NVIDIA_B200_180GB"
 US = [r for r in REGIONS if r.startswith("US_")]
-
-
-def write_policy(path: Path, text: str) -> None:
-    # A new size or modification time is what makes fwbot read it again; written whole at once.
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(textwrap.dedent(text))
-    tmp.replace(path)
 
 
 @pytest.fixture
