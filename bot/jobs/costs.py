@@ -10,8 +10,9 @@ A crash between claim and post loses that one post rather than repeating it.
 Owner digests can wait: when the team policy gives an owner quiet hours (``quiet_hours``,
 ``working_days``) and the slot falls in them, the digest is claimed and recorded in the outbox
 with its "not before" time (the owner's next working moment, bot/services/lifetimes.py
-``quiet_now``), so it survives a restart and is sent once, then; its chart rides along in the
-outbox row and is uploaded under the post once Slack has it. Channel summaries and budget alerts
+``quiet_now``), so it survives a restart and is sent once, then, rendered afresh (the week's
+figures, with what is true of its deployments by then); its chart rides along in the outbox row
+and is uploaded under the post once Slack has it. Channel summaries and budget alerts
 go to channels, not a person, so they are never held.
 
 The scheduler keeps its jobs in memory, so a slot that fell while fwbot was down is picked up by
@@ -32,7 +33,7 @@ from cronsim import CronSim
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.outbox import Kind, Posted, Target
-from bot.core.clock import iso
+from bot.core.clock import iso, parse_iso
 from bot.core.costs import (
     CostReport,
     Window,
@@ -54,6 +55,7 @@ from bot.services.lifetimes import quiet_now
 from bot.services.people import SlackDirectory
 from bot.ui import costs as cost_ui
 from bot.ui.chart import Bar, render_stacked_bars
+from bot.ui.kit import Message
 
 log = logging.getLogger("fwbot.cost_jobs")
 
@@ -161,14 +163,15 @@ class PostReport:
 
 def _post_once(services: Services, keys: list[str], targets: list[Target], message, report: PostReport,
                channel: str | None = None, *, not_before: datetime | None = None,
-               chart: dict | None = None) -> dict | None:
+               chart: dict | None = None, digest: dict | None = None) -> dict | None:
     """Claim ``keys`` and hand the post to the outbox in one transaction, then deliver it (this
     job may wait for the channel's slot). Posted: the keys are marked posted with Slack's ts (in
     the outbox's hook). Refused everywhere: the claims are released, so the next run tries again.
     A transient failure leaves it to the outbox's retries, across restarts too.
 
     ``not_before`` (a reader's quiet hours): claimed and recorded only; the outbox's delivery
-    thread sends it then, and uploads ``chart`` (:func:`_chart_args`) under it once it is posted."""
+    thread sends it then, rendered afresh from ``digest`` (an owner digest's owner and week), and
+    uploads ``chart`` (:func:`_chart_args`) under it once it is posted."""
     store, now = services.store, services.clock.now()
     args: dict = {"keys": []}
     with store.db.write():
@@ -179,6 +182,8 @@ def _post_once(services: Services, keys: list[str], targets: list[Target], messa
         args["keys"] = claimed
         if chart is not None:
             args["chart"] = chart
+        if digest is not None:
+            args["digest"] = digest
         effect = f"post:{claimed[0]}:{iso(now)}"
         services.outbox.enqueue(effect, SCHEDULED_POST, targets, message, args=args, not_before=not_before)
     if not_before is not None and not_before > now:
@@ -206,6 +211,22 @@ def effect_kinds() -> dict[str, Kind]:
         for key in args["keys"]:
             s.store.release_post(key)
 
+    def render(s: Services, args: dict) -> Message | None:
+        # A held digest says what is true when it is sent: the week's figures do not change, but
+        # a deployment deleted meanwhile is counted as such and loses its buttons.
+        held = args.get("digest")
+        if not held:
+            return None  # the message recorded with it
+        try:
+            week = Window(parse_iso(held["start"]), parse_iso(held["end"]), held["label"])
+            week_results = cost_data.costs_between(s, week.start, week.end)
+            digest_meta = _digest_meta(cost_data.deployment_meta(s.store), week_results)
+            digest = owner_digest(held["owner"], week_results, digest_meta, label=week.label)
+            return cost_ui.render_owner_digest(digest, simulated=s.simulated)
+        except Exception:  # noqa: BLE001 - the digest as it was at the slot is still worth sending
+            log.exception("could not render the held digest of %s afresh; sending it as it was", held.get("owner"))
+            return None
+
     def after_sent(s: Services, args: dict, posted: Posted) -> None:
         # A held digest's chart, uploaded under it once Slack has the post (after a restart too:
         # an attempt found in Slack completes the same way).
@@ -214,7 +235,7 @@ def effect_kinds() -> dict[str, Kind]:
             bars = [Bar(str(label), float(serving), float(idle)) for label, serving, idle in chart["bars"]]
             _send_chart(s, chart["key"], posted.channel, posted.ts, bars, chart["title"], PostReport())
 
-    return {SCHEDULED_POST: Kind(on_sent=on_sent, on_failed=on_failed, after_sent=after_sent)}
+    return {SCHEDULED_POST: Kind(on_sent=on_sent, on_failed=on_failed, render=render, after_sent=after_sent)}
 
 
 def _posted_message(services: Services, key: str) -> dict | None:
@@ -279,6 +300,13 @@ def _send_chart(services: Services, key: str, channel: str, thread_ts: str, bars
     out.posted.append(chart_key)
 
 
+def _digest_meta(meta: dict[str, dict], week_results: dict) -> dict[str, dict]:
+    """The deployments digests speak of: live ones, and deleted ones that ran in the week (one
+    deleted that did not run is not "owned" any more)."""
+    ran = {d for d, r in week_results.items() if r.gpu_seconds > 0}
+    return {d: m for d, m in meta.items() if m.get("live") or d in ran}
+
+
 def post_summaries(services: Services, *, grace: timedelta = SUMMARY_CATCH_UP) -> PostReport:
     """Channel summaries and owner digests for the current schedule slot, each posted once."""
     settings, store = services.settings, services.store
@@ -319,9 +347,7 @@ def post_summaries(services: Services, *, grace: timedelta = SUMMARY_CATCH_UP) -
     # Owner digests: one DM a week to everyone who owns a live deployment or paid for one.
     week = digest_window(slot, tz)
     week_results = cost_data.costs_between(services, week.start, week.end)
-    ran = {d for d, r in week_results.items() if r.gpu_seconds > 0}
-    # Deleted deployments that did not run this week are not "owned" any more.
-    digest_meta = {d: m for d, m in meta.items() if m.get("live") or d in ran}
+    digest_meta = _digest_meta(meta, week_results)
     owners = sorted({m.get("owner") for m in digest_meta.values()} - {None})
     directory = SlackDirectory(services)
 
@@ -338,8 +364,9 @@ def post_summaries(services: Services, *, grace: timedelta = SUMMARY_CATCH_UP) -
         quiet = None if store.scheduled_post(key) else quiet_now(services, owner, None, now, directory=directory)
         if quiet is not None:
             chart = _chart_args(key, chart_of(), title) if chart_of else None
+            held = {"owner": owner, "start": iso(week.start), "end": iso(week.end), "label": week.label}
             _post_once(services, [key], [Target("owner DM", user=owner)], message, out,
-                       not_before=quiet.until, chart=chart)
+                       not_before=quiet.until, chart=chart, digest=held)
             continue
         _post_once(services, [key], [Target("owner DM", user=owner)], message, out)
         posted = _posted_message(services, key)

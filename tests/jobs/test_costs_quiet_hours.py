@@ -167,3 +167,33 @@ def test_without_quiet_hours_every_digest_goes_out_at_the_slot(tmp_path, clock):
         assert len(charts_under(stack, other)) == 1
     finally:
         stack.stop()
+
+
+def test_a_held_digest_says_what_is_true_when_it_is_sent(tmp_path, clock):
+    """Held until 11:00 in Berlin; idle-a is deleted meanwhile: the digest still reports its week,
+    but offers no button to scale or delete it any more."""
+    stack = stack_with(tmp_path, clock, 'quiet_hours = "19:00-11:00"')
+    try:
+        week_of_history(stack, clock)
+        report = cost_jobs.post_summaries(stack.services)
+        berlin_11 = datetime(2026, 11, 9, 10, 0, tzinfo=UTC)
+        assert report.held["digest:U_DEV:2026-W46"] == berlin_11
+        [held] = [e for e in stack.services.store.effects.open(cost_jobs.SCHEDULED_POST)
+                  if e.payload["args"]["keys"] == ["digest:U_DEV:2026-W46"]]
+        assert "cost_delete" in str(held.payload["message"])  # as it was at the slot: idle-a had buttons
+        stack.sdk().deployments.delete("idle-a")
+        clock.advance(minutes=20)
+        stack.sync()
+        assert digests(stack, "U_DEV") == []
+
+        clock.set(berlin_11)
+        deliver_due(stack)
+        [dev] = stack.ws.wait_for(lambda: digests(stack, "U_DEV") or None)
+        text = message_text(dev)
+        assert "in the week Mon 2 Nov – Sun 8 Nov" in text and "$888.00" in text
+        buttons = {(e["action_id"], e["value"]) for b in dev.blocks if b["type"] == "actions" for e in b["elements"]}
+        assert ("cost_delete", "unpriced-c") in buttons
+        assert not any(value == "idle-a" for _, value in buttons)
+        stack.ws.wait_for(lambda: charts_under(stack, dev) or None)
+    finally:
+        stack.stop()
