@@ -7,6 +7,14 @@ Each key is claimed in ``scheduled_posts`` before posting and marked posted afte
 repeated for the same slot — a restart, the catch-up job, two threads at once — posts nothing new.
 A crash between claim and post loses that one post rather than repeating it.
 
+Owner digests can wait: when the team policy gives an owner quiet hours (``quiet_hours``,
+``working_days``) and the slot falls in them, the digest is claimed and recorded in the outbox
+with its "not before" time (the owner's next working moment, bot/services/lifetimes.py
+``quiet_now``), so it survives a restart and is sent once, then, rendered afresh (the week's
+figures, with what is true of its deployments by then); its chart rides along in the outbox row
+and is uploaded under the post once Slack has it. Channel summaries and budget alerts
+go to channels, not a person, so they are never held.
+
 The scheduler keeps its jobs in memory, so a slot that fell while fwbot was down is picked up by
 a catch-up job that runs at start and every few minutes, for slots up to
 :data:`SUMMARY_CATCH_UP` old.
@@ -17,6 +25,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
@@ -24,7 +33,7 @@ from cronsim import CronSim
 from slack_sdk.errors import SlackApiError
 
 from bot.adapters.outbox import Kind, Posted, Target
-from bot.core.clock import iso
+from bot.core.clock import iso, parse_iso
 from bot.core.costs import (
     CostReport,
     Window,
@@ -42,8 +51,11 @@ from bot.core.settings import check_cron
 from bot.jobs.base import Job
 from bot.services import costs as cost_data
 from bot.services.container import Services
+from bot.services.lifetimes import quiet_now
+from bot.services.people import SlackDirectory
 from bot.ui import costs as cost_ui
-from bot.ui.chart import render_stacked_bars
+from bot.ui.chart import Bar, render_stacked_bars
+from bot.ui.kit import Message
 
 log = logging.getLogger("fwbot.cost_jobs")
 
@@ -145,22 +157,39 @@ class PostReport:
     posted: list[str] = field(default_factory=list)
     already: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    # Claimed and recorded, held in the outbox until the reader's quiet hours end (key → when).
+    held: dict[str, datetime] = field(default_factory=dict)
 
 
 def _post_once(services: Services, keys: list[str], targets: list[Target], message, report: PostReport,
-               channel: str | None = None) -> dict | None:
+               channel: str | None = None, *, not_before: datetime | None = None,
+               chart: dict | None = None, digest: dict | None = None) -> dict | None:
     """Claim ``keys`` and hand the post to the outbox in one transaction, then deliver it (this
     job may wait for the channel's slot). Posted: the keys are marked posted with Slack's ts (in
     the outbox's hook). Refused everywhere: the claims are released, so the next run tries again.
-    A transient failure leaves it to the outbox's retries, across restarts too."""
+    A transient failure leaves it to the outbox's retries, across restarts too.
+
+    ``not_before`` (a reader's quiet hours): claimed and recorded only; the outbox's delivery
+    thread sends it then, rendered afresh from ``digest`` (an owner digest's owner and week), and
+    uploads ``chart`` (:func:`_chart_args`) under it once it is posted."""
     store, now = services.store, services.clock.now()
+    args: dict = {"keys": []}
     with store.db.write():
         claimed = [k for k in keys if store.claim_post(k, now, channel)]
         if not claimed:
             report.already += keys
             return None
+        args["keys"] = claimed
+        if chart is not None:
+            args["chart"] = chart
+        if digest is not None:
+            args["digest"] = digest
         effect = f"post:{claimed[0]}:{iso(now)}"
-        services.outbox.enqueue(effect, SCHEDULED_POST, targets, message, args={"keys": claimed})
+        services.outbox.enqueue(effect, SCHEDULED_POST, targets, message, args=args, not_before=not_before)
+    if not_before is not None and not_before > now:
+        for key in claimed:
+            report.held[key] = not_before
+        return None
     delivery = services.outbox.deliver(effect, wait=True)
     if delivery.posted is not None:
         report.posted += claimed
@@ -182,7 +211,31 @@ def effect_kinds() -> dict[str, Kind]:
         for key in args["keys"]:
             s.store.release_post(key)
 
-    return {SCHEDULED_POST: Kind(on_sent=on_sent, on_failed=on_failed)}
+    def render(s: Services, args: dict) -> Message | None:
+        # A held digest says what is true when it is sent: the week's figures do not change, but
+        # a deployment deleted meanwhile is counted as such and loses its buttons.
+        held = args.get("digest")
+        if not held:
+            return None  # the message recorded with it
+        try:
+            week = Window(parse_iso(held["start"]), parse_iso(held["end"]), held["label"])
+            week_results = cost_data.costs_between(s, week.start, week.end)
+            digest_meta = _digest_meta(cost_data.deployment_meta(s.store), week_results)
+            digest = owner_digest(held["owner"], week_results, digest_meta, label=week.label)
+            return cost_ui.render_owner_digest(digest, simulated=s.simulated)
+        except Exception:  # noqa: BLE001 - the digest as it was at the slot is still worth sending
+            log.exception("could not render the held digest of %s afresh; sending it as it was", held.get("owner"))
+            return None
+
+    def after_sent(s: Services, args: dict, posted: Posted) -> None:
+        # A held digest's chart, uploaded under it once Slack has the post (after a restart too:
+        # an attempt found in Slack completes the same way).
+        chart = args.get("chart")
+        if chart:
+            bars = [Bar(str(label), float(serving), float(idle)) for label, serving, idle in chart["bars"]]
+            _send_chart(s, chart["key"], posted.channel, posted.ts, bars, chart["title"], PostReport())
+
+    return {SCHEDULED_POST: Kind(on_sent=on_sent, on_failed=on_failed, render=render, after_sent=after_sent)}
 
 
 def _posted_message(services: Services, key: str) -> dict | None:
@@ -193,12 +246,32 @@ def _posted_message(services: Services, key: str) -> dict | None:
     return None
 
 
+def _chart_bars(report: CostReport) -> list[Bar] | None:
+    """The bars of a report's per-day chart, or None when there is nothing worth drawing."""
+    if len(report.daily) < 2 or not any(d.usd > 0 for d in report.daily):
+        return None
+    return cost_ui.chart_bars(report)
+
+
+def _chart_args(key: str, report: CostReport, title: str) -> dict | None:
+    """A chart as the outbox row of a held post carries it (plain JSON), for :func:`effect_kinds`."""
+    bars = _chart_bars(report)
+    if bars is None:
+        return None
+    return {"key": key, "title": title, "bars": [[b.label, b.serving, b.idle] for b in bars]}
+
+
 def _upload_chart(services: Services, key: str, channel: str, thread_ts: str, report: CostReport,
                   title: str, out: PostReport) -> None:
     """The per-day serving/idle bar chart as a PNG in the thread of the message it illustrates."""
-    if len(report.daily) < 2 or not any(d.usd > 0 for d in report.daily):
-        return
-    png = render_stacked_bars(cost_ui.chart_bars(report))
+    bars = _chart_bars(report)
+    if bars is not None:
+        _send_chart(services, key, channel, thread_ts, bars, title, out)
+
+
+def _send_chart(services: Services, key: str, channel: str, thread_ts: str, bars: list[Bar], title: str,
+                out: PostReport) -> None:
+    png = render_stacked_bars(bars)
 
     def send() -> dict:
         services.poster.pacer.wait(channel)
@@ -225,6 +298,13 @@ def _upload_chart(services: Services, key: str, channel: str, thread_ts: str, re
         return
     store.mark_posted(chart_key, services.clock.now(), channel=channel, ts=thread_ts)
     out.posted.append(chart_key)
+
+
+def _digest_meta(meta: dict[str, dict], week_results: dict) -> dict[str, dict]:
+    """The deployments digests speak of: live ones, and deleted ones that ran in the week (one
+    deleted that did not run is not "owned" any more)."""
+    ran = {d for d, r in week_results.items() if r.gpu_seconds > 0}
+    return {d: m for d, m in meta.items() if m.get("live") or d in ran}
 
 
 def post_summaries(services: Services, *, grace: timedelta = SUMMARY_CATCH_UP) -> PostReport:
@@ -267,20 +347,31 @@ def post_summaries(services: Services, *, grace: timedelta = SUMMARY_CATCH_UP) -
     # Owner digests: one DM a week to everyone who owns a live deployment or paid for one.
     week = digest_window(slot, tz)
     week_results = cost_data.costs_between(services, week.start, week.end)
-    ran = {d for d, r in week_results.items() if r.gpu_seconds > 0}
-    # Deleted deployments that did not run this week are not "owned" any more.
-    digest_meta = {d: m for d, m in meta.items() if m.get("live") or d in ran}
+    digest_meta = _digest_meta(meta, week_results)
     owners = sorted({m.get("owner") for m in digest_meta.values()} - {None})
+    directory = SlackDirectory(services)
+
+    def owner_report(owner: str) -> CostReport:
+        return cost_report(results_for(week_results, digest_meta, owner=owner), digest_meta)
+
     for owner in owners:
         digest = owner_digest(owner, week_results, digest_meta, label=week.label)
         message = cost_ui.render_owner_digest(digest, simulated=services.simulated)
         key = f"digest:{owner}:{week_key(slot, tz)}"
+        title = f"Your GPU cost {week.label}"
+        chart_of = partial(owner_report, owner) if digest.lines else None
+        # A digest can wait: in the owner's quiet hours it is held until their next working moment.
+        quiet = None if store.scheduled_post(key) else quiet_now(services, owner, None, now, directory=directory)
+        if quiet is not None:
+            chart = _chart_args(key, chart_of(), title) if chart_of else None
+            held = {"owner": owner, "start": iso(week.start), "end": iso(week.end), "label": week.label}
+            _post_once(services, [key], [Target("owner DM", user=owner)], message, out,
+                       not_before=quiet.until, chart=chart, digest=held)
+            continue
         _post_once(services, [key], [Target("owner DM", user=owner)], message, out)
         posted = _posted_message(services, key)
-        if posted and digest.lines:
-            mine = results_for(week_results, digest_meta, owner=owner)
-            _upload_chart(services, key, posted["channel"], posted["ts"], cost_report(mine, digest_meta),
-                          f"Your GPU cost {week.label}", out)
+        if posted and chart_of:
+            _upload_chart(services, key, posted["channel"], posted["ts"], chart_of(), title, out)
     if not out.failed and store.claim_post(done_key, services.clock.now()):
         store.mark_posted(done_key, services.clock.now())
     return out
