@@ -60,7 +60,8 @@ def do_schedule(ctx: Context, cmd: requests.ScheduleCommand) -> Message:
     running = RunningSchedule(cmd.schedule, zone, now)
     replaced = before is not None and not before.from_policy
     message = ui.render_schedule_set(dep_id, running, actor=ctx.actor.user_id, now=now, replaced=replaced,
-                                     dry_run=cmd.dry_run, simulated=s.simulated)
+                                     dry_run=cmd.dry_run, simulated=s.simulated,
+                                     overrides=before.describe() if before is not None and before.from_policy else None)
     if cmd.dry_run:
         return message
     store.set_schedule(dep_id, **stored(cmd.schedule), set_by=ctx.actor.user_id, now=now)  # type: ignore[arg-type]

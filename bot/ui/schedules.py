@@ -68,9 +68,13 @@ def render_schedule(deployment_id: str, running: RunningSchedule | None, *, now:
 
 
 def render_schedule_set(deployment_id: str, running: RunningSchedule, *, actor: str, now: datetime,
-                        replaced: bool, dry_run: bool = False, simulated: bool = False) -> Message:
+                        replaced: bool, dry_run: bool = False, simulated: bool = False,
+                        overrides: str | None = None) -> Message:
+    """``overrides``: the team policy's schedule that this one wins over, in words."""
     name = f"`{kit.escape(deployment_id)}`"
     what = f"{kit.escape(running.describe())}. Next: {next_text(running, now)}"
+    if overrides:
+        what += f". It overrides the team policy's schedule ({kit.escape(overrides)})"
     if dry_run:
         text = f":mag: Dry run — would {'replace the schedule of' if replaced else 'schedule'} {name}: {what}."
     else:

@@ -40,7 +40,8 @@ def test_a_channel_rule_schedule_scales_its_deployments_down_once_and_one_with_i
     life.deploy("own", "--min-replica-count 1")
     life.stack.fw('schedule own --down "20:00 Mon-Fri"')
     reply = life.ephemeral("scheduled `own`")
-    assert "from the team policy" not in reply
+    assert "scale to 0 at 20:00 Mon–Fri (no scale-up" in reply
+    assert "It overrides the team policy's schedule (scale to 0 at 19:00 Mon–Fri" in reply
 
     # /fw schedule, /fw get and the tracking message say where the schedule comes from.
     life.stack.fw("schedule team")
@@ -69,6 +70,7 @@ def test_a_channel_rule_schedule_scales_its_deployments_down_once_and_one_with_i
     at(life, 17, 59, 45)  # the warning opens 20 s ahead, as for a schedule of its own
     [warning] = [m for m in life.warnings_in("team") if "on its schedule" in message_text(m)]
     assert "Mon 19:00 (Europe/Berlin)" in message_text(warning)
+    assert "(the team policy's schedule, from channel C0MLPLAT)" in message_text(warning)
     at(life, 18, 0, 5)
     dep = sim_dep(life, "team")
     assert (dep.min_replica_count, dep.replica_count) == (0, 0)
