@@ -102,20 +102,24 @@ def running(services: Services, directory: SlackDirectory, dep: DeploymentLike, 
     was set, else the policy's (``policy``: ``True`` looks it up), counted from when that rule's
     schedule took effect or the deployment was created; either way from the last transition fwbot
     took on (``progress``) when that is later."""
-    zone = zone_of(directory.tz(dep.owner), services.settings.timezone)
     if row is not None:
         try:
             schedule = from_stored(row.down, row.up, row.up_min)
         except ScheduleError:  # only text /fw schedule wrote is stored; never fail a sweep on one row
             return None
-        return RunningSchedule(schedule, zone, _later(row.set_at, progress))
+        return RunningSchedule(schedule, _zone(services, directory, dep.owner), _later(row.set_at, progress))
     if policy is True:
         policy = policy_schedules_for(services, [(dep.id, dep.owner, dep.channel)]).get(dep.id)
     if not policy:
         return None
     schedule, source = policy
     since = _later(max(starts(services).since(source, schedule), lifetime_start(dep)), progress)
-    return RunningSchedule(schedule, zone, since, source)
+    return RunningSchedule(schedule, _zone(services, directory, dep.owner), since, source)
+
+
+def _zone(services: Services, directory: SlackDirectory, owner: str | None):
+    """The owner's zone; asked only of deployments with a schedule (a Slack lookup may be behind it)."""
+    return zone_of(directory.tz(owner), services.settings.timezone)
 
 
 def _later(a: datetime, b: datetime | None) -> datetime:
