@@ -69,3 +69,9 @@ class SchedulesRepo(Repository):
             {"id": deployment_id},
         )
         return {r["deployment_id"]: parse_iso(r["due"]) for r in rows}  # type: ignore[misc]
+
+    def deployment_places(self) -> dict[str, tuple[str | None, str | None]]:
+        """``deployment → (owner, channel)`` of every deployment not gone: whose policy rules apply
+        to it, for a sweep that only needs to know which ones a policy schedule governs."""
+        rows = self.db.rows("SELECT id, owner, channel FROM deployments WHERE gone_at IS NULL")
+        return {r[0]: (r[1], r[2]) for r in rows}

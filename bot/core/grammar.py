@@ -1089,7 +1089,9 @@ _TABLE: tuple[Subcommand, ...] = (
         "reply names the zone. Only the owner or an admin sets or clears one; a new schedule replaces the old "
         "and counts from now. fwbot warns in the deployment's thread before each scale-down; *Keep warm* "
         "(or `/fw keep`) and *Snooze* postpone it until they end, and skip the night if they last past the "
-        "next `--up`. `/fw get`, the tracking message and the App Home show it with its next transition.",
+        "next `--up`. `/fw get`, the tracking message and the App Home show it with its next transition. "
+        "The team policy may set a schedule for a channel or group (`schedule` in the policy file); it "
+        "applies to deployments without one of their own, and a schedule set here overrides it.",
     ),
     Subcommand(
         "owner",

@@ -470,7 +470,9 @@ def timers(
         down = postponed_down(schedule, postponed)
         if down is not None:
             due, moved = down
-            out.append(Timer(dep.id, "schedule_down", _whole_seconds(due), "schedule", schedule.since, hourly,
+            # A policy's schedule names its rule: "policy schedule, from channel C0…".
+            source = "schedule" if schedule.source is None else f"policy schedule, from {schedule.source}"
+            out.append(Timer(dep.id, "schedule_down", _whole_seconds(due), source, schedule.since, hourly,
                              snoozed=moved, **where))
 
     life = lifetime_timer(dep, lifetime, hourly, **where)

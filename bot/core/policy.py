@@ -27,6 +27,11 @@ Settings
     ``quiet_hours``         ``"19:00-08:00"`` (may wrap midnight), with ``working_days``
                             (``["Mon", …, "Fri"]``, default every day): days not listed are quiet
                             all day. The caller decides what quiet hours do, and in which zone.
+    ``schedule``            an off-hours schedule for every deployment the rule governs, in the
+                            syntax of ``/fw schedule``: ``"down 19:00 Mon-Fri, up 08:00 Mon-Fri"``
+                            (the up part is optional; ``"(min 2)"`` after it comes back up with 2).
+                            A deployment's own ``/fw schedule`` wins over it. When several of
+                            someone's groups set one, the first group by id gives it.
 
 Durations use Go syntax (``90s``, ``1h30m``, ``168h``) plus a leading ``d`` for days of 24 hours
 (``14d``, ``1d12h``), because lifetimes are counted in days.
@@ -71,6 +76,7 @@ from bot.core.names import (
 )
 from bot.core.pricing import format_usd
 from bot.core.requests import DEFAULT_SCALE_TO_ZERO_WINDOW_S
+from bot.core.schedules import Schedule, ScheduleError, parse_schedule_text, schedule_text
 
 EXAMPLE = """\
 # fwbot guardrails: what may be asked for at all. Reviewed like code.
@@ -252,6 +258,7 @@ class EffectivePolicy:
     max_lifetime: Setting[float]
     quiet_hours: Setting[tuple[QuietHours, ...]]
     working_days: Setting[frozenset[int]]
+    schedule: Setting[Schedule]
 
     def settings(self) -> tuple[Setting[Any], ...]:
         return tuple(getattr(self, name) for name in SETTINGS)
@@ -420,6 +427,16 @@ def _working_days(name: str, raw: Any) -> frozenset[int]:
     return frozenset(days)
 
 
+def _schedule(name: str, raw: Any) -> Schedule:
+    if not isinstance(raw, str):
+        raise _Bad(f'{name} must be a string such as "down 19:00 Mon-Fri, up 08:00 Mon-Fri", not {_show(raw)}')
+    try:
+        return parse_schedule_text(raw)
+    except ScheduleError as e:
+        reason = e.message.replace("`--up-min`", "min").replace("`--down`", "down").replace("`--up`", "up")
+        raise _Bad(f"{name} {_show(raw)}: {reason}") from None
+
+
 def _channel(name: str, raw: Any) -> str:
     if not isinstance(raw, str) or not _CHANNEL_RE.match(raw):
         raise _Bad(f'channel must be a Slack channel id such as "C0123ABCD", not {_show(raw)}')
@@ -434,6 +451,7 @@ def _usergroup(name: str, raw: Any) -> str:
 
 # How several of a user's groups combine (see the module docstring).
 _LOWEST, _ALL_OF, _ANY_TRUE, _UNION, _INTERSECT = "lowest", "all_of", "any_true", "union", "intersect"
+_FIRST = "first"  # the first group by id: two schedules have no "stricter" one
 
 _SPECS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "models": (_model_globs, _ALL_OF),
@@ -450,6 +468,7 @@ _SPECS: dict[str, tuple[Callable[[str, Any], Any], str]] = {
     "max_lifetime": (_duration, _LOWEST),
     "quiet_hours": (_quiet_hours, _UNION),
     "working_days": (_working_days, _INTERSECT),
+    "schedule": (_schedule, _FIRST),
 }
 SETTINGS: tuple[str, ...] = tuple(_SPECS)
 """Every setting a rule may hold, in the order ``/fw policy`` shows them."""
@@ -648,6 +667,8 @@ def _combine(name: str, how: str, setters: list[tuple[Any, str]]) -> Setting[Any
     if how == _LOWEST:
         value, src = min(setters, key=lambda vs: vs[0])
         return Setting(name, value, src)
+    if how == _FIRST:
+        return Setting(name, setters[0][0], setters[0][1])
     if how == _ANY_TRUE:
         value, src = next(((v, s) for v, s in setters if v), setters[0])
         return Setting(name, value, src)
@@ -677,6 +698,8 @@ def format_value(name: str, value: Any) -> str:
         return ", ".join(str(w) for w in value)
     if name == "working_days":
         return ", ".join(DAYS[d] for d in sorted(value)) or "none"
+    if name == "schedule":
+        return schedule_text(value)
     return str(value)
 
 

@@ -182,6 +182,36 @@ def make_schedule(down: str, up: str | None = None, up_min: int | None = None) -
     return Schedule(down_m, up_m, up_min if up_min is not None else 1)
 
 
+_POLICY_RE = re.compile(
+    r"^\s*down\s+(?P<down>.+?)(?:\s*[,;]?\s+up\s+(?P<up>.+?))?"
+    r"(?:\s*[,;]?\s*\(?\s*min\s+(?P<min>\S+?)\s*\)?)?\s*\Z", re.IGNORECASE)
+
+
+def parse_schedule_text(text: str) -> Schedule:
+    """A whole schedule in one line, as a policy file spells it (and :func:`schedule_text` writes
+    it): ``down 19:00 Mon-Fri, up 08:00 Mon-Fri (min 1)``; the up part and its min are optional.
+    The times and days are read as ``/fw schedule``'s ``--down``/``--up``/``--up-min`` are."""
+    m = _POLICY_RE.match(text) if isinstance(text, str) else None
+    if not m:
+        raise ScheduleError('write it as "down 19:00 Mon-Fri, up 08:00 Mon-Fri" (the up part is optional; '
+                            'add "(min 2)" to come back up with 2 replicas)')
+    up_min = None
+    if m["min"] is not None:
+        if not m["min"].isdigit():
+            raise ScheduleError(f"the min replicas after the up time must be a whole number, not `{m['min']}`")
+        up_min = int(m["min"])
+    return make_schedule(m["down"].strip().rstrip(",;").strip(),
+                         m["up"].strip().rstrip(",;").strip() if m["up"] else None, up_min)
+
+
+def schedule_text(schedule: Schedule) -> str:
+    """The schedule in the one-line form :func:`parse_schedule_text` reads."""
+    text = f"down {schedule.down}"
+    if schedule.up is not None:
+        text += f", up {schedule.up}" + (f" (min {schedule.up_min})" if schedule.up_min != 1 else "")
+    return text
+
+
 def stored(schedule: Schedule) -> dict[str, str | int | None]:
     """The schedule as the ``schedules`` table keeps it (text that :func:`from_stored` reads back)."""
     return {"down": str(schedule.down), "up": str(schedule.up) if schedule.up else None, "up_min": schedule.up_min}
@@ -257,13 +287,19 @@ class RunningSchedule:
     schedule: Schedule
     zone: ZoneInfo
     since: datetime
+    source: str | None = None  # the policy rule it comes from ("channel C0…"); None: the deployment's own
 
     @property
     def zone_name(self) -> str:
         return self.zone.key
 
+    @property
+    def from_policy(self) -> bool:
+        return self.source is not None
+
     def describe(self) -> str:
-        return self.schedule.describe(self.zone_name)
+        text = self.schedule.describe(self.zone_name)
+        return f"{text}, from the team policy ({self.source})" if self.source else text
 
     def next(self, after: datetime, kind: TransitionKind | None = None) -> Transition | None:
         return next_transition(self.schedule, self.zone, max(after, self.since), kind)

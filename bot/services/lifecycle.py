@@ -69,6 +69,7 @@ from bot.services.deployments import Actor, Operations, UserError
 from bot.services.lifetimes import lifetimes_for, quiet_now
 from bot.services.people import SlackDirectory
 from bot.services.policy import policy_book
+from bot.services.schedules import policy_schedule_due, policy_schedules_for
 from bot.services.schedules import running as running_schedule
 from bot.services.tracking import announce_deletion, deletion_key, render_tracking
 from bot.ui import lifecycle as ui
@@ -325,7 +326,8 @@ class LifecycleEngine:
 
     # -- reading --------------------------------------------------------------------------------
     def timers_for(self, dep: DeploymentRecord, now: datetime, state: IdleState | None = None, *,
-                   lifetime: Lifetime | None | bool = True) -> list[Timer]:
+                   lifetime: Lifetime | None | bool = True,
+                   schedule: RunningSchedule | None | bool = True) -> list[Timer]:
         """The deployment's timers now. ``lifetime``: its :class:`Lifetime` when the caller has it
         (``None``: it has none), else (``True``) looked up in the policy in force."""
         st = state or History.load(self.s.store, dep.id).of(dep.id)
@@ -333,12 +335,15 @@ class LifecycleEngine:
             lifetime = lifetimes_for(self.s, [dep], {dep.id: st.renewal} if st.renewal else {}).get(dep.id)
         return timers(dep, st.last_traffic, self.policy, now, self.s.prices, snoozed_until=st.snoozed_until,
                       keep_warm_until=st.keep_warm_until, scaled_up_at=st.scaled_up_at,
-                      earliest_traffic=st.earliest_traffic, schedule=self.schedule_of(dep, st),
+                      earliest_traffic=st.earliest_traffic,
+                      schedule=self.schedule_of(dep, st) if schedule is True else schedule or None,
                       lifetime=lifetime or None)
-    def schedule_of(self, dep: DeploymentRecord, state: IdleState | None = None) -> RunningSchedule | None:
-        """The deployment's schedule where it stands, in its owner's zone (``None`` without one)."""
+    def schedule_of(self, dep: DeploymentRecord, state: IdleState | None = None, *,
+                    policy: Any = True) -> RunningSchedule | None:
+        """The deployment's schedule where it stands, in its owner's zone (``None`` without one):
+        its own, else the team policy's (``policy``: the one the caller looked up, else ``True``)."""
         st = state or History.load(self.s.store, dep.id).of(dep.id)
-        return running_schedule(self.s, self.directory, dep.owner, st.schedule, st.schedule_progress)
+        return running_schedule(self.s, self.directory, dep, st.schedule, st.schedule_progress, policy=policy)
 
     def _shortest_lifetime_s(self) -> float | None:
         """The shortest ``max_lifetime`` any part of the policy sets: no deployment's is shorter."""
@@ -359,9 +364,14 @@ class LifecycleEngine:
             history = History.load(store)
             watched, policy, traffic = store.deployments_with_open_warnings(), self.policy, history.traffic
             watched = set(watched) | set(history.schedules)  # a schedule's transitions come whatever the traffic
+            fields = store.timer_fields()
+            # A policy's schedule, only where its next transition (or the warning before it) has come.
+            watched |= policy_schedule_due(self.s, self.directory,
+                                           [f for f in fields if f.id not in watched],
+                                           history.schedule_progress, now, policy.warn_before_scale_to_zero_s)
             shortest = self._shortest_lifetime_s()
             due_ids = []
-            for f in store.timer_fields():
+            for f in fields:
                 if f.id not in watched:
                     # A renewal only moves a lifetime later: the shortest limit from creation bounds it.
                     life = (lifetime_start(f) + timedelta(seconds=shortest)) if shortest else None
@@ -373,9 +383,13 @@ class LifecycleEngine:
         else:
             records = store.deployments() if records is None else records
             history = History.load(store, records[0].id if len(records) == 1 else None)
-        scheduled = {d.id: r for d in records if (r := self.schedule_of(d, history.of(d.id))) is not None}
+        by_policy = policy_schedules_for(self.s, [(d.id, d.owner, d.channel) for d in records
+                                                  if d.id not in history.schedules])
+        scheduled = {d.id: r for d in records
+                     if (r := self.schedule_of(d, history.of(d.id), policy=by_policy.get(d.id))) is not None}
         lifetimes = lifetimes_for(self.s, records, history.renewals)
-        current = {d.id: self.timers_for(d, now, history.of(d.id), lifetime=lifetimes.get(d.id)) for d in records}
+        current = {d.id: self.timers_for(d, now, history.of(d.id), lifetime=lifetimes.get(d.id),
+                                         schedule=scheduled.get(d.id)) for d in records}
         about: dict[str, list[WarningRow]] = {}
         for row in store.warnings_about([(t.deployment_id, t.kind, t.due_iso) for ts in current.values() for t in ts]):
             about.setdefault(row.deployment_id, []).append(row)

@@ -3,6 +3,8 @@ warns before each scale-down and carries the transitions out (bot/services/lifec
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from bot.core import requests
 from bot.core.lifecycle import GONE_STATES
 from bot.core.schedules import RunningSchedule, stored, zone_of
@@ -34,7 +36,11 @@ def do_schedule(ctx: Context, cmd: requests.ScheduleCommand) -> Message:
     now, who = s.clock.now(), engine.directory.handle(ctx.actor.user_id)
     before = engine.schedule_of(record)
     if cmd.clear:
-        had = before.describe() if before else None
+        own = before if before is not None and not before.from_policy else None
+        had = own.describe() if own else None
+        after = engine.schedule_of(record, policy=True, state=replace(History.load(store, dep_id).of(dep_id),
+                                                                      schedule=None))
+        policy = after.describe() if after is not None else None
         if had is not None and not cmd.dry_run:
             store.clear_schedule(dep_id)
             for pending in store.bot_actions(deployment_id=dep_id, statuses=("scheduled",)):
@@ -45,15 +51,17 @@ def do_schedule(ctx: Context, cmd: requests.ScheduleCommand) -> Message:
             engine.settle(dep_id, f"schedule cleared by {who}", now)
             engine.edit_tracking(dep_id)
         message = ui.render_schedule_cleared(dep_id, actor=ctx.actor.user_id, had=had, dry_run=cmd.dry_run,
-                                             simulated=s.simulated)
+                                             simulated=s.simulated, policy=policy)
         if had is not None and not cmd.dry_run:
             engine.note_in_thread(record, message)
         return message
     assert cmd.schedule is not None
     zone = zone_of(engine.directory.tz(record.owner), s.settings.timezone)
     running = RunningSchedule(cmd.schedule, zone, now)
-    message = ui.render_schedule_set(dep_id, running, actor=ctx.actor.user_id, now=now, replaced=before is not None,
-                                     dry_run=cmd.dry_run, simulated=s.simulated)
+    replaced = before is not None and not before.from_policy
+    message = ui.render_schedule_set(dep_id, running, actor=ctx.actor.user_id, now=now, replaced=replaced,
+                                     dry_run=cmd.dry_run, simulated=s.simulated,
+                                     overrides=before.describe() if before is not None and before.from_policy else None)
     if cmd.dry_run:
         return message
     store.set_schedule(dep_id, **stored(cmd.schedule), set_by=ctx.actor.user_id, now=now)  # type: ignore[arg-type]

@@ -89,7 +89,7 @@ def render_tracking(services: Services, record: DeploymentRecord) -> Message:
                                    simulated=services.simulated,
                                    status_line=":ghost: Gone: Fireworks no longer has this deployment.",
                                    buttons=False)
-    running = running_of(services, SlackDirectory(services), record.id, record.owner)
+    running = running_of(services, SlackDirectory(services), record)
     line = status_line(record, last_undelete(services, record))
     lifetime = lifetime_line(services, record)
     return ui.tracking_message(record.wire, deployment_id=record.id, usd=record_usd_per_hour(record, services.prices),

@@ -137,6 +137,8 @@ def _schedule_down_text(w: TimerWarning, dep: DeploymentLike, who: str, name: st
     t = w.timer
     saved = "saves nothing" if not t.usd_per_hour else f"saves {format_usd(t.usd_per_hour)}"
     moved = " (postponed by a keep-warm or snooze)" if t.snoozed else ""
+    if t.source.startswith("policy schedule"):  # "policy schedule, from channel C0…"
+        moved += f" (the team policy's schedule{t.source.removeprefix('policy schedule')})"
     if w.remaining_s > 0:
         head = f"fwbot will *scale {name} to zero* on its schedule in *{remaining(w.remaining_s)}* — {when}{moved}"
     else:

@@ -25,6 +25,7 @@ LABELS = {
     "max_lifetime": "Maximum lifetime",
     "quiet_hours": "Quiet hours",
     "working_days": "Working days",
+    "schedule": "Off-hours schedule",
 }
 
 

@@ -55,6 +55,11 @@ def render_schedule(deployment_id: str, running: RunningSchedule | None, *, now:
                 "--down \"19:00 Mon-Fri\" --up \"08:00 Mon-Fri\"`.")
         return Message(text=text, blocks=[kit.section(text), kit.footer_context(simulated)])
     who = f" Set by {kit.mention(set_by)} {local_time(set_at, running.zone_name, now)}." if set_by and set_at else ""
+    if running.from_policy:
+        dep = kit.escape(deployment_id)
+        who = (f" It is the team policy's schedule for {kit.escape(running.source or 'everyone')}, not one set on this "
+               f"deployment. To override it, give `{dep}` a schedule of its own: `/fw schedule {dep} --down \"19:00 "
+               "Mon-Fri\" --up \"08:00 Mon-Fri\"` (its own schedule wins over the policy's).")
     text = (f":calendar: {name}: {kit.escape(running.describe())}.\nNext: {next_text(running, now, postponed)}.{who}\n"
             "A keep-warm or snooze postpones a scale-down while it holds; one that lasts past the next "
             "scale-up skips that night.")
@@ -63,9 +68,13 @@ def render_schedule(deployment_id: str, running: RunningSchedule | None, *, now:
 
 
 def render_schedule_set(deployment_id: str, running: RunningSchedule, *, actor: str, now: datetime,
-                        replaced: bool, dry_run: bool = False, simulated: bool = False) -> Message:
+                        replaced: bool, dry_run: bool = False, simulated: bool = False,
+                        overrides: str | None = None) -> Message:
+    """``overrides``: the team policy's schedule that this one wins over, in words."""
     name = f"`{kit.escape(deployment_id)}`"
     what = f"{kit.escape(running.describe())}. Next: {next_text(running, now)}"
+    if overrides:
+        what += f". It overrides the team policy's schedule ({kit.escape(overrides)})"
     if dry_run:
         text = f":mag: Dry run — would {'replace the schedule of' if replaced else 'schedule'} {name}: {what}."
     else:
@@ -75,15 +84,23 @@ def render_schedule_set(deployment_id: str, running: RunningSchedule, *, actor: 
 
 
 def render_schedule_cleared(deployment_id: str, *, actor: str, had: str | None, dry_run: bool = False,
-                            simulated: bool = False) -> Message:
+                            simulated: bool = False, policy: str | None = None) -> Message:
+    """``policy``: the policy's schedule that applies once its own is gone (or that applies now,
+    when it has none of its own: that one cannot be cleared here)."""
     name = f"`{kit.escape(deployment_id)}`"
-    if had is None:
+    if had is None and policy is not None:
+        text = (f":information_source: {name} has no schedule of its own to clear; the team policy's applies to it "
+                f"({kit.escape(policy)}). Only a change to the policy file removes that one; a schedule of its own "
+                f"(`/fw schedule {kit.escape(deployment_id)} --down …`) overrides it.")
+    elif had is None:
         text = f":information_source: {name} has no schedule; nothing to clear."
     elif dry_run:
         text = f":mag: Dry run — would clear the schedule of {name} ({kit.escape(had)})."
     else:
         text = (f":calendar: {kit.mention(actor)} cleared the schedule of {name} (it was: {kit.escape(had)}). "
                 "Its replicas stay as they are now.")
+        if policy is not None:
+            text += f" From now on the team policy's schedule applies to it: {kit.escape(policy)}."
     return Message(text=text, blocks=[kit.section(text), kit.footer_context(simulated)])
 
 

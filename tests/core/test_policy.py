@@ -16,6 +16,7 @@ from bot.core.policy import (
     check_quota,
     check_request,
     effective_policy,
+    format_value,
     in_quiet_hours,
     lifetime_due,
     needs_approval,
@@ -145,6 +146,11 @@ usergroup = "S0ML"
     ("empty time range", '[policy]\nquiet_hours = "08:00-08:00"\n', 2, "starts and ends at the same time"),
     ("not a day", '[policy]\nworking_days = ["Mon", "Funday"]\n', 2, '"Funday" is not a day'),
     ("no working days", "[policy]\nworking_days = []\n", 2, "at least one day"),
+    ("a schedule that is not one", '[policy]\nmax_replicas = 2\nschedule = "19:00 Mon-Fri"\n', 3,
+     'schedule "19:00 Mon-Fri": write it as "down 19:00 Mon-Fri, up 08:00 Mon-Fri"'),
+    ("a schedule's bad day, in a rule", '[[policy.rule]]\nchannel = "C0AAA"\nschedule = "down 19:00 Mon-Fry"\n', 3,
+     'schedule "down 19:00 Mon-Fry": down: `Fry` is not a day'),
+    ("a schedule that is not text", "[policy]\nschedule = 19\n", 2, "schedule must be a string"),
     ("syntax error", """\
 [policy]
 max_replicas = 2
@@ -460,3 +466,33 @@ working_days = ["Tue"]
 """
     e = eff(text, None, ("S0A", "S0B"))
     assert next_working_moment(e, berlin(2026, 11, 2, 12, 0), BERLIN) is None
+
+
+def test_a_schedule_is_set_by_the_most_specific_rule_and_the_first_group_of_several():
+    text = """\
+[policy]
+schedule = "down 19:00 Mon-Fri, up 08:00 Mon-Fri"
+[[policy.rule]]
+channel = "C0NIGHT"
+schedule = "down 22:00 daily"
+[[policy.rule]]
+usergroup = "S0B"
+schedule = "down 20:00 Mon-Fri, up 07:00 Mon-Fri (min 2)"
+[[policy.rule]]
+usergroup = "S0A"
+schedule = "down 18:00 Fri"
+[[policy.rule]]
+channel = "C0OTHER"
+max_replicas = 2
+"""
+    def shown(channel=None, groups=()):
+        s = eff(text, channel, groups).schedule
+        return format_value("schedule", s.value), s.source
+
+    assert shown() == ("down 19:00 Mon-Fri, up 08:00 Mon-Fri", "defaults")
+    assert shown("C0OTHER") == ("down 19:00 Mon-Fri, up 08:00 Mon-Fri", "defaults")  # the rule does not set it
+    assert shown("C0NIGHT") == ("down 22:00 daily", "channel C0NIGHT")
+    assert shown("C0NIGHT", ("S0B",)) == ("down 20:00 Mon-Fri, up 07:00 Mon-Fri (min 2)", "usergroup S0B")
+    assert shown("C0NIGHT", ("S0B", "S0A")) == ("down 18:00 Fri", "usergroup S0A")  # the first by id
+    assert "schedule: down 22:00 daily (from channel C0NIGHT)" in eff(text, "C0NIGHT").describe()
+    assert eff("[policy]\nmax_replicas = 2\n").schedule.is_set is False

@@ -19,7 +19,9 @@ from bot.core.schedules import (
     make_schedule,
     next_transition,
     parse_moment,
+    parse_schedule_text,
     postponed_down,
+    schedule_text,
     stored,
     transitions,
     zone_of,
@@ -135,3 +137,31 @@ def test_the_scale_down_is_a_warned_timer_and_its_action_has_one_key():
     assert schedule_actions(d, running, utc(2026, 11, 2, 19), postponed=utc(2026, 11, 2, 20)) == []
     [later] = schedule_actions(d, running, utc(2026, 11, 2, 20), postponed=utc(2026, 11, 2, 20))
     assert later.key == "schedule_down:d1:2026-11-02T20:00:00.000000Z"
+
+
+# -- the one-line form a policy file uses -----------------------------------------------------------
+@pytest.mark.parametrize("text, down, up, up_min", [
+    ("down 19:00 Mon-Fri, up 08:00 Mon-Fri", "19:00 Mon-Fri", "08:00 Mon-Fri", 1),
+    ("down 22:00", "22:00 daily", None, 1),
+    ("Down 19:00 weekdays; up 7:30 Mon-Fri (min 2)", "19:00 Mon-Fri", "07:30 Mon-Fri", 2),
+    ("down 18:00 Sat,Sun, up 09:00 Mon", "18:00 Sat,Sun", "09:00 Mon", 1),
+    ("down 19:00 Mon-Fri up 08:00 Mon-Fri min 3", "19:00 Mon-Fri", "08:00 Mon-Fri", 3),
+])
+def test_a_whole_schedule_reads_from_one_line_and_writes_back_the_same(text, down, up, up_min):
+    s = parse_schedule_text(text)
+    assert (str(s.down), str(s.up) if s.up else None, s.up_min) == (down, up, up_min)
+    assert parse_schedule_text(schedule_text(s)) == s
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("up 08:00", 'write it as "down 19:00 Mon-Fri'),
+    ("down 19:00 Funday", "`Funday` is not a day"),
+    ("down 24:00", "not a time of day"),
+    ("down 19:00 (min 2)", "give `--up` too"),
+    ("down 19:00, up 08:00 (min 0)", "between 1 and"),
+    ("down 19:00, up 08:00 (min two)", "must be a whole number, not `two`"),
+])
+def test_a_bad_one_line_schedule_is_named(text, reason):
+    with pytest.raises(ScheduleError) as caught:
+        parse_schedule_text(text)
+    assert reason in caught.value.message

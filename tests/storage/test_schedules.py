@@ -37,3 +37,12 @@ def test_progress_is_the_latest_transition_started_not_one_scheduled_or_cancelle
     store.finish_action("schedule_down:d1:c", "cancelled", "kept warm", T0)
     assert store.schedule_progress() == {"d1": at[2]}
     assert store.schedule_progress("d2") == {}
+
+
+def test_the_places_of_deployments_not_gone_say_whose_policy_governs_them(db):
+    store = Store(db)
+    for dep, owner, channel in (("d1", "U1", "C1"), ("d2", None, "C2"), ("d3", "U3", "C3")):
+        store.claim_deployment(dep, f"accounts/a/deployments/{dep}", owner=owner, channel=channel, now=T0,
+                               created_by_bot=False)
+    store.mark_gone("d3", T0 + timedelta(minutes=1))
+    assert store.deployment_places() == {"d1": ("U1", "C1"), "d2": (None, "C2")}
