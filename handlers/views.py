@@ -36,6 +36,7 @@ from bot.core.pricing import (
     worst_case_usd_per_hour,
 )
 from bot.core.requests import DeploymentSpec, SpecError, spec_error_of
+from bot.core.schedules import zone_of
 from bot.services.approvals import needs_approval, request_approval
 from bot.services.changes import execute_deploy
 from bot.services.container import Services
@@ -48,6 +49,7 @@ from bot.services.deployments import (
     deployment_id_stem,
 )
 from bot.services.guardrails import ask_for_create, guard_create
+from bot.services.people import SlackDirectory
 from bot.services.policy import policy_book
 from bot.ui import kit
 from bot.ui.form_policy import FormPolicy, field_error
@@ -544,6 +546,9 @@ def build_modal(services: Services, *, channel: str | None, form: dict[str, Any]
     ]
     if (lifetime := fp.lifetime_line()) is not None:
         blocks.append(kit.context(lifetime))
+    if fp.effective is not None and fp.effective.schedule.value is not None:
+        zone = zone_of(SlackDirectory(services).tz(user) if user else None, services.settings.timezone)
+        blocks.append(kit.context(fp.schedule_line(zone.key)))
     if services.simulated:
         blocks.append(kit.footer_context(True))
     return kit.modal("Deploy a model", blocks, callback_id=CALLBACK, submit="Deploy",

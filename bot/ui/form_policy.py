@@ -195,6 +195,15 @@ class FormPolicy:
                 f"renews it (`max_lifetime`, from {e.max_lifetime.source}); fwbot warns before.")
 
 
+    def schedule_line(self, zone: str) -> str | None:
+        """The off-hours schedule the policy gives what the form creates (in its owner's ``zone``)."""
+        e = self.effective
+        if e is None or e.schedule.value is None:
+            return None
+        return (f":crescent_moon: *Schedule:* {kit.escape(e.schedule.value.describe(zone))} (`schedule`, from "
+                f"{e.schedule.source}); `/fw schedule <id>` sets one of its own.")
+
+
 def lifetime_words(seconds: float) -> str:
     """``14 days``, ``1 day``, ``36 hours``; other lengths as ``humanize`` writes them."""
     s = int(round(seconds))

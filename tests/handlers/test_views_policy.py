@@ -225,3 +225,15 @@ def test_without_a_policy_the_form_is_as_before(tmp_path):
         assert "Lifetime" not in contexts(s, view.id) and "approver" not in contexts(s, view.id)
     finally:
         s.stop()
+
+
+def test_the_form_shows_the_schedule_the_policy_will_give_in_the_openers_zone(stack, policy_file):
+    write_policy(policy_file, EXAMPLE.replace("max_lifetime = \"3d\"",
+                                              "max_lifetime = \"3d\"\nschedule = \"down 19:00 Mon-Fri, up 08:00 Mon-Fri\"",
+                                              1))
+    view = open_form(stack)  # U_DEV is in Europe/Berlin
+    shown = contexts(stack, view.id)
+    assert "*Schedule:* scale to 0 at 19:00" in shown and "(Europe/Berlin)" in shown
+    assert "(`schedule`, from channel C0MLPLAT)" in shown
+    elsewhere = open_form(stack, channel=ALERTS)  # the defaults set no schedule
+    assert "*Schedule:*" not in contexts(stack, elsewhere.id)
