@@ -24,7 +24,7 @@ from bot.services.commands import kept_warm_message, problem_reply
 from bot.services.container import Services
 from bot.services.context import Context, reply
 from bot.services.deployments import Actor, UserError
-from bot.services.guardrails import check_undelete
+from bot.services.guardrails import undelete as undelete_within_quota
 from bot.services.lifecycle import SNOOZE_S, engine_for
 from bot.services.tracking import deletion_key, deletion_message
 from bot.ui import deployments as dui
@@ -241,8 +241,7 @@ def register(app: App, services: Services, metrics) -> None:
             return
         actor = ctx.actor
         try:
-            check_undelete(services, actor, dep.id)
-            ops.undelete(actor, dep.id)
+            undelete_within_quota(services, ops, actor, dep.id)
         except UserFacingError as e:
             problem(respond, e)
             return

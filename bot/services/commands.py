@@ -286,8 +286,7 @@ def dry_run_reply(ctx: Context, deployment_id: str, what: str) -> Message:
 def do_undelete(ctx: Context, cmd: requests.UndeleteCommand) -> Message | None:
     if cmd.dry_run:
         return dry_run_reply(ctx, cmd.deployment_id, f"undelete `{cmd.deployment_id}`")
-    guardrails.check_undelete(ctx.services, ctx.actor, cmd.deployment_id)
-    wire = ctx.ops.undelete(ctx.actor, cmd.deployment_id)
+    wire = guardrails.undelete(ctx.services, ctx.ops, ctx.actor, cmd.deployment_id)
     return note_change(ctx, cmd.deployment_id, f":recycle: {kit.mention(ctx.actor.user_id)} undeleted "
                        f"`{cmd.deployment_id}` (state {wire.get('state')}).")
 

@@ -247,12 +247,28 @@ def guard_create(ctx, planned: Any, *, override: str | None = None) -> Governing
     return gov
 
 
-def check_undelete(services: Services, actor: Actor, deployment_id: str) -> None:
-    """An undeleted deployment runs again, so its GPUs count against the quotas (``/fw undelete``
-    and the Undelete button on a deletion notice)."""
+def undelete(services: Services, ops: Any, actor: Actor, deployment_id: str) -> dict:
+    """Undelete within the quotas (``/fw undelete`` and the Undelete button on a deletion notice):
+    a deployment that runs again counts its GPUs, checked and counted (its row marked as coming
+    back) in one serialised write before Fireworks is asked; a refusal there is mirrored back."""
+    reserved = False
     record = services.store.deployment(deployment_id)
-    if record is None:
-        return
-    gov = governing_deployment(services, actor, record)
-    check_quota(services, actor, gov, (record.max_replicas or 1) * (record.accelerator_count or 1),
-                override=None, action="undelete", deployment_id=deployment_id)
+    if record is not None:
+        gov = governing_deployment(services, actor, record)  # asks Slack: before the transaction
+        if gov.has_quotas:
+            with services.store.db.write():
+                record = services.store.deployment(deployment_id)
+                if record is not None and record.state in ("DELETED", "DELETING"):
+                    check_quota(services, actor, gov, (record.max_replicas or 1) * (record.accelerator_count or 1),
+                                override=None, action="undelete", deployment_id=deployment_id)
+                    services.store.set_deployment_fields(deployment_id, services.clock.now(), state="CREATING")
+                    reserved = True
+    try:
+        return ops.undelete(actor, deployment_id)
+    except Exception:
+        if reserved:
+            try:
+                ops.mirror(services.gateway.get_deployment(deployment_id))
+            except Exception:  # noqa: BLE001 - the next sync mirrors it
+                log.warning("could not re-read %s after a failed undelete", deployment_id)
+        raise

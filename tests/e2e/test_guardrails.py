@@ -282,3 +282,30 @@ def test_an_undelete_that_would_go_over_a_quota_is_refused(guarded):
     text = answer(guarded, "undelete first")
     assert "this would run 6 GPUs for you at once; your limit is 4 (max_gpus_per_person, from defaults)" in text
     assert guarded.sdk().deployments.get("first").state == "DELETED"
+
+
+def test_concurrent_undeletes_never_exceed_a_quota(guarded, policy_file):
+    write_policy(policy_file, POLICY.replace("max_gpus_per_person = 4", "max_gpus_per_person = 8", 1))
+    for name in ("one", "two", "three"):
+        deploy(guarded, f"--max-replica-count 1 --accelerator-count 2 --deployment-id {name}")
+    guarded.ws.wait_for(lambda: len(deployments(guarded)) == 3 or None, timeout=15)
+    for name in ("one", "two", "three"):
+        guarded.sdk().deployments.delete(name)
+    guarded.sync()
+    write_policy(policy_file, POLICY)  # back to 4 GPUs a person: two of the three fit
+    barrier = threading.Barrier(3)
+
+    def undelete(name):
+        barrier.wait()
+        assert guarded.fw(f"undelete {name}").status == 200
+
+    threads = [threading.Thread(target=undelete, args=(n,)) for n in ("one", "two", "three")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert guarded.services.wait_work_done(30)
+    back = [d.name for d in guarded.sdk().deployments.list(show_deleted=True) if d.state != "DELETED"]
+    assert len(back) == 2, back
+    refused = [message_text(m) for m in guarded.ephemerals("U_DEV") if "your limit is 4" in message_text(m)]
+    assert len(refused) == 1 and "this would run 6 GPUs for you at once" in refused[0]
