@@ -955,7 +955,7 @@ _TABLE: tuple[Subcommand, ...] = (
     Subcommand(
         "get",
         "Deployments",
-        "Show one deployment: state, replicas, cost, owner and idle timers",
+        "Show one deployment: state, replicas, cost, owner, idle timers, schedule and lifetime",
         _simple(GetCommand, deployment_id="id"),
         positionals=(_ID,),
         aliases=("status",),
