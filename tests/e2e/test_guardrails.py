@@ -12,6 +12,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.core.policy import EXAMPLE, parse_policy
 from tests.fixtures.policies import write_policy
@@ -309,3 +311,47 @@ def test_concurrent_undeletes_never_exceed_a_quota(guarded, policy_file):
     assert len(back) == 2, back
     refused = [message_text(m) for m in guarded.ephemerals("U_DEV") if "your limit is 4" in message_text(m)]
     assert len(refused) == 1 and "this would run 6 GPUs for you at once" in refused[0]
+
+
+@settings(max_examples=6, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.tuples(st.integers(0, 3), st.integers(1, 2), st.integers(1, 3)), min_size=8, max_size=16),
+       person=st.integers(1, 6), team=st.integers(2, 10))
+def test_property_concurrent_requests_never_exceed_a_quota(tmp_path_factory, sizes, person, team):
+    """Whatever the mix (who asks, replicas × GPUs each) and the limits, requests sent at once
+    leave every person within their quota and the team within its own, and each request is either
+    created or refused with a quota's sentence."""
+    tmp = tmp_path_factory.mktemp("quota")
+    path = write_policy(tmp / "policy.toml", f"[policy]\nmax_gpus_per_person = {person}\nmax_gpus_per_team = {team}\n")
+    s = start_stack(tmp, env={"FWBOT_POLICY_FILE": str(path)})
+    people = [f"U0Q{i}" for i in range(4)]
+    try:
+        for p in people:
+            s.ws.add_user(p, p.lower(), real_name=p, tz="UTC")
+        barrier = threading.Barrier(len(sizes))
+
+        def send(i, who, replicas, gpus):
+            barrier.wait()
+            s.fw(f"deploy {MODEL} --accelerator-type h100 --max-replica-count {replicas} --accelerator-count {gpus} "
+                 f"--deployment-id q-{i:02d}", user=people[who])
+
+        threads = [threading.Thread(target=send, args=(i, *size)) for i, size in enumerate(sizes)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert s.services.wait_work_done(60)
+        asked = {f"q-{i:02d}": (people[w], r * g) for i, (w, r, g) in enumerate(sizes)}
+        created = [d.name.rsplit("/", 1)[-1] for d in deployments(s)]
+        used = Counter()
+        for dep in created:
+            who, gpus = asked[dep]
+            used[who] += gpus
+        assert sum(used.values()) <= team and all(v <= person for v in used.values()), (used, person, team)
+        refusals = [message_text(m) for p in people for m in s.ephemerals(p)
+                    if "the team policy does not allow" in message_text(m)]
+        assert len(created) + len(refusals) == len(sizes)
+        assert all("max_gpus_per_person" in t or "max_gpus_per_team" in t or "max_gpus_per_deployment" in t
+                   for t in refusals)
+    finally:
+        s.stop()
