@@ -51,14 +51,22 @@ def current(connection: Connection) -> str | None:
 
 
 def upgrade(db: Database, target: str = "head") -> list[str]:
-    """Apply the migrations ``db`` lacks, up to ``target``; returns the revisions applied."""
+    """Apply the migrations ``db`` lacks, up to ``target``; returns the revisions applied.
+
+    The scripts are read before the write transaction, and a database already at the target is
+    not handed to Alembic at all: every replica that starts holds the write lock, one after the
+    other, so each must hold it briefly (six starting together on two CPUs once waited past
+    SQLite's 10 s busy timeout while each loaded Alembic's environment under the lock).
+    """
+    wanted = head() if target == "head" else target
     with db.write() as conn:
         tables = set(inspect(conn).get_table_names())
         if "alembic_version" not in tables and "schema_migrations" in tables:
             _finish_legacy(conn)
             command.stamp(config(conn), BASELINE)
         before = current(conn)
-        command.upgrade(config(conn), target)
+        if before != wanted:
+            command.upgrade(config(conn), target)
         after = current(conn)
         applied = _between(before, after)
         if db.is_postgres:
