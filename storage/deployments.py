@@ -69,6 +69,11 @@ class DeploymentRecord:
         return record
 
     @property
+    def worst_case_gpus(self) -> int:
+        """GPUs it could run at once, as quotas count them (:meth:`DeploymentsRepo.gpus_committed`)."""
+        return (self.max_replicas or 1) * (self.accelerator_count or 1)
+
+    @property
     def gone(self) -> bool:
         return self.gone_at is not None
 

@@ -259,7 +259,7 @@ def undelete(services: Services, ops: Any, actor: Actor, deployment_id: str) -> 
             with services.store.db.write():
                 record = services.store.deployment(deployment_id)
                 if record is not None and record.state in ("DELETED", "DELETING"):
-                    check_quota(services, actor, gov, (record.max_replicas or 1) * (record.accelerator_count or 1),
+                    check_quota(services, actor, gov, record.worst_case_gpus,
                                 override=None, action="undelete", deployment_id=deployment_id)
                     services.store.set_deployment_fields(deployment_id, services.clock.now(), state="CREATING")
                     reserved = True

@@ -45,6 +45,6 @@ def do_quota(ctx: Context, cmd: requests.QuotaCommand) -> Message:
     lines = [ui.QuotaLine("You" if who == ctx.actor.user_id else "Them", person_used, e.max_gpus_per_person.value,
                           e.max_gpus_per_person.source, "deployments they own"),
              ui.QuotaLine("Team", team_used, e.max_gpus_per_team.value, e.max_gpus_per_team.source, scope)]
-    mine = [(r.id, (r.max_replicas or 1) * (r.accelerator_count or 1)) for r in s.store.deployments(owner=who)
+    mine = [(r.id, r.worst_case_gpus) for r in s.store.deployments(owner=who)
             if r.state not in ("DELETED", "DELETING")]
     return ui.quota_message(who, lines, mine, simulated=s.simulated)
